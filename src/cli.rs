@@ -1,0 +1,153 @@
+//! The `pavilion` command line.
+
+use std::io::BufRead;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::accounts::{tokens, Accounts};
+use crate::domain::{Actor, DisplayName, NewAccount, Password, Role, Username};
+use crate::settings::Settings;
+use crate::startup::Application;
+use crate::store;
+
+#[derive(Parser)]
+#[command(
+    name = "pavilion",
+    version,
+    about = "社区议事厅 Pavilion — community broadcasts, notice boards and feedback records"
+)]
+pub struct Cli {
+    /// A TOML settings file (default: ./pavilion.toml if present).
+    #[arg(long, global = true, env = "PAVILION_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve,
+    /// Seed a demo community (once) and run the server.
+    Demo {
+        /// Only seed; do not start the server.
+        #[arg(long)]
+        seed_only: bool,
+    },
+    /// Manage accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add a staff account. Reads the password from standard input when
+    /// `--password-stdin` is given; otherwise generates and prints one.
+    Add {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        display_name: String,
+        /// admin, secretary, moderator, staff or observer.
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let settings = Settings::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Serve => serve(settings).await,
+        Command::Demo { seed_only } => {
+            let store = store::connect(&settings.database.url).await?;
+            let accounts = Accounts::new(store.clone(), &settings.auth)?;
+            crate::demo::seed(&*store, &accounts).await?;
+            crate::demo::print_accounts(&settings.server.public_url);
+            if seed_only {
+                return Ok(());
+            }
+            serve(settings).await
+        }
+        Command::User {
+            command:
+                UserCommand::Add {
+                    username,
+                    display_name,
+                    role,
+                    password_stdin,
+                },
+        } => {
+            let store = store::connect(&settings.database.url).await?;
+            let accounts = Accounts::new(store.clone(), &settings.auth)?;
+            let role = Role::parse(&role)
+                .filter(|r| *r != Role::Resident)
+                .ok_or_else(|| {
+                    anyhow::anyhow!("role must be admin, secretary, moderator, staff or observer")
+                })?;
+            let (password, generated) = if password_stdin {
+                let mut line = String::new();
+                std::io::stdin().lock().read_line(&mut line)?;
+                (line.trim_end_matches(['\r', '\n']).to_owned(), false)
+            } else {
+                (tokens::random_token()[..16].to_owned(), true)
+            };
+            let new = NewAccount {
+                username: Username::parse(&username)
+                    .map_err(|e| anyhow::anyhow!("username: {e}"))?,
+                display_name: DisplayName::parse(&display_name)
+                    .map_err(|e| anyhow::anyhow!("display name: {e}"))?,
+                password_hash: accounts
+                    .hash(
+                        &Password::parse(password.clone())
+                            .map_err(|e| anyhow::anyhow!("password: {e}"))?,
+                    )
+                    .await?,
+                role,
+                community_id: None,
+                estate_id: None,
+                unit_id: None,
+            };
+            let actor = Actor {
+                id: None,
+                name: "cli".into(),
+            };
+            let account = store
+                .create_account(&actor, new)
+                .await
+                .map_err(|e| match e {
+                    store::StoreError::Conflict => {
+                        anyhow::anyhow!("an account named {username:?} already exists")
+                    }
+                    e => e.into(),
+                })?;
+            println!(
+                "created {} ({}) with id {}",
+                account.username,
+                role.as_str(),
+                account.id
+            );
+            if generated {
+                println!("password: {password}");
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let app = Application::build(settings.clone()).await?;
+    tracing::info!(
+        address = %format!("{}:{}", settings.server.host, app.port()),
+        public_url = settings.server.public_url,
+        "Pavilion is listening"
+    );
+    app.announce_setup_link().await?;
+    app.run_until_stopped().await?;
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,107 @@
+//! `pavilion demo`: a community with two estates, buildings, units, codes and
+//! one account for each role, so a newcomer can try every page at once.
+
+use crate::accounts::{tokens, Accounts};
+use crate::domain::*;
+use crate::store::Store;
+
+pub const DEMO_PASSWORD: &str = "pavilion-demo";
+pub const COMMUNITY: &str = "幸福社区";
+
+const STAFF: [(&str, &str, Role); 5] = [
+    ("admin", "管理员", Role::Admin),
+    ("secretary", "王书记", Role::Secretary),
+    ("moderator", "李审核", Role::Moderator),
+    ("staff", "物业小陈", Role::Staff),
+    ("observer", "监督员老周", Role::Observer),
+];
+
+const ESTATES: [(&str, &[&str]); 2] = [
+    ("阳光花园", &["1号楼", "2号楼", "3号楼"]),
+    ("翠竹苑", &["1栋", "2栋"]),
+];
+
+/// Seeds the demo community unless it is already there.
+pub async fn seed(store: &dyn Store, accounts: &Accounts) -> anyhow::Result<()> {
+    if store
+        .list_communities()
+        .await?
+        .iter()
+        .any(|c| c.name == COMMUNITY)
+    {
+        tracing::info!("demo community already seeded");
+        return Ok(());
+    }
+    let actor = Actor {
+        id: None,
+        name: "demo".into(),
+    };
+    let community = store
+        .create_community(
+            &actor,
+            &PlaceName::parse(COMMUNITY)?,
+            &CommunityCode::parse("XF")?,
+        )
+        .await?;
+    let units: Vec<UnitLabel> = (1..=6)
+        .flat_map(|floor| (1..=2).map(move |n| format!("{floor}0{n}")))
+        .map(|label| UnitLabel::parse(&label))
+        .collect::<Result<_, _>>()?;
+    let mut first_building = None;
+    for (estate_name, buildings) in ESTATES {
+        let estate = store
+            .create_estate(&actor, community.id, &PlaceName::parse(estate_name)?)
+            .await?;
+        for name in buildings {
+            let building = store
+                .create_building(&actor, estate.id, &PlaceName::parse(name)?)
+                .await?;
+            store.add_units(&actor, building.id, &units).await?;
+            store
+                .issue_missing_codes(&actor, building.id, &mut tokens::registration_code)
+                .await?;
+            first_building.get_or_insert(building.id);
+        }
+    }
+    let password = Password::parse(DEMO_PASSWORD.into())?;
+    let hash = accounts.hash(&password).await?;
+    for (username, display_name, role) in STAFF {
+        let new = NewAccount {
+            username: Username::parse(username)?,
+            display_name: DisplayName::parse(display_name)?,
+            password_hash: hash.clone(),
+            role,
+            community_id: (role != Role::Admin).then_some(community.id),
+            estate_id: None,
+            unit_id: None,
+        };
+        store.create_account(&actor, new).await?;
+    }
+    // One resident, registered the way residents register: with the household code.
+    let building = first_building.expect("demo has buildings");
+    let codes = store.codes_for_building(building).await?;
+    let code = codes
+        .iter()
+        .find_map(|(_, c)| c.clone())
+        .expect("codes were issued");
+    store
+        .register_resident(
+            &code.code,
+            Username::parse("resident")?,
+            DisplayName::parse("1号楼老张")?,
+            hash,
+        )
+        .await?;
+    tracing::info!("demo community seeded");
+    Ok(())
+}
+
+pub fn print_accounts(public_url: &str) {
+    println!("\n  演示社区 Demo community: {COMMUNITY} — {public_url}");
+    println!("  账号 / accounts (密码 password: {DEMO_PASSWORD}):");
+    for (username, display_name, role) in STAFF {
+        println!("    {username:<10} {display_name} ({})", role.as_str());
+    }
+    println!("    {:<10} 1号楼老张 (resident)", "resident");
+    println!("  演示密码是公开的，请勿用于正式部署 / demo passwords are public: never use them in production\n");
+}

@@ -1,0 +1,18 @@
+//! Types shared by every capability. The domain knows no database and no HTTP:
+//! a value that has one of these types has already been checked.
+
+pub mod account;
+pub mod audit;
+pub mod directory;
+pub mod ids;
+pub mod role;
+pub mod text;
+
+pub use account::{Account, NewAccount, Password, Username};
+pub use audit::{Actor, AuditEntry, AuditFilter, NewAuditEntry};
+pub use directory::{
+    Building, Community, CommunityCode, Estate, PlaceName, RegistrationCode, Unit, UnitLabel,
+};
+pub use ids::{AccountId, BuildingId, CommunityId, EstateId, RegistrationCodeId, UnitId};
+pub use role::{Permission, Role};
+pub use text::{DisplayName, TextError};

@@ -1,0 +1,97 @@
+//! Roles and what each may do. This table is the single source of truth for
+//! authorisation: the web layer asks `role.can(permission)` and nothing else.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Admin,
+    Secretary,
+    Moderator,
+    Staff,
+    Observer,
+    Resident,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Permission {
+    /// Open the staff console at all.
+    UseConsole,
+    /// Communities, estates, buildings and units.
+    ManageDirectory,
+    /// Issue, print and revoke household registration codes.
+    ManageRegistrationCodes,
+    /// Create accounts and change roles.
+    ManageAccounts,
+    /// Read the audit log.
+    ReadAuditLog,
+}
+
+impl Role {
+    pub const ALL: [Role; 6] = [
+        Role::Admin,
+        Role::Secretary,
+        Role::Moderator,
+        Role::Staff,
+        Role::Observer,
+        Role::Resident,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Secretary => "secretary",
+            Role::Moderator => "moderator",
+            Role::Staff => "staff",
+            Role::Observer => "observer",
+            Role::Resident => "resident",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    pub fn is_staff(self) -> bool {
+        self != Role::Resident
+    }
+
+    pub fn can(self, permission: Permission) -> bool {
+        use Permission::*;
+        match permission {
+            UseConsole => self.is_staff(),
+            ManageDirectory | ManageAccounts | ReadAuditLog => self == Role::Admin,
+            // Codes are printed and handed out by the property office.
+            ManageRegistrationCodes => matches!(self, Role::Admin | Role::Staff),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_through_its_name() {
+        for role in Role::ALL {
+            assert_eq!(Role::parse(role.as_str()), Some(role));
+        }
+        assert_eq!(Role::parse("root"), None);
+    }
+
+    #[test]
+    fn residents_never_reach_the_console() {
+        assert!(!Role::Resident.can(Permission::UseConsole));
+        assert!(!Role::Resident.can(Permission::ManageRegistrationCodes));
+        assert!(Role::Observer.can(Permission::UseConsole));
+        assert!(!Role::Observer.can(Permission::ManageDirectory));
+    }
+
+    #[test]
+    fn property_staff_issue_codes_but_do_not_manage_accounts() {
+        assert!(Role::Staff.can(Permission::ManageRegistrationCodes));
+        assert!(!Role::Staff.can(Permission::ManageAccounts));
+        assert!(Role::Admin.can(Permission::ManageAccounts));
+    }
+}

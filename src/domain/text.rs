@@ -1,0 +1,155 @@
+//! Checked user text. Everything a person types goes through `clean_line`:
+//! NFKC folds full-width letters and digits ("３号楼" → "3号楼"), surrounding
+//! whitespace is trimmed, and control, zero-width and bidi-override characters
+//! are refused rather than silently stored.
+
+use serde::Serialize;
+use unicode_normalization::UnicodeNormalization;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TextError {
+    #[error("empty")]
+    Empty,
+    #[error("longer than {max} characters")]
+    TooLong { max: usize },
+    #[error("shorter than {min} characters")]
+    TooShort { min: usize },
+    #[error("contains control or invisible characters")]
+    InvisibleCharacters,
+    #[error("contains characters that are not allowed here")]
+    BadCharacters,
+}
+
+impl TextError {
+    /// Catalogue key of the message shown to the person who typed the text.
+    pub fn message_key(&self) -> &'static str {
+        match self {
+            TextError::Empty => "error.text.empty",
+            TextError::TooLong { .. } => "error.text.too_long",
+            TextError::TooShort { .. } => "error.text.too_short",
+            TextError::InvisibleCharacters => "error.text.invisible",
+            TextError::BadCharacters => "error.text.bad_characters",
+        }
+    }
+
+    /// The number the message mentions, if any.
+    pub fn limit(&self) -> Option<usize> {
+        match self {
+            TextError::TooLong { max } => Some(*max),
+            TextError::TooShort { min } => Some(*min),
+            _ => None,
+        }
+    }
+}
+
+/// Characters that render as nothing or reorder the text around them.
+pub fn is_invisible(c: char) -> bool {
+    c.is_control()
+        || matches!(c,
+            '\u{200B}'..='\u{200F}'   // zero-width space/joiners, LRM/RLM
+            | '\u{202A}'..='\u{202E}' // bidi embeddings and overrides
+            | '\u{2060}'..='\u{2064}' // word joiner, invisible operators
+            | '\u{2066}'..='\u{2069}' // bidi isolates
+            | '\u{FEFF}'              // byte-order mark
+            | '\u{00AD}' // soft hyphen
+        )
+}
+
+/// One line of text: normalised, trimmed, visible, between `min` and `max` characters.
+pub fn clean_line(raw: &str, min: usize, max: usize) -> Result<String, TextError> {
+    // Refuse absurd input before normalising it.
+    if raw.chars().count() > max * 4 + 64 {
+        return Err(TextError::TooLong { max });
+    }
+    let text: String = raw.nfkc().collect();
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(TextError::Empty);
+    }
+    if text.chars().any(is_invisible) {
+        return Err(TextError::InvisibleCharacters);
+    }
+    let len = text.chars().count();
+    if len > max {
+        return Err(TextError::TooLong { max });
+    }
+    if len < min {
+        return Err(TextError::TooShort { min });
+    }
+    Ok(text.to_owned())
+}
+
+/// A name shown to others: a staff member's name or a resident's nickname.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct DisplayName(String);
+
+impl DisplayName {
+    pub const MAX: usize = 20;
+
+    pub fn parse(raw: &str) -> Result<Self, TextError> {
+        clean_line(raw, 1, Self::MAX).map(Self)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for DisplayName {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folds_full_width_characters() {
+        assert_eq!(clean_line("  ３号楼 ", 1, 10).unwrap(), "3号楼");
+        assert_eq!(clean_line("ＡＢＣ", 1, 10).unwrap(), "ABC");
+    }
+
+    #[test]
+    fn counts_chinese_characters_as_one_each() {
+        assert!(clean_line("幸福家园二期东区", 1, 8).is_ok());
+        assert_eq!(
+            clean_line("幸福家园二期东区九", 1, 8),
+            Err(TextError::TooLong { max: 8 })
+        );
+    }
+
+    #[test]
+    fn refuses_control_zero_width_and_bidi_characters() {
+        for bad in [
+            "a\u{0007}b",
+            "王\u{200B}五",
+            "abc\u{202E}fed",
+            "x\ny",
+            "\u{2066}a",
+        ] {
+            assert_eq!(
+                clean_line(bad, 1, 20),
+                Err(TextError::InvisibleCharacters),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn refuses_blank_and_huge_input() {
+        assert_eq!(clean_line(" \t ", 1, 5), Err(TextError::Empty));
+        assert_eq!(
+            clean_line(&"长".repeat(100_000), 1, 5),
+            Err(TextError::TooLong { max: 5 })
+        );
+    }
+
+    #[test]
+    fn display_names_are_limited() {
+        assert!(DisplayName::parse("3号楼老张").is_ok());
+        assert!(DisplayName::parse(&"a".repeat(21)).is_err());
+    }
+}

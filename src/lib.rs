@@ -1,0 +1,17 @@
+//! Pavilion (社区议事厅): live Q&A broadcasts, lobby notice boards and feedback
+//! records for a residential community.
+//!
+//! Dependencies point one way: `web` → capabilities (`accounts`, …) → `store` → `domain`.
+
+rust_i18n::i18n!("assets/i18n", fallback = "zh-CN");
+
+pub mod accounts;
+pub mod cli;
+pub mod demo;
+pub mod domain;
+pub mod i18n;
+pub mod settings;
+pub mod startup;
+pub mod store;
+pub mod telemetry;
+pub mod web;

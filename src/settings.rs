@@ -1,0 +1,89 @@
+//! Configuration: built-in defaults, then an optional TOML file, then
+//! `PAVILION__SECTION__KEY` environment variables (e.g. `PAVILION__SERVER__PORT=9000`).
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub auth: AuthSettings,
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServerSettings {
+    pub host: String,
+    /// 0 picks a free port (tests).
+    pub port: u16,
+    /// The address residents use, for links printed in logs and on QR codes.
+    /// Cookies are marked `Secure` when it starts with https://.
+    pub public_url: String,
+    /// Trust `X-Forwarded-For` for the client address (only behind your own proxy).
+    pub trust_proxy: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseSettings {
+    /// `sqlite://data/pavilion.sqlite` by default; `postgres://…` for larger deployments.
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuthSettings {
+    pub session_hours: i64,
+    /// Failed logins allowed per account name and client address per minute.
+    pub login_attempts_per_minute: u32,
+    /// Argon2id memory cost in KiB (OWASP recommends at least 19456).
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+}
+
+impl Settings {
+    /// Reads settings from `file` (if given, it must exist; otherwise `pavilion.toml`
+    /// is used when present) and the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, config::ConfigError> {
+        let mut builder = config::Config::builder()
+            .set_default("data_dir", "data")?
+            .set_default("server.host", "127.0.0.1")?
+            .set_default("server.port", 8080)?
+            .set_default("server.public_url", "http://127.0.0.1:8080")?
+            .set_default("server.trust_proxy", false)?
+            .set_default("database.url", "sqlite://data/pavilion.sqlite")?
+            .set_default("auth.session_hours", 72)?
+            .set_default("auth.login_attempts_per_minute", 5)?
+            .set_default("auth.argon2_memory_kib", 19456)?
+            .set_default("auth.argon2_iterations", 2)?;
+        builder = match file {
+            Some(path) => builder.add_source(config::File::from(path).required(true)),
+            None => builder.add_source(config::File::with_name("pavilion").required(false)),
+        };
+        builder
+            .add_source(
+                config::Environment::with_prefix("PAVILION")
+                    .prefix_separator("__")
+                    .separator("__"),
+            )
+            .build()?
+            .try_deserialize()
+    }
+
+    pub fn secure_cookies(&self) -> bool {
+        self.server.public_url.starts_with("https://")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_need_no_file() {
+        let settings = Settings::load(None).unwrap();
+        assert_eq!(settings.server.port, 8080);
+        assert!(settings.database.url.starts_with("sqlite:"));
+        assert!(!settings.secure_cookies());
+    }
+}

@@ -1,0 +1,100 @@
+//! Builds the application from settings: store, services, listener, routes.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::middleware::{from_fn, Compress, DefaultHeaders};
+use actix_web::{App, HttpServer};
+use tracing_actix_web::TracingLogger;
+
+use crate::accounts::Accounts;
+use crate::settings::Settings;
+use crate::store::{self, Store};
+use crate::web::{self, observability, AppState};
+
+use actix_web::web::Data;
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: Data<AppState>,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let store = store::connect(&settings.database.url).await?;
+        Self::build_with_store(settings, store).await
+    }
+
+    pub async fn build_with_store(
+        settings: Settings,
+        store: Arc<dyn Store>,
+    ) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot listen on {}:{}: {e}",
+                    settings.server.host,
+                    settings.server.port
+                )
+            })?;
+        let port = listener.local_addr()?.port();
+        let state = Data::new(AppState {
+            accounts: Accounts::new(store.clone(), &settings.auth)?,
+            metrics: observability::Metrics::new()?,
+            store,
+            settings,
+        });
+        let app_state = state.clone();
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(app_state.clone())
+                .app_data(actix_web::web::FormConfig::default().limit(web::forms::FORM_LIMIT))
+                .wrap(web::error_pages())
+                .wrap(from_fn(web::ensure_form_token))
+                .wrap(
+                    DefaultHeaders::new()
+                        .add(("X-Content-Type-Options", "nosniff"))
+                        .add(("Referrer-Policy", "same-origin"))
+                        .add(("X-Frame-Options", "DENY")),
+                )
+                .wrap(Compress::default())
+                .wrap(from_fn(observability::record))
+                .wrap(TracingLogger::default())
+                .configure(web::routes)
+        })
+        .listen(listener)?
+        .shutdown_timeout(10)
+        .run();
+        Ok(Self {
+            port,
+            server,
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> Data<AppState> {
+        self.state.clone()
+    }
+
+    /// Prints the one-time setup link when there is no admin yet.
+    pub async fn announce_setup_link(&self) -> anyhow::Result<()> {
+        if let Some(token) = self.state.accounts.setup_token_if_needed().await? {
+            let base = self.state.settings.server.public_url.trim_end_matches('/');
+            let link = format!("{base}/setup/{token}");
+            tracing::warn!(%link, "no admin account yet: open the setup link to create the first admin");
+            println!("\n  首次启动：请在 24 小时内打开此链接创建第一个管理员账号\n  First start: open this link within 24 hours to create the first admin\n  {link}\n");
+        }
+        Ok(())
+    }
+
+    /// Serves until SIGINT/SIGTERM, then finishes in-flight requests (graceful shutdown).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

@@ -1,0 +1,214 @@
+//! Persistence. Callers see the `Store` traits and domain types only; which
+//! database sits behind them is chosen from the URL at start-up.
+
+mod error;
+mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::domain::*;
+
+pub use error::{StoreError, StoreResult};
+pub use sqlite::SqliteStore;
+
+/// Opens the store named by `url` and brings its schema up to date.
+pub async fn connect(url: &str) -> anyhow::Result<Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::open(url).await?))
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        anyhow::bail!("this build of Pavilion has no PostgreSQL support yet; use a sqlite: URL")
+    } else {
+        anyhow::bail!("unknown database URL scheme in {url:?}; expected sqlite: or postgres:")
+    }
+}
+
+/// Everything Pavilion persists.
+pub trait Store: DirectoryStore + AccountStore + AuditStore {}
+impl<T: DirectoryStore + AccountStore + AuditStore> Store for T {}
+
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct DirectoryCounts {
+    pub communities: i64,
+    pub estates: i64,
+    pub buildings: i64,
+    pub units: i64,
+    pub accounts: i64,
+    pub residents: i64,
+}
+
+/// Communities, estates, buildings, units and their registration codes.
+#[async_trait]
+pub trait DirectoryStore: Send + Sync + 'static {
+    async fn list_communities(&self) -> StoreResult<Vec<Community>>;
+    async fn community(&self, id: CommunityId) -> StoreResult<Community>;
+    async fn create_community(
+        &self,
+        actor: &Actor,
+        name: &PlaceName,
+        code: &CommunityCode,
+    ) -> StoreResult<Community>;
+    async fn rename_community(
+        &self,
+        actor: &Actor,
+        id: CommunityId,
+        name: &PlaceName,
+    ) -> StoreResult<Community>;
+
+    async fn list_estates(&self, community: CommunityId) -> StoreResult<Vec<Estate>>;
+    async fn estate(&self, id: EstateId) -> StoreResult<Estate>;
+    async fn create_estate(
+        &self,
+        actor: &Actor,
+        community: CommunityId,
+        name: &PlaceName,
+    ) -> StoreResult<Estate>;
+    async fn rename_estate(
+        &self,
+        actor: &Actor,
+        id: EstateId,
+        name: &PlaceName,
+    ) -> StoreResult<Estate>;
+
+    async fn list_buildings(&self, estate: EstateId) -> StoreResult<Vec<Building>>;
+    async fn building(&self, id: BuildingId) -> StoreResult<Building>;
+    async fn create_building(
+        &self,
+        actor: &Actor,
+        estate: EstateId,
+        name: &PlaceName,
+    ) -> StoreResult<Building>;
+    async fn rename_building(
+        &self,
+        actor: &Actor,
+        id: BuildingId,
+        name: &PlaceName,
+    ) -> StoreResult<Building>;
+
+    async fn list_units(&self, building: BuildingId) -> StoreResult<Vec<Unit>>;
+    async fn unit(&self, id: UnitId) -> StoreResult<Unit>;
+    /// Adds the units that do not exist yet; returns how many were added.
+    async fn add_units(
+        &self,
+        actor: &Actor,
+        building: BuildingId,
+        labels: &[UnitLabel],
+    ) -> StoreResult<usize>;
+
+    async fn directory_counts(&self) -> StoreResult<DirectoryCounts>;
+
+    /// Each unit of the building with its active code, if it has one.
+    async fn codes_for_building(
+        &self,
+        building: BuildingId,
+    ) -> StoreResult<Vec<(Unit, Option<RegistrationCode>)>>;
+    /// Gives every unit of the building that has no active code a new one; returns how many.
+    async fn issue_missing_codes(
+        &self,
+        actor: &Actor,
+        building: BuildingId,
+        new_code: &mut (dyn FnMut() -> String + Send),
+    ) -> StoreResult<usize>;
+    /// Revokes the unit's active code (if any) and issues `code` in its place.
+    async fn reissue_code(
+        &self,
+        actor: &Actor,
+        unit: UnitId,
+        code: &str,
+    ) -> StoreResult<RegistrationCode>;
+    async fn revoke_code(
+        &self,
+        actor: &Actor,
+        id: RegistrationCodeId,
+    ) -> StoreResult<RegistrationCode>;
+    /// The unit a code (active or revoked) was issued for.
+    async fn code_unit(&self, id: RegistrationCodeId) -> StoreResult<UnitId>;
+}
+
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub account_id: AccountId,
+    pub csrf_token: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AccountFilter {
+    pub role: Option<Role>,
+    pub search: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AccountChange {
+    pub display_name: DisplayName,
+    pub role: Role,
+    pub community_id: Option<CommunityId>,
+    pub estate_id: Option<EstateId>,
+    pub disabled: bool,
+}
+
+/// Accounts, sessions, the one-time setup link and resident registration.
+#[async_trait]
+pub trait AccountStore: Send + Sync + 'static {
+    async fn create_account(&self, actor: &Actor, new: NewAccount) -> StoreResult<Account>;
+    async fn account(&self, id: AccountId) -> StoreResult<Account>;
+    /// The account and its password hash, for logging in.
+    async fn credentials(&self, username: &Username) -> StoreResult<Option<(Account, String)>>;
+    async fn list_accounts(&self, filter: &AccountFilter) -> StoreResult<Vec<Account>>;
+    async fn update_account(
+        &self,
+        actor: &Actor,
+        id: AccountId,
+        change: &AccountChange,
+    ) -> StoreResult<Account>;
+    async fn set_password(
+        &self,
+        actor: &Actor,
+        id: AccountId,
+        password_hash: &str,
+    ) -> StoreResult<()>;
+    async fn set_locale(&self, id: AccountId, locale: &str) -> StoreResult<()>;
+    async fn count_admins(&self) -> StoreResult<i64>;
+
+    async fn create_session(&self, token_hash: &str, session: &Session) -> StoreResult<()>;
+    /// The live session and its (enabled) account; expired sessions are removed.
+    async fn session(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<(Session, Account)>>;
+    async fn delete_session(&self, token_hash: &str) -> StoreResult<()>;
+
+    /// Replaces any earlier setup token: only the newest printed link works.
+    async fn replace_setup_token(
+        &self,
+        token_hash: &str,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    async fn setup_token_valid(&self, token_hash: &str, now: DateTime<Utc>) -> StoreResult<bool>;
+    /// Creates the first admin if the token is valid and no admin exists yet.
+    async fn complete_setup(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+        admin: NewAccount,
+    ) -> StoreResult<Account>;
+
+    /// Creates a resident account tied to the unit of an active registration code.
+    async fn register_resident(
+        &self,
+        code: &str,
+        username: Username,
+        display_name: DisplayName,
+        password_hash: String,
+    ) -> StoreResult<Account>;
+}
+
+#[async_trait]
+pub trait AuditStore: Send + Sync + 'static {
+    async fn audit_log(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditEntry>>;
+    /// Distinct action names, for the filter form.
+    async fn audit_actions(&self) -> StoreResult<Vec<String>>;
+}

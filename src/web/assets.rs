@@ -1,0 +1,93 @@
+//! Static files embedded in the binary, served under content-hashed names
+//! (`/static/app.3f2a1b4c.css`) with a year-long, immutable cache lifetime.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use actix_web::http::header;
+use actix_web::{web, HttpResponse};
+use rust_embed::RustEmbed;
+
+#[derive(RustEmbed)]
+#[folder = "assets/"]
+#[include = "css/*"]
+#[include = "icons/*"]
+#[include = "js/*"]
+struct Assets;
+
+/// original name → hashed name, and back.
+struct Names {
+    hashed: HashMap<String, String>,
+    original: HashMap<String, String>,
+}
+
+fn names() -> &'static Names {
+    static NAMES: OnceLock<Names> = OnceLock::new();
+    NAMES.get_or_init(|| {
+        let mut names = Names {
+            hashed: HashMap::new(),
+            original: HashMap::new(),
+        };
+        for name in Assets::iter() {
+            let file = Assets::get(&name).expect("listed asset exists");
+            let hash = hex::encode(&file.metadata.sha256_hash()[..6]);
+            let hashed = match name.rsplit_once('.') {
+                Some((stem, ext)) => format!("{stem}.{hash}.{ext}"),
+                None => format!("{name}.{hash}"),
+            };
+            names.original.insert(hashed.clone(), name.to_string());
+            names.hashed.insert(name.to_string(), hashed);
+        }
+        names
+    })
+}
+
+/// The URL of an embedded asset, e.g. `asset_url("css/app.css")`.
+pub fn asset_url(name: &str) -> String {
+    match names().hashed.get(name) {
+        Some(hashed) => format!("/static/{hashed}"),
+        None => panic!("no embedded asset named {name}"),
+    }
+}
+
+pub async fn serve(path: web::Path<String>) -> HttpResponse {
+    let requested = path.into_inner();
+    // An old page may ask for a name whose hash has changed: serve the current
+    // file, but do not let it be cached as if it were the old one.
+    let (name, immutable) = match names().original.get(&requested) {
+        Some(name) => (name.clone(), true),
+        None => (requested, false),
+    };
+    let Some(file) = Assets::get(&name) else {
+        return HttpResponse::NotFound().finish();
+    };
+    let cache = if immutable {
+        "public, max-age=31536000, immutable"
+    } else {
+        "no-cache"
+    };
+    HttpResponse::Ok()
+        .insert_header((
+            header::CONTENT_TYPE,
+            mime_guess::from_path(&name)
+                .first_or_octet_stream()
+                .to_string(),
+        ))
+        .insert_header((header::CACHE_CONTROL, cache))
+        .body(file.data.into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_carry_the_content_hash() {
+        let url = asset_url("css/app.css");
+        assert!(
+            url.starts_with("/static/css/app.") && url.ends_with(".css"),
+            "{url}"
+        );
+        assert_eq!(url.len(), "/static/css/app..css".len() + 12);
+    }
+}

@@ -1,0 +1,53 @@
+use actix_web::web;
+use maud::{html, Markup};
+
+use crate::domain::{AuditFilter, Permission};
+use crate::web::context::Staff;
+use crate::web::error::WebError;
+use crate::web::layout::console_page;
+use crate::web::AppState;
+
+use super::audit::audit_table;
+
+pub async fn show(state: web::Data<AppState>, staff: Staff) -> Result<Markup, WebError> {
+    let ctx = &staff.ctx;
+    let counts = state.store.directory_counts().await?;
+    let recent = if staff.account.role.can(Permission::ReadAuditLog) {
+        Some(
+            state
+                .store
+                .audit_log(&AuditFilter {
+                    limit: 10,
+                    ..Default::default()
+                })
+                .await?,
+        )
+    } else {
+        None
+    };
+    let figures = [
+        ("dashboard.communities", counts.communities),
+        ("dashboard.estates", counts.estates),
+        ("dashboard.buildings", counts.buildings),
+        ("dashboard.units", counts.units),
+        ("dashboard.accounts", counts.accounts),
+        ("dashboard.residents", counts.residents),
+    ];
+    let body = html! {
+        h1 { (ctx.t("dashboard.title")) }
+        p { (ctx.lang.tf("dashboard.welcome", &[("name", &staff.account.display_name)])) }
+        ul class="figures" {
+            @for (key, n) in figures {
+                li { span class="figure" { (n) } span { (ctx.t(key)) } }
+            }
+        }
+        @if let Some(entries) = recent {
+            section aria-labelledby="recent" {
+                h2 id="recent" { (ctx.t("dashboard.recent_changes")) }
+                (audit_table(ctx, &entries))
+                p { a href="/console/audit" { (ctx.t("dashboard.all_changes")) } }
+            }
+        }
+    };
+    Ok(console_page(&staff, &ctx.t("dashboard.title"), body))
+}

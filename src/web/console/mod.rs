@@ -1,0 +1,127 @@
+//! The staff console. Every console route is listed in `console_routes()` with
+//! the permission it needs; `routes()` wraps each one in `authorize`, so no
+//! handler can be reached without the check, and the role-matrix test walks
+//! the same list.
+
+mod accounts;
+mod audit;
+mod codes;
+mod dashboard;
+mod directory;
+
+use actix_web::body::BoxBody;
+use actix_web::dev::ServiceRequest;
+use actix_web::http::Method;
+use actix_web::middleware::{from_fn, Next};
+use actix_web::{web, FromRequest, Handler, Responder, Route};
+
+use crate::domain::Permission;
+
+use super::context::authorize;
+
+pub struct ConsoleRoute {
+    pub path: &'static str,
+    pub permission: Permission,
+    pub methods: Vec<Method>,
+    routes: Vec<Box<dyn Fn() -> Route>>,
+}
+
+impl ConsoleRoute {
+    fn at(path: &'static str, permission: Permission) -> Self {
+        Self {
+            path,
+            permission,
+            methods: Vec::new(),
+            routes: Vec::new(),
+        }
+    }
+
+    fn get<F, Args>(self, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.with(Method::GET, handler)
+    }
+
+    fn post<F, Args>(self, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.with(Method::POST, handler)
+    }
+
+    fn with<F, Args>(mut self, method: Method, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.methods.push(method.clone());
+        self.routes.push(Box::new(move || {
+            web::method(method.clone()).to(handler.clone())
+        }));
+        self
+    }
+}
+
+pub fn console_routes() -> Vec<ConsoleRoute> {
+    use Permission::*;
+    vec![
+        ConsoleRoute::at("/console", UseConsole).get(dashboard::show),
+        ConsoleRoute::at("/console/communities", ManageDirectory)
+            .get(directory::communities)
+            .post(directory::create_community),
+        ConsoleRoute::at("/console/communities/{id}", ManageDirectory).get(directory::community),
+        ConsoleRoute::at("/console/communities/{id}/rename", ManageDirectory)
+            .post(directory::rename_community),
+        ConsoleRoute::at("/console/communities/{id}/estates", ManageDirectory)
+            .post(directory::create_estate),
+        ConsoleRoute::at("/console/estates/{id}", ManageDirectory).get(directory::estate),
+        ConsoleRoute::at("/console/estates/{id}/rename", ManageDirectory)
+            .post(directory::rename_estate),
+        ConsoleRoute::at("/console/estates/{id}/buildings", ManageDirectory)
+            .post(directory::create_building),
+        ConsoleRoute::at("/console/buildings/{id}", ManageDirectory).get(directory::building),
+        ConsoleRoute::at("/console/buildings/{id}/rename", ManageDirectory)
+            .post(directory::rename_building),
+        ConsoleRoute::at("/console/buildings/{id}/units", ManageDirectory)
+            .post(directory::add_units),
+        ConsoleRoute::at("/console/codes", ManageRegistrationCodes).get(codes::index),
+        ConsoleRoute::at("/console/buildings/{id}/codes", ManageRegistrationCodes)
+            .get(codes::building)
+            .post(codes::issue_missing),
+        ConsoleRoute::at(
+            "/console/buildings/{id}/codes/sheet",
+            ManageRegistrationCodes,
+        )
+        .get(codes::sheet),
+        ConsoleRoute::at("/console/units/{id}/code", ManageRegistrationCodes).post(codes::reissue),
+        ConsoleRoute::at("/console/codes/{id}/revoke", ManageRegistrationCodes).post(codes::revoke),
+        ConsoleRoute::at("/console/accounts", ManageAccounts)
+            .get(accounts::list)
+            .post(accounts::create),
+        ConsoleRoute::at("/console/accounts/{id}", ManageAccounts)
+            .get(accounts::show)
+            .post(accounts::update),
+        ConsoleRoute::at("/console/accounts/{id}/password", ManageAccounts)
+            .post(accounts::reset_password),
+        ConsoleRoute::at("/console/audit", ReadAuditLog).get(audit::show),
+    ]
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    for route in console_routes() {
+        let permission = route.permission;
+        let mut resource = web::resource(route.path);
+        for make in &route.routes {
+            resource = resource.route(make());
+        }
+        let guard =
+            move |req: ServiceRequest, next: Next<BoxBody>| authorize(permission, req, next);
+        cfg.service(resource.wrap(from_fn(guard)));
+    }
+}

@@ -1,0 +1,261 @@
+//! What every page needs to know about the request: who is asking, in which
+//! language, and the form token that proves a form came from us.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::body::MessageBody;
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header;
+use actix_web::middleware::Next;
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
+
+use crate::accounts::tokens;
+use crate::domain::{Account, Permission};
+use crate::i18n::Lang;
+
+use super::error::WebError;
+use super::AppState;
+
+pub const SESSION_COOKIE: &str = "pavilion_session";
+pub const CSRF_COOKIE: &str = "pavilion_csrf";
+pub const LANG_COOKIE: &str = "pavilion_lang";
+
+/// The request's viewer, language and form token. Loaded once per request.
+#[derive(Clone)]
+pub struct Ctx {
+    pub lang: Lang,
+    pub viewer: Option<Account>,
+    pub csrf_token: String,
+    /// Path and query, to come back to after logging in or switching language.
+    pub here: String,
+}
+
+/// The anonymous form token from the `pavilion_csrf` cookie, or a fresh one.
+#[derive(Clone)]
+struct AnonymousFormToken(String);
+
+impl Ctx {
+    pub async fn load(req: &HttpRequest) -> Result<Ctx, WebError> {
+        if let Some(ctx) = req.extensions().get::<Ctx>() {
+            return Ok(ctx.clone());
+        }
+        let state = req
+            .app_data::<web::Data<AppState>>()
+            .expect("AppState is registered");
+        let session = match req.cookie(SESSION_COOKIE) {
+            Some(cookie) => state.accounts.session(cookie.value()).await?,
+            None => None,
+        };
+        let (viewer, csrf_token) = match session {
+            Some((session, account)) => (Some(account), session.csrf_token),
+            None => {
+                let anonymous = req
+                    .extensions()
+                    .get::<AnonymousFormToken>()
+                    .map(|t| t.0.clone());
+                (None, anonymous.unwrap_or_default())
+            }
+        };
+        let lang = viewer
+            .as_ref()
+            .and_then(|a| a.locale.as_deref())
+            .and_then(Lang::parse)
+            .unwrap_or_else(|| request_lang(req));
+        let here = match req.query_string() {
+            "" => req.path().to_owned(),
+            q => format!("{}?{q}", req.path()),
+        };
+        let ctx = Ctx {
+            lang,
+            viewer,
+            csrf_token,
+            here,
+        };
+        req.extensions_mut().insert(ctx.clone());
+        Ok(ctx)
+    }
+
+    pub fn t(&self, key: &str) -> std::borrow::Cow<'static, str> {
+        self.lang.t(key)
+    }
+
+    /// Checks a submitted form token against this viewer's.
+    pub fn check_form_token(&self, submitted: &str) -> Result<(), WebError> {
+        if self.csrf_token.is_empty() || !tokens::same(&self.csrf_token, submitted) {
+            return Err(WebError::Csrf);
+        }
+        Ok(())
+    }
+}
+
+impl FromRequest for Ctx {
+    type Error = WebError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move { Ctx::load(&req).await })
+    }
+}
+
+/// Language without a session: the language cookie, then `Accept-Language`, then Chinese.
+pub fn request_lang(req: &HttpRequest) -> Lang {
+    if let Some(ctx) = req.extensions().get::<Ctx>() {
+        return ctx.lang;
+    }
+    req.cookie(LANG_COOKIE)
+        .and_then(|c| Lang::parse(c.value()))
+        .or_else(|| {
+            req.headers()
+                .get(header::ACCEPT_LANGUAGE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(Lang::negotiate)
+        })
+        .unwrap_or_default()
+}
+
+/// The caller's address for throttling: the peer, or the proxy's word when trusted.
+pub fn client_address(req: &HttpRequest, trust_proxy: bool) -> String {
+    let info = req.connection_info();
+    let address = if trust_proxy {
+        info.realip_remote_addr()
+    } else {
+        info.peer_addr()
+    };
+    address.unwrap_or("unknown").to_owned()
+}
+
+pub fn session_cookie(token: String, secure: bool, max_age_hours: i64) -> Cookie<'static> {
+    Cookie::build(SESSION_COOKIE, token)
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(secure)
+        .max_age(actix_web::cookie::time::Duration::hours(max_age_hours))
+        .finish()
+}
+
+pub fn expired_session_cookie() -> Cookie<'static> {
+    let mut cookie = Cookie::build(SESSION_COOKIE, "")
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .finish();
+    cookie.make_removal();
+    cookie
+}
+
+/// Gives every visitor without one an anonymous form token cookie, so that the
+/// login and registration forms are protected like every other form.
+pub async fn ensure_form_token(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let existing = req
+        .cookie(CSRF_COOKIE)
+        .map(|c| c.value().to_owned())
+        .filter(|v| v.len() >= 32);
+    let fresh = existing.is_none().then(tokens::random_token);
+    let token = existing.or_else(|| fresh.clone()).unwrap_or_default();
+    req.extensions_mut().insert(AnonymousFormToken(token));
+    let secure = req
+        .app_data::<web::Data<AppState>>()
+        .is_some_and(|s| s.settings.secure_cookies());
+    let mut res = next.call(req).await?;
+    if let Some(token) = fresh {
+        let is_page = res
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/html"));
+        if is_page {
+            let cookie = Cookie::build(CSRF_COOKIE, token)
+                .path("/")
+                .http_only(true)
+                .same_site(SameSite::Lax)
+                .secure(secure)
+                .finish();
+            res.response_mut().add_cookie(&cookie)?;
+        }
+    }
+    Ok(res)
+}
+
+/// Lets the request through only if the viewer's role has `permission`:
+/// anonymous viewers are sent to log in, others get 403.
+pub async fn authorize(
+    permission: Permission,
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let ctx = Ctx::load(req.request()).await?;
+    match &ctx.viewer {
+        None => Err(WebError::LoginRequired { next: ctx.here }.into()),
+        Some(account) if !account.role.can(permission) => {
+            tracing::info!(
+                account = account.username,
+                ?permission,
+                path = req.path(),
+                "forbidden"
+            );
+            Err(WebError::Forbidden.into())
+        }
+        Some(_) => next.call(req).await,
+    }
+}
+
+/// A logged-in staff member; only usable behind `authorize`.
+pub struct Staff {
+    pub ctx: Ctx,
+    pub account: Account,
+}
+
+impl Staff {
+    pub fn actor(&self) -> crate::domain::Actor {
+        crate::domain::Actor {
+            id: Some(self.account.id),
+            name: self.account.username.clone(),
+        }
+    }
+}
+
+impl FromRequest for Staff {
+    type Error = WebError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let ctx = Ctx::load(&req).await?;
+            match ctx.viewer.clone() {
+                Some(account) if account.role.is_staff() => Ok(Staff { ctx, account }),
+                Some(_) => Err(WebError::Forbidden),
+                None => Err(WebError::LoginRequired { next: ctx.here }),
+            }
+        })
+    }
+}
+
+/// A logged-in account of any role.
+pub struct SignedIn {
+    pub ctx: Ctx,
+    pub account: Account,
+}
+
+impl FromRequest for SignedIn {
+    type Error = WebError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let ctx = Ctx::load(&req).await?;
+            match ctx.viewer.clone() {
+                Some(account) => Ok(SignedIn { ctx, account }),
+                None => Err(WebError::LoginRequired { next: ctx.here }),
+            }
+        })
+    }
+}

@@ -1,0 +1,183 @@
+//! The page frame shared by every page: head, header with language switch and
+//! account links, and the staff console's navigation.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpMessage, HttpRequest};
+use maud::{html, Markup, DOCTYPE};
+
+use crate::domain::Permission;
+use crate::i18n::Lang;
+
+use super::assets::asset_url;
+use super::context::{Ctx, Staff};
+
+/// A complete page for residents and visitors.
+pub fn page(ctx: &Ctx, title: &str, body: Markup) -> Markup {
+    frame(
+        ctx.lang,
+        title,
+        header(Some(ctx)),
+        html! { main id="main" class="page" { (body) } },
+    )
+}
+
+/// A staff console page with the console navigation.
+pub fn console_page(staff: &Staff, title: &str, body: Markup) -> Markup {
+    let ctx = &staff.ctx;
+    let role = staff.account.role;
+    let links = [
+        ("/console", "nav.dashboard", Permission::UseConsole),
+        (
+            "/console/communities",
+            "nav.directory",
+            Permission::ManageDirectory,
+        ),
+        (
+            "/console/codes",
+            "nav.codes",
+            Permission::ManageRegistrationCodes,
+        ),
+        (
+            "/console/accounts",
+            "nav.accounts",
+            Permission::ManageAccounts,
+        ),
+        ("/console/audit", "nav.audit", Permission::ReadAuditLog),
+    ];
+    let nav = html! {
+        nav class="console-nav" aria-label=(ctx.t("nav.console")) {
+            ul {
+                @for (href, key, permission) in links {
+                    @if role.can(permission) {
+                        @let current = ctx.here == href || (href != "/console" && ctx.here.starts_with(href));
+                        li { a href=(href) aria-current=[current.then_some("page")] { (ctx.t(key)) } }
+                    }
+                }
+            }
+        }
+    };
+    frame(
+        ctx.lang,
+        title,
+        header(Some(ctx)),
+        html! { div class="console" { (nav) main id="main" class="page" { (body) } } },
+    )
+}
+
+/// The page for an error response; the request may have no loaded context.
+pub fn error_page(req: &HttpRequest, lang: Lang, status: StatusCode, message: &str) -> Markup {
+    let ctx = req.extensions().get::<Ctx>().cloned();
+    let body = html! {
+        main id="main" class="page" {
+            h1 { (lang.t("error.title")) }
+            p class="alert alert-error" role="alert" { (message) }
+            p class="muted" { (status.as_u16()) }
+            p { a href="/" { (lang.t("nav.home")) } }
+        }
+    };
+    frame(lang, &lang.t("error.title"), header(ctx.as_ref()), body)
+}
+
+fn frame(lang: Lang, title: &str, header: Markup, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang=(lang.code()) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · " (lang.t("app.name")) }
+                link rel="icon" href=(asset_url("icons/favicon.svg")) type="image/svg+xml";
+                link rel="stylesheet" href=(asset_url("css/app.css"));
+            }
+            body {
+                a class="skip-link" href="#main" { (lang.t("nav.skip")) }
+                (header)
+                (body)
+                footer class="site-footer" { p { (lang.t("app.motto")) } }
+            }
+        }
+    }
+}
+
+fn header(ctx: Option<&Ctx>) -> Markup {
+    let lang = ctx.map(|c| c.lang).unwrap_or_default();
+    html! {
+        header class="site-header" {
+            a class="brand" href="/" {
+                img src=(asset_url("icons/favicon.svg")) alt="" width="32" height="32";
+                span { (lang.t("app.name")) }
+            }
+            nav class="account-nav" aria-label=(lang.t("nav.account")) {
+                @if let Some(ctx) = ctx {
+                    @match &ctx.viewer {
+                        Some(account) => {
+                            @if account.role.is_staff() {
+                                a href="/console" { (lang.t("nav.console")) }
+                            }
+                            a href="/me" { (account.display_name) }
+                            form method="post" action="/logout" class="inline" {
+                                input type="hidden" name="csrf_token" value=(ctx.csrf_token);
+                                button type="submit" class="link" { (lang.t("nav.logout")) }
+                            }
+                        }
+                        None => {
+                            a href="/login" { (lang.t("nav.login")) }
+                            a href="/register" { (lang.t("nav.register")) }
+                        }
+                    }
+                    (language_switch(ctx))
+                }
+            }
+        }
+    }
+}
+
+fn language_switch(ctx: &Ctx) -> Markup {
+    html! {
+        form method="post" action="/lang" class="inline lang-switch" {
+            input type="hidden" name="csrf_token" value=(ctx.csrf_token);
+            input type="hidden" name="next" value=(ctx.here);
+            @for lang in Lang::ALL {
+                @if lang != ctx.lang {
+                    button type="submit" name="lang" value=(lang.code()) class="link" lang=(lang.code()) {
+                        (lang.native_name())
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A success note shown after a form redirect (`?done=key`); unknown keys show nothing.
+pub fn flash(ctx: &Ctx, done: Option<&str>) -> Markup {
+    const KNOWN: &[&str] = &[
+        "created",
+        "renamed",
+        "updated",
+        "units_added",
+        "codes_issued",
+        "code_reissued",
+        "code_revoked",
+        "password_changed",
+        "account_created",
+    ];
+    html! {
+        @if let Some(key) = done.filter(|k| KNOWN.contains(k)) {
+            p class="alert alert-ok" role="status" { (ctx.t(&format!("flash.{key}"))) }
+        }
+    }
+}
+
+/// An error note above a form that was sent back; `message` is already translated.
+pub fn form_error(message: Option<&str>) -> Markup {
+    html! {
+        @if let Some(message) = message {
+            p class="alert alert-error" role="alert" id="form-error" { (message) }
+        }
+    }
+}
+
+/// The hidden form-token field every form carries.
+pub fn form_token(ctx: &Ctx) -> Markup {
+    html! { input type="hidden" name="csrf_token" value=(ctx.csrf_token); }
+}

@@ -1,0 +1,52 @@
+//! HTTP: routes and maud views, grouped by audience. Handlers parse input into
+//! domain types, call a capability or the store, and render a page.
+
+pub mod api;
+pub mod assets;
+pub mod console;
+pub mod context;
+pub mod error;
+pub mod forms;
+pub mod layout;
+pub mod observability;
+pub mod public;
+
+use std::sync::Arc;
+
+use actix_web::middleware::ErrorHandlers;
+use actix_web::web;
+
+use crate::accounts::Accounts;
+use crate::settings::Settings;
+use crate::store::Store;
+
+/// Shared by every handler.
+pub struct AppState {
+    pub settings: Settings,
+    pub store: Arc<dyn Store>,
+    pub accounts: Accounts,
+    pub metrics: observability::Metrics,
+}
+
+/// All routes of the application.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(observability::health))
+        .route("/metrics", web::get().to(observability::metrics))
+        .route("/api/openapi.json", web::get().to(api::openapi_json))
+        .route("/static/{file:.*}", web::get().to(assets::serve))
+        .service(web::scope("/api/v1").configure(api::routes))
+        .configure(console::routes)
+        .configure(public::routes)
+        .default_service(web::to(not_found));
+}
+
+/// Middleware every response passes through, outermost last.
+pub fn error_pages<B: actix_web::body::MessageBody + 'static>() -> ErrorHandlers<B> {
+    ErrorHandlers::new().default_handler(error::render_error_page)
+}
+
+pub use context::ensure_form_token;
+
+async fn not_found() -> Result<actix_web::HttpResponse, error::WebError> {
+    Err(error::WebError::NotFound)
+}

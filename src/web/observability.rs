@@ -1,0 +1,114 @@
+//! `/healthz`, Prometheus `/metrics`, and the middleware that counts requests.
+
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{web, HttpResponse};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+};
+use serde::Serialize;
+
+use super::AppState;
+
+pub struct Metrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    latency: HistogramVec,
+}
+
+impl Metrics {
+    pub fn new() -> anyhow::Result<Self> {
+        let registry = Registry::new_custom(Some("pavilion".into()), None)?;
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "http_requests_total",
+                "HTTP requests by route pattern, method and status",
+            ),
+            &["method", "route", "status"],
+        )?;
+        let latency = HistogramVec::new(
+            HistogramOpts::new(
+                "http_request_duration_seconds",
+                "HTTP request latency by route pattern",
+            )
+            .buckets(vec![
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+            ]),
+            &["route"],
+        )?;
+        registry.register(Box::new(requests.clone()))?;
+        registry.register(Box::new(latency.clone()))?;
+        #[cfg(target_os = "linux")]
+        registry.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))?;
+        Ok(Self {
+            registry,
+            requests,
+            latency,
+        })
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+}
+
+/// Counts every request by its route pattern (not its raw path, to keep label sets small).
+pub async fn record(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let method = req.method().to_string();
+    let res = next.call(req).await?;
+    if let Some(state) = state {
+        let route = res
+            .request()
+            .match_pattern()
+            .unwrap_or_else(|| "unmatched".into());
+        let status = res.status().as_u16().to_string();
+        state
+            .metrics
+            .requests
+            .with_label_values(&[method.as_str(), route.as_str(), status.as_str()])
+            .inc();
+        state
+            .metrics
+            .latency
+            .with_label_values(&[route.as_str()])
+            .observe(started.elapsed().as_secs_f64());
+    }
+    Ok(res)
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// Always `ok` when the server answers.
+    #[schema(example = "ok")]
+    pub status: &'static str,
+}
+
+/// Liveness check.
+#[utoipa::path(get, path = "/healthz", tag = "system", responses((status = 200, description = "The server is up", body = Health)))]
+pub async fn health() -> web::Json<Health> {
+    web::Json(Health { status: "ok" })
+}
+
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    let mut buffer = Vec::new();
+    let encoder = TextEncoder::new();
+    match encoder.encode(&state.metrics.registry().gather(), &mut buffer) {
+        Ok(()) => HttpResponse::Ok()
+            .content_type(encoder.format_type())
+            .body(buffer),
+        Err(e) => {
+            tracing::error!(error = %e, "encoding metrics failed");
+            HttpResponse::InternalServerError().finish()
+        }
+    }
+}
