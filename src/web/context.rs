@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use actix_web::body::MessageBody;
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header;
@@ -184,15 +184,19 @@ pub async fn ensure_form_token(
 }
 
 /// Lets the request through only if the viewer's role has `permission`:
-/// anonymous viewers are sent to log in, others get 403.
+/// anonymous viewers are sent to log in, others get 403. The refusal is a
+/// response, not an error, so that the error pages render it like any other.
 pub async fn authorize(
     permission: Permission,
     req: ServiceRequest,
     next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let ctx = Ctx::load(req.request()).await?;
-    match &ctx.viewer {
-        None => Err(WebError::LoginRequired { next: ctx.here }.into()),
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let ctx = match Ctx::load(req.request()).await {
+        Ok(ctx) => ctx,
+        Err(e) => return Ok(req.error_response(e).map_into_right_body()),
+    };
+    let refusal = match &ctx.viewer {
+        None => WebError::LoginRequired { next: ctx.here },
         Some(account) if !account.role.can(permission) => {
             tracing::info!(
                 account = account.username,
@@ -200,10 +204,11 @@ pub async fn authorize(
                 path = req.path(),
                 "forbidden"
             );
-            Err(WebError::Forbidden.into())
+            WebError::Forbidden
         }
-        Some(_) => next.call(req).await,
-    }
+        Some(_) => return Ok(next.call(req).await?.map_into_left_body()),
+    };
+    Ok(req.error_response(refusal).map_into_right_body())
 }
 
 /// A logged-in staff member; only usable behind `authorize`.

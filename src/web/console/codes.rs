@@ -223,13 +223,14 @@ pub async fn sheet(
         building.name,
         ctx.t("codes.sheet_title")
     );
+    let page_title = format!("{title} · {}", ctx.t("app.name"));
     Ok(html! {
         (DOCTYPE)
         html lang=(ctx.lang.code()) {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) }
+                title { (page_title) }
                 link rel="stylesheet" href=(asset_url("css/app.css"));
             }
             body class="sheet" {

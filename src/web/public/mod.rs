@@ -11,15 +11,20 @@ mod setup;
 use actix_web::web;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/", web::get().to(home::show))
-        .route("/login", web::get().to(login::form))
-        .route("/login", web::post().to(login::submit))
-        .route("/logout", web::post().to(login::logout))
-        .route("/register", web::get().to(register::form))
-        .route("/register", web::post().to(register::submit))
-        .route("/setup/{token}", web::get().to(setup::form))
-        .route("/setup/{token}", web::post().to(setup::submit))
-        .route("/me", web::get().to(me::show))
-        .route("/me/password", web::post().to(me::change_password))
-        .route("/lang", web::post().to(lang::switch));
+    cfg.service(web::resource("/").get(home::show))
+        .service(web::resource("/login").get(login::form).post(login::submit))
+        .service(web::resource("/logout").post(login::logout))
+        .service(
+            web::resource("/register")
+                .get(register::form)
+                .post(register::submit),
+        )
+        .service(
+            web::resource("/setup/{token}")
+                .get(setup::form)
+                .post(setup::submit),
+        )
+        .service(web::resource("/me").get(me::show))
+        .service(web::resource("/me/password").post(me::change_password))
+        .service(web::resource("/lang").post(lang::switch));
 }

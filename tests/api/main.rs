@@ -1,0 +1,13 @@
+//! Integration tests: each starts the real server on port 0 with a fresh
+//! temporary SQLite database and talks to it over HTTP.
+
+mod audit;
+mod auth;
+mod browser;
+mod csrf;
+mod directory;
+mod helpers;
+mod i18n;
+mod registration;
+mod roles;
+mod system;

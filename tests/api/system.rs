@@ -1,0 +1,141 @@
+use crate::helpers::*;
+
+#[tokio::test]
+async fn health_answers_ok() {
+    let app = spawn_app().await;
+    let response = client().get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body, serde_json::json!({ "status": "ok" }));
+}
+
+#[tokio::test]
+async fn metrics_are_prometheus_text_by_route() {
+    let app = spawn_app().await;
+    client().get(app.url("/healthz")).send().await.unwrap();
+    let response = client().get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    let body = response.text().await.unwrap();
+    assert!(
+        body.contains(
+            r#"pavilion_http_requests_total{method="GET",route="/healthz",status="200"} 1"#
+        ),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn openapi_describes_the_json_api_as_3_1() {
+    let app = spawn_app().await;
+    let doc: serde_json::Value = client()
+        .get(app.url("/api/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    for path in ["/healthz", "/api/v1/me", "/api/v1/directory"] {
+        assert!(
+            doc["paths"][path].is_object(),
+            "{path} missing from the OpenAPI document"
+        );
+    }
+}
+
+#[tokio::test]
+async fn static_assets_have_hashed_names_and_long_cache() {
+    let app = spawn_app().await;
+    let page = client()
+        .get(app.url("/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let css = page
+        .split("href=\"")
+        .find_map(|s| s.split('"').next().filter(|h| h.ends_with(".css")))
+        .unwrap();
+    assert!(css.starts_with("/static/css/app."), "{css}");
+    let response = client().get(app.url(css)).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/css"));
+    let missing = client()
+        .get(app.url("/static/nothing.css"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+}
+
+#[tokio::test]
+async fn unknown_routes_get_a_translated_404() {
+    let app = spawn_app().await;
+    let zh = client().get(app.url("/no/such/page")).send().await.unwrap();
+    assert_eq!(zh.status(), 404);
+    assert!(zh.text().await.unwrap().contains("找不到这个页面"));
+    let en = client()
+        .get(app.url("/no/such/page"))
+        .header("Accept-Language", "en-GB,en;q=0.9")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(en.status(), 404);
+    assert!(en
+        .text()
+        .await
+        .unwrap()
+        .contains("This page does not exist"));
+    let api = client()
+        .get(app.url("/api/v1/nothing"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status(), 404);
+    let body: serde_json::Value = api.json().await.unwrap();
+    assert_eq!(body["error"], "error.not_found");
+}
+
+#[tokio::test]
+async fn wrong_method_is_405_and_changes_nothing() {
+    let app = spawn_app().await;
+    let response = client().delete(app.url("/login")).send().await.unwrap();
+    assert_eq!(response.status(), 405);
+}
+
+#[tokio::test]
+async fn the_directory_api_lists_places_without_people() {
+    let app = spawn_app().await;
+    let place = app.seed_place().await;
+    app.create_account(pavilion::domain::Role::Resident, Some(&place))
+        .await;
+    let body = client()
+        .get(app.url("/api/v1/directory"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(json[0]["name"], "幸福社区");
+    assert_eq!(json[0]["estates"][0]["buildings"][0]["name"], "3号楼");
+    assert!(
+        !body.contains("301") && !body.contains("老张"),
+        "units or people leaked: {body}"
+    );
+}
