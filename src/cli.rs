@@ -146,8 +146,13 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         public_url = settings.server.public_url,
         "Pavilion is listening"
     );
-    app.announce_setup_link().await?;
-    app.run_until_stopped().await?;
+    let state = app.state();
+    // Start serving (and listening for SIGTERM) before printing anything an
+    // operator might act on.
+    let server = actix_web::rt::spawn(app.run_until_stopped());
+    tokio::task::yield_now().await;
+    crate::startup::announce_setup_link(&state).await?;
+    server.await??;
     tracing::info!("stopped");
     Ok(())
 }

@@ -82,19 +82,21 @@ impl Application {
         self.state.clone()
     }
 
-    /// Prints the one-time setup link when there is no admin yet.
-    pub async fn announce_setup_link(&self) -> anyhow::Result<()> {
-        if let Some(token) = self.state.accounts.setup_token_if_needed().await? {
-            let base = self.state.settings.server.public_url.trim_end_matches('/');
-            let link = format!("{base}/setup/{token}");
-            tracing::warn!(%link, "no admin account yet: open the setup link to create the first admin");
-            println!("\n  首次启动：请在 24 小时内打开此链接创建第一个管理员账号\n  First start: open this link within 24 hours to create the first admin\n  {link}\n");
-        }
-        Ok(())
-    }
-
     /// Serves until SIGINT/SIGTERM, then finishes in-flight requests (graceful shutdown).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
+}
+
+/// Prints the one-time setup link when there is no admin yet.
+pub async fn announce_setup_link(state: &AppState) -> anyhow::Result<()> {
+    if let Some(token) = state.accounts.setup_token_if_needed().await? {
+        let base = state.settings.server.public_url.trim_end_matches('/');
+        let link = format!("{base}/setup/{token}");
+        tracing::warn!(%link, "no admin account yet: open the setup link to create the first admin");
+        println!(
+            "\n  首次启动：请在 24 小时内打开此链接创建第一个管理员账号\n  First start: open this link within 24 hours to create the first admin\n  {link}\n"
+        );
+    }
+    Ok(())
 }

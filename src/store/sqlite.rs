@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
 use sqlx::{FromRow, Sqlite, SqlitePool, Transaction};
 
 use super::*;
@@ -62,6 +64,43 @@ impl SqliteStore {
         .execute(&mut **tx)
         .await?;
         Ok(())
+    }
+
+    /// Renames a community, estate or building, auditing the values before and after.
+    async fn rename_place<Row, Place>(
+        &self,
+        actor: &Actor,
+        (table, entity, action): (&'static str, &'static str, &'static str),
+        id: i64,
+        name: &PlaceName,
+    ) -> StoreResult<Place>
+    where
+        Row: for<'r> FromRow<'r, SqliteRow> + Send + Unpin,
+        Place: From<Row> + serde::Serialize,
+    {
+        let mut tx = self.pool.begin().await?;
+        let before: Row = sqlx::query_as(&format!("SELECT * FROM {table} WHERE id = ?"))
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let after: Row = sqlx::query_as(&format!(
+            "UPDATE {table} SET name = ? WHERE id = ? RETURNING *"
+        ))
+        .bind(name.as_str())
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let (before, after) = (Place::from(before), Place::from(after));
+        Self::audit(
+            &mut tx,
+            actor
+                .entry(action, entity, id)
+                .before(&before)
+                .after(&after),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(after)
     }
 }
 
@@ -289,29 +328,13 @@ impl DirectoryStore for SqliteStore {
         id: CommunityId,
         name: &PlaceName,
     ) -> StoreResult<Community> {
-        let mut tx = self.pool.begin().await?;
-        let before: CommunityRow = sqlx::query_as("SELECT * FROM communities WHERE id = ?")
-            .bind(id.0)
-            .fetch_one(&mut *tx)
-            .await?;
-        let before = Community::from(before);
-        let after: CommunityRow =
-            sqlx::query_as("UPDATE communities SET name = ? WHERE id = ? RETURNING *")
-                .bind(name.as_str())
-                .bind(id.0)
-                .fetch_one(&mut *tx)
-                .await?;
-        let after = Community::from(after);
-        Self::audit(
-            &mut tx,
-            actor
-                .entry("community.rename", "community", id)
-                .before(&before)
-                .after(&after),
+        self.rename_place::<CommunityRow, Community>(
+            actor,
+            ("communities", "community", "community.rename"),
+            id.0,
+            name,
         )
-        .await?;
-        tx.commit().await?;
-        Ok(after)
+        .await
     }
 
     async fn list_estates(&self, community: CommunityId) -> StoreResult<Vec<Estate>> {
@@ -365,29 +388,13 @@ impl DirectoryStore for SqliteStore {
         id: EstateId,
         name: &PlaceName,
     ) -> StoreResult<Estate> {
-        let mut tx = self.pool.begin().await?;
-        let before: EstateRow = sqlx::query_as("SELECT * FROM estates WHERE id = ?")
-            .bind(id.0)
-            .fetch_one(&mut *tx)
-            .await?;
-        let before = Estate::from(before);
-        let after: EstateRow =
-            sqlx::query_as("UPDATE estates SET name = ? WHERE id = ? RETURNING *")
-                .bind(name.as_str())
-                .bind(id.0)
-                .fetch_one(&mut *tx)
-                .await?;
-        let after = Estate::from(after);
-        Self::audit(
-            &mut tx,
-            actor
-                .entry("estate.rename", "estate", id)
-                .before(&before)
-                .after(&after),
+        self.rename_place::<EstateRow, Estate>(
+            actor,
+            ("estates", "estate", "estate.rename"),
+            id.0,
+            name,
         )
-        .await?;
-        tx.commit().await?;
-        Ok(after)
+        .await
     }
 
     async fn list_buildings(&self, estate: EstateId) -> StoreResult<Vec<Building>> {
@@ -443,29 +450,13 @@ impl DirectoryStore for SqliteStore {
         id: BuildingId,
         name: &PlaceName,
     ) -> StoreResult<Building> {
-        let mut tx = self.pool.begin().await?;
-        let before: BuildingRow = sqlx::query_as("SELECT * FROM buildings WHERE id = ?")
-            .bind(id.0)
-            .fetch_one(&mut *tx)
-            .await?;
-        let before = Building::from(before);
-        let after: BuildingRow =
-            sqlx::query_as("UPDATE buildings SET name = ? WHERE id = ? RETURNING *")
-                .bind(name.as_str())
-                .bind(id.0)
-                .fetch_one(&mut *tx)
-                .await?;
-        let after = Building::from(after);
-        Self::audit(
-            &mut tx,
-            actor
-                .entry("building.rename", "building", id)
-                .before(&before)
-                .after(&after),
+        self.rename_place::<BuildingRow, Building>(
+            actor,
+            ("buildings", "building", "building.rename"),
+            id.0,
+            name,
         )
-        .await?;
-        tx.commit().await?;
-        Ok(after)
+        .await
     }
 
     async fn list_units(&self, building: BuildingId) -> StoreResult<Vec<Unit>> {

@@ -47,6 +47,11 @@ pub fn error_pages<B: actix_web::body::MessageBody + 'static>() -> ErrorHandlers
 
 pub use context::ensure_form_token;
 
-async fn not_found() -> Result<actix_web::HttpResponse, error::WebError> {
+/// Unknown routes. Loading the context first lets the error page show the
+/// visitor's account links and language switch.
+async fn not_found(
+    req: actix_web::HttpRequest,
+) -> Result<actix_web::HttpResponse, error::WebError> {
+    let _ = context::Ctx::load(&req).await;
     Err(error::WebError::NotFound)
 }

@@ -4,12 +4,14 @@ use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpMessage, HttpResponse};
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
 };
 use serde::Serialize;
+use tracing_actix_web::RequestId;
 
 use super::AppState;
 
@@ -57,7 +59,8 @@ impl Metrics {
     }
 }
 
-/// Counts every request by its route pattern (not its raw path, to keep label sets small).
+/// Counts every request by its route pattern (not its raw path, to keep label
+/// sets small) and returns the request id that the logs carry as `X-Request-Id`.
 pub async fn record(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -65,7 +68,12 @@ pub async fn record(
     let started = Instant::now();
     let state = req.app_data::<web::Data<AppState>>().cloned();
     let method = req.method().to_string();
-    let res = next.call(req).await?;
+    let request_id = req.extensions().get::<RequestId>().map(|id| id.to_string());
+    let mut res = next.call(req).await?;
+    if let Some(id) = request_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
+        res.headers_mut()
+            .insert(HeaderName::from_static("x-request-id"), id);
+    }
     if let Some(state) = state {
         let route = res
             .request()

@@ -139,3 +139,16 @@ async fn the_directory_api_lists_places_without_people() {
         "units or people leaked: {body}"
     );
 }
+
+#[tokio::test]
+async fn responses_carry_a_request_id() {
+    let app = spawn_app().await;
+    let response = client().get(app.url("/healthz")).send().await.unwrap();
+    let id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(id.len(), 36, "a UUID: {id}");
+    let other = client().get(app.url("/healthz")).send().await.unwrap();
+    assert_ne!(other.headers()["x-request-id"].to_str().unwrap(), id);
+}

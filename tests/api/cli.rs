@@ -1,0 +1,193 @@
+//! The `pavilion` binary as an operator runs it.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+fn pavilion(dir: &std::path::Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_pavilion"));
+    command
+        .current_dir(dir)
+        .env(
+            "PAVILION__DATABASE__URL",
+            format!("sqlite://{}", dir.join("p.sqlite").display()),
+        )
+        .env("PAVILION__SERVER__PORT", "0")
+        .env("PAVILION__AUTH__ARGON2_MEMORY_KIB", "256")
+        .env("PAVILION__AUTH__ARGON2_ITERATIONS", "1")
+        .env("RUST_LOG", "info");
+    command
+}
+
+#[test]
+fn first_start_prints_a_setup_link_and_sigterm_stops_gracefully() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = pavilion(dir.path())
+        .arg("serve")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = BufReader::new(server.stdout.take().unwrap());
+    let link = stdout
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|line| {
+            line.trim()
+                .strip_prefix("http://127.0.0.1:8080/setup/")
+                .map(str::to_owned)
+        })
+        .expect("a setup link is printed");
+    assert!(link.len() >= 40, "the token is long and random: {link}");
+
+    let status = Command::new("kill")
+        .arg("-TERM")
+        .arg(server.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let exit = loop {
+        if let Some(exit) = server.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(exit.success(), "graceful shutdown exits 0, got {exit:?}");
+}
+
+#[test]
+fn user_add_creates_an_account_and_refuses_duplicates_and_residents() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut add = pavilion(dir.path())
+        .args([
+            "user",
+            "add",
+            "--username",
+            "wang",
+            "--display-name",
+            "王书记",
+            "--role",
+            "secretary",
+            "--password-stdin",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    add.stdin
+        .take()
+        .unwrap()
+        .write_all(b"a long secret\n")
+        .unwrap();
+    let output = add.wait_with_output().unwrap();
+    assert!(output.status.success());
+    assert!(String::from_utf8_lossy(&output.stdout).contains("created wang (secretary)"));
+
+    let again = pavilion(dir.path())
+        .args([
+            "user",
+            "add",
+            "--username",
+            "WANG",
+            "--display-name",
+            "x",
+            "--role",
+            "staff",
+        ])
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+
+    let resident = pavilion(dir.path())
+        .args([
+            "user",
+            "add",
+            "--username",
+            "li",
+            "--display-name",
+            "x",
+            "--role",
+            "resident",
+        ])
+        .output()
+        .unwrap();
+    assert!(!resident.status.success());
+
+    let generated = pavilion(dir.path())
+        .args([
+            "user",
+            "add",
+            "--username",
+            "zhao",
+            "--display-name",
+            "赵",
+            "--role",
+            "admin",
+        ])
+        .output()
+        .unwrap();
+    assert!(generated.status.success());
+    assert!(String::from_utf8_lossy(&generated.stdout).contains("password: "));
+}
+
+#[test]
+fn demo_seeds_every_role_once() {
+    let dir = tempfile::tempdir().unwrap();
+    for _ in 0..2 {
+        let output = pavilion(dir.path())
+            .args(["demo", "--seed-only"])
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let text = String::from_utf8_lossy(&output.stdout);
+        for name in [
+            "admin",
+            "secretary",
+            "moderator",
+            "staff",
+            "observer",
+            "resident",
+        ] {
+            assert!(
+                text.contains(name),
+                "{name} missing from the printed accounts"
+            );
+        }
+    }
+    let output = pavilion(dir.path())
+        .args([
+            "user",
+            "add",
+            "--username",
+            "admin",
+            "--display-name",
+            "x",
+            "--role",
+            "admin",
+        ])
+        .output()
+        .unwrap();
+    assert!(!output.status.success(), "the demo admin exists");
+}
+
+#[test]
+fn a_postgres_url_gets_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = pavilion(dir.path())
+        .env("PAVILION__DATABASE__URL", "postgres://localhost/pavilion")
+        .arg("serve")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no PostgreSQL support"));
+}
