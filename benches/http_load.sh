@@ -10,7 +10,7 @@ seconds=${1:-10}
 connections=${2:-64}
 port=18080
 
-command -v wrk >/dev/null || { apt-get install -y --no-install-recommends wrk >/dev/null; }
+command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq --no-install-recommends wrk >/dev/null; }
 cargo build --release --locked --quiet
 
 dir=$(mktemp -d)
