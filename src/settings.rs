@@ -11,6 +11,9 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub auth: AuthSettings,
     pub data_dir: PathBuf,
+    /// The community's time zone: pages show times in it, and later schedules
+    /// (notice day-parting, SLA business hours) are read in it.
+    pub time_zone: chrono_tz::Tz,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -47,6 +50,7 @@ impl Settings {
     pub fn load(file: Option<&Path>) -> Result<Self, config::ConfigError> {
         let mut builder = config::Config::builder()
             .set_default("data_dir", "data")?
+            .set_default("time_zone", "Asia/Shanghai")?
             .set_default("server.host", "127.0.0.1")?
             .set_default("server.port", 8080)?
             .set_default("server.public_url", "http://127.0.0.1:8080")?
@@ -85,5 +89,6 @@ mod tests {
         assert_eq!(settings.server.port, 8080);
         assert!(settings.database.url.starts_with("sqlite:"));
         assert!(!settings.secure_cookies());
+        assert_eq!(settings.time_zone, chrono_tz::Asia::Shanghai);
     }
 }

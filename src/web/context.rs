@@ -30,6 +30,7 @@ pub struct Ctx {
     pub csrf_token: String,
     /// Path and query, to come back to after logging in or switching language.
     pub here: String,
+    pub time_zone: chrono_tz::Tz,
 }
 
 /// The anonymous form token from the `pavilion_csrf` cookie, or a fresh one.
@@ -72,6 +73,7 @@ impl Ctx {
             viewer,
             csrf_token,
             here,
+            time_zone: state.settings.time_zone,
         };
         req.extensions_mut().insert(ctx.clone());
         Ok(ctx)
@@ -79,6 +81,13 @@ impl Ctx {
 
     pub fn t(&self, key: &str) -> std::borrow::Cow<'static, str> {
         self.lang.t(key)
+    }
+
+    /// A moment as people here read it: local date and time, to the second.
+    pub fn local_time(&self, at: chrono::DateTime<chrono::Utc>) -> String {
+        at.with_timezone(&self.time_zone)
+            .format("%Y-%m-%d %H:%M:%S")
+            .to_string()
     }
 
     /// Checks a submitted form token against this viewer's.

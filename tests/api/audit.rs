@@ -95,7 +95,9 @@ async fn admins_browse_and_filter_the_audit_log() {
         "entries by other actors are filtered out"
     );
 
-    let today = chrono::Utc::now().date_naive();
+    let today = chrono::Utc::now()
+        .with_timezone(&app.state.settings.time_zone)
+        .date_naive();
     let tomorrow = today.succ_opt().unwrap();
     let future = browser
         .get(app.url(&format!("/console/audit?from={tomorrow}")))

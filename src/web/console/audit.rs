@@ -1,7 +1,7 @@
 //! Browsing the append-only audit log.
 
 use actix_web::web;
-use chrono::{NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use maud::{html, Markup};
 use serde::Deserialize;
 
@@ -41,6 +41,15 @@ fn day(s: &Option<String>) -> Result<Option<NaiveDate>, WebError> {
             })
         })
         .transpose()
+}
+
+/// The first moment of a local calendar day, in UTC.
+fn start_of_day(day: NaiveDate, zone: chrono_tz::Tz) -> DateTime<Utc> {
+    let midnight = day.and_hms_opt(0, 0, 0).expect("midnight exists");
+    zone.from_local_datetime(&midnight).earliest().map_or_else(
+        || Utc.from_utc_datetime(&midnight),
+        |t| t.with_timezone(&Utc),
+    )
 }
 
 pub async fn show(
@@ -119,7 +128,7 @@ pub fn audit_table(ctx: &Ctx, entries: &[AuditEntry]) -> Markup {
                     tbody {
                         @for e in entries {
                             tr {
-                                td { time datetime=(e.at.to_rfc3339()) { (e.at.format("%Y-%m-%d %H:%M:%S UTC")) } }
+                                td { time datetime=(e.at.to_rfc3339()) { (ctx.local_time(e.at)) } }
                                 td { (e.actor_name) }
                                 td { code { (e.action) } }
                                 td { (e.entity) @if let Some(id) = &e.entity_id { " #" (id) } }
