@@ -64,10 +64,10 @@ pub async fn show(
         actor: non_empty(&query.actor),
         action: non_empty(&query.action),
         entity: non_empty(&query.entity),
-        since: from.map(|d| Utc.from_utc_datetime(&d.and_hms_opt(0, 0, 0).expect("midnight"))),
+        since: from.map(|d| start_of_day(d, ctx.time_zone)),
         until: to
             .and_then(|d| d.succ_opt())
-            .map(|d| Utc.from_utc_datetime(&d.and_hms_opt(0, 0, 0).expect("midnight"))),
+            .map(|d| start_of_day(d, ctx.time_zone)),
         before_id: query.before,
         limit: PAGE,
     };
