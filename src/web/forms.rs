@@ -118,6 +118,21 @@ pub fn field_problem(ctx: &Ctx, field_key: &str, error: &crate::domain::TextErro
     format!("{}{} {message}", ctx.t(field_key), ctx.t("punct.colon"))
 }
 
+/// A new password typed twice: both the same, and acceptable.
+pub fn chosen_password(
+    ctx: &Ctx,
+    field_key: &str,
+    password: &str,
+    again: &str,
+) -> Result<crate::domain::Password, String> {
+    let parsed = crate::domain::Password::parse(password.to_owned())
+        .map_err(|e| field_problem(ctx, field_key, &e))?;
+    if password != again {
+        return Err(ctx.t("error.password.mismatch").into_owned());
+    }
+    Ok(parsed)
+}
+
 /// A page sent back with 400 because its form had a mistake; nothing was changed.
 pub fn sent_back(page: maud::Markup) -> actix_web::HttpResponse {
     actix_web::HttpResponse::BadRequest()

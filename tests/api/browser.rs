@@ -83,7 +83,8 @@ async fn browser() -> (Driver, Client) {
     panic!("cannot reach chromedriver: {last_error:?}");
 }
 
-async fn log_in(page: &Client, app: &TestApp, username: &str) {
+/// Logs in through the real form and waits for the page a person of that role lands on.
+async fn log_in(page: &Client, app: &TestApp, username: &str, lands_on: &str) {
     page.goto(&app.url("/login")).await.unwrap();
     page.find(Locator::Id("username"))
         .await
@@ -104,7 +105,7 @@ async fn log_in(page: &Client, app: &TestApp, username: &str) {
         .await
         .unwrap();
     page.wait()
-        .for_url(url::Url::parse(&app.url("/console")).unwrap())
+        .for_url(url::Url::parse(&app.url(lands_on)).unwrap())
         .await
         .unwrap();
 }
@@ -116,7 +117,7 @@ async fn an_admin_creates_a_building_through_the_real_form() {
     app.create_account(Role::Admin, None).await;
     let (_driver, page) = browser().await;
 
-    log_in(&page, &app, "admin").await;
+    log_in(&page, &app, "admin", "/console").await;
     page.goto(&app.url(&format!("/console/estates/{}", place.estate.id)))
         .await
         .unwrap();
@@ -256,7 +257,7 @@ async fn pages_pass_axe_and_suit_elderly_readers() {
     let violations = axe_violations(&page).await;
     assert!(violations.is_empty(), "login with error: {violations:#?}");
 
-    log_in_resident(&page, &app).await;
+    log_in(&page, &app, "resident", "/me").await;
     let violations = axe_violations(&page).await;
     assert!(violations.is_empty(), "/me: {violations:#?}");
     assert!(body_font_px(&page).await >= 18.0);
@@ -271,7 +272,7 @@ async fn pages_pass_axe_and_suit_elderly_readers() {
         .await
         .unwrap();
 
-    log_in(&page, &app, "admin").await;
+    log_in(&page, &app, "admin", "/console").await;
     for path in [
         "/console".to_owned(),
         format!("/console/buildings/{}/codes", place.building.id),
@@ -297,30 +298,4 @@ async fn pages_pass_axe_and_suit_elderly_readers() {
         "console scrolls sideways on a phone: {overflow}"
     );
     page.close().await.unwrap();
-}
-
-async fn log_in_resident(page: &Client, app: &TestApp) {
-    page.goto(&app.url("/login")).await.unwrap();
-    page.find(Locator::Id("username"))
-        .await
-        .unwrap()
-        .send_keys("resident")
-        .await
-        .unwrap();
-    page.find(Locator::Id("password"))
-        .await
-        .unwrap()
-        .send_keys(PASSWORD)
-        .await
-        .unwrap();
-    page.find(Locator::Css("main button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    page.wait()
-        .for_url(url::Url::parse(&app.url("/me")).unwrap())
-        .await
-        .unwrap();
 }

@@ -3,9 +3,7 @@ use maud::{html, Markup};
 use serde::Deserialize;
 
 use crate::accounts::AuthError;
-use crate::web::context::{
-    client_address, expired_session_cookie, session_cookie, Ctx, SESSION_COOKIE,
-};
+use crate::web::context::{client_address, expired_session_cookie, Ctx, SESSION_COOKIE};
 use crate::web::error::WebError;
 use crate::web::forms::{safe_next, see_other, CheckedForm};
 use crate::web::layout::{form_error, form_token, page};
@@ -80,22 +78,13 @@ pub async fn submit(
         }
         Err(e) => return Err(e.into()),
     };
-    let session = state.accounts.start_session(&account).await?;
     tracing::info!(account = account.username, "logged in");
     let home = if account.role.is_staff() {
         "/console"
     } else {
         "/me"
     };
-    let mut response = see_other(&safe_next(data.next.as_deref(), home));
-    response
-        .add_cookie(&session_cookie(
-            session.token,
-            state.settings.secure_cookies(),
-            state.settings.auth.session_hours,
-        ))
-        .map_err(|e| WebError::Internal(e.into()))?;
-    Ok(response)
+    super::sign_in_and_go(&state, &account, &safe_next(data.next.as_deref(), home)).await
 }
 
 #[derive(Deserialize)]

@@ -4,10 +4,9 @@ use actix_web::{http::StatusCode, web, HttpResponse};
 use maud::{html, Markup};
 use serde::Deserialize;
 
-use crate::domain::Password;
 use crate::web::context::{Ctx, SignedIn};
 use crate::web::error::WebError;
-use crate::web::forms::{field_problem, see_other, CheckedForm};
+use crate::web::forms::{chosen_password, see_other, CheckedForm};
 use crate::web::layout::{flash, form_error, form_token, page};
 use crate::web::AppState;
 
@@ -99,13 +98,15 @@ pub async fn change_password(
             .content_type("text/html; charset=utf-8")
             .body(me_page(&ctx, &me, home.clone(), None, Some(&problem)).into_string()))
     };
-    let password = match Password::parse(data.password.clone()) {
+    let password = match chosen_password(
+        &ctx,
+        "field.new_password",
+        &data.password,
+        &data.password_again,
+    ) {
         Ok(p) => p,
-        Err(e) => return back(field_problem(&ctx, "field.new_password", &e)),
+        Err(problem) => return back(problem),
     };
-    if data.password != data.password_again {
-        return back(ctx.t("error.password.mismatch").into_owned());
-    }
     let client = format!("account {}", me.account.id);
     if state
         .accounts

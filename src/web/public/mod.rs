@@ -8,7 +8,33 @@ mod me;
 mod register;
 mod setup;
 
-use actix_web::web;
+use actix_web::{web, HttpResponse};
+
+use crate::domain::Account;
+
+use super::context::session_cookie;
+use super::error::WebError;
+use super::forms::see_other;
+use super::AppState;
+
+/// Starts a session for `account` and sends the browser on to `location`.
+async fn sign_in_and_go(
+    state: &AppState,
+    account: &Account,
+    location: &str,
+) -> Result<HttpResponse, WebError> {
+    let session = state.accounts.start_session(account).await?;
+    let cookie = session_cookie(
+        session.token,
+        state.settings.secure_cookies(),
+        state.settings.auth.session_hours,
+    );
+    let mut response = see_other(location);
+    response
+        .add_cookie(&cookie)
+        .map_err(|e| WebError::Internal(e.into()))?;
+    Ok(response)
+}
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/").get(home::show))

@@ -5,10 +5,10 @@ use maud::{html, Markup};
 use serde::Deserialize;
 
 use crate::accounts::AuthError;
-use crate::domain::{DisplayName, Password, Username};
-use crate::web::context::{client_address, session_cookie, Ctx};
+use crate::domain::{DisplayName, Username};
+use crate::web::context::{client_address, Ctx};
 use crate::web::error::WebError;
-use crate::web::forms::{field_problem, see_other, CheckedForm};
+use crate::web::forms::{chosen_password, field_problem, CheckedForm};
 use crate::web::layout::{form_error, form_token, page};
 use crate::web::AppState;
 
@@ -84,13 +84,11 @@ pub async fn submit(
         Ok(d) => d,
         Err(e) => return bad(field_problem(&ctx, "field.nickname", &e)),
     };
-    let password = match Password::parse(data.password.clone()) {
-        Ok(p) => p,
-        Err(e) => return bad(field_problem(&ctx, "field.password", &e)),
-    };
-    if data.password != data.password_again {
-        return bad(ctx.t("error.password.mismatch").into_owned());
-    }
+    let password =
+        match chosen_password(&ctx, "field.password", &data.password, &data.password_again) {
+            Ok(p) => p,
+            Err(problem) => return bad(problem),
+        };
     let client = client_address(&req, state.settings.server.trust_proxy);
     let account = match state
         .accounts
@@ -113,14 +111,5 @@ pub async fn submit(
         Err(e) => return Err(e.into()),
     };
     tracing::info!(account = account.username, "resident registered");
-    let session = state.accounts.start_session(&account).await?;
-    let mut response = see_other("/me?done=account_created");
-    response
-        .add_cookie(&session_cookie(
-            session.token,
-            state.settings.secure_cookies(),
-            state.settings.auth.session_hours,
-        ))
-        .map_err(|e| WebError::Internal(e.into()))?;
-    Ok(response)
+    super::sign_in_and_go(&state, &account, "/me?done=account_created").await
 }
