@@ -9,6 +9,7 @@ pub mod accounts;
 pub mod cli;
 pub mod demo;
 pub mod domain;
+pub mod feedback;
 pub mod i18n;
 pub mod settings;
 pub mod startup;

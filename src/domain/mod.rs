@@ -5,6 +5,7 @@ pub mod account;
 pub mod audit;
 pub mod directory;
 pub mod ids;
+pub mod record;
 pub mod role;
 pub mod text;
 
