@@ -9,6 +9,7 @@ use actix_web::{App, HttpServer};
 use tracing_actix_web::TracingLogger;
 
 use crate::accounts::Accounts;
+use crate::feedback::records::Records;
 use crate::settings::Settings;
 use crate::store::{self, Store};
 use crate::web::{self, observability, AppState};
@@ -42,6 +43,7 @@ impl Application {
         let port = listener.local_addr()?.port();
         let state = Data::new(AppState {
             accounts: Accounts::new(store.clone(), &settings.auth)?,
+            records: Records::new(store.clone(), settings.time_zone),
             metrics: observability::Metrics::new()?,
             store,
             settings,

@@ -22,5 +22,6 @@ id_type!(
     BuildingId,
     UnitId,
     AccountId,
-    RegistrationCodeId
+    RegistrationCodeId,
+    RecordId
 );

@@ -14,6 +14,6 @@ pub use audit::{Actor, AuditEntry, AuditFilter, NewAuditEntry};
 pub use directory::{
     Building, Community, CommunityCode, Estate, PlaceName, RegistrationCode, Unit, UnitLabel,
 };
-pub use ids::{AccountId, BuildingId, CommunityId, EstateId, RegistrationCodeId, UnitId};
+pub use ids::{AccountId, BuildingId, CommunityId, EstateId, RecordId, RegistrationCodeId, UnitId};
 pub use role::{Permission, Role};
 pub use text::{DisplayName, TextError};

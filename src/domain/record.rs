@@ -2,7 +2,10 @@
 //! A record's state is never stored on its own: it is the `to` of its last
 //! event, and every change is a new event.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+
+use super::ids::{AccountId, BuildingId, CommunityId, EstateId, RecordId};
 
 /// Where a record stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -247,6 +250,120 @@ impl RecordAction {
                 | RecordAction::Resume
         )
     }
+}
+
+/// Where a record came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordSource {
+    /// The resident web form.
+    Web,
+    /// The form opened from a lobby screen's QR code.
+    ScreenQr,
+    /// Staff typing in a phone call.
+    Phone,
+    /// A question from a live broadcast.
+    LiveQuestion,
+    /// Filed through the Open311 API.
+    Open311,
+}
+
+impl RecordSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordSource::Web => "web",
+            RecordSource::ScreenQr => "screen_qr",
+            RecordSource::Phone => "phone",
+            RecordSource::LiveQuestion => "live_question",
+            RecordSource::Open311 => "open311",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::Web,
+            Self::ScreenQr,
+            Self::Phone,
+            Self::LiveQuestion,
+            Self::Open311,
+        ]
+        .into_iter()
+        .find(|x| x.as_str() == s)
+    }
+}
+
+/// The short human number of a record, e.g. `XF-2026-000123`.
+pub fn record_number(community_code: &str, year: i32, serial: i64) -> String {
+    format!("{community_code}-{year}-{serial:06}")
+}
+
+/// A record as filed. It never changes; what happens to it are its events.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Record {
+    pub id: RecordId,
+    pub number: String,
+    pub community_id: CommunityId,
+    pub estate_id: EstateId,
+    pub building_id: Option<BuildingId>,
+    pub category: String,
+    pub class: RecordClass,
+    pub title: String,
+    pub description: String,
+    pub location: String,
+    pub source: RecordSource,
+    #[serde(skip)]
+    pub reporter_id: Option<AccountId>,
+    pub created_at: DateTime<Utc>,
+    /// Derived from the events: the `to` of the last state change.
+    pub state: RecordState,
+    /// Derived from the events: how many there are (the version for concurrent edits).
+    pub version: i64,
+    pub assignee: Option<String>,
+}
+
+/// Something that happened to a record: a state change, a note, an assignment.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct RecordEvent {
+    pub seq: i64,
+    pub at: DateTime<Utc>,
+    pub actor_name: String,
+    #[serde(skip)]
+    pub actor_id: Option<AccountId>,
+    pub action: String,
+    pub from_state: Option<RecordState>,
+    pub to_state: Option<RecordState>,
+    pub note: String,
+    /// Shown to the resident on their timeline and in public disclosure.
+    pub public: bool,
+}
+
+/// A new record, checked.
+#[derive(Debug, Clone)]
+pub struct NewRecord {
+    pub estate_id: EstateId,
+    pub building_id: Option<BuildingId>,
+    pub category: String,
+    pub class: RecordClass,
+    pub title: String,
+    pub description: String,
+    pub location: String,
+    pub source: RecordSource,
+    pub reporter_id: Option<AccountId>,
+    /// Fingerprint of the private tracking link's token.
+    pub tracking_hash: String,
+    /// The local calendar year that goes into the record number.
+    pub filed_year: i32,
+}
+
+/// A change to append to a record's history.
+#[derive(Debug, Clone)]
+pub struct RecordChange {
+    /// The version the person saw; the change is refused if the record has moved on.
+    pub expected_version: i64,
+    pub action: Option<RecordAction>,
+    pub note: String,
+    pub public: bool,
+    pub assignee: Option<String>,
 }
 
 #[cfg(test)]

@@ -3,12 +3,14 @@
 
 mod error;
 mod sqlite;
+mod sqlite_records;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use crate::domain::record::{NewRecord, Record, RecordClass, RecordEvent, RecordState};
 use crate::domain::*;
 
 pub use error::{StoreError, StoreResult};
@@ -26,8 +28,8 @@ pub async fn connect(url: &str) -> anyhow::Result<Arc<dyn Store>> {
 }
 
 /// Everything Pavilion persists.
-pub trait Store: DirectoryStore + AccountStore + AuditStore {}
-impl<T: DirectoryStore + AccountStore + AuditStore> Store for T {}
+pub trait Store: DirectoryStore + AccountStore + AuditStore + RecordStore {}
+impl<T: DirectoryStore + AccountStore + AuditStore + RecordStore> Store for T {}
 
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct DirectoryCounts {
@@ -211,4 +213,53 @@ pub trait AuditStore: Send + Sync + 'static {
     async fn audit_log(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditEntry>>;
     /// Distinct action names, for the filter form.
     async fn audit_actions(&self) -> StoreResult<Vec<String>>;
+}
+
+/// Which records a queue shows.
+#[derive(Debug, Clone, Default)]
+pub struct RecordFilter {
+    pub community: Option<CommunityId>,
+    pub estate: Option<EstateId>,
+    pub states: Vec<RecordState>,
+    pub class: Option<RecordClass>,
+    pub category: Option<String>,
+    pub reporter: Option<AccountId>,
+    pub limit: i64,
+}
+
+/// An event to append, already checked against the lifecycle by the caller.
+#[derive(Debug, Clone)]
+pub struct NewRecordEvent {
+    pub actor: Actor,
+    pub action: String,
+    pub from_state: Option<RecordState>,
+    pub to_state: Option<RecordState>,
+    pub note: String,
+    pub public: bool,
+    pub assignee: Option<String>,
+}
+
+/// Feedback records and their append-only events.
+#[async_trait]
+pub trait RecordStore: Send + Sync + 'static {
+    /// Files a record with its first event (`submitted`) and a fresh number.
+    async fn create_record(
+        &self,
+        actor: &Actor,
+        new: &NewRecord,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Record>;
+    async fn record(&self, id: RecordId) -> StoreResult<Record>;
+    async fn record_by_tracking(&self, tracking_hash: &str) -> StoreResult<Record>;
+    async fn record_events(&self, id: RecordId) -> StoreResult<Vec<RecordEvent>>;
+    /// Appends an event if the record is still at `expected_version`;
+    /// `StoreError::Conflict` if someone else changed it first.
+    async fn append_record_event(
+        &self,
+        id: RecordId,
+        expected_version: i64,
+        event: &NewRecordEvent,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Record>;
+    async fn list_records(&self, filter: &RecordFilter) -> StoreResult<Vec<Record>>;
 }

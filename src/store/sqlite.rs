@@ -17,7 +17,7 @@ pub struct SqliteStore {
 }
 
 /// Timestamps are stored as fixed-width UTC text so that they sort and compare as text.
-fn ts(at: DateTime<Utc>) -> String {
+pub(super) fn ts(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }
 
@@ -46,6 +46,10 @@ impl SqliteStore {
             .run(&pool)
             .await?;
         Ok(Self { pool })
+    }
+
+    pub(super) fn pool(&self) -> &SqlitePool {
+        &self.pool
     }
 
     async fn audit(tx: &mut Transaction<'_, Sqlite>, entry: NewAuditEntry) -> StoreResult<()> {

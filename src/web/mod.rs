@@ -25,6 +25,7 @@ pub struct AppState {
     pub settings: Settings,
     pub store: Arc<dyn Store>,
     pub accounts: Accounts,
+    pub records: crate::feedback::records::Records,
     pub metrics: observability::Metrics,
 }
 

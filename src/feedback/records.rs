@@ -1,0 +1,265 @@
+//! Filing records and moving them through their lifecycle, with the checks
+//! that decide who may do what. Every change becomes an event.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Datelike, Duration, Utc};
+
+use crate::accounts::tokens;
+use crate::domain::record::{
+    IllegalTransition, NewRecord, Record, RecordAction, RecordClass, RecordEvent, RecordSource,
+    RecordState,
+};
+use crate::domain::text::{clean_line, TextError};
+use crate::domain::{Account, Actor, BuildingId, EstateId, Role};
+use crate::store::{NewRecordEvent, Store, StoreError};
+
+/// How long a resident may reopen a resolved record.
+pub const REOPEN_WINDOW_DAYS: i64 = 7;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("{0}")]
+    Illegal(#[from] IllegalTransition),
+    #[error("not allowed")]
+    Forbidden,
+    #[error("the reopen window has passed")]
+    ReopenWindowPassed,
+    #[error("changed by someone else first")]
+    ChangedMeanwhile,
+    #[error("bad text in {field}: {error}")]
+    BadText {
+        field: &'static str,
+        error: TextError,
+    },
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for RecordError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict => RecordError::ChangedMeanwhile,
+            e => RecordError::Store(e),
+        }
+    }
+}
+
+impl RecordError {
+    pub fn message_key(&self) -> &'static str {
+        match self {
+            RecordError::Illegal(_) => "error.record.illegal",
+            RecordError::Forbidden => "error.forbidden",
+            RecordError::ReopenWindowPassed => "error.record.reopen_window",
+            RecordError::ChangedMeanwhile => "error.record.changed_meanwhile",
+            RecordError::BadText { error, .. } => error.message_key(),
+            RecordError::Store(_) => "error.internal",
+        }
+    }
+}
+
+/// What a person filed, as typed.
+#[derive(Debug, Clone)]
+pub struct Filing {
+    pub estate_id: EstateId,
+    pub building_id: Option<BuildingId>,
+    pub category: String,
+    pub class: RecordClass,
+    pub title: String,
+    pub description: String,
+    pub location: String,
+    pub source: RecordSource,
+}
+
+/// A change someone asks for.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub expected_version: i64,
+    pub action: Option<RecordAction>,
+    pub note: String,
+    /// Staff may keep a note internal; resident actions are always public.
+    pub public: bool,
+    pub assignee: Option<String>,
+}
+
+pub struct Records {
+    store: Arc<dyn Store>,
+    time_zone: chrono_tz::Tz,
+}
+
+fn text(field: &'static str, raw: &str, min: usize, max: usize) -> Result<String, RecordError> {
+    clean_line(raw, min, max).map_err(|error| RecordError::BadText { field, error })
+}
+
+/// Multi-line text: each line checked, blank lines kept to at most one.
+fn paragraphs(field: &'static str, raw: &str, max: usize) -> Result<String, RecordError> {
+    if raw.chars().count() > max {
+        return Err(RecordError::BadText {
+            field,
+            error: TextError::TooLong { max },
+        });
+    }
+    let mut lines = Vec::new();
+    for line in raw.lines() {
+        match clean_line(line, 0, max) {
+            Ok(line) => lines.push(line),
+            Err(TextError::Empty) => lines.push(String::new()),
+            Err(error) => return Err(RecordError::BadText { field, error }),
+        }
+    }
+    let joined = lines.join("\n");
+    let trimmed = joined.trim();
+    if trimmed.is_empty() {
+        return Err(RecordError::BadText {
+            field,
+            error: TextError::Empty,
+        });
+    }
+    Ok(trimmed.to_owned())
+}
+
+impl Records {
+    pub fn new(store: Arc<dyn Store>, time_zone: chrono_tz::Tz) -> Self {
+        Self { store, time_zone }
+    }
+
+    /// Files a record; returns it with the private tracking token (shown once, as a link).
+    pub async fn file(
+        &self,
+        by: &Actor,
+        reporter: Option<&Account>,
+        filing: Filing,
+        now: DateTime<Utc>,
+    ) -> Result<(Record, String), RecordError> {
+        let token = tokens::random_token();
+        let new = NewRecord {
+            estate_id: filing.estate_id,
+            building_id: filing.building_id,
+            category: text("category", &filing.category, 1, 40)?,
+            class: filing.class,
+            title: text("title", &filing.title, 2, 60)?,
+            description: paragraphs("description", &filing.description, 2000)?,
+            location: if filing.location.trim().is_empty() {
+                String::new()
+            } else {
+                text("location", &filing.location, 1, 80)?
+            },
+            source: filing.source,
+            reporter_id: reporter.map(|a| a.id),
+            tracking_hash: tokens::fingerprint(&token),
+            filed_year: now.with_timezone(&self.time_zone).year(),
+        };
+        let record = self.store.create_record(by, &new, now).await?;
+        Ok((record, token))
+    }
+
+    /// The record behind a tracking link, if the token is genuine.
+    pub async fn by_tracking_token(&self, token: &str) -> Result<Record, RecordError> {
+        Ok(self
+            .store
+            .record_by_tracking(&tokens::fingerprint(token))
+            .await?)
+    }
+
+    /// May `viewer` see this record at all?
+    pub fn can_see(viewer: &Account, record: &Record) -> bool {
+        match viewer.role {
+            Role::Admin | Role::Secretary | Role::Moderator | Role::Staff => {
+                viewer.community_id.is_none_or(|c| c == record.community_id)
+            }
+            Role::Observer => viewer.estate_id.is_some_and(|e| e == record.estate_id),
+            Role::Resident => record.reporter_id == Some(viewer.id),
+        }
+    }
+
+    /// Applies `request` by `who` (a signed-in account) to the record.
+    pub async fn change(
+        &self,
+        who: &Account,
+        record: &Record,
+        request: Request,
+        now: DateTime<Utc>,
+    ) -> Result<Record, RecordError> {
+        let is_reporter = record.reporter_id == Some(who.id);
+        let is_staff = matches!(
+            who.role,
+            Role::Admin | Role::Secretary | Role::Moderator | Role::Staff
+        ) && Self::can_see(who, record);
+        let events = self.store.record_events(record.id).await?;
+        let (from_state, to_state) = match request.action {
+            None => (None, None),
+            Some(action) => {
+                let allowed = if action.is_residents() {
+                    is_reporter || is_staff
+                } else {
+                    is_staff
+                };
+                if !allowed {
+                    return Err(RecordError::Forbidden);
+                }
+                if action == RecordAction::Reopen
+                    && !is_staff
+                    && !within_reopen_window(&events, now)
+                {
+                    return Err(RecordError::ReopenWindowPassed);
+                }
+                let to = action.apply(record.state, state_before_waiting(&events))?;
+                (Some(record.state), Some(to))
+            }
+        };
+        if request.action.is_none() && !is_staff && !is_reporter {
+            return Err(RecordError::Forbidden);
+        }
+        let note = if request.note.trim().is_empty() {
+            String::new()
+        } else {
+            paragraphs("note", &request.note, 2000)?
+        };
+        let assignee = match request
+            .assignee
+            .as_deref()
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+        {
+            Some(a) if is_staff => Some(text("assignee", a, 1, 40)?),
+            Some(_) => return Err(RecordError::Forbidden),
+            None => None,
+        };
+        let event = NewRecordEvent {
+            actor: Actor {
+                id: Some(who.id),
+                name: who.display_name.clone(),
+            },
+            action: request
+                .action
+                .map_or("note", RecordAction::as_str)
+                .to_owned(),
+            from_state,
+            to_state,
+            note,
+            public: request.public || !is_staff,
+            assignee,
+        };
+        Ok(self
+            .store
+            .append_record_event(record.id, request.expected_version, &event, now)
+            .await?)
+    }
+}
+
+/// The state a waiting record returns to when work resumes.
+fn state_before_waiting(events: &[RecordEvent]) -> Option<RecordState> {
+    events
+        .iter()
+        .rev()
+        .find(|e| e.to_state == Some(RecordState::WaitingOnResident))
+        .and_then(|e| e.from_state)
+}
+
+fn within_reopen_window(events: &[RecordEvent], now: DateTime<Utc>) -> bool {
+    events
+        .iter()
+        .rev()
+        .find(|e| e.to_state == Some(RecordState::Resolved))
+        .is_some_and(|e| now - e.at <= Duration::days(REOPEN_WINDOW_DAYS))
+}

@@ -1,0 +1,270 @@
+//! `RecordStore` for SQLite.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::FromRow;
+
+use super::sqlite::{ts, SqliteStore};
+use super::{NewRecordEvent, RecordFilter, RecordStore, StoreError, StoreResult};
+use crate::domain::record::{
+    record_number, NewRecord, Record, RecordClass, RecordEvent, RecordSource, RecordState,
+};
+use crate::domain::*;
+
+#[derive(FromRow)]
+struct RecordRow {
+    id: i64,
+    number: String,
+    community_id: i64,
+    estate_id: i64,
+    building_id: Option<i64>,
+    category: String,
+    class: String,
+    title: String,
+    description: String,
+    location: String,
+    source: String,
+    reporter_id: Option<i64>,
+    created_at: DateTime<Utc>,
+    state: String,
+    version: i64,
+    assignee: Option<String>,
+}
+
+const RECORD_COLUMNS: &str = "r.id, r.number, r.community_id, r.estate_id, r.building_id, r.category, r.class,
+    r.title, r.description, r.location, r.source, r.reporter_id, r.created_at, h.state, h.version, h.assignee";
+
+fn corrupt(what: &str, value: &str) -> StoreError {
+    StoreError::Corrupt(format!("{what} {value:?}"))
+}
+
+impl TryFrom<RecordRow> for Record {
+    type Error = StoreError;
+
+    fn try_from(r: RecordRow) -> Result<Self, StoreError> {
+        Ok(Record {
+            id: RecordId(r.id),
+            class: RecordClass::parse(&r.class).ok_or_else(|| corrupt("class", &r.class))?,
+            source: RecordSource::parse(&r.source).ok_or_else(|| corrupt("source", &r.source))?,
+            state: RecordState::parse(&r.state).ok_or_else(|| corrupt("state", &r.state))?,
+            number: r.number,
+            community_id: CommunityId(r.community_id),
+            estate_id: EstateId(r.estate_id),
+            building_id: r.building_id.map(BuildingId),
+            category: r.category,
+            title: r.title,
+            description: r.description,
+            location: r.location,
+            reporter_id: r.reporter_id.map(AccountId),
+            created_at: r.created_at,
+            version: r.version,
+            assignee: r.assignee,
+        })
+    }
+}
+
+#[derive(FromRow)]
+struct EventRow {
+    seq: i64,
+    at: DateTime<Utc>,
+    actor_id: Option<i64>,
+    actor_name: String,
+    action: String,
+    from_state: Option<String>,
+    to_state: Option<String>,
+    note: String,
+    public: bool,
+}
+
+impl SqliteStore {
+    async fn fetch_record<'e, E: sqlx::SqliteExecutor<'e>>(
+        db: E,
+        clause: &str,
+        value: impl ToString,
+    ) -> StoreResult<Record> {
+        let row: RecordRow = sqlx::query_as(&format!(
+            "SELECT {RECORD_COLUMNS} FROM records r JOIN record_heads h ON h.record_id = r.id WHERE {clause} = ?"
+        ))
+        .bind(value.to_string())
+        .fetch_one(db)
+        .await?;
+        row.try_into()
+    }
+}
+
+#[async_trait]
+impl RecordStore for SqliteStore {
+    async fn create_record(
+        &self,
+        actor: &Actor,
+        new: &NewRecord,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Record> {
+        let mut tx = self.pool().begin().await?;
+        let (community_id, code): (i64, String) = sqlx::query_as(
+            "SELECT c.id, c.code FROM estates e JOIN communities c ON c.id = e.community_id WHERE e.id = ?",
+        )
+        .bind(new.estate_id.0)
+        .fetch_one(&mut *tx)
+        .await?;
+        let year = new.filed_year;
+        let serial: i64 = sqlx::query_scalar(
+            "INSERT INTO record_serials (community_id, year, last) VALUES (?, ?, 1)
+             ON CONFLICT (community_id, year) DO UPDATE SET last = last + 1 RETURNING last",
+        )
+        .bind(community_id)
+        .bind(year)
+        .fetch_one(&mut *tx)
+        .await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO records (number, community_id, estate_id, building_id, category, class, title, description,
+                                  location, source, reporter_id, tracking_hash, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(record_number(&code, year, serial))
+        .bind(community_id)
+        .bind(new.estate_id.0)
+        .bind(new.building_id.map(|b| b.0))
+        .bind(&new.category)
+        .bind(new.class.as_str())
+        .bind(&new.title)
+        .bind(&new.description)
+        .bind(&new.location)
+        .bind(new.source.as_str())
+        .bind(new.reporter_id.map(|a| a.0))
+        .bind(&new.tracking_hash)
+        .bind(ts(at))
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO record_events (record_id, seq, at, actor_id, actor_name, action, to_state, public)
+             VALUES (?, 1, ?, ?, ?, 'submit', 'submitted', 1)",
+        )
+        .bind(id)
+        .bind(ts(at))
+        .bind(actor.id.map(|a| a.0))
+        .bind(&actor.name)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("INSERT INTO record_heads (record_id, state, version, state_since) VALUES (?, 'submitted', 1, ?)")
+            .bind(id)
+            .bind(ts(at))
+            .execute(&mut *tx)
+            .await?;
+        let record = Self::fetch_record(&mut *tx, "r.id", id).await?;
+        tx.commit().await?;
+        Ok(record)
+    }
+
+    async fn record(&self, id: RecordId) -> StoreResult<Record> {
+        Self::fetch_record(self.pool(), "r.id", id.0).await
+    }
+
+    async fn record_by_tracking(&self, tracking_hash: &str) -> StoreResult<Record> {
+        Self::fetch_record(self.pool(), "r.tracking_hash", tracking_hash).await
+    }
+
+    async fn record_events(&self, id: RecordId) -> StoreResult<Vec<RecordEvent>> {
+        let rows: Vec<EventRow> = sqlx::query_as(
+            "SELECT seq, at, actor_id, actor_name, action, from_state, to_state, note, public
+             FROM record_events WHERE record_id = ? ORDER BY seq",
+        )
+        .bind(id.0)
+        .fetch_all(self.pool())
+        .await?;
+        let state = |s: Option<String>| -> StoreResult<Option<RecordState>> {
+            s.map(|s| RecordState::parse(&s).ok_or_else(|| corrupt("state", &s)))
+                .transpose()
+        };
+        rows.into_iter()
+            .map(|r| {
+                Ok(RecordEvent {
+                    seq: r.seq,
+                    at: r.at,
+                    actor_id: r.actor_id.map(AccountId),
+                    actor_name: r.actor_name,
+                    action: r.action,
+                    from_state: state(r.from_state)?,
+                    to_state: state(r.to_state)?,
+                    note: r.note,
+                    public: r.public,
+                })
+            })
+            .collect()
+    }
+
+    async fn append_record_event(
+        &self,
+        id: RecordId,
+        expected_version: i64,
+        event: &NewRecordEvent,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Record> {
+        let mut tx = self.pool().begin().await?;
+        let moved = sqlx::query(
+            "UPDATE record_heads SET version = version + 1,
+                state = COALESCE(?2, state),
+                state_since = CASE WHEN ?2 IS NULL THEN state_since ELSE ?3 END,
+                assignee = COALESCE(?4, assignee)
+             WHERE record_id = ?1 AND version = ?5",
+        )
+        .bind(id.0)
+        .bind(event.to_state.map(RecordState::as_str))
+        .bind(ts(at))
+        .bind(event.assignee.as_deref())
+        .bind(expected_version)
+        .execute(&mut *tx)
+        .await?;
+        if moved.rows_affected() != 1 {
+            // Either no such record, or someone else changed it first.
+            Self::fetch_record(&mut *tx, "r.id", id.0).await?;
+            return Err(StoreError::Conflict);
+        }
+        sqlx::query(
+            "INSERT INTO record_events (record_id, seq, at, actor_id, actor_name, action, from_state, to_state,
+                                        note, public, assignee)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(id.0)
+        .bind(expected_version + 1)
+        .bind(ts(at))
+        .bind(event.actor.id.map(|a| a.0))
+        .bind(&event.actor.name)
+        .bind(&event.action)
+        .bind(event.from_state.map(RecordState::as_str))
+        .bind(event.to_state.map(RecordState::as_str))
+        .bind(&event.note)
+        .bind(event.public)
+        .bind(event.assignee.as_deref())
+        .execute(&mut *tx)
+        .await?;
+        let record = Self::fetch_record(&mut *tx, "r.id", id.0).await?;
+        tx.commit().await?;
+        Ok(record)
+    }
+
+    async fn list_records(&self, filter: &RecordFilter) -> StoreResult<Vec<Record>> {
+        let states: Vec<&str> = filter.states.iter().map(|s| s.as_str()).collect();
+        let states_json = serde_json::to_string(&states).unwrap_or_else(|_| "[]".into());
+        let rows: Vec<RecordRow> = sqlx::query_as(&format!(
+            "SELECT {RECORD_COLUMNS} FROM records r JOIN record_heads h ON h.record_id = r.id
+             WHERE (?1 IS NULL OR r.community_id = ?1)
+               AND (?2 IS NULL OR r.estate_id = ?2)
+               AND (?3 = '[]' OR h.state IN (SELECT value FROM json_each(?3)))
+               AND (?4 IS NULL OR r.class = ?4)
+               AND (?5 IS NULL OR r.category = ?5)
+               AND (?6 IS NULL OR r.reporter_id = ?6)
+             ORDER BY r.id DESC LIMIT ?7"
+        ))
+        .bind(filter.community.map(|c| c.0))
+        .bind(filter.estate.map(|e| e.0))
+        .bind(states_json)
+        .bind(filter.class.map(RecordClass::as_str))
+        .bind(filter.category.as_deref())
+        .bind(filter.reporter.map(|a| a.0))
+        .bind(filter.limit.clamp(1, 1000))
+        .fetch_all(self.pool())
+        .await?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+}

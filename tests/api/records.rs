@@ -1,0 +1,431 @@
+//! Feedback records through the records service and the real store.
+
+use chrono::{Duration, Utc};
+use pavilion::domain::record::{RecordAction, RecordClass, RecordSource, RecordState};
+use pavilion::domain::{Account, Actor, Role};
+use pavilion::feedback::records::{Filing, RecordError, Request};
+
+use crate::helpers::*;
+
+fn filing(place: &Place) -> Filing {
+    Filing {
+        estate_id: place.estate.id,
+        building_id: Some(place.building.id),
+        category: "电梯".into(),
+        class: RecordClass::General,
+        title: "3号楼电梯停在5楼不动".into(),
+        description: "从早上开始电梯就不动了，\n老人上下楼很困难。".into(),
+        location: "3号楼2单元".into(),
+        source: RecordSource::Web,
+    }
+}
+
+fn act(version: i64, action: RecordAction) -> Request {
+    Request {
+        expected_version: version,
+        action: Some(action),
+        note: String::new(),
+        public: true,
+        assignee: None,
+    }
+}
+
+fn actor(account: &Account) -> Actor {
+    Actor {
+        id: Some(account.id),
+        name: account.display_name.clone(),
+    }
+}
+
+#[tokio::test]
+async fn a_filed_record_gets_a_number_a_first_event_and_a_private_link() {
+    let app = spawn_app().await;
+    let place = app.seed_place().await;
+    let resident = app.create_account(Role::Resident, Some(&place)).await;
+    let records = &app.state.records;
+    let (record, token) = records
+        .file(
+            &actor(&resident),
+            Some(&resident),
+            filing(&place),
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    let year = Utc::now()
+        .with_timezone(&app.state.settings.time_zone)
+        .format("%Y")
+        .to_string();
+    assert_eq!(record.number, format!("XF-{year}-000001"));
+    assert_eq!(record.state, RecordState::Submitted);
+    assert_eq!(record.version, 1);
+    let (second, _) = records
+        .file(
+            &actor(&resident),
+            Some(&resident),
+            filing(&place),
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(second.number, format!("XF-{year}-000002"));
+
+    assert_eq!(
+        records.by_tracking_token(&token).await.unwrap().id,
+        record.id
+    );
+    let mut tampered = token.clone();
+    tampered.replace_range(0..1, if token.starts_with('A') { "B" } else { "A" });
+    assert!(records.by_tracking_token(&tampered).await.is_err());
+
+    let events = app.state.store.record_events(record.id).await.unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].to_state, Some(RecordState::Submitted));
+}
+
+#[tokio::test]
+async fn staff_work_a_record_to_resolution_and_the_resident_closes_it() {
+    let app = spawn_app().await;
+    let place = app.seed_place().await;
+    let resident = app.create_account(Role::Resident, Some(&place)).await;
+    let staff = app.create_account(Role::Staff, None).await;
+    let records = &app.state.records;
+    let (mut record, _) = records
+        .file(
+            &actor(&resident),
+            Some(&resident),
+            filing(&place),
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    for action in [
+        RecordAction::Accept,
+        RecordAction::Dispatch,
+        RecordAction::ArriveOnSite,
+        RecordAction::Resolve,
+    ] {
+        record = records
+            .change(&staff, &record, act(record.version, action), Utc::now())
+            .await
+            .unwrap();
+    }
+    assert_eq!(record.state, RecordState::Resolved);
+    record = records
+        .change(
+            &resident,
+            &record,
+            act(record.version, RecordAction::Close),
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(record.state, RecordState::Closed);
+    let events = app.state.store.record_events(record.id).await.unwrap();
+    let states: Vec<_> = events.iter().filter_map(|e| e.to_state).collect();
+    assert_eq!(
+        states,
+        [
+            RecordState::Submitted,
+            RecordState::Accepted,
+            RecordState::Dispatched,
+            RecordState::OnSite,
+            RecordState::Resolved,
+            RecordState::Closed
+        ]
+    );
+    assert_eq!(events[4].actor_name, "staff name");
+}
+
+#[tokio::test]
+async fn illegal_transitions_and_strangers_are_refused_and_nothing_is_written() {
+    let app = spawn_app().await;
+    let place = app.seed_place().await;
+    let resident = app.create_account(Role::Resident, Some(&place)).await;
+    let staff = app.create_account(Role::Staff, None).await;
+    let observer = app.create_account(Role::Observer, None).await;
+    let records = &app.state.records;
+    let (record, _) = records
+        .file(
+            &actor(&resident),
+            Some(&resident),
+            filing(&place),
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+
+    let illegal = records
+        .change(&staff, &record, act(1, RecordAction::Close), Utc::now())
+        .await;
+    assert!(
+        matches!(illegal, Err(RecordError::Illegal(_))),
+        "{illegal:?}"
+    );
+    let resident_staff_action = records
+        .change(&resident, &record, act(1, RecordAction::Accept), Utc::now())
+        .await;
+    assert!(matches!(resident_staff_action, Err(RecordError::Forbidden)));
+    let observer_action = records
+        .change(&observer, &record, act(1, RecordAction::Accept), Utc::now())
+        .await;
+    assert!(
+        matches!(observer_action, Err(RecordError::Forbidden)),
+        "observers only read"
+    );
+    assert_eq!(
+        app.state
+            .store
+            .record_events(record.id)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_resident_cannot_touch_anothers_record() {
+    let app = spawn_app().await;
+    let place = app.seed_place().await;
+    let owner = app.create_account(Role::Resident, Some(&place)).await;
+    let records = &app.state.records;
+    let (record, _) = records
+        .file(&actor(&owner), Some(&owner), filing(&place), Utc::now())
+        .await
+        .unwrap();
+    // A second household registers with the other unit's code.
+    let codes = app
+        .state
+        .store
+        .codes_for_building(place.building.id)
+        .await
+        .unwrap();
+    let other_code = codes
+        .iter()
+        .find(|(u, _)| u.id != place.unit.id)
+        .unwrap()
+        .1
+        .clone()
+        .unwrap();
+    let hash = app
+        .state
+        .accounts
+        .hash(&pavilion::domain::Password::parse(PASSWORD.into()).unwrap())
+        .await
+        .unwrap();
+    let neighbour = app
+        .state
+        .store
+        .register_resident(
+            &other_code.code,
+            pavilion::domain::Username::parse("neighbour").unwrap(),
+            pavilion::domain::DisplayName::parse("邻居").unwrap(),
+            hash,
+        )
+        .await
+        .unwrap();
+    assert!(!pavilion::feedback::records::Records::can_see(
+        &neighbour, &record
+    ));
+    let attempt = records
+        .change(
+            &neighbour,
+            &record,
+            act(1, RecordAction::Withdraw),
+            Utc::now(),
+        )
+        .await;
+    assert!(matches!(attempt, Err(RecordError::Forbidden)));
+    let note = Request {
+        expected_version: 1,
+        action: None,
+        note: "我也是".into(),
+        public: true,
+        assignee: None,
+    };
+    assert!(matches!(
+        records.change(&neighbour, &record, note, Utc::now()).await,
+        Err(RecordError::Forbidden)
+    ));
+}
+
+#[tokio::test]
+async fn two_staff_changing_one_record_at_once_lose_nothing() {
+    let app = spawn_app().await;
+    let place = app.seed_place().await;
+    let resident = app.create_account(Role::Resident, Some(&place)).await;
+    let staff = app.create_account(Role::Staff, None).await;
+    let secretary = app.create_account(Role::Secretary, None).await;
+    let records = &app.state.records;
+    let (record, _) = records
+        .file(
+            &actor(&resident),
+            Some(&resident),
+            filing(&place),
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    // Both opened the record at version 1.
+    let (first, second) = tokio::join!(
+        records.change(&staff, &record, act(1, RecordAction::Accept), Utc::now()),
+        records.change(
+            &secretary,
+            &record,
+            act(1, RecordAction::MarkNotResponsible),
+            Utc::now()
+        ),
+    );
+    let outcomes = [first.is_ok(), second.is_ok()];
+    assert_eq!(
+        outcomes.iter().filter(|ok| **ok).count(),
+        1,
+        "exactly one wins: {first:?} {second:?}"
+    );
+    let loser = if first.is_err() { first } else { second };
+    assert!(matches!(loser, Err(RecordError::ChangedMeanwhile)));
+    assert_eq!(
+        app.state
+            .store
+            .record_events(record.id)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
+#[tokio::test]
+async fn a_resident_reopens_within_seven_days_but_not_after() {
+    let app = spawn_app().await;
+    let place = app.seed_place().await;
+    let resident = app.create_account(Role::Resident, Some(&place)).await;
+    let staff = app.create_account(Role::Staff, None).await;
+    let records = &app.state.records;
+    let resolved_at = Utc::now() - Duration::days(8);
+    let (mut record, _) = records
+        .file(
+            &actor(&resident),
+            Some(&resident),
+            filing(&place),
+            resolved_at,
+        )
+        .await
+        .unwrap();
+    for action in [RecordAction::Accept, RecordAction::Resolve] {
+        record = records
+            .change(&staff, &record, act(record.version, action), resolved_at)
+            .await
+            .unwrap();
+    }
+    let late = records
+        .change(
+            &resident,
+            &record,
+            act(record.version, RecordAction::Reopen),
+            Utc::now(),
+        )
+        .await;
+    assert!(matches!(late, Err(RecordError::ReopenWindowPassed)));
+    let in_time = records
+        .change(
+            &resident,
+            &record,
+            act(record.version, RecordAction::Reopen),
+            resolved_at + Duration::days(6),
+        )
+        .await;
+    assert_eq!(in_time.unwrap().state, RecordState::Accepted);
+}
+
+#[tokio::test]
+async fn waiting_on_the_resident_resumes_where_work_stopped() {
+    let app = spawn_app().await;
+    let place = app.seed_place().await;
+    let resident = app.create_account(Role::Resident, Some(&place)).await;
+    let staff = app.create_account(Role::Staff, None).await;
+    let records = &app.state.records;
+    let (mut record, _) = records
+        .file(
+            &actor(&resident),
+            Some(&resident),
+            filing(&place),
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    for action in [
+        RecordAction::Accept,
+        RecordAction::ArriveOnSite,
+        RecordAction::WaitForResident,
+        RecordAction::Resume,
+    ] {
+        record = records
+            .change(&staff, &record, act(record.version, action), Utc::now())
+            .await
+            .unwrap();
+    }
+    assert_eq!(record.state, RecordState::OnSite);
+}
+
+#[tokio::test]
+async fn records_and_their_events_are_never_edited_or_deleted() {
+    let app = spawn_app().await;
+    let place = app.seed_place().await;
+    let resident = app.create_account(Role::Resident, Some(&place)).await;
+    app.state
+        .records
+        .file(
+            &actor(&resident),
+            Some(&resident),
+            filing(&place),
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    let pool = sqlx::SqlitePool::connect(&app.database_url).await.unwrap();
+    for statement in [
+        "UPDATE records SET title = 'changed'",
+        "DELETE FROM records",
+        "UPDATE record_events SET note = 'changed'",
+        "DELETE FROM record_events",
+    ] {
+        assert!(
+            sqlx::query(statement).execute(&pool).await.is_err(),
+            "{statement} must fail"
+        );
+    }
+}
+
+#[tokio::test]
+async fn hostile_text_is_refused_before_anything_is_stored() {
+    let app = spawn_app().await;
+    let place = app.seed_place().await;
+    let resident = app.create_account(Role::Resident, Some(&place)).await;
+    let records = &app.state.records;
+    let mut bad = filing(&place);
+    bad.title = "电梯\u{202E}坏了".into();
+    assert!(matches!(
+        records
+            .file(&actor(&resident), Some(&resident), bad, Utc::now())
+            .await,
+        Err(RecordError::BadText { .. })
+    ));
+    let mut long = filing(&place);
+    long.description = "很".repeat(2001);
+    assert!(records
+        .file(&actor(&resident), Some(&resident), long, Utc::now())
+        .await
+        .is_err());
+    let listed = app
+        .state
+        .store
+        .list_records(&pavilion::store::RecordFilter {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(listed.is_empty());
+}
