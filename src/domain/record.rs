@@ -335,6 +335,8 @@ pub struct RecordEvent {
     pub note: String,
     /// Shown to the resident on their timeline and in public disclosure.
     pub public: bool,
+    /// The resident's 1–5 satisfaction rating, on the closing event.
+    pub rating: Option<u8>,
 }
 
 /// A new record, checked.

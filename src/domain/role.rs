@@ -26,6 +26,10 @@ pub enum Permission {
     ManageAccounts,
     /// Read the audit log.
     ReadAuditLog,
+    /// See the feedback record queue (observers: their estate only).
+    ReadRecords,
+    /// Change feedback records: accept, dispatch, resolve, file phone calls.
+    WorkRecords,
 }
 
 impl Role {
@@ -64,6 +68,11 @@ impl Role {
             ManageDirectory | ManageAccounts | ReadAuditLog => self == Role::Admin,
             // Codes are printed and handed out by the property office.
             ManageRegistrationCodes => matches!(self, Role::Admin | Role::Staff),
+            ReadRecords => self.is_staff(),
+            WorkRecords => matches!(
+                self,
+                Role::Admin | Role::Secretary | Role::Moderator | Role::Staff
+            ),
         }
     }
 }

@@ -25,6 +25,8 @@ pub enum RecordError {
     Forbidden,
     #[error("the reopen window has passed")]
     ReopenWindowPassed,
+    #[error("a rating is 1 to 5, given by the resident when closing")]
+    BadRating,
     #[error("changed by someone else first")]
     ChangedMeanwhile,
     #[error("bad text in {field}: {error}")]
@@ -52,6 +54,7 @@ impl RecordError {
             RecordError::Forbidden => "error.forbidden",
             RecordError::ReopenWindowPassed => "error.record.reopen_window",
             RecordError::ChangedMeanwhile => "error.record.changed_meanwhile",
+            RecordError::BadRating => "error.record.bad_rating",
             RecordError::BadText { error, .. } => error.message_key(),
             RecordError::Store(_) => "error.internal",
         }
@@ -80,6 +83,8 @@ pub struct Request {
     /// Staff may keep a note internal; resident actions are always public.
     pub public: bool,
     pub assignee: Option<String>,
+    /// 1–5, only when a resident closes the record.
+    pub rating: Option<u8>,
 }
 
 pub struct Records {
@@ -239,6 +244,13 @@ impl Records {
             note,
             public: request.public || !is_staff,
             assignee,
+            rating: match request.rating {
+                Some(r @ 1..=5) if request.action == Some(RecordAction::Close) && is_reporter => {
+                    Some(r)
+                }
+                Some(_) => return Err(RecordError::BadRating),
+                None => None,
+            },
         };
         Ok(self
             .store
@@ -262,4 +274,21 @@ fn within_reopen_window(events: &[RecordEvent], now: DateTime<Utc>) -> bool {
         .rev()
         .find(|e| e.to_state == Some(RecordState::Resolved))
         .is_some_and(|e| now - e.at <= Duration::days(REOPEN_WINDOW_DAYS))
+}
+
+/// The record's SLA under the default "5431" policy on a 24×7 clock.
+/// (Per-community and per-category policies and business calendars plug in here.)
+pub fn sla_of(
+    record: &Record,
+    changes: &[crate::feedback::sla::StateChange],
+    now: DateTime<Utc>,
+) -> crate::feedback::sla::SlaStatus {
+    use crate::feedback::sla::{evaluate, SlaClock, SlaPolicy};
+    evaluate(
+        record.class,
+        &SlaPolicy::default(),
+        &SlaClock::AllHours,
+        changes,
+        now,
+    )
 }

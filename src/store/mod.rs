@@ -237,6 +237,7 @@ pub struct NewRecordEvent {
     pub note: String,
     pub public: bool,
     pub assignee: Option<String>,
+    pub rating: Option<u8>,
 }
 
 /// Feedback records and their append-only events.
@@ -262,4 +263,9 @@ pub trait RecordStore: Send + Sync + 'static {
         at: DateTime<Utc>,
     ) -> StoreResult<Record>;
     async fn list_records(&self, filter: &RecordFilter) -> StoreResult<Vec<Record>>;
+    /// The state changes of several records at once, oldest first, for SLA figures.
+    async fn state_changes(
+        &self,
+        ids: &[RecordId],
+    ) -> StoreResult<std::collections::HashMap<RecordId, Vec<crate::feedback::sla::StateChange>>>;
 }

@@ -1,5 +1,7 @@
 //! `RecordStore` for SQLite.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::FromRow;
@@ -10,6 +12,7 @@ use crate::domain::record::{
     record_number, NewRecord, Record, RecordClass, RecordEvent, RecordSource, RecordState,
 };
 use crate::domain::*;
+use crate::feedback::sla::StateChange;
 
 #[derive(FromRow)]
 struct RecordRow {
@@ -74,6 +77,7 @@ struct EventRow {
     to_state: Option<String>,
     note: String,
     public: bool,
+    rating: Option<u8>,
 }
 
 impl SqliteStore {
@@ -166,7 +170,7 @@ impl RecordStore for SqliteStore {
 
     async fn record_events(&self, id: RecordId) -> StoreResult<Vec<RecordEvent>> {
         let rows: Vec<EventRow> = sqlx::query_as(
-            "SELECT seq, at, actor_id, actor_name, action, from_state, to_state, note, public
+            "SELECT seq, at, actor_id, actor_name, action, from_state, to_state, note, public, rating
              FROM record_events WHERE record_id = ? ORDER BY seq",
         )
         .bind(id.0)
@@ -188,6 +192,7 @@ impl RecordStore for SqliteStore {
                     to_state: state(r.to_state)?,
                     note: r.note,
                     public: r.public,
+                    rating: r.rating,
                 })
             })
             .collect()
@@ -222,8 +227,8 @@ impl RecordStore for SqliteStore {
         }
         sqlx::query(
             "INSERT INTO record_events (record_id, seq, at, actor_id, actor_name, action, from_state, to_state,
-                                        note, public, assignee)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                        note, public, assignee, rating)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(id.0)
         .bind(expected_version + 1)
@@ -236,6 +241,7 @@ impl RecordStore for SqliteStore {
         .bind(&event.note)
         .bind(event.public)
         .bind(event.assignee.as_deref())
+        .bind(event.rating)
         .execute(&mut *tx)
         .await?;
         let record = Self::fetch_record(&mut *tx, "r.id", id.0).await?;
@@ -266,5 +272,30 @@ impl RecordStore for SqliteStore {
         .fetch_all(self.pool())
         .await?;
         rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    async fn state_changes(
+        &self,
+        ids: &[RecordId],
+    ) -> StoreResult<HashMap<RecordId, Vec<StateChange>>> {
+        let ids_json =
+            serde_json::to_string(&ids.iter().map(|i| i.0).collect::<Vec<_>>()).unwrap_or_default();
+        let rows: Vec<(i64, DateTime<Utc>, String)> = sqlx::query_as(
+            "SELECT record_id, at, to_state FROM record_events
+             WHERE record_id IN (SELECT value FROM json_each(?)) AND to_state IS NOT NULL
+             ORDER BY record_id, seq",
+        )
+        .bind(ids_json)
+        .fetch_all(self.pool())
+        .await?;
+        let mut changes: HashMap<RecordId, Vec<StateChange>> = HashMap::new();
+        for (id, at, to) in rows {
+            let to = RecordState::parse(&to).ok_or_else(|| corrupt("state", &to))?;
+            changes
+                .entry(RecordId(id))
+                .or_default()
+                .push(StateChange { at, to });
+        }
+        Ok(changes)
     }
 }

@@ -10,6 +10,7 @@ pub mod forms;
 pub mod layout;
 pub mod observability;
 pub mod public;
+pub mod record_view;
 
 use std::sync::Arc;
 

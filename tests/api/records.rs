@@ -27,6 +27,7 @@ fn act(version: i64, action: RecordAction) -> Request {
         note: String::new(),
         public: true,
         assignee: None,
+        rating: None,
     }
 }
 
@@ -243,6 +244,7 @@ async fn a_resident_cannot_touch_anothers_record() {
         note: "我也是".into(),
         public: true,
         assignee: None,
+        rating: None,
     };
     assert!(matches!(
         records.change(&neighbour, &record, note, Utc::now()).await,
@@ -428,4 +430,190 @@ async fn hostile_text_is_refused_before_anything_is_stored() {
         .await
         .unwrap();
     assert!(listed.is_empty());
+}
+
+#[tokio::test]
+async fn staff_work_the_queue_through_the_console() {
+    let app = spawn_app().await;
+    let place = app.seed_place().await;
+    let resident = app.create_account(Role::Resident, Some(&place)).await;
+    app.create_account(Role::Staff, None).await;
+    let (record, _) = app
+        .state
+        .records
+        .file(
+            &actor(&resident),
+            Some(&resident),
+            filing(&place),
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    let staff = app.login("staff").await;
+
+    let queue = staff
+        .get(app.url("/console/records"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(queue.contains(&record.number) && queue.contains("3号楼电梯停在5楼不动"));
+    assert!(queue.contains("还剩"), "time left is shown");
+
+    let path = format!("/console/records/{}/act", record.id);
+    let accept = [
+        ("version", "1"),
+        ("action", "accept"),
+        ("note", "已联系电梯维保"),
+        ("public", "on"),
+        ("assignee", "维修班老李"),
+    ];
+    let response = app.post_form(&staff, &path, &accept).await;
+    assert_eq!(response.status(), 303);
+    let page = staff
+        .get(app.url(&format!("/console/records/{}", record.id)))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("已联系电梯维保") && page.contains("维修班老李") && page.contains("已受理")
+    );
+
+    // A stale form (still at version 1) is refused and changes nothing.
+    let stale = app
+        .post_form(&staff, &path, &[("version", "1"), ("action", "resolve")])
+        .await;
+    assert_eq!(stale.status(), 409);
+    assert!(stale.text().await.unwrap().contains("刚刚被别人修改过"));
+    // An illegal step is refused with a message.
+    let illegal = app
+        .post_form(&staff, &path, &[("version", "2"), ("action", "close")])
+        .await;
+    assert_eq!(illegal.status(), 400);
+    assert!(illegal.text().await.unwrap().contains("不能这样操作"));
+    assert_eq!(app.state.store.record(record.id).await.unwrap().version, 2);
+}
+
+#[tokio::test]
+async fn staff_file_a_phone_call_and_bad_input_is_sent_back() {
+    let app = spawn_app().await;
+    let place = app.seed_place().await;
+    app.create_account(Role::Staff, None).await;
+    let staff = app.login("staff").await;
+    let estate = place.estate.id.to_string();
+    let fields = [
+        ("estate", estate.as_str()),
+        ("category", "safety"),
+        ("class", ""),
+        ("title", "地下车库有燃气味"),
+        ("description", "住户来电：地下车库B区有燃气味"),
+        ("location", "地下车库B区"),
+    ];
+    let response = app.post_form(&staff, "/console/records/new", &fields).await;
+    assert_eq!(response.status(), 303);
+    let listed = app
+        .state
+        .store
+        .list_records(&pavilion::store::RecordFilter {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        listed[0].class,
+        RecordClass::Urgent,
+        "safety defaults to urgent"
+    );
+    assert_eq!(listed[0].source, RecordSource::Phone);
+
+    let mut bad = fields;
+    bad[3] = ("title", "");
+    let response = app.post_form(&staff, "/console/records/new", &bad).await;
+    assert_eq!(response.status(), 400);
+    assert!(response.text().await.unwrap().contains("标题"));
+    let unknown = [
+        ("estate", estate.as_str()),
+        ("category", "<script>"),
+        ("title", "x y"),
+        ("description", "abc"),
+    ];
+    assert_eq!(
+        app.post_form(&staff, "/console/records/new", &unknown)
+            .await
+            .status(),
+        400
+    );
+    assert_eq!(
+        app.state
+            .store
+            .list_records(&pavilion::store::RecordFilter {
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn observers_see_their_estates_records_read_only() {
+    let app = spawn_app().await;
+    let place = app.seed_place().await;
+    let resident = app.create_account(Role::Resident, Some(&place)).await;
+    let observer = app.create_account(Role::Observer, None).await;
+    let admin = app.create_account(Role::Admin, None).await;
+    let change = pavilion::store::AccountChange {
+        display_name: pavilion::domain::DisplayName::parse("监督员").unwrap(),
+        role: Role::Observer,
+        community_id: Some(place.community.id),
+        estate_id: Some(place.estate.id),
+        disabled: false,
+    };
+    app.state
+        .store
+        .update_account(&actor(&admin), observer.id, &change)
+        .await
+        .unwrap();
+    let (record, _) = app
+        .state
+        .records
+        .file(
+            &actor(&resident),
+            Some(&resident),
+            filing(&place),
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    let browser = app.login("observer").await;
+    let page = browser
+        .get(app.url(&format!("/console/records/{}", record.id)))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains(&record.number));
+    assert!(
+        !page.contains(r#"name="action""#),
+        "no action form for observers"
+    );
+    let response = app
+        .post_form(
+            &browser,
+            &format!("/console/records/{}/act", record.id),
+            &[("version", "1"), ("action", "accept")],
+        )
+        .await;
+    assert_eq!(response.status(), 403);
 }

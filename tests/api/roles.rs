@@ -9,12 +9,41 @@ use crate::helpers::*;
 async fn every_console_route_checks_the_role_on_the_server() {
     let app = spawn_app().await;
     let place = app.seed_place().await;
+    let filing = pavilion::feedback::records::Filing {
+        estate_id: place.estate.id,
+        building_id: None,
+        category: "repairs".into(),
+        class: pavilion::domain::record::RecordClass::General,
+        title: "楼道灯坏了".into(),
+        description: "3号楼2楼楼道灯不亮".into(),
+        location: String::new(),
+        source: pavilion::domain::record::RecordSource::Phone,
+    };
+    let (record, _) = app
+        .state
+        .records
+        .file(&system(), None, filing, chrono::Utc::now())
+        .await
+        .unwrap();
     let mut browsers = Vec::new();
     let mut other_account = None;
     for role in Role::ALL {
         let account = app.create_account(role, Some(&place)).await;
         if role == Role::Observer {
             other_account = Some(account.id);
+            // Observers read the records of their own estate.
+            let change = pavilion::store::AccountChange {
+                display_name: pavilion::domain::DisplayName::parse("监督员").unwrap(),
+                role,
+                community_id: Some(place.community.id),
+                estate_id: Some(place.estate.id),
+                disabled: false,
+            };
+            app.state
+                .store
+                .update_account(&system(), account.id, &change)
+                .await
+                .unwrap();
         }
         browsers.push((Some(role), app.login(account.username.as_str()).await));
     }
@@ -26,6 +55,7 @@ async fn every_console_route_checks_the_role_on_the_server() {
         ("/console/units/{id}", place.unit.id.0),
         ("/console/codes/{id}", place.code.id.0),
         ("/console/accounts/{id}", other_account.unwrap().0),
+        ("/console/records/{id}", record.id.0),
     ];
 
     let routes = console_routes();

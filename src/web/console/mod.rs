@@ -8,6 +8,7 @@ mod audit;
 mod codes;
 mod dashboard;
 mod directory;
+mod records;
 
 use actix_web::body::BoxBody;
 use actix_web::dev::ServiceRequest;
@@ -110,6 +111,12 @@ pub fn console_routes() -> Vec<ConsoleRoute> {
         ConsoleRoute::at("/console/accounts/{id}/password", ManageAccounts)
             .post(accounts::reset_password),
         ConsoleRoute::at("/console/audit", ReadAuditLog).get(audit::show),
+        ConsoleRoute::at("/console/records", ReadRecords).get(records::queue),
+        ConsoleRoute::at("/console/records/new", WorkRecords)
+            .get(records::new_form)
+            .post(records::file_phone),
+        ConsoleRoute::at("/console/records/{id}", ReadRecords).get(records::show),
+        ConsoleRoute::at("/console/records/{id}/act", WorkRecords).post(records::act),
     ]
 }
 

@@ -41,6 +41,8 @@ CREATE TABLE record_events (
     note        TEXT NOT NULL DEFAULT '',
     public      INTEGER NOT NULL,
     assignee    TEXT,
+    -- The resident's 1–5 satisfaction rating, on the event that closes the record.
+    rating      INTEGER CHECK (rating BETWEEN 1 AND 5),
     -- Two people changing one record at once: the second insert fails, nothing is lost.
     UNIQUE (record_id, seq)
 );

@@ -1,0 +1,469 @@
+//! The property staff's record queue, a record's page with its actions, and
+//! filing a phone call.
+
+use actix_web::{web, HttpResponse};
+use chrono::Utc;
+use maud::{html, Markup};
+use serde::Deserialize;
+
+use crate::domain::record::{Record, RecordAction, RecordClass, RecordSource, RecordState};
+use crate::domain::{EstateId, RecordId, Role};
+use crate::feedback::records::{sla_of, Filing, RecordError, Records, Request};
+use crate::feedback::CATEGORIES;
+use crate::store::RecordFilter;
+use crate::web::context::Staff;
+use crate::web::error::WebError;
+use crate::web::forms::{see_other, sent_back, CheckedForm};
+use crate::web::layout::{console_page, flash, form_error, form_token};
+use crate::web::record_view::{category_name, record_facts, sla_badge, state_badge, timeline};
+use crate::web::AppState;
+
+#[derive(Deserialize, Default)]
+pub struct QueueQuery {
+    estate: Option<i64>,
+    /// "open" (default), "resolved", "final" or "all".
+    show: Option<String>,
+    class: Option<String>,
+    category: Option<String>,
+}
+
+fn states_for(show: &str) -> Vec<RecordState> {
+    let all = RecordState::ALL;
+    match show {
+        "all" => Vec::new(),
+        "resolved" => vec![RecordState::Resolved],
+        "final" => all.into_iter().filter(|s| s.is_final()).collect(),
+        _ => all.into_iter().filter(|s| s.is_open()).collect(),
+    }
+}
+
+/// Observers see their own estate; staff of one community see that community.
+/// False when the viewer may see no records at all (an observer without an estate).
+fn scope(staff: &Staff, filter: &mut RecordFilter) -> bool {
+    match staff.account.role {
+        Role::Observer => {
+            filter.estate = staff.account.estate_id;
+            filter.estate.is_some()
+        }
+        _ => {
+            filter.community = staff.account.community_id;
+            true
+        }
+    }
+}
+
+pub async fn queue(
+    state: web::Data<AppState>,
+    staff: Staff,
+    query: web::Query<QueueQuery>,
+) -> Result<Markup, WebError> {
+    let ctx = &staff.ctx;
+    let show = query.show.as_deref().unwrap_or("open");
+    let class = query.class.as_deref().and_then(RecordClass::parse);
+    let category = query
+        .category
+        .as_deref()
+        .filter(|c| CATEGORIES.iter().any(|(code, _)| code == c));
+    let mut filter = RecordFilter {
+        estate: query.estate.map(EstateId),
+        states: states_for(show),
+        class,
+        category: category.map(str::to_owned),
+        limit: 200,
+        ..Default::default()
+    };
+    let in_scope = scope(&staff, &mut filter);
+    let records = if in_scope {
+        state.store.list_records(&filter).await?
+    } else {
+        Vec::new()
+    };
+    let ids: Vec<RecordId> = records.iter().map(|r| r.id).collect();
+    let changes = state.store.state_changes(&ids).await?;
+    let now = Utc::now();
+    let mut rows: Vec<(Record, crate::feedback::sla::SlaStatus)> = records
+        .into_iter()
+        .map(|r| {
+            let sla = sla_of(&r, changes.get(&r.id).map_or(&[][..], Vec::as_slice), now);
+            (r, sla)
+        })
+        .collect();
+    // Most urgent first: breached, then by time left.
+    rows.sort_by_key(|(r, sla)| (!r.state.is_open(), !sla.breached, sla.left()));
+    let estates = estates_in_scope(&state, &staff).await?;
+    let can_work = staff
+        .account
+        .role
+        .can(crate::domain::Permission::WorkRecords);
+    let body = html! {
+        h1 { (ctx.t("records.queue")) }
+        @if can_work { p { a class="button" href="/console/records/new" { (ctx.t("records.new_phone")) } } }
+        form method="get" action="/console/records" class="filters" role="search" {
+            label for="estate" { (ctx.t("record.estate")) }
+            select id="estate" name="estate" {
+                option value="" { (ctx.t("records.any")) }
+                @for (id, name) in &estates { option value=(id) selected[query.estate == Some(*id)] { (name) } }
+            }
+            label for="show" { (ctx.t("record.state")) }
+            select id="show" name="show" {
+                @for option in ["open", "resolved", "final", "all"] {
+                    option value=(option) selected[show == option] { (ctx.t(&format!("records.show.{option}"))) }
+                }
+            }
+            label for="class" { (ctx.t("record.class")) }
+            select id="class" name="class" {
+                option value="" { (ctx.t("records.any")) }
+                @for c in RecordClass::ALL { option value=(c.as_str()) selected[class == Some(c)] { (ctx.t(&format!("class.{}", c.as_str()))) } }
+            }
+            label for="category" { (ctx.t("record.category")) }
+            select id="category" name="category" {
+                option value="" { (ctx.t("records.any")) }
+                @for (code, _) in CATEGORIES { option value=(code) selected[category == Some(*code)] { (category_name(ctx, code)) } }
+            }
+            button type="submit" class="secondary" { (ctx.t("action.filter")) }
+        }
+        @if !in_scope { p class="alert alert-error" { (ctx.t("records.no_estate")) } }
+        @else if rows.is_empty() { p class="muted" { (ctx.t("records.none")) } }
+        @else {
+            div class="table-wrap" {
+                table class="queue" {
+                    thead { tr {
+                        th scope="col" { (ctx.t("record.number")) }
+                        th scope="col" { (ctx.t("record.title")) }
+                        th scope="col" { (ctx.t("record.class")) }
+                        th scope="col" { (ctx.t("record.state")) }
+                        th scope="col" { (ctx.t("record.sla")) }
+                    } }
+                    tbody {
+                        @for (r, sla) in &rows {
+                            tr class=[sla.breached.then_some("breached")] {
+                                th scope="row" { a href={"/console/records/" (r.id)} { (r.number) } }
+                                td { (r.title) br; span class="muted" { (category_name(ctx, &r.category)) } }
+                                td { (ctx.t(&format!("class.{}", r.class.as_str()))) }
+                                td { (state_badge(ctx, r.state)) }
+                                td { (sla_badge(ctx, sla)) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Ok(console_page(&staff, &ctx.t("records.queue"), body))
+}
+
+async fn estates_in_scope(state: &AppState, staff: &Staff) -> Result<Vec<(i64, String)>, WebError> {
+    let mut out = Vec::new();
+    for community in state.store.list_communities().await? {
+        if staff
+            .account
+            .community_id
+            .is_some_and(|c| c != community.id)
+        {
+            continue;
+        }
+        for estate in state.store.list_estates(community.id).await? {
+            if staff.account.role == Role::Observer && staff.account.estate_id != Some(estate.id) {
+                continue;
+            }
+            out.push((estate.id.0, format!("{} · {}", community.name, estate.name)));
+        }
+    }
+    Ok(out)
+}
+
+async fn visible_record(state: &AppState, staff: &Staff, id: RecordId) -> Result<Record, WebError> {
+    let record = state.store.record(id).await?;
+    if !Records::can_see(&staff.account, &record) {
+        return Err(WebError::Forbidden);
+    }
+    Ok(record)
+}
+
+/// "幸福社区 · 阳光花园 · 3号楼"
+pub async fn place_of(state: &AppState, record: &Record) -> Result<String, WebError> {
+    let estate = state.store.estate(record.estate_id).await?;
+    let community = state.store.community(estate.community_id).await?;
+    let mut place = format!("{} · {}", community.name, estate.name);
+    if let Some(building) = record.building_id {
+        place = format!("{place} · {}", state.store.building(building).await?.name);
+    }
+    Ok(place)
+}
+
+#[derive(Deserialize)]
+pub struct Done {
+    done: Option<String>,
+}
+
+pub async fn show(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<i64>,
+    done: web::Query<Done>,
+) -> Result<Markup, WebError> {
+    let record = visible_record(&state, &staff, RecordId(*id)).await?;
+    record_page(&state, &staff, &record, done.done.as_deref(), None).await
+}
+
+async fn record_page(
+    state: &AppState,
+    staff: &Staff,
+    record: &Record,
+    done: Option<&str>,
+    problem: Option<&str>,
+) -> Result<Markup, WebError> {
+    let ctx = &staff.ctx;
+    let events = state.store.record_events(record.id).await?;
+    let changes: Vec<_> = events
+        .iter()
+        .filter_map(|e| {
+            e.to_state
+                .map(|to| crate::feedback::sla::StateChange { at: e.at, to })
+        })
+        .collect();
+    let sla = sla_of(record, &changes, Utc::now());
+    let place = place_of(state, record).await?;
+    let can_work = staff
+        .account
+        .role
+        .can(crate::domain::Permission::WorkRecords);
+    let resume_to = events
+        .iter()
+        .rev()
+        .find(|e| e.to_state == Some(RecordState::WaitingOnResident))
+        .and_then(|e| e.from_state);
+    let actions: Vec<RecordAction> = RecordAction::ALL
+        .into_iter()
+        .filter(|a| *a != RecordAction::Close && a.apply(record.state, resume_to).is_ok())
+        .collect();
+    let body = html! {
+        p { a href="/console/records" { (ctx.t("action.back")) } }
+        h1 { (record.title) }
+        (flash(ctx, done))
+        (form_error(problem))
+        p { (ctx.t("record.sla")) ": " (sla_badge(ctx, &sla)) }
+        (record_facts(ctx, record, &place))
+        h2 { (ctx.t("record.history")) }
+        (timeline(ctx, &events, true))
+        @if can_work && !record.state.is_final() {
+            section class="panel narrow" aria-labelledby="act" {
+                h2 id="act" { (ctx.t("records.act")) }
+                form method="post" action={"/console/records/" (record.id) "/act"} class="stack" {
+                    (form_token(ctx))
+                    input type="hidden" name="version" value=(record.version);
+                    label for="action" { (ctx.t("records.action")) }
+                    select id="action" name="action" {
+                        option value="" { (ctx.t("records.only_note")) }
+                        @for a in &actions { option value=(a.as_str()) { (ctx.t(&format!("action.record.{}", a.as_str()))) } }
+                    }
+                    label for="assignee" { (ctx.t("record.assignee")) }
+                    input id="assignee" name="assignee" type="text" maxlength="40" value=[record.assignee.as_deref()];
+                    label for="note" { (ctx.t("records.note")) }
+                    textarea id="note" name="note" rows="3" maxlength="2000" {}
+                    div class="check" {
+                        input id="public" name="public" type="checkbox" value="on" checked;
+                        label for="public" { (ctx.t("records.note_public")) }
+                    }
+                    button type="submit" { (ctx.t("action.save")) }
+                }
+            }
+        }
+    };
+    Ok(console_page(
+        staff,
+        &format!("{} · {}", record.number, record.title),
+        body,
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct ActionForm {
+    version: i64,
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    assignee: String,
+    #[serde(default)]
+    note: String,
+    public: Option<String>,
+}
+
+pub async fn act(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<i64>,
+    form: CheckedForm<ActionForm>,
+) -> Result<HttpResponse, WebError> {
+    let record = visible_record(&state, &staff, RecordId(*id)).await?;
+    let data = &form.data;
+    let action = match data.action.as_str() {
+        "" => None,
+        a => Some(RecordAction::parse(a).ok_or(WebError::BadInput {
+            key: "error.bad_request",
+        })?),
+    };
+    let request = Request {
+        expected_version: data.version,
+        action,
+        note: data.note.clone(),
+        public: data.public.is_some(),
+        assignee: Some(data.assignee.clone())
+            .filter(|a| a.trim() != record.assignee.as_deref().unwrap_or("")),
+        rating: None,
+    };
+    if action.is_none() && data.note.trim().is_empty() && request.assignee.is_none() {
+        return Ok(see_other(&format!("/console/records/{}", record.id)));
+    }
+    match state
+        .records
+        .change(&staff.account, &record, request, Utc::now())
+        .await
+    {
+        Ok(_) => Ok(see_other(&format!(
+            "/console/records/{}?done=updated",
+            record.id
+        ))),
+        Err(RecordError::Forbidden) => Err(WebError::Forbidden),
+        Err(RecordError::Store(e)) => Err(e.into()),
+        Err(e) => {
+            let problem = staff.ctx.t(e.message_key()).into_owned();
+            let status = if matches!(e, RecordError::ChangedMeanwhile) {
+                409
+            } else {
+                400
+            };
+            let current = state.store.record(record.id).await?;
+            let page = record_page(&state, &staff, &current, None, Some(&problem)).await?;
+            let mut response = sent_back(page);
+            *response.status_mut() =
+                actix_web::http::StatusCode::from_u16(status).expect("valid status");
+            Ok(response)
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct PhoneForm {
+    #[serde(default)]
+    estate: String,
+    #[serde(default)]
+    category: String,
+    #[serde(default)]
+    class: String,
+    #[serde(default)]
+    title: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    location: String,
+}
+
+pub async fn new_form(state: web::Data<AppState>, staff: Staff) -> Result<Markup, WebError> {
+    phone_page(&state, &staff, &PhoneForm::default(), None).await
+}
+
+async fn phone_page(
+    state: &AppState,
+    staff: &Staff,
+    values: &PhoneForm,
+    problem: Option<&str>,
+) -> Result<Markup, WebError> {
+    let ctx = &staff.ctx;
+    let estates = estates_in_scope(state, staff).await?;
+    let body = html! {
+        p { a href="/console/records" { (ctx.t("action.back")) } }
+        h1 { (ctx.t("records.new_phone")) }
+        (form_error(problem))
+        form method="post" action="/console/records/new" class="stack narrow" {
+            (form_token(ctx))
+            label for="estate" { (ctx.t("record.estate")) }
+            select id="estate" name="estate" required {
+                @for (id, name) in &estates { option value=(id) selected[values.estate == id.to_string()] { (name) } }
+            }
+            label for="category" { (ctx.t("record.category")) }
+            select id="category" name="category" required {
+                @for (code, _) in CATEGORIES { option value=(code) selected[values.category == *code] { (category_name(ctx, code)) } }
+            }
+            label for="class" { (ctx.t("record.class")) }
+            select id="class" name="class" {
+                option value="" { (ctx.t("records.class_by_category")) }
+                @for c in RecordClass::ALL { option value=(c.as_str()) selected[values.class == c.as_str()] { (ctx.t(&format!("class.{}", c.as_str()))) } }
+            }
+            label for="title" { (ctx.t("record.title")) }
+            input id="title" name="title" type="text" required maxlength="60" value=(values.title);
+            label for="description" { (ctx.t("record.description")) }
+            textarea id="description" name="description" rows="5" required maxlength="2000" { (values.description) }
+            label for="location" { (ctx.t("record.location")) }
+            input id="location" name="location" type="text" maxlength="80" value=(values.location);
+            button type="submit" { (ctx.t("records.file")) }
+        }
+    };
+    Ok(console_page(staff, &ctx.t("records.new_phone"), body))
+}
+
+pub async fn file_phone(
+    state: web::Data<AppState>,
+    staff: Staff,
+    form: CheckedForm<PhoneForm>,
+) -> Result<HttpResponse, WebError> {
+    let data = &form.data;
+    let estate_id = data
+        .estate
+        .parse()
+        .map(EstateId)
+        .map_err(|_| WebError::BadInput {
+            key: "error.bad_request",
+        })?;
+    let estate = state.store.estate(estate_id).await?;
+    if staff
+        .account
+        .community_id
+        .is_some_and(|c| c != estate.community_id)
+    {
+        return Err(WebError::Forbidden);
+    }
+    let default_class =
+        crate::feedback::category_class(&data.category).ok_or(WebError::BadInput {
+            key: "error.bad_request",
+        })?;
+    let filing = Filing {
+        estate_id,
+        building_id: None,
+        category: data.category.clone(),
+        class: RecordClass::parse(&data.class).unwrap_or(default_class),
+        title: data.title.clone(),
+        description: data.description.clone(),
+        location: data.location.clone(),
+        source: RecordSource::Phone,
+    };
+    match state
+        .records
+        .file(&staff.actor(), None, filing, Utc::now())
+        .await
+    {
+        Ok((record, _)) => Ok(see_other(&format!(
+            "/console/records/{}?done=created",
+            record.id
+        ))),
+        Err(RecordError::BadText { field, error }) => {
+            let problem =
+                crate::web::forms::field_problem(&staff.ctx, &format!("record.{field}"), &error);
+            let values = PhoneForm {
+                estate: data.estate.clone(),
+                category: data.category.clone(),
+                class: data.class.clone(),
+                title: data.title.clone(),
+                description: data.description.clone(),
+                location: data.location.clone(),
+            };
+            Ok(sent_back(
+                phone_page(&state, &staff, &values, Some(&problem)).await?,
+            ))
+        }
+        Err(RecordError::Store(e)) => Err(e.into()),
+        Err(e) => Err(WebError::BadInput {
+            key: e.message_key(),
+        }),
+    }
+}

@@ -1,0 +1,120 @@
+//! Pieces shared by the resident's and the staff's views of a feedback record.
+
+use chrono::{DateTime, Utc};
+use maud::{html, Markup};
+
+use crate::domain::record::{Record, RecordEvent, RecordState};
+use crate::feedback::sla::{SlaPhase, SlaStatus};
+
+use super::context::Ctx;
+
+pub fn state_badge(ctx: &Ctx, state: RecordState) -> Markup {
+    let tone = match state {
+        RecordState::Resolved | RecordState::Closed => "ok",
+        RecordState::Escalated => "danger",
+        s if s.is_final() => "muted",
+        _ => "",
+    };
+    html! { span class={"badge state " (tone)} { (ctx.t(&format!("state.{}", state.as_str()))) } }
+}
+
+pub fn category_name(ctx: &Ctx, code: &str) -> String {
+    ctx.t(&format!("category.{code}")).into_owned()
+}
+
+/// "还剩 12 分钟" / "已超时 3 分钟" / "已达成", highlighted when due soon or late.
+pub fn sla_badge(ctx: &Ctx, status: &SlaStatus) -> Markup {
+    let minutes = |d: chrono::Duration| {
+        d.num_minutes()
+            .abs()
+            .max(if d.num_seconds() != 0 { 1 } else { 0 })
+    };
+    let (tone, text) = match status.phase {
+        SlaPhase::Met { .. } if status.breached => ("warn", ctx.t("sla.met_late").into_owned()),
+        SlaPhase::Met { .. } => ("ok", ctx.t("sla.met").into_owned()),
+        SlaPhase::Stopped { .. } => ("muted", ctx.t("sla.stopped").into_owned()),
+        _ if status.breached => (
+            "danger",
+            ctx.lang.tf(
+                "sla.overdue",
+                &[("n", &human_minutes(ctx, minutes(status.left())))],
+            ),
+        ),
+        SlaPhase::Paused => (
+            "muted",
+            ctx.lang.tf(
+                "sla.paused",
+                &[("n", &human_minutes(ctx, minutes(status.left())))],
+            ),
+        ),
+        SlaPhase::Running { due_soon, .. } => (
+            if due_soon { "warn" } else { "" },
+            ctx.lang.tf(
+                "sla.left",
+                &[("n", &human_minutes(ctx, minutes(status.left())))],
+            ),
+        ),
+    };
+    html! { span class={"badge sla " (tone)} { (text) } }
+}
+
+fn human_minutes(ctx: &Ctx, minutes: i64) -> String {
+    if minutes >= 60 * 24 {
+        ctx.lang.tf(
+            "time.days_hours",
+            &[("d", &(minutes / (60 * 24))), ("h", &((minutes / 60) % 24))],
+        )
+    } else if minutes >= 60 {
+        ctx.lang.tf(
+            "time.hours_minutes",
+            &[("h", &(minutes / 60)), ("m", &(minutes % 60))],
+        )
+    } else {
+        ctx.lang.tf("time.minutes", &[("m", &minutes)])
+    }
+}
+
+/// The record's facts: number, category, place, when filed.
+pub fn record_facts(ctx: &Ctx, record: &Record, place: &str) -> Markup {
+    html! {
+        dl class="facts" {
+            dt { (ctx.t("record.number")) } dd { code { (record.number) } }
+            dt { (ctx.t("record.state")) } dd { (state_badge(ctx, record.state)) }
+            dt { (ctx.t("record.category")) } dd { (category_name(ctx, &record.category)) }
+            dt { (ctx.t("record.class")) } dd { (ctx.t(&format!("class.{}", record.class.as_str()))) }
+            dt { (ctx.t("record.place")) } dd { (place) @if !record.location.is_empty() { " · " (record.location) } }
+            dt { (ctx.t("record.filed")) } dd { (ctx.local_time(record.created_at)) }
+            @if let Some(assignee) = &record.assignee {
+                dt { (ctx.t("record.assignee")) } dd { (assignee) }
+            }
+        }
+        div class="record-text" {
+            @for line in record.description.lines() { p { (line) } }
+        }
+    }
+}
+
+/// The history, newest last. Residents see only public events.
+pub fn timeline(ctx: &Ctx, events: &[RecordEvent], include_internal: bool) -> Markup {
+    html! {
+        ol class="timeline" {
+            @for e in events.iter().filter(|e| include_internal || e.public) {
+                li class=[(!e.public).then_some("internal")] {
+                    (time_tag(ctx, e.at))
+                    " " strong { (e.actor_name) } " "
+                    (ctx.t(&format!("action.record.{}", e.action)))
+                    @if let Some(to) = e.to_state { " → " (state_badge(ctx, to)) }
+                    @if let Some(rating) = e.rating { " " span class="rating" { (ctx.lang.tf("record.rating_n", &[("n", &rating)])) } }
+                    @if !e.public { " " span class="badge muted" { (ctx.t("record.internal")) } }
+                    @if !e.note.is_empty() {
+                        div class="note" { @for line in e.note.lines() { p { (line) } } }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn time_tag(ctx: &Ctx, at: DateTime<Utc>) -> Markup {
+    html! { time datetime=(at.to_rfc3339()) { (ctx.local_time(at)) } }
+}
