@@ -114,6 +114,9 @@ fn header(ctx: Option<&Ctx>) -> Markup {
                             @if account.role.is_staff() {
                                 a href="/console" { (lang.t("nav.console")) }
                             }
+                            @if !account.role.is_staff() {
+                                a href="/me/records" { (lang.t("nav.my_records")) }
+                            }
                             a href="/me" { (account.display_name) }
                             form method="post" action="/logout" class="inline" {
                                 input type="hidden" name="csrf_token" value=(ctx.csrf_token);

@@ -258,9 +258,15 @@ async fn pages_pass_axe_and_suit_elderly_readers() {
     assert!(violations.is_empty(), "login with error: {violations:#?}");
 
     log_in(&page, &app, "resident", "/me").await;
-    let violations = axe_violations(&page).await;
-    assert!(violations.is_empty(), "/me: {violations:#?}");
-    assert!(body_font_px(&page).await >= 18.0);
+    for path in ["/me", "/report", "/me/records"] {
+        page.goto(&app.url(path)).await.unwrap();
+        let violations = axe_violations(&page).await;
+        assert!(violations.is_empty(), "{path}: {violations:#?}");
+        assert!(
+            body_font_px(&page).await >= 18.0,
+            "{path}: body text under 18px"
+        );
+    }
     page.find(Locator::Css("form[action='/logout'] button"))
         .await
         .unwrap()

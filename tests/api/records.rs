@@ -617,3 +617,217 @@ async fn observers_see_their_estates_records_read_only() {
         .await;
     assert_eq!(response.status(), 403);
 }
+
+#[tokio::test]
+async fn a_resident_reports_follows_and_confirms_with_a_rating() {
+    let app = spawn_app().await;
+    let place = app.seed_place().await;
+    app.create_account(Role::Resident, Some(&place)).await;
+    let staff_account = app.create_account(Role::Staff, None).await;
+    let resident = app.login("resident").await;
+
+    let form = resident
+        .get(app.url(&format!("/report?building={}", place.building.id)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status(), 200);
+    let fields = [
+        ("category", "rubbish"),
+        ("title", "垃圾桶满了没人清"),
+        ("description", "3号楼门口的垃圾桶两天没清运了。\n有异味。"),
+        ("location", ""),
+        ("building", &place.building.id.to_string()),
+    ];
+    let response = app.post_form(&resident, "/report", &fields).await;
+    assert_eq!(response.status(), 303);
+    let link = location(&response);
+    assert!(link.starts_with("/track/"), "{link}");
+
+    // The private link works without logging in; a tampered one does not.
+    let tracked = client().get(app.url(&link)).send().await.unwrap();
+    assert_eq!(tracked.status(), 200);
+    let page = tracked.text().await.unwrap();
+    assert!(page.contains("垃圾桶满了没人清") && page.contains("3号楼"));
+    let token = link
+        .trim_start_matches("/track/")
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
+    let tampered = format!("/track/{}x", &token[..token.len() - 1]);
+    assert_eq!(
+        client()
+            .get(app.url(&tampered))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+
+    let record = app
+        .state
+        .store
+        .list_records(&pavilion::store::RecordFilter {
+            limit: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(record.source, RecordSource::ScreenQr);
+    let mine = resident
+        .get(app.url("/me/records"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(mine.contains(&record.number));
+
+    // Staff resolve it; an internal note stays internal.
+    let records = &app.state.records;
+    let mut r = records
+        .change(
+            &staff_account,
+            &record,
+            act(1, RecordAction::Accept),
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    let internal = Request {
+        expected_version: r.version,
+        action: None,
+        note: "清运公司说车坏了".into(),
+        public: false,
+        assignee: None,
+        rating: None,
+    };
+    r = records
+        .change(&staff_account, &r, internal, Utc::now())
+        .await
+        .unwrap();
+    records
+        .change(
+            &staff_account,
+            &r,
+            act(r.version, RecordAction::Resolve),
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    let page = resident
+        .get(app.url(&format!("/me/records/{}", record.id)))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !page.contains("清运公司说车坏了"),
+        "internal notes are not shown to residents"
+    );
+    assert!(page.contains("确认已解决"));
+
+    // A rating outside 1–5 is refused; a real one closes the record.
+    let path = format!("/me/records/{}", record.id);
+    let bad = app
+        .post_form(
+            &resident,
+            &path,
+            &[("version", "4"), ("action", "close"), ("rating", "9")],
+        )
+        .await;
+    assert_eq!(bad.status(), 400);
+    let response = app
+        .post_form(
+            &resident,
+            &path,
+            &[
+                ("version", "4"),
+                ("action", "close"),
+                ("rating", "4"),
+                ("note", "谢谢"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), 303);
+    let events = app.state.store.record_events(record.id).await.unwrap();
+    let last = events.last().unwrap();
+    assert_eq!(
+        (last.to_state, last.rating, last.note.as_str()),
+        (Some(RecordState::Closed), Some(4), "谢谢")
+    );
+
+    // Residents cannot take staff steps through their form.
+    let forged = app
+        .post_form(&resident, &path, &[("version", "5"), ("action", "accept")])
+        .await;
+    assert_eq!(forged.status(), 400);
+}
+
+#[tokio::test]
+async fn another_resident_cannot_open_or_change_my_record() {
+    let app = spawn_app().await;
+    let place = app.seed_place().await;
+    let owner = app.create_account(Role::Resident, Some(&place)).await;
+    let (record, _) = app
+        .state
+        .records
+        .file(&actor(&owner), Some(&owner), filing(&place), Utc::now())
+        .await
+        .unwrap();
+    let codes = app
+        .state
+        .store
+        .codes_for_building(place.building.id)
+        .await
+        .unwrap();
+    let other_code = codes
+        .iter()
+        .find(|(u, _)| u.id != place.unit.id)
+        .unwrap()
+        .1
+        .clone()
+        .unwrap();
+    let fields = [
+        ("code", other_code.code.as_str()),
+        ("nickname", "邻居"),
+        ("password", PASSWORD),
+        ("password_again", PASSWORD),
+    ];
+    let neighbour = client();
+    assert_eq!(
+        app.post_form(&neighbour, "/register", &fields)
+            .await
+            .status(),
+        303
+    );
+    let path = format!("/me/records/{}", record.id);
+    assert_eq!(
+        neighbour.get(app.url(&path)).send().await.unwrap().status(),
+        404
+    );
+    assert_eq!(
+        app.post_form(
+            &neighbour,
+            &path,
+            &[("version", "1"), ("action", "withdraw")]
+        )
+        .await
+        .status(),
+        404
+    );
+    assert_eq!(app.state.store.record(record.id).await.unwrap().version, 1);
+    // Staff use the console, not the resident form.
+    app.create_account(Role::Staff, None).await;
+    let staff = app.login("staff").await;
+    assert_eq!(
+        staff.get(app.url("/report")).send().await.unwrap().status(),
+        403
+    );
+}

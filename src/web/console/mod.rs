@@ -8,7 +8,7 @@ mod audit;
 mod codes;
 mod dashboard;
 mod directory;
-mod records;
+pub mod records;
 
 use actix_web::body::BoxBody;
 use actix_web::dev::ServiceRequest;

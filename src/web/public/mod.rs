@@ -5,6 +5,7 @@ mod home;
 mod lang;
 mod login;
 mod me;
+mod records;
 mod register;
 mod setup;
 
@@ -52,5 +53,17 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .service(web::resource("/me").get(me::show))
         .service(web::resource("/me/password").post(me::change_password))
+        .service(web::resource("/me/records").get(records::mine))
+        .service(
+            web::resource("/me/records/{id}")
+                .get(records::my_record)
+                .post(records::act),
+        )
+        .service(
+            web::resource("/report")
+                .get(records::report_form)
+                .post(records::file),
+        )
+        .service(web::resource("/track/{token}").get(records::track))
         .service(web::resource("/lang").post(lang::switch));
 }

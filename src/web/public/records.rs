@@ -1,0 +1,362 @@
+//! Residents file records, follow them, confirm the fix with a rating or reopen.
+
+use actix_web::{web, HttpResponse};
+use chrono::Utc;
+use maud::{html, Markup};
+use serde::Deserialize;
+
+use crate::domain::record::{Record, RecordAction, RecordSource, RecordState};
+use crate::domain::{Actor, BuildingId, RecordId, Role};
+use crate::feedback::records::{Filing, RecordError, Request};
+use crate::feedback::{category_class, CATEGORIES};
+use crate::store::RecordFilter;
+use crate::web::console::records::place_of;
+use crate::web::context::{Ctx, SignedIn};
+use crate::web::error::WebError;
+use crate::web::forms::{field_problem, see_other, sent_back, CheckedForm};
+use crate::web::layout::{flash, form_error, form_token, page};
+use crate::web::record_view::{category_name, record_facts, state_badge, timeline};
+use crate::web::AppState;
+
+#[derive(Deserialize, Default)]
+pub struct ReportQuery {
+    /// Set by the QR code on a lobby screen.
+    building: Option<i64>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct ReportForm {
+    #[serde(default)]
+    category: String,
+    #[serde(default)]
+    title: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    location: String,
+    building: Option<i64>,
+}
+
+/// Only residents file through this form; staff file phone calls in the console.
+fn resident(me: &SignedIn) -> Result<(), WebError> {
+    if me.account.role == Role::Resident {
+        Ok(())
+    } else {
+        Err(WebError::Forbidden)
+    }
+}
+
+pub async fn report_form(me: SignedIn, query: web::Query<ReportQuery>) -> Result<Markup, WebError> {
+    resident(&me)?;
+    let values = ReportForm {
+        building: query.building,
+        ..Default::default()
+    };
+    Ok(report_page(&me.ctx, &values, None))
+}
+
+fn report_page(ctx: &Ctx, values: &ReportForm, problem: Option<&str>) -> Markup {
+    let body = html! {
+        div class="narrow" {
+            h1 { (ctx.t("report.title")) }
+            p { (ctx.t("report.lead")) }
+            (form_error(problem))
+            form method="post" action="/report" class="stack" {
+                (form_token(ctx))
+                @if let Some(b) = values.building { input type="hidden" name="building" value=(b); }
+                label for="category" { (ctx.t("record.category")) }
+                select id="category" name="category" required {
+                    @for (code, _) in CATEGORIES { option value=(code) selected[values.category == *code] { (category_name(ctx, code)) } }
+                }
+                label for="title" { (ctx.t("record.title")) }
+                input id="title" name="title" type="text" required maxlength="60" value=(values.title) aria-describedby="title-hint";
+                p class="hint" id="title-hint" { (ctx.t("report.title_hint")) }
+                label for="description" { (ctx.t("record.description")) }
+                textarea id="description" name="description" rows="6" required maxlength="2000" { (values.description) }
+                label for="location" { (ctx.t("record.location")) }
+                input id="location" name="location" type="text" maxlength="80" value=(values.location) aria-describedby="location-hint";
+                p class="hint" id="location-hint" { (ctx.t("report.location_hint")) }
+                button type="submit" { (ctx.t("report.submit")) }
+            }
+        }
+    };
+    page(ctx, &ctx.t("report.title"), body)
+}
+
+pub async fn file(
+    state: web::Data<AppState>,
+    me: SignedIn,
+    form: CheckedForm<ReportForm>,
+) -> Result<HttpResponse, WebError> {
+    resident(&me)?;
+    let data = &form.data;
+    let estate_id = me.account.estate_id.ok_or(WebError::Forbidden)?;
+    // The building from the lobby QR code, if it is in the resident's estate; else their own.
+    let own_building = match me.account.unit_id {
+        Some(unit) => Some(state.store.unit(unit).await?.building_id),
+        None => None,
+    };
+    let building_id = match data.building.map(BuildingId) {
+        Some(b)
+            if state
+                .store
+                .building(b)
+                .await
+                .is_ok_and(|b| b.estate_id == estate_id) =>
+        {
+            Some(b)
+        }
+        _ => own_building,
+    };
+    let ctx = &me.ctx;
+    let back = |problem: String| {
+        let values = ReportForm {
+            category: data.category.clone(),
+            title: data.title.clone(),
+            description: data.description.clone(),
+            location: data.location.clone(),
+            building: data.building,
+        };
+        Ok(sent_back(report_page(ctx, &values, Some(&problem))))
+    };
+    let Some(class) = category_class(&data.category) else {
+        return back(ctx.t("error.bad_request").into_owned());
+    };
+    let filing = Filing {
+        estate_id,
+        building_id,
+        category: data.category.clone(),
+        class,
+        title: data.title.clone(),
+        description: data.description.clone(),
+        location: data.location.clone(),
+        source: if data.building.is_some() {
+            RecordSource::ScreenQr
+        } else {
+            RecordSource::Web
+        },
+    };
+    let actor = Actor {
+        id: Some(me.account.id),
+        name: me.account.display_name.clone(),
+    };
+    match state
+        .records
+        .file(&actor, Some(&me.account), filing, Utc::now())
+        .await
+    {
+        Ok((record, token)) => Ok(see_other(&format!(
+            "/track/{token}?done=filed&number={}",
+            record.number
+        ))),
+        Err(RecordError::BadText { field, error }) => {
+            back(field_problem(ctx, &format!("record.{field}"), &error))
+        }
+        Err(RecordError::Store(e)) => Err(e.into()),
+        Err(e) => back(ctx.t(e.message_key()).into_owned()),
+    }
+}
+
+pub async fn mine(state: web::Data<AppState>, me: SignedIn) -> Result<Markup, WebError> {
+    let ctx = &me.ctx;
+    let records = state
+        .store
+        .list_records(&RecordFilter {
+            reporter: Some(me.account.id),
+            limit: 200,
+            ..Default::default()
+        })
+        .await?;
+    let body = html! {
+        h1 { (ctx.t("my_records.title")) }
+        @if me.account.role == Role::Resident { p { a class="button" href="/report" { (ctx.t("report.title")) } } }
+        @if records.is_empty() { p class="muted" { (ctx.t("my_records.none")) } }
+        ul class="list records" {
+            @for r in &records {
+                li { a href={"/me/records/" (r.id)} { (r.number) " " (r.title) } " " (state_badge(ctx, r.state)) }
+            }
+        }
+    };
+    Ok(page(ctx, &ctx.t("my_records.title"), body))
+}
+
+#[derive(Deserialize)]
+pub struct Done {
+    done: Option<String>,
+}
+
+pub async fn my_record(
+    state: web::Data<AppState>,
+    me: SignedIn,
+    id: web::Path<i64>,
+    done: web::Query<Done>,
+) -> Result<Markup, WebError> {
+    let record = own_record(&state, &me, RecordId(*id)).await?;
+    resident_record_page(&state, &me.ctx, &record, true, done.done.as_deref(), None).await
+}
+
+async fn own_record(state: &AppState, me: &SignedIn, id: RecordId) -> Result<Record, WebError> {
+    let record = state.store.record(id).await?;
+    if record.reporter_id != Some(me.account.id) {
+        // Not yours: as if it did not exist.
+        return Err(WebError::NotFound);
+    }
+    Ok(record)
+}
+
+/// The private tracking link: readable by whoever holds it, changeable by the reporter.
+pub async fn track(
+    state: web::Data<AppState>,
+    ctx: Ctx,
+    token: web::Path<String>,
+    done: web::Query<Done>,
+) -> Result<Markup, WebError> {
+    let record = state
+        .records
+        .by_tracking_token(&token)
+        .await
+        .map_err(|_| WebError::NotFound)?;
+    let is_reporter = ctx
+        .viewer
+        .as_ref()
+        .is_some_and(|v| record.reporter_id == Some(v.id));
+    resident_record_page(
+        &state,
+        &ctx,
+        &record,
+        is_reporter,
+        done.done.as_deref(),
+        None,
+    )
+    .await
+}
+
+async fn resident_record_page(
+    state: &AppState,
+    ctx: &Ctx,
+    record: &Record,
+    can_act: bool,
+    done: Option<&str>,
+    problem: Option<&str>,
+) -> Result<Markup, WebError> {
+    let events = state.store.record_events(record.id).await?;
+    let place = place_of(state, record).await?;
+    let action = format!("/me/records/{}", record.id);
+    let body = html! {
+        h1 { (record.title) }
+        @if done == Some("filed") {
+            p class="alert alert-ok" role="status" { (ctx.lang.tf("report.filed", &[("number", &record.number)])) }
+        } @else { (flash(ctx, done)) }
+        (form_error(problem))
+        (record_facts(ctx, record, &place))
+        h2 { (ctx.t("record.history")) }
+        (timeline(ctx, &events, false))
+        @if can_act && record.state == RecordState::Resolved {
+            div class="columns" {
+                section class="panel" aria-labelledby="confirm" {
+                    h2 id="confirm" { (ctx.t("my_records.confirm")) }
+                    form method="post" action=(action) class="stack" {
+                        (form_token(ctx))
+                        input type="hidden" name="version" value=(record.version);
+                        input type="hidden" name="action" value="close";
+                        fieldset class="rating" {
+                            legend { (ctx.t("my_records.rating")) }
+                            @for n in (1..=5).rev() {
+                                div class="check" {
+                                    input type="radio" id={"rating-" (n)} name="rating" value=(n) required checked[n == 5];
+                                    label for={"rating-" (n)} { (ctx.t(&format!("my_records.rating_{n}"))) }
+                                }
+                            }
+                        }
+                        label for="close-note" { (ctx.t("my_records.comment")) }
+                        textarea id="close-note" name="note" rows="3" maxlength="2000" {}
+                        button type="submit" { (ctx.t("my_records.confirm")) }
+                    }
+                }
+                section class="panel" aria-labelledby="reopen" {
+                    h2 id="reopen" { (ctx.t("my_records.reopen")) }
+                    form method="post" action=(action) class="stack" {
+                        (form_token(ctx))
+                        input type="hidden" name="version" value=(record.version);
+                        input type="hidden" name="action" value="reopen";
+                        label for="reopen-note" { (ctx.t("my_records.what_is_wrong")) }
+                        textarea id="reopen-note" name="note" rows="3" required maxlength="2000" {}
+                        button type="submit" class="secondary" { (ctx.t("my_records.reopen")) }
+                    }
+                }
+            }
+        }
+        @if can_act && record.state.is_open() {
+            section class="panel narrow" aria-labelledby="add" {
+                h2 id="add" { (ctx.t("my_records.add_info")) }
+                form method="post" action=(action) class="stack" {
+                    (form_token(ctx))
+                    input type="hidden" name="version" value=(record.version);
+                    label for="info" { (ctx.t("record.note")) }
+                    textarea id="info" name="note" rows="3" required maxlength="2000" {}
+                    button type="submit" class="secondary" { (ctx.t("my_records.send")) }
+                }
+            }
+        }
+    };
+    Ok(page(
+        ctx,
+        &format!("{} · {}", record.number, record.title),
+        body,
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct ResidentActionForm {
+    version: i64,
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    note: String,
+    rating: Option<u8>,
+}
+
+pub async fn act(
+    state: web::Data<AppState>,
+    me: SignedIn,
+    id: web::Path<i64>,
+    form: CheckedForm<ResidentActionForm>,
+) -> Result<HttpResponse, WebError> {
+    let record = own_record(&state, &me, RecordId(*id)).await?;
+    let data = &form.data;
+    let action = match data.action.as_str() {
+        "" => None,
+        a => Some(RecordAction::parse(a).filter(|a| a.is_residents()).ok_or(
+            WebError::BadInput {
+                key: "error.bad_request",
+            },
+        )?),
+    };
+    let request = Request {
+        expected_version: data.version,
+        action,
+        note: data.note.clone(),
+        public: true,
+        assignee: None,
+        rating: data.rating,
+    };
+    match state
+        .records
+        .change(&me.account, &record, request, Utc::now())
+        .await
+    {
+        Ok(_) => Ok(see_other(&format!(
+            "/me/records/{}?done=updated",
+            record.id
+        ))),
+        Err(RecordError::Forbidden) => Err(WebError::Forbidden),
+        Err(RecordError::Store(e)) => Err(e.into()),
+        Err(e) => {
+            let problem = me.ctx.t(e.message_key()).into_owned();
+            let current = state.store.record(record.id).await?;
+            Ok(sent_back(
+                resident_record_page(&state, &me.ctx, &current, true, None, Some(&problem)).await?,
+            ))
+        }
+    }
+}
