@@ -150,6 +150,11 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     // Start serving (and listening for SIGTERM) before printing anything an
     // operator might act on.
     let server = actix_web::rt::spawn(app.run_until_stopped());
+    let watcher_state = state.clone();
+    actix_web::rt::spawn(async move {
+        crate::feedback::records::watch(&watcher_state.records, std::time::Duration::from_secs(30))
+            .await
+    });
     tokio::task::yield_now().await;
     crate::startup::announce_setup_link(&state).await?;
     server.await??;

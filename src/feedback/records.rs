@@ -292,3 +292,121 @@ pub fn sla_of(
         now,
     )
 }
+
+/// What one pass of the watcher did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Sweep {
+    /// Open records past their promise, escalated to the joint meeting agenda.
+    pub escalated: usize,
+    /// Resolved records closed because the resident did not answer within the reopen window.
+    pub closed: usize,
+}
+
+impl Records {
+    /// Escalates breached records and closes resolved ones whose reopen window has passed.
+    /// A record someone changes at the same moment is left for the next pass.
+    pub async fn sweep(&self, now: DateTime<Utc>) -> Result<Sweep, RecordError> {
+        let system = Actor {
+            id: None,
+            name: "system".into(),
+        };
+        let mut sweep = Sweep::default();
+        let working: Vec<RecordState> = RecordState::ALL
+            .into_iter()
+            .filter(|s| s.is_open() && *s != RecordState::Escalated)
+            .collect();
+        let candidates = self
+            .store
+            .list_records(&crate::store::RecordFilter {
+                states: working,
+                limit: 1000,
+                ..Default::default()
+            })
+            .await?;
+        let ids: Vec<_> = candidates.iter().map(|r| r.id).collect();
+        let changes = self.store.state_changes(&ids).await?;
+        for record in candidates {
+            let history = changes.get(&record.id).map_or(&[][..], Vec::as_slice);
+            let sla = sla_of(&record, history, now);
+            if !sla.needs_escalation() {
+                continue;
+            }
+            let overdue = (sla.used - sla.limit).num_minutes();
+            let event = NewRecordEvent {
+                actor: system.clone(),
+                action: RecordAction::Escalate.as_str().to_owned(),
+                from_state: Some(record.state),
+                to_state: Some(RecordAction::Escalate.apply(record.state, None)?),
+                note: format!("SLA {} +{overdue} min", record.class.as_str()),
+                public: true,
+                assignee: None,
+                rating: None,
+            };
+            match self
+                .store
+                .append_record_event(record.id, record.version, &event, now)
+                .await
+            {
+                Ok(_) => {
+                    tracing::warn!(
+                        record = record.number,
+                        overdue_minutes = overdue,
+                        "SLA breached: escalated"
+                    );
+                    sweep.escalated += 1;
+                }
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let resolved = self
+            .store
+            .list_records(&crate::store::RecordFilter {
+                states: vec![RecordState::Resolved],
+                limit: 1000,
+                ..Default::default()
+            })
+            .await?;
+        for record in resolved {
+            let events = self.store.record_events(record.id).await?;
+            if within_reopen_window(&events, now) {
+                continue;
+            }
+            let event = NewRecordEvent {
+                actor: system.clone(),
+                action: RecordAction::Close.as_str().to_owned(),
+                from_state: Some(record.state),
+                to_state: Some(RecordState::Closed),
+                note: String::new(),
+                public: true,
+                assignee: None,
+                rating: None,
+            };
+            match self
+                .store
+                .append_record_event(record.id, record.version, &event, now)
+                .await
+            {
+                Ok(_) => sweep.closed += 1,
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(sweep)
+    }
+}
+
+/// Runs `sweep` every `every` until the process ends.
+pub async fn watch(records: &Records, every: std::time::Duration) {
+    let mut ticks = tokio::time::interval(every);
+    loop {
+        ticks.tick().await;
+        match records.sweep(Utc::now()).await {
+            Ok(s) if s != Sweep::default() => {
+                tracing::info!(escalated = s.escalated, closed = s.closed, "record sweep")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "record sweep failed"),
+        }
+    }
+}

@@ -831,3 +831,108 @@ async fn another_resident_cannot_open_or_change_my_record() {
         403
     );
 }
+
+#[tokio::test]
+async fn the_watcher_escalates_breaches_and_closes_unanswered_resolutions() {
+    let app = spawn_app().await;
+    let place = app.seed_place().await;
+    let resident = app.create_account(Role::Resident, Some(&place)).await;
+    let staff_account = app.create_account(Role::Staff, None).await;
+    let records = &app.state.records;
+    let now = Utc::now();
+
+    // Urgent, accepted 10 minutes ago, nobody on site: breached.
+    let mut urgent = filing(&place);
+    urgent.class = RecordClass::Urgent;
+    let (late, _) = records
+        .file(
+            &actor(&resident),
+            Some(&resident),
+            urgent.clone(),
+            now - Duration::minutes(10),
+        )
+        .await
+        .unwrap();
+    records
+        .change(
+            &staff_account,
+            &late,
+            act(1, RecordAction::Accept),
+            now - Duration::minutes(9),
+        )
+        .await
+        .unwrap();
+    // Urgent, filed 2 minutes ago: still in time.
+    let (fresh, _) = records
+        .file(
+            &actor(&resident),
+            Some(&resident),
+            urgent,
+            now - Duration::minutes(2),
+        )
+        .await
+        .unwrap();
+    // General, resolved 8 days ago and never confirmed: closes. Resolved 2 days ago: waits.
+    let mut resolved_ids = Vec::new();
+    for days in [8, 2] {
+        let at = now - Duration::days(days);
+        let (mut r, _) = records
+            .file(&actor(&resident), Some(&resident), filing(&place), at)
+            .await
+            .unwrap();
+        for action in [RecordAction::Accept, RecordAction::Resolve] {
+            r = records
+                .change(&staff_account, &r, act(r.version, action), at)
+                .await
+                .unwrap();
+        }
+        resolved_ids.push(r.id);
+    }
+
+    let sweep = records.sweep(now).await.unwrap();
+    assert_eq!((sweep.escalated, sweep.closed), (1, 1));
+    assert_eq!(
+        app.state.store.record(late.id).await.unwrap().state,
+        RecordState::Escalated
+    );
+    assert_eq!(
+        app.state.store.record(fresh.id).await.unwrap().state,
+        RecordState::Submitted
+    );
+    assert_eq!(
+        app.state.store.record(resolved_ids[0]).await.unwrap().state,
+        RecordState::Closed
+    );
+    assert_eq!(
+        app.state.store.record(resolved_ids[1]).await.unwrap().state,
+        RecordState::Resolved
+    );
+    // A second pass changes nothing more.
+    assert_eq!(
+        records.sweep(now).await.unwrap(),
+        pavilion::feedback::records::Sweep::default()
+    );
+
+    // The joint meeting's agenda and the dashboard show the escalated record.
+    let staff = app.login("staff").await;
+    let agenda = staff
+        .get(app.url("/console/agenda"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(agenda.contains(&late.number) && !agenda.contains(&fresh.number));
+    let dashboard = staff
+        .get(app.url("/console"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(dashboard.contains("有 1 件诉求已超时"));
+    let events = app.state.store.record_events(late.id).await.unwrap();
+    assert_eq!(events.last().unwrap().actor_name, "system");
+}

@@ -25,6 +25,20 @@ pub async fn show(state: web::Data<AppState>, staff: Staff) -> Result<Markup, We
     } else {
         None
     };
+    let escalated = if staff.account.role.can(Permission::ReadRecords) {
+        let filter = crate::store::RecordFilter {
+            states: vec![crate::domain::record::RecordState::Escalated],
+            community: staff.account.community_id,
+            estate: (staff.account.role == crate::domain::Role::Observer)
+                .then_some(staff.account.estate_id)
+                .flatten(),
+            limit: 1000,
+            ..Default::default()
+        };
+        Some(state.store.list_records(&filter).await?.len())
+    } else {
+        None
+    };
     let figures = [
         ("dashboard.communities", counts.communities),
         ("dashboard.estates", counts.estates),
@@ -36,6 +50,12 @@ pub async fn show(state: web::Data<AppState>, staff: Staff) -> Result<Markup, We
     let body = html! {
         h1 { (ctx.t("dashboard.title")) }
         p { (ctx.lang.tf("dashboard.welcome", &[("name", &staff.account.display_name)])) }
+        @if let Some(n) = escalated.filter(|n| *n > 0) {
+            p class="alert alert-error" role="alert" {
+                (ctx.lang.tf("dashboard.escalated", &[("n", &n)])) " "
+                a href="/console/agenda" { (ctx.t("nav.agenda")) }
+            }
+        }
         ul class="figures" {
             @for (key, n) in figures {
                 li { span class="figure" { (n) } span { (ctx.t(key)) } }

@@ -112,6 +112,7 @@ pub fn console_routes() -> Vec<ConsoleRoute> {
             .post(accounts::reset_password),
         ConsoleRoute::at("/console/audit", ReadAuditLog).get(audit::show),
         ConsoleRoute::at("/console/records", ReadRecords).get(records::queue),
+        ConsoleRoute::at("/console/agenda", ReadRecords).get(records::agenda),
         ConsoleRoute::at("/console/records/new", WorkRecords)
             .get(records::new_form)
             .post(records::file_phone),

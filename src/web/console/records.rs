@@ -467,3 +467,54 @@ pub async fn file_phone(
         }),
     }
 }
+
+/// The joint meeting's agenda (红色物业联席会议): every escalated record, by estate. Printable.
+pub async fn agenda(state: web::Data<AppState>, staff: Staff) -> Result<Markup, WebError> {
+    let ctx = &staff.ctx;
+    let mut filter = RecordFilter {
+        states: vec![RecordState::Escalated],
+        limit: 1000,
+        ..Default::default()
+    };
+    let records = if scope(&staff, &mut filter) {
+        state.store.list_records(&filter).await?
+    } else {
+        Vec::new()
+    };
+    let mut by_place: Vec<(String, Vec<Record>)> = Vec::new();
+    for record in records {
+        let estate = state.store.estate(record.estate_id).await?;
+        let community = state.store.community(estate.community_id).await?;
+        let place = format!("{} · {}", community.name, estate.name);
+        match by_place.iter_mut().find(|(p, _)| *p == place) {
+            Some((_, list)) => list.push(record),
+            None => by_place.push((place, vec![record])),
+        }
+    }
+    let today = Utc::now()
+        .with_timezone(&ctx.time_zone)
+        .format("%Y-%m-%d")
+        .to_string();
+    let body = html! {
+        h1 { (ctx.t("agenda.title")) }
+        p { (ctx.lang.tf("agenda.lead", &[("date", &today)])) }
+        @if by_place.is_empty() { p class="muted" { (ctx.t("agenda.none")) } }
+        @for (place, records) in &by_place {
+            section class="panel" {
+                h2 { (place) }
+                ol class="agenda" {
+                    @for r in records {
+                        li {
+                            strong { (r.number) " " (r.title) }
+                            " " span class="muted" { (category_name(ctx, &r.category)) " · " (ctx.t(&format!("class.{}", r.class.as_str()))) }
+                            br;
+                            span { (ctx.t("record.filed")) ": " (ctx.local_time(r.created_at)) }
+                            " " a class="no-print" href={"/console/records/" (r.id)} { (ctx.t("agenda.open")) }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Ok(console_page(&staff, &ctx.t("agenda.title"), body))
+}
