@@ -28,8 +28,8 @@ pub async fn connect(url: &str) -> anyhow::Result<Arc<dyn Store>> {
 }
 
 /// Everything Pavilion persists.
-pub trait Store: DirectoryStore + AccountStore + AuditStore + RecordStore {}
-impl<T: DirectoryStore + AccountStore + AuditStore + RecordStore> Store for T {}
+pub trait Store: DirectoryStore + AccountStore + AuditStore + RecordStore + ApiKeyStore {}
+impl<T: DirectoryStore + AccountStore + AuditStore + RecordStore + ApiKeyStore> Store for T {}
 
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct DirectoryCounts {
@@ -224,6 +224,12 @@ pub struct RecordFilter {
     pub class: Option<RecordClass>,
     pub category: Option<String>,
     pub reporter: Option<AccountId>,
+    /// Only these record numbers (empty: any).
+    pub numbers: Vec<String>,
+    /// Filed at or after.
+    pub since: Option<DateTime<Utc>>,
+    /// Filed before.
+    pub until: Option<DateTime<Utc>>,
     pub limit: i64,
 }
 
@@ -268,4 +274,27 @@ pub trait RecordStore: Send + Sync + 'static {
         &self,
         ids: &[RecordId],
     ) -> StoreResult<std::collections::HashMap<RecordId, Vec<crate::feedback::sla::StateChange>>>;
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ApiKey {
+    pub id: i64,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// Open311 API keys, issued and revoked by admins (audited).
+#[async_trait]
+pub trait ApiKeyStore: Send + Sync + 'static {
+    async fn create_api_key(
+        &self,
+        actor: &Actor,
+        name: &str,
+        key_hash: &str,
+    ) -> StoreResult<ApiKey>;
+    async fn revoke_api_key(&self, actor: &Actor, id: i64) -> StoreResult<ApiKey>;
+    async fn list_api_keys(&self) -> StoreResult<Vec<ApiKey>>;
+    /// The active key with this fingerprint, if any.
+    async fn api_key(&self, key_hash: &str) -> StoreResult<Option<ApiKey>>;
 }

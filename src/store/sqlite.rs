@@ -1064,3 +1064,90 @@ impl AuditStore for SqliteStore {
         )
     }
 }
+
+#[derive(FromRow)]
+struct ApiKeyRow {
+    id: i64,
+    name: String,
+    created_at: DateTime<Utc>,
+    revoked_at: Option<DateTime<Utc>>,
+}
+
+impl From<ApiKeyRow> for ApiKey {
+    fn from(r: ApiKeyRow) -> Self {
+        ApiKey {
+            id: r.id,
+            name: r.name,
+            created_at: r.created_at,
+            revoked_at: r.revoked_at,
+        }
+    }
+}
+
+#[async_trait]
+impl ApiKeyStore for SqliteStore {
+    async fn create_api_key(
+        &self,
+        actor: &Actor,
+        name: &str,
+        key_hash: &str,
+    ) -> StoreResult<ApiKey> {
+        let mut tx = self.pool.begin().await?;
+        let row: ApiKeyRow = sqlx::query_as(
+            "INSERT INTO api_keys (name, key_hash, created_at) VALUES (?, ?, ?)
+             RETURNING id, name, created_at, revoked_at",
+        )
+        .bind(name)
+        .bind(key_hash)
+        .bind(now())
+        .fetch_one(&mut *tx)
+        .await?;
+        let key = ApiKey::from(row);
+        Self::audit(
+            &mut tx,
+            actor.entry("api_key.create", "api_key", key.id).after(&key),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(key)
+    }
+
+    async fn revoke_api_key(&self, actor: &Actor, id: i64) -> StoreResult<ApiKey> {
+        let mut tx = self.pool.begin().await?;
+        let row: ApiKeyRow = sqlx::query_as(
+            "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?
+             RETURNING id, name, created_at, revoked_at",
+        )
+        .bind(now())
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let key = ApiKey::from(row);
+        Self::audit(
+            &mut tx,
+            actor.entry("api_key.revoke", "api_key", key.id).after(&key),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(key)
+    }
+
+    async fn list_api_keys(&self) -> StoreResult<Vec<ApiKey>> {
+        let rows: Vec<ApiKeyRow> = sqlx::query_as(
+            "SELECT id, name, created_at, revoked_at FROM api_keys ORDER BY id DESC",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn api_key(&self, key_hash: &str) -> StoreResult<Option<ApiKey>> {
+        let row: Option<ApiKeyRow> = sqlx::query_as(
+            "SELECT id, name, created_at, revoked_at FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL",
+        )
+        .bind(key_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(Into::into))
+    }
+}

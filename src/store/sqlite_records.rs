@@ -260,6 +260,9 @@ impl RecordStore for SqliteStore {
                AND (?4 IS NULL OR r.class = ?4)
                AND (?5 IS NULL OR r.category = ?5)
                AND (?6 IS NULL OR r.reporter_id = ?6)
+               AND (?8 = '[]' OR r.number IN (SELECT value FROM json_each(?8)))
+               AND (?9 IS NULL OR r.created_at >= ?9)
+               AND (?10 IS NULL OR r.created_at < ?10)
              ORDER BY r.id DESC LIMIT ?7"
         ))
         .bind(filter.community.map(|c| c.0))
@@ -269,6 +272,9 @@ impl RecordStore for SqliteStore {
         .bind(filter.category.as_deref())
         .bind(filter.reporter.map(|a| a.0))
         .bind(filter.limit.clamp(1, 1000))
+        .bind(serde_json::to_string(&filter.numbers).unwrap_or_else(|_| "[]".into()))
+        .bind(filter.since.map(ts))
+        .bind(filter.until.map(ts))
         .fetch_all(self.pool())
         .await?;
         rows.into_iter().map(TryInto::try_into).collect()

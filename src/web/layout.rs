@@ -43,6 +43,11 @@ pub fn console_page(staff: &Staff, title: &str, body: Markup) -> Markup {
             Permission::ManageAccounts,
         ),
         ("/console/audit", "nav.audit", Permission::ReadAuditLog),
+        (
+            "/console/api-keys",
+            "nav.api_keys",
+            Permission::ManageAccounts,
+        ),
     ];
     let nav = html! {
         nav class="console-nav" aria-label=(ctx.t("nav.console")) {

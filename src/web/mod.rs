@@ -9,6 +9,7 @@ pub mod error;
 pub mod forms;
 pub mod layout;
 pub mod observability;
+pub mod open311;
 pub mod public;
 pub mod record_view;
 
@@ -37,6 +38,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/api/openapi.json", web::get().to(api::openapi_json))
         .route("/static/{file:.*}", web::get().to(assets::serve))
         .service(web::scope("/api/v1").configure(api::routes))
+        .configure(open311::routes)
         .configure(console::routes)
         .configure(public::routes)
         .default_service(web::to(not_found));

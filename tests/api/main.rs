@@ -9,6 +9,7 @@ mod csrf;
 mod directory;
 mod helpers;
 mod i18n;
+mod open311;
 mod records;
 mod registration;
 mod roles;

@@ -56,6 +56,7 @@ async fn every_console_route_checks_the_role_on_the_server() {
         ("/console/codes/{id}", place.code.id.0),
         ("/console/accounts/{id}", other_account.unwrap().0),
         ("/console/records/{id}", record.id.0),
+        ("/console/api-keys/{id}", 1),
     ];
 
     let routes = console_routes();

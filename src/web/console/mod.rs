@@ -4,6 +4,7 @@
 //! the same list.
 
 mod accounts;
+mod api_keys;
 mod audit;
 mod codes;
 mod dashboard;
@@ -111,6 +112,10 @@ pub fn console_routes() -> Vec<ConsoleRoute> {
         ConsoleRoute::at("/console/accounts/{id}/password", ManageAccounts)
             .post(accounts::reset_password),
         ConsoleRoute::at("/console/audit", ReadAuditLog).get(audit::show),
+        ConsoleRoute::at("/console/api-keys", ManageAccounts)
+            .get(api_keys::list)
+            .post(api_keys::create),
+        ConsoleRoute::at("/console/api-keys/{id}/revoke", ManageAccounts).post(api_keys::revoke),
         ConsoleRoute::at("/console/records", ReadRecords).get(records::queue),
         ConsoleRoute::at("/console/agenda", ReadRecords).get(records::agenda),
         ConsoleRoute::at("/console/records/new", WorkRecords)

@@ -1,0 +1,569 @@
+//! Open311 GeoReport v2, in JSON and XML, so civic apps and city back-offices
+//! can read records and file new ones (with an API key issued by an admin).
+//! A record's number is its `service_request_id`.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use serde::Deserialize;
+
+use crate::accounts::tokens;
+use crate::domain::record::{Record, RecordSource, RecordState};
+use crate::domain::{Actor, EstateId};
+use crate::feedback::records::{Filing, RecordError};
+use crate::feedback::{category_class, CATEGORIES};
+use crate::i18n::Lang;
+use crate::store::RecordFilter;
+
+use super::AppState;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/open311/v2/discovery.json").get(discovery))
+        .service(web::resource("/open311/v2/services/{file}").get(service_definition))
+        .service(web::resource("/open311/v2/requests/{file}").get(one_request))
+        .service(
+            web::resource("/open311/v2/{file}")
+                .get(list)
+                .post(file_request),
+        );
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Json,
+    Xml,
+}
+
+/// Splits "requests.json" into ("requests", Json).
+fn parse_file(file: &str) -> Option<(&str, Format)> {
+    let (stem, ext) = file.rsplit_once('.')?;
+    let format = match ext {
+        "json" => Format::Json,
+        "xml" => Format::Xml,
+        _ => return None,
+    };
+    Some((stem, format))
+}
+
+/// One object of a response: ordered (name, value) pairs; `Null` for absent values.
+type Fields = Vec<(&'static str, serde_json::Value)>;
+
+fn text(s: impl Into<String>) -> serde_json::Value {
+    serde_json::Value::String(s.into())
+}
+
+const NONE: serde_json::Value = serde_json::Value::Null;
+
+fn escape_xml(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A list of objects as GeoReport wants it: a JSON array, or `<root><item>…</item></root>`.
+fn respond(
+    format: Format,
+    status: StatusCode,
+    root: &str,
+    item: &str,
+    items: &[Fields],
+) -> HttpResponse {
+    match format {
+        Format::Json => {
+            let array: Vec<serde_json::Value> = items
+                .iter()
+                .map(|fields| {
+                    let object = fields
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.clone()))
+                        .collect();
+                    serde_json::Value::Object(object)
+                })
+                .collect();
+            HttpResponse::build(status)
+                .content_type("application/json; charset=utf-8")
+                .body(serde_json::Value::Array(array).to_string())
+        }
+        Format::Xml => {
+            let mut xml = format!("<?xml version=\"1.0\" encoding=\"utf-8\"?><{root}>");
+            for fields in items {
+                xml.push_str(&format!("<{item}>"));
+                for (name, value) in fields {
+                    match value {
+                        serde_json::Value::Null => xml.push_str(&format!("<{name}/>")),
+                        serde_json::Value::String(v) => {
+                            xml.push_str(&format!("<{name}>{}</{name}>", escape_xml(v)))
+                        }
+                        other => xml.push_str(&format!("<{name}>{other}</{name}>")),
+                    }
+                }
+                xml.push_str(&format!("</{item}>"));
+            }
+            xml.push_str(&format!("</{root}>"));
+            HttpResponse::build(status)
+                .content_type("text/xml; charset=utf-8")
+                .body(xml)
+        }
+    }
+}
+
+/// GeoReport's error shape: `[{"code": 400, "description": "…"}]`.
+fn error(format: Format, status: StatusCode, description: &str) -> HttpResponse {
+    let fields = vec![
+        ("code", serde_json::json!(status.as_u16())),
+        ("description", text(description)),
+    ];
+    respond(format, status, "errors", "error", &[fields])
+}
+
+fn base_url(state: &AppState) -> String {
+    format!(
+        "{}/open311/v2",
+        state.settings.server.public_url.trim_end_matches('/')
+    )
+}
+
+async fn discovery(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({
+        "changeset": "2026-11-21T00:00:00Z",
+        "contact": state.settings.server.public_url,
+        "key_service": format!("{}/console/api-keys", state.settings.server.public_url.trim_end_matches('/')),
+        "endpoints": [{
+            "specification": "http://wiki.open311.org/GeoReport_v2",
+            "url": base_url(&state),
+            "changeset": "2026-11-21T00:00:00Z",
+            "type": "production",
+            "formats": ["application/json", "text/xml"],
+        }],
+    }))
+}
+
+fn service_fields(code: &str, lang: Lang) -> Fields {
+    let name = lang.t(&format!("category.{code}")).into_owned();
+    vec![
+        ("service_code", text(code)),
+        ("service_name", text(name.clone())),
+        ("description", text(name)),
+        ("metadata", serde_json::Value::Bool(false)),
+        ("type", text("realtime")),
+        ("keywords", NONE),
+        ("group", NONE),
+    ]
+}
+
+/// Service names follow the caller's Accept-Language (Chinese by default).
+fn caller_lang(req: &HttpRequest) -> Lang {
+    super::context::request_lang(req)
+}
+
+async fn list(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    file: web::Path<String>,
+    query: web::Query<ListQuery>,
+) -> HttpResponse {
+    match parse_file(&file) {
+        Some(("services", format)) => {
+            let lang = caller_lang(&req);
+            let services: Vec<Fields> = CATEGORIES
+                .iter()
+                .map(|(code, _)| service_fields(code, lang))
+                .collect();
+            respond(format, StatusCode::OK, "services", "service", &services)
+        }
+        Some(("requests", format)) => list_requests(&req, &state, format, &query).await,
+        Some((_, format)) => error(format, StatusCode::NOT_FOUND, "unknown resource"),
+        None => error(
+            Format::Json,
+            StatusCode::NOT_FOUND,
+            "unknown resource or format",
+        ),
+    }
+}
+
+async fn service_definition(file: web::Path<String>) -> HttpResponse {
+    let Some((code, format)) = parse_file(&file) else {
+        return error(Format::Json, StatusCode::NOT_FOUND, "unknown format");
+    };
+    if category_class(code).is_none() {
+        return error(format, StatusCode::NOT_FOUND, "unknown service_code");
+    }
+    // No extra attributes: every service takes the standard fields only.
+    match format {
+        Format::Json => HttpResponse::Ok().json(serde_json::json!({ "service_code": code, "attributes": [] })),
+        Format::Xml => HttpResponse::Ok().content_type("text/xml; charset=utf-8").body(format!(
+            "<?xml version=\"1.0\" encoding=\"utf-8\"?><service_definition><service_code>{}</service_code><attributes/></service_definition>",
+            escape_xml(code)
+        )),
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct ListQuery {
+    service_request_id: Option<String>,
+    service_code: Option<String>,
+    start_date: Option<String>,
+    end_date: Option<String>,
+    status: Option<String>,
+}
+
+/// W3C date-times ("2026-11-21T10:00:00+08:00") or plain dates.
+fn parse_when(raw: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(raw)
+        .map(|t| t.with_timezone(&Utc))
+        .ok()
+        .or_else(|| {
+            let day = NaiveDate::parse_from_str(raw, "%Y-%m-%d").ok()?;
+            Some(Utc.from_utc_datetime(&day.and_hms_opt(0, 0, 0)?))
+        })
+}
+
+fn open311_status(state: RecordState) -> &'static str {
+    if state.is_open() {
+        "open"
+    } else {
+        "closed"
+    }
+}
+
+async fn request_fields(
+    state: &AppState,
+    record: &Record,
+    lang: Lang,
+) -> Result<Fields, crate::store::StoreError> {
+    let events = state.store.record_events(record.id).await?;
+    let last_public = events.iter().rev().find(|e| e.public);
+    let status_notes = match last_public {
+        Some(e) if !e.note.is_empty() => e.note.clone(),
+        _ => lang
+            .t(&format!("state.{}", record.state.as_str()))
+            .into_owned(),
+    };
+    let updated = events.last().map_or(record.created_at, |e| e.at);
+    let estate = state.store.estate(record.estate_id).await?;
+    let mut address = estate.name;
+    if let Some(building) = record.building_id {
+        address = format!("{address} {}", state.store.building(building).await?.name);
+    }
+    Ok(vec![
+        ("service_request_id", text(record.number.clone())),
+        ("status", text(open311_status(record.state))),
+        ("status_notes", text(status_notes)),
+        (
+            "service_name",
+            text(lang.t(&format!("category.{}", record.category))),
+        ),
+        ("service_code", text(record.category.clone())),
+        // Only the title: descriptions may hold details residents told the property office alone.
+        ("description", text(record.title.clone())),
+        ("agency_responsible", NONE),
+        ("service_notice", NONE),
+        ("requested_datetime", text(record.created_at.to_rfc3339())),
+        ("updated_datetime", text(updated.to_rfc3339())),
+        ("expected_datetime", NONE),
+        ("address", text(address)),
+        ("address_id", text(record.estate_id.to_string())),
+        ("lat", NONE),
+        ("long", NONE),
+        ("media_url", NONE),
+    ])
+}
+
+async fn list_requests(
+    req: &HttpRequest,
+    state: &AppState,
+    format: Format,
+    query: &ListQuery,
+) -> HttpResponse {
+    let mut filter = RecordFilter {
+        limit: 1000,
+        ..Default::default()
+    };
+    if let Some(ids) = &query.service_request_id {
+        filter.numbers = ids
+            .split(',')
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect();
+    }
+    if let Some(code) = query.service_code.as_deref().filter(|c| !c.is_empty()) {
+        if category_class(code).is_none() {
+            return error(format, StatusCode::BAD_REQUEST, "unknown service_code");
+        }
+        filter.category = Some(code.to_owned());
+    }
+    for (raw, slot) in [
+        (&query.start_date, &mut filter.since),
+        (&query.end_date, &mut filter.until),
+    ] {
+        if let Some(raw) = raw.as_deref().filter(|r| !r.is_empty()) {
+            match parse_when(raw) {
+                Some(t) => *slot = Some(t),
+                None => {
+                    return error(
+                        format,
+                        StatusCode::BAD_REQUEST,
+                        "dates must be W3C date-times, e.g. 2026-11-21T10:00:00+08:00",
+                    )
+                }
+            }
+        }
+    }
+    if let (Some(since), Some(until)) = (filter.since, filter.until) {
+        if until < since {
+            return error(
+                format,
+                StatusCode::BAD_REQUEST,
+                "end_date is before start_date",
+            );
+        }
+    }
+    // Without dates, the spec's default window: the last 90 days.
+    if filter.since.is_none() && filter.until.is_none() && filter.numbers.is_empty() {
+        filter.since = Some(Utc::now() - chrono::Duration::days(90));
+    }
+    match query.status.as_deref() {
+        None | Some("") => {}
+        Some("open") => {
+            filter.states = RecordState::ALL
+                .into_iter()
+                .filter(|s| s.is_open())
+                .collect()
+        }
+        Some("closed") => {
+            filter.states = RecordState::ALL
+                .into_iter()
+                .filter(|s| !s.is_open())
+                .collect()
+        }
+        Some(_) => {
+            return error(
+                format,
+                StatusCode::BAD_REQUEST,
+                "status must be open or closed",
+            )
+        }
+    }
+    let lang = caller_lang(req);
+    let records = match state.store.list_records(&filter).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "open311 listing failed");
+            return error(format, StatusCode::INTERNAL_SERVER_ERROR, "internal error");
+        }
+    };
+    let mut items = Vec::with_capacity(records.len());
+    for record in &records {
+        match request_fields(state, record, lang).await {
+            Ok(fields) => items.push(fields),
+            Err(e) => {
+                tracing::error!(error = %e, "open311 listing failed");
+                return error(format, StatusCode::INTERNAL_SERVER_ERROR, "internal error");
+            }
+        }
+    }
+    respond(
+        format,
+        StatusCode::OK,
+        "service_requests",
+        "request",
+        &items,
+    )
+}
+
+async fn one_request(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    file: web::Path<String>,
+) -> HttpResponse {
+    let Some((number, format)) = parse_file(&file) else {
+        return error(Format::Json, StatusCode::NOT_FOUND, "unknown format");
+    };
+    let query = ListQuery {
+        service_request_id: Some(number.to_owned()),
+        ..Default::default()
+    };
+    let filter = RecordFilter {
+        numbers: vec![number.to_owned()],
+        limit: 1,
+        ..Default::default()
+    };
+    match state.store.list_records(&filter).await {
+        Ok(found) if found.is_empty() => {
+            error(format, StatusCode::NOT_FOUND, "no such service_request_id")
+        }
+        Ok(_) => list_requests(&req, &state, format, &query).await,
+        Err(_) => error(format, StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct NewRequest {
+    api_key: Option<String>,
+    service_code: Option<String>,
+    description: Option<String>,
+    /// The estate's id (see `address_id` in request listings).
+    address_id: Option<String>,
+    /// Or the estate's name, exactly.
+    address_string: Option<String>,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    phone: Option<String>,
+}
+
+async fn file_request(
+    state: web::Data<AppState>,
+    file: web::Path<String>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let format = match parse_file(&file) {
+        Some(("requests", format)) => format,
+        Some((_, format)) => {
+            return error(
+                format,
+                StatusCode::METHOD_NOT_ALLOWED,
+                "only requests can be posted",
+            )
+        }
+        None => {
+            return error(
+                Format::Json,
+                StatusCode::NOT_FOUND,
+                "unknown resource or format",
+            )
+        }
+    };
+    let Ok(form) = serde_urlencoded::from_bytes::<NewRequest>(&body) else {
+        return error(
+            format,
+            StatusCode::BAD_REQUEST,
+            "the body must be application/x-www-form-urlencoded",
+        );
+    };
+    let key = match form.api_key.as_deref().filter(|k| !k.is_empty()) {
+        None => return error(format, StatusCode::FORBIDDEN, "api_key is required"),
+        Some(key) => match state.store.api_key(&tokens::fingerprint(key)).await {
+            Ok(Some(key)) => key,
+            Ok(None) => {
+                tracing::warn!("open311 post with a wrong or revoked api_key");
+                return error(
+                    format,
+                    StatusCode::FORBIDDEN,
+                    "api_key is invalid or revoked",
+                );
+            }
+            Err(_) => return error(format, StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
+        },
+    };
+    let Some(code) = form
+        .service_code
+        .as_deref()
+        .filter(|c| category_class(c).is_some())
+    else {
+        return error(
+            format,
+            StatusCode::BAD_REQUEST,
+            "service_code is missing or unknown",
+        );
+    };
+    let estate = match (form.address_id.as_deref(), form.address_string.as_deref()) {
+        (Some(id), _) if !id.is_empty() => match id.parse::<i64>() {
+            Ok(id) => state.store.estate(EstateId(id)).await.ok(),
+            Err(_) => None,
+        },
+        (_, Some(name)) if !name.is_empty() => find_estate_by_name(&state, name).await,
+        _ => None,
+    };
+    let Some(estate) = estate else {
+        return error(
+            format,
+            StatusCode::BAD_REQUEST,
+            "address_id or address_string must name an estate",
+        );
+    };
+    let description = form.description.unwrap_or_default();
+    let caller = [form.first_name, form.last_name]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut full = description.clone();
+    if !caller.trim().is_empty() || form.phone.as_deref().is_some_and(|p| !p.is_empty()) {
+        full = format!(
+            "{full}\n\n{} {}",
+            caller.trim(),
+            form.phone.unwrap_or_default()
+        )
+        .trim_end()
+        .to_owned();
+    }
+    let title: String = description
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .take(60)
+        .collect();
+    let filing = Filing {
+        estate_id: estate.id,
+        building_id: None,
+        category: code.to_owned(),
+        class: category_class(code).expect("checked above"),
+        title,
+        description: full,
+        location: String::new(),
+        source: RecordSource::Open311,
+    };
+    let actor = Actor {
+        id: None,
+        name: format!("open311:{}", key.name),
+    };
+    match state.records.file(&actor, None, filing, Utc::now()).await {
+        Ok((record, _)) => {
+            let fields = vec![
+                ("service_request_id", text(record.number)),
+                ("service_notice", NONE),
+                ("account_id", NONE),
+            ];
+            respond(
+                format,
+                StatusCode::CREATED,
+                "service_requests",
+                "request",
+                &[fields],
+            )
+        }
+        Err(RecordError::BadText { field, error: e }) => {
+            error(format, StatusCode::BAD_REQUEST, &format!("{field}: {e}"))
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "open311 filing failed");
+            error(format, StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+        }
+    }
+}
+
+async fn find_estate_by_name(state: &AppState, name: &str) -> Option<crate::domain::Estate> {
+    for community in state.store.list_communities().await.ok()? {
+        if let Some(estate) = state
+            .store
+            .list_estates(community.id)
+            .await
+            .ok()?
+            .into_iter()
+            .find(|e| e.name == name.trim())
+        {
+            return Some(estate);
+        }
+    }
+    None
+}
