@@ -1,6 +1,7 @@
 //! Property feedback records: the "5431" SLA engine and, later, the record
 //! queue, disclosure figures and Open311.
 
+pub mod disclosure;
 pub mod records;
 pub mod sla;
 

@@ -274,6 +274,11 @@ pub trait RecordStore: Send + Sync + 'static {
         &self,
         ids: &[RecordId],
     ) -> StoreResult<std::collections::HashMap<RecordId, Vec<crate::feedback::sla::StateChange>>>;
+    /// The residents' latest 1–5 rating of each of these records that has one.
+    async fn ratings(
+        &self,
+        ids: &[RecordId],
+    ) -> StoreResult<std::collections::HashMap<RecordId, u8>>;
 }
 
 #[derive(Debug, Clone, serde::Serialize)]

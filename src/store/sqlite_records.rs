@@ -304,4 +304,21 @@ impl RecordStore for SqliteStore {
         }
         Ok(changes)
     }
+
+    async fn ratings(&self, ids: &[RecordId]) -> StoreResult<HashMap<RecordId, u8>> {
+        let ids_json =
+            serde_json::to_string(&ids.iter().map(|i| i.0).collect::<Vec<_>>()).unwrap_or_default();
+        let rows: Vec<(i64, u8)> = sqlx::query_as(
+            "SELECT record_id, rating FROM record_events
+             WHERE record_id IN (SELECT value FROM json_each(?)) AND rating IS NOT NULL
+             ORDER BY record_id, seq",
+        )
+        .bind(ids_json)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, rating)| (RecordId(id), rating))
+            .collect())
+    }
 }

@@ -203,7 +203,7 @@ async fn pages_pass_axe_and_suit_elderly_readers() {
     app.create_account(Role::Resident, Some(&place)).await;
     let (_driver, page) = browser().await;
 
-    for path in ["/login", "/register", "/"] {
+    for path in ["/login", "/register", "/", "/disclosure"] {
         page.goto(&app.url(path)).await.unwrap();
         let violations = axe_violations(&page).await;
         assert!(violations.is_empty(), "{path}: {violations:#?}");

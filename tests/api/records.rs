@@ -936,3 +936,117 @@ async fn the_watcher_escalates_breaches_and_closes_unanswered_resolutions() {
     let events = app.state.store.record_events(late.id).await.unwrap();
     assert_eq!(events.last().unwrap().actor_name, "system");
 }
+
+#[tokio::test]
+async fn the_public_disclosure_is_computed_from_the_events() {
+    let app = spawn_app().await;
+    let place = app.seed_place().await;
+    let resident = app.create_account(Role::Resident, Some(&place)).await;
+    let staff_account = app.create_account(Role::Staff, None).await;
+    let records = &app.state.records;
+    // October 2026, Beijing time: an urgent elevator case on site in 4 minutes and
+    // solved in an hour (rated 5), and a general case solved in 45 minutes (late).
+    let oct3 = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 10, 3, 1, 0, 0).unwrap();
+    let mut urgent = filing(&place);
+    urgent.class = RecordClass::Urgent;
+    let (mut r1, _) = records
+        .file(&actor(&resident), Some(&resident), urgent, oct3)
+        .await
+        .unwrap();
+    for (minutes, action) in [
+        (1, RecordAction::Accept),
+        (4, RecordAction::ArriveOnSite),
+        (60, RecordAction::Resolve),
+    ] {
+        r1 = records
+            .change(
+                &staff_account,
+                &r1,
+                act(r1.version, action),
+                oct3 + Duration::minutes(minutes),
+            )
+            .await
+            .unwrap();
+    }
+    let mut close = act(r1.version, RecordAction::Close);
+    close.rating = Some(5);
+    records
+        .change(&resident, &r1, close, oct3 + Duration::hours(2))
+        .await
+        .unwrap();
+    let oct5 = oct3 + Duration::days(2);
+    let mut general = filing(&place);
+    general.category = "rubbish".into();
+    let (mut r2, _) = records
+        .file(&actor(&resident), Some(&resident), general, oct5)
+        .await
+        .unwrap();
+    for (minutes, action) in [(5, RecordAction::Accept), (45, RecordAction::Resolve)] {
+        r2 = records
+            .change(
+                &staff_account,
+                &r2,
+                act(r2.version, action),
+                oct5 + Duration::minutes(minutes),
+            )
+            .await
+            .unwrap();
+    }
+
+    let page = client()
+        .get(app.url(&format!(
+            "/disclosure?estate={}&month=2026-10",
+            place.estate.id
+        )))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let html = scraper::Html::parse_document(&page);
+    let figures: Vec<String> = html
+        .select(&scraper::Selector::parse(".figures .figure").unwrap())
+        .map(|e| e.text().collect::<String>())
+        .collect();
+    // received, solved, median to on site, median to resolution (45 and 60 → 52 min), satisfaction
+    assert_eq!(
+        figures,
+        ["2", "2", "4 分钟", "52 分钟", "5.0"],
+        "{figures:?}"
+    );
+    let rows: Vec<String> = html
+        .select(&scraper::Selector::parse("tbody tr").unwrap())
+        .map(|e| e.text().collect::<Vec<_>>().join("|"))
+        .collect();
+    assert!(
+        rows.iter()
+            .any(|r| r.starts_with("紧急") && r.ends_with("|1|1")),
+        "{rows:?}"
+    );
+    assert!(
+        rows.iter()
+            .any(|r| r.starts_with("一般") && r.ends_with("|1|0")),
+        "{rows:?}"
+    );
+
+    // Another month is empty; a malformed month is a clear 400.
+    let november = client()
+        .get(app.url(&format!(
+            "/disclosure?estate={}&month=2026-09",
+            place.estate.id
+        )))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(november.contains(r#"<span class="figure">0</span>"#));
+    let bad = client()
+        .get(app.url("/disclosure?month=Oct-2026"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+}

@@ -24,6 +24,7 @@ pub async fn show(state: web::Data<AppState>, ctx: Ctx) -> Result<Markup, WebErr
                 }
             }
         }
+        p { a href="/disclosure" { (ctx.t("disclosure.title")) } }
         section aria-labelledby="places" {
             h2 id="places" { (ctx.t("home.communities")) }
             @if places.is_empty() {

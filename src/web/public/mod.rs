@@ -1,6 +1,7 @@
 //! Pages for residents and visitors: home, login, registration, the first-admin
 //! setup link, the account page and the language switch.
 
+mod disclosure;
 mod home;
 mod lang;
 mod login;
@@ -65,5 +66,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .post(records::file),
         )
         .service(web::resource("/track/{token}").get(records::track))
-        .service(web::resource("/lang").post(lang::switch));
+        .service(web::resource("/lang").post(lang::switch))
+        .service(web::resource("/disclosure").get(disclosure::show));
 }
