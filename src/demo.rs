@@ -48,10 +48,12 @@ pub async fn seed(store: &dyn Store, accounts: &Accounts) -> anyhow::Result<()> 
         .map(|label| UnitLabel::parse(&label))
         .collect::<Result<_, _>>()?;
     let mut first_building = None;
+    let mut first_estate = None;
     for (estate_name, buildings) in ESTATES {
         let estate = store
             .create_estate(&actor, community.id, &PlaceName::parse(estate_name)?)
             .await?;
+        first_estate.get_or_insert(estate.id);
         for name in buildings {
             let building = store
                 .create_building(&actor, estate.id, &PlaceName::parse(name)?)
@@ -72,7 +74,8 @@ pub async fn seed(store: &dyn Store, accounts: &Accounts) -> anyhow::Result<()> 
             password_hash: hash.clone(),
             role,
             community_id: (role != Role::Admin).then_some(community.id),
-            estate_id: None,
+            // The observer watches over the first estate's records.
+            estate_id: (role == Role::Observer).then_some(first_estate).flatten(),
             unit_id: None,
         };
         store.create_account(&actor, new).await?;
@@ -84,7 +87,7 @@ pub async fn seed(store: &dyn Store, accounts: &Accounts) -> anyhow::Result<()> 
         .iter()
         .find_map(|(_, c)| c.clone())
         .expect("codes were issued");
-    store
+    let resident = store
         .register_resident(
             &code.code,
             Username::parse("resident")?,
@@ -92,7 +95,91 @@ pub async fn seed(store: &dyn Store, accounts: &Accounts) -> anyhow::Result<()> 
             hash,
         )
         .await?;
+    seed_records(store, &resident).await?;
     tracing::info!("demo community seeded");
+    Ok(())
+}
+
+/// Two records from the demo resident: one just filed, one already resolved.
+async fn seed_records(store: &dyn Store, resident: &Account) -> anyhow::Result<()> {
+    use crate::domain::record::{RecordClass, RecordSource, RecordState};
+    use crate::store::NewRecordEvent;
+    use chrono::{Datelike, Duration, Utc};
+
+    let now = Utc::now();
+    let estate_id = resident.estate_id.expect("residents live in an estate");
+    let actor = Actor {
+        id: Some(resident.id),
+        name: resident.display_name.clone(),
+    };
+    let new =
+        |title: &str, category: &str, class, minutes_ago: i64| crate::domain::record::NewRecord {
+            estate_id,
+            building_id: None,
+            category: category.into(),
+            class,
+            title: title.into(),
+            description: title.into(),
+            location: String::new(),
+            source: RecordSource::Web,
+            reporter_id: Some(resident.id),
+            tracking_hash: tokens::fingerprint(&tokens::random_token()),
+            filed_year: (now - Duration::minutes(minutes_ago)).year(),
+        };
+    store
+        .create_record(
+            &actor,
+            &new("1号楼楼道灯不亮", "repairs", RecordClass::General, 10),
+            now - Duration::minutes(10),
+        )
+        .await?;
+    let filed = now - Duration::hours(3);
+    let record = store
+        .create_record(
+            &actor,
+            &new("小区东门垃圾桶满了", "rubbish", RecordClass::General, 180),
+            filed,
+        )
+        .await?;
+    let staff = Actor {
+        id: None,
+        name: "物业小陈".into(),
+    };
+    for (version, minutes, from, to, action) in [
+        (
+            1,
+            5,
+            RecordState::Submitted,
+            RecordState::Accepted,
+            "accept",
+        ),
+        (
+            2,
+            25,
+            RecordState::Accepted,
+            RecordState::Resolved,
+            "resolve",
+        ),
+    ] {
+        let event = NewRecordEvent {
+            actor: staff.clone(),
+            action: action.into(),
+            from_state: Some(from),
+            to_state: Some(to),
+            note: String::new(),
+            public: true,
+            assignee: None,
+            rating: None,
+        };
+        store
+            .append_record_event(
+                record.id,
+                version,
+                &event,
+                filed + Duration::minutes(minutes),
+            )
+            .await?;
+    }
     Ok(())
 }
 

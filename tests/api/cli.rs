@@ -191,3 +191,37 @@ fn a_postgres_url_gets_a_clear_message() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("no PostgreSQL support"));
 }
+
+#[test]
+fn the_demo_has_records_and_an_observer_with_an_estate() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = pavilion(dir.path())
+        .args(["demo", "--seed-only"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let url = format!("sqlite://{}", dir.path().join("p.sqlite").display());
+        let store = pavilion::store::connect(&url).await.unwrap();
+        let records = store
+            .list_records(&pavilion::store::RecordFilter {
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(records.len(), 2);
+        let observer = store
+            .credentials(&pavilion::domain::Username::parse("observer").unwrap())
+            .await
+            .unwrap()
+            .unwrap()
+            .0;
+        assert!(observer.estate_id.is_some());
+    });
+}
