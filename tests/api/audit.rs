@@ -71,24 +71,15 @@ async fn admins_browse_and_filter_the_audit_log() {
     )
     .await;
 
-    let all = browser
-        .get(app.url("/console/audit"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let all = app.text(&browser, "/console/audit").await;
     assert!(all.contains("community.create") && all.contains("building.create"));
 
-    let filtered = browser
-        .get(app.url("/console/audit?actor=admin&action=community.create"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let filtered = app
+        .text(
+            &browser,
+            "/console/audit?actor=admin&action=community.create",
+        )
+        .await;
     assert!(filtered.contains("红星社区"));
     assert!(
         !filtered.contains("幸福社区"),
@@ -99,14 +90,9 @@ async fn admins_browse_and_filter_the_audit_log() {
         .with_timezone(&app.state.settings.time_zone)
         .date_naive();
     let tomorrow = today.succ_opt().unwrap();
-    let future = browser
-        .get(app.url(&format!("/console/audit?from={tomorrow}")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let future = app
+        .text(&browser, &format!("/console/audit?from={tomorrow}"))
+        .await;
     assert!(future.contains("没有符合条件的记录"));
     let bad_date = browser
         .get(app.url("/console/audit?from=21.11.2026"))

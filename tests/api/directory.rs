@@ -69,14 +69,9 @@ async fn an_admin_builds_the_directory_through_the_forms() {
         .unwrap();
     assert!(codes.iter().all(|(_, c)| c.is_some()));
 
-    let page = browser
-        .get(app.url(&format!("/console/buildings/{}", building.id)))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = app
+        .text(&browser, &format!("/console/buildings/{}", building.id))
+        .await;
     assert!(page.contains("12号楼") && page.contains("202"));
 }
 

@@ -204,6 +204,18 @@ impl TestApp {
             .unwrap()
     }
 
+    /// The body of a GET, as a person's browser would load the page.
+    pub async fn text(&self, client: &reqwest::Client, path: &str) -> String {
+        client
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     pub async fn audit(&self, action: &str) -> Vec<AuditEntry> {
         self.state
             .store

@@ -5,14 +5,7 @@ use crate::helpers::*;
 #[tokio::test]
 async fn chinese_is_the_default_and_english_follows_accept_language() {
     let app = spawn_app().await;
-    let zh = client()
-        .get(app.url("/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let zh = app.text(&client(), "/login").await;
     assert!(zh.contains(r#"<html lang="zh-CN">"#));
     assert_eq!(text_of(&zh, "h1").unwrap(), "登录");
     let en = client()
@@ -37,14 +30,7 @@ async fn the_switch_remembers_the_language_for_visitors() {
         .await;
     assert_eq!(response.status(), 303);
     assert_eq!(location(&response), "/register");
-    let page = browser
-        .get(app.url("/register"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = app.text(&browser, "/register").await;
     assert_eq!(text_of(&page, "h1").unwrap(), "Resident registration");
 }
 

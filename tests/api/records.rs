@@ -451,14 +451,7 @@ async fn staff_work_the_queue_through_the_console() {
         .unwrap();
     let staff = app.login("staff").await;
 
-    let queue = staff
-        .get(app.url("/console/records"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let queue = app.text(&staff, "/console/records").await;
     assert!(queue.contains(&record.number) && queue.contains("3号楼电梯停在5楼不动"));
     assert!(queue.contains("还剩"), "time left is shown");
 
@@ -472,14 +465,9 @@ async fn staff_work_the_queue_through_the_console() {
     ];
     let response = app.post_form(&staff, &path, &accept).await;
     assert_eq!(response.status(), 303);
-    let page = staff
-        .get(app.url(&format!("/console/records/{}", record.id)))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = app
+        .text(&staff, &format!("/console/records/{}", record.id))
+        .await;
     assert!(
         page.contains("已联系电梯维保") && page.contains("维修班老李") && page.contains("已受理")
     );
@@ -595,14 +583,9 @@ async fn observers_see_their_estates_records_read_only() {
         .await
         .unwrap();
     let browser = app.login("observer").await;
-    let page = browser
-        .get(app.url(&format!("/console/records/{}", record.id)))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = app
+        .text(&browser, &format!("/console/records/{}", record.id))
+        .await;
     assert!(page.contains(&record.number));
     assert!(
         !page.contains(r#"name="action""#),
@@ -677,14 +660,7 @@ async fn a_resident_reports_follows_and_confirms_with_a_rating() {
         .unwrap()
         .remove(0);
     assert_eq!(record.source, RecordSource::ScreenQr);
-    let mine = resident
-        .get(app.url("/me/records"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let mine = app.text(&resident, "/me/records").await;
     assert!(mine.contains(&record.number));
 
     // Staff resolve it; an internal note stays internal.
@@ -719,14 +695,9 @@ async fn a_resident_reports_follows_and_confirms_with_a_rating() {
         )
         .await
         .unwrap();
-    let page = resident
-        .get(app.url(&format!("/me/records/{}", record.id)))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = app
+        .text(&resident, &format!("/me/records/{}", record.id))
+        .await;
     assert!(
         !page.contains("清运公司说车坏了"),
         "internal notes are not shown to residents"
@@ -915,23 +886,9 @@ async fn the_watcher_escalates_breaches_and_closes_unanswered_resolutions() {
 
     // The joint meeting's agenda and the dashboard show the escalated record.
     let staff = app.login("staff").await;
-    let agenda = staff
-        .get(app.url("/console/agenda"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let agenda = app.text(&staff, "/console/agenda").await;
     assert!(agenda.contains(&late.number) && !agenda.contains(&fresh.number));
-    let dashboard = staff
-        .get(app.url("/console"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let dashboard = app.text(&staff, "/console").await;
     assert!(dashboard.contains("有 1 件诉求已超时"));
     let events = app.state.store.record_events(late.id).await.unwrap();
     assert_eq!(events.last().unwrap().actor_name, "system");
@@ -993,17 +950,12 @@ async fn the_public_disclosure_is_computed_from_the_events() {
             .unwrap();
     }
 
-    let page = client()
-        .get(app.url(&format!(
-            "/disclosure?estate={}&month=2026-10",
-            place.estate.id
-        )))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = app
+        .text(
+            &client(),
+            &format!("/disclosure?estate={}&month=2026-10", place.estate.id),
+        )
+        .await;
     let html = scraper::Html::parse_document(&page);
     let figures: Vec<String> = html
         .select(&scraper::Selector::parse(".figures .figure").unwrap())
@@ -1031,17 +983,12 @@ async fn the_public_disclosure_is_computed_from_the_events() {
     );
 
     // Another month is empty; a malformed month is a clear 400.
-    let november = client()
-        .get(app.url(&format!(
-            "/disclosure?estate={}&month=2026-09",
-            place.estate.id
-        )))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let november = app
+        .text(
+            &client(),
+            &format!("/disclosure?estate={}&month=2026-09", place.estate.id),
+        )
+        .await;
     assert!(november.contains(r#"<span class="figure">0</span>"#));
     let bad = client()
         .get(app.url("/disclosure?month=Oct-2026"))

@@ -24,14 +24,7 @@ async fn a_resident_registers_with_a_household_code() {
     assert_eq!(response.status(), 303, "{}", response.text().await.unwrap());
     assert_eq!(location(&response), "/me?done=account_created");
 
-    let me = browser
-        .get(app.url("/me?done=account_created"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let me = app.text(&browser, "/me?done=account_created").await;
     assert!(me.contains("3号楼老王"));
     assert!(
         me.contains("幸福社区 · 阳光花园 · 3号楼 · 301"),

@@ -51,14 +51,7 @@ async fn openapi_describes_the_json_api_as_3_1() {
 #[tokio::test]
 async fn static_assets_have_hashed_names_and_long_cache() {
     let app = spawn_app().await;
-    let page = client()
-        .get(app.url("/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = app.text(&client(), "/login").await;
     let css = page
         .split("href=\"")
         .find_map(|s| s.split('"').next().filter(|h| h.ends_with(".css")))
@@ -123,14 +116,7 @@ async fn the_directory_api_lists_places_without_people() {
     let place = app.seed_place().await;
     app.create_account(pavilion::domain::Role::Resident, Some(&place))
         .await;
-    let body = client()
-        .get(app.url("/api/v1/directory"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let body = app.text(&client(), "/api/v1/directory").await;
     let json: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(json[0]["name"], "幸福社区");
     assert_eq!(json[0]["estates"][0]["buildings"][0]["name"], "3号楼");
