@@ -274,6 +274,8 @@ pub trait RecordStore: Send + Sync + 'static {
         &self,
         ids: &[RecordId],
     ) -> StoreResult<std::collections::HashMap<RecordId, Vec<crate::feedback::sla::StateChange>>>;
+    /// Every event of these records, in record and sequence order (for exports).
+    async fn events_of(&self, ids: &[RecordId]) -> StoreResult<Vec<(RecordId, RecordEvent)>>;
     /// The residents' latest 1–5 rating of each of these records that has one.
     async fn ratings(
         &self,

@@ -80,6 +80,29 @@ struct EventRow {
     rating: Option<u8>,
 }
 
+impl TryFrom<EventRow> for RecordEvent {
+    type Error = StoreError;
+
+    fn try_from(r: EventRow) -> Result<Self, StoreError> {
+        let state = |s: Option<String>| -> StoreResult<Option<RecordState>> {
+            s.map(|s| RecordState::parse(&s).ok_or_else(|| corrupt("state", &s)))
+                .transpose()
+        };
+        Ok(RecordEvent {
+            seq: r.seq,
+            at: r.at,
+            actor_id: r.actor_id.map(AccountId),
+            actor_name: r.actor_name,
+            action: r.action,
+            from_state: state(r.from_state)?,
+            to_state: state(r.to_state)?,
+            note: r.note,
+            public: r.public,
+            rating: r.rating,
+        })
+    }
+}
+
 impl SqliteStore {
     async fn fetch_record<'e, E: sqlx::SqliteExecutor<'e>>(
         db: E,
@@ -271,7 +294,7 @@ impl RecordStore for SqliteStore {
         .bind(filter.class.map(RecordClass::as_str))
         .bind(filter.category.as_deref())
         .bind(filter.reporter.map(|a| a.0))
-        .bind(filter.limit.clamp(1, 1000))
+        .bind(filter.limit.clamp(1, 100_000))
         .bind(serde_json::to_string(&filter.numbers).unwrap_or_else(|_| "[]".into()))
         .bind(filter.since.map(ts))
         .bind(filter.until.map(ts))
@@ -321,4 +344,28 @@ impl RecordStore for SqliteStore {
             .map(|(id, rating)| (RecordId(id), rating))
             .collect())
     }
+
+    async fn events_of(&self, ids: &[RecordId]) -> StoreResult<Vec<(RecordId, RecordEvent)>> {
+        let ids_json =
+            serde_json::to_string(&ids.iter().map(|i| i.0).collect::<Vec<_>>()).unwrap_or_default();
+        let mut out = Vec::new();
+        let rows = sqlx::query_as::<_, EventWithRecord>(
+            "SELECT record_id, seq, at, actor_id, actor_name, action, from_state, to_state, note, public, rating
+             FROM record_events WHERE record_id IN (SELECT value FROM json_each(?)) ORDER BY record_id, seq",
+        )
+        .bind(ids_json)
+        .fetch_all(self.pool())
+        .await?;
+        for row in rows {
+            out.push((RecordId(row.record_id), row.event.try_into()?));
+        }
+        Ok(out)
+    }
+}
+
+#[derive(FromRow)]
+struct EventWithRecord {
+    record_id: i64,
+    #[sqlx(flatten)]
+    event: EventRow,
 }

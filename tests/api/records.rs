@@ -997,3 +997,82 @@ async fn the_public_disclosure_is_computed_from_the_events() {
         .unwrap();
     assert_eq!(bad.status(), 400);
 }
+
+#[tokio::test]
+async fn records_and_events_export_as_csv_for_a_period() {
+    let app = spawn_app().await;
+    let place = app.seed_place().await;
+    let resident = app.create_account(Role::Resident, Some(&place)).await;
+    let staff_account = app.create_account(Role::Staff, None).await;
+    let records = &app.state.records;
+    let oct10 = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 10, 10, 2, 0, 0).unwrap();
+    let mut with_comma = filing(&place);
+    with_comma.title = "电梯坏了, \"急\"".into();
+    let (record, _) = records
+        .file(&actor(&resident), Some(&resident), with_comma, oct10)
+        .await
+        .unwrap();
+    records
+        .change(
+            &staff_account,
+            &record,
+            act(1, RecordAction::Accept),
+            oct10 + Duration::minutes(3),
+        )
+        .await
+        .unwrap();
+    records
+        .file(
+            &actor(&resident),
+            Some(&resident),
+            filing(&place),
+            oct10 + Duration::days(30),
+        )
+        .await
+        .unwrap();
+
+    let staff = app.login("staff").await;
+    let response = staff
+        .get(app.url("/console/export/records.csv?from=2026-10-01&to=2026-10-31"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .contains("records_2026-10-01_2026-10-31.csv"));
+    let bytes = response.bytes().await.unwrap();
+    assert_eq!(
+        &bytes[..3],
+        &[0xEF, 0xBB, 0xBF],
+        "UTF-8 byte-order mark for spreadsheets"
+    );
+    let mut reader = csv::Reader::from_reader(&bytes[3..]);
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 1, "only October's record");
+    assert_eq!(&rows[0][0], record.number.as_str());
+    assert_eq!(&rows[0][8], "电梯坏了, \"急\"", "quotes and commas survive");
+
+    let events = staff
+        .get(app.url("/console/export/events.csv?from=2026-10-01&to=2026-10-31"))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let mut reader = csv::Reader::from_reader(&events[3..]);
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let actions: Vec<&str> = rows.iter().map(|r| r.get(4).unwrap()).collect();
+    assert_eq!(actions, ["submit", "accept"]);
+
+    for bad in ["?from=10/01/2026", "?from=2026-10-31&to=2026-10-01"] {
+        let response = staff
+            .get(app.url(&format!("/console/export/records.csv{bad}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{bad}");
+    }
+}

@@ -9,6 +9,7 @@ mod audit;
 mod codes;
 mod dashboard;
 mod directory;
+mod export;
 pub mod records;
 
 use actix_web::body::BoxBody;
@@ -118,6 +119,8 @@ pub fn console_routes() -> Vec<ConsoleRoute> {
         ConsoleRoute::at("/console/api-keys/{id}/revoke", ManageAccounts).post(api_keys::revoke),
         ConsoleRoute::at("/console/records", ReadRecords).get(records::queue),
         ConsoleRoute::at("/console/agenda", ReadRecords).get(records::agenda),
+        ConsoleRoute::at("/console/export/records.csv", ReadRecords).get(export::records),
+        ConsoleRoute::at("/console/export/events.csv", ReadRecords).get(export::events),
         ConsoleRoute::at("/console/records/new", WorkRecords)
             .get(records::new_form)
             .post(records::file_phone),

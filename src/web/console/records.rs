@@ -97,7 +97,11 @@ pub async fn queue(
         .can(crate::domain::Permission::WorkRecords);
     let body = html! {
         h1 { (ctx.t("records.queue")) }
-        @if can_work { p { a class="button" href="/console/records/new" { (ctx.t("records.new_phone")) } } }
+        p class="actions" {
+            @if can_work { a class="button" href="/console/records/new" { (ctx.t("records.new_phone")) } }
+            a class="button secondary" href="/console/export/records.csv" download { (ctx.t("records.export_records")) }
+            a class="button secondary" href="/console/export/events.csv" download { (ctx.t("records.export_events")) }
+        }
         form method="get" action="/console/records" class="filters" role="search" {
             label for="estate" { (ctx.t("record.estate")) }
             select id="estate" name="estate" {
