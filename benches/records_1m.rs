@@ -198,6 +198,20 @@ fn main() -> anyhow::Result<()> {
             },
         )
         .await;
+        measure("disclosure step: the estate-month's records", 30, |i| {
+            let month = Utc
+                .with_ymd_and_hms(2025, (i % 12) as u32 + 1, 1, 0, 0, 0)
+                .unwrap();
+            let filter = RecordFilter {
+                estate: Some(EstateId(i as i64 % ESTATES + 1)),
+                since: Some(month),
+                until: Some(month + Duration::days(30)),
+                limit: 100_000,
+                ..Default::default()
+            };
+            async move { store.list_records(&filter).await.unwrap().len() }
+        })
+        .await;
         measure("disclosure: one estate-month, from the events", 30, |i| {
             let month = Utc
                 .with_ymd_and_hms(2025, (i % 12) as u32 + 1, 1, 0, 0, 0)

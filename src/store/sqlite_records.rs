@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::FromRow;
+use sqlx::{FromRow, QueryBuilder, Sqlite};
 
 use super::sqlite::{ts, SqliteStore};
 use super::{NewRecordEvent, RecordFilter, RecordStore, StoreError, StoreResult};
@@ -273,33 +273,54 @@ impl RecordStore for SqliteStore {
     }
 
     async fn list_records(&self, filter: &RecordFilter) -> StoreResult<Vec<Record>> {
-        let states: Vec<&str> = filter.states.iter().map(|s| s.as_str()).collect();
-        let states_json = serde_json::to_string(&states).unwrap_or_else(|_| "[]".into());
-        let rows: Vec<RecordRow> = sqlx::query_as(&format!(
-            "SELECT {RECORD_COLUMNS} FROM records r JOIN record_heads h ON h.record_id = r.id
-             WHERE (?1 IS NULL OR r.community_id = ?1)
-               AND (?2 IS NULL OR r.estate_id = ?2)
-               AND (?3 = '[]' OR h.state IN (SELECT value FROM json_each(?3)))
-               AND (?4 IS NULL OR r.class = ?4)
-               AND (?5 IS NULL OR r.category = ?5)
-               AND (?6 IS NULL OR r.reporter_id = ?6)
-               AND (?8 = '[]' OR r.number IN (SELECT value FROM json_each(?8)))
-               AND (?9 IS NULL OR r.created_at >= ?9)
-               AND (?10 IS NULL OR r.created_at < ?10)
-             ORDER BY r.id DESC LIMIT ?7"
-        ))
-        .bind(filter.community.map(|c| c.0))
-        .bind(filter.estate.map(|e| e.0))
-        .bind(states_json)
-        .bind(filter.class.map(RecordClass::as_str))
-        .bind(filter.category.as_deref())
-        .bind(filter.reporter.map(|a| a.0))
-        .bind(filter.limit.clamp(1, 100_000))
-        .bind(serde_json::to_string(&filter.numbers).unwrap_or_else(|_| "[]".into()))
-        .bind(filter.since.map(ts))
-        .bind(filter.until.map(ts))
-        .fetch_all(self.pool())
-        .await?;
+        // Only the conditions that are set go into the query, so that SQLite can
+        // pick the index that fits (an `? IS NULL OR …` clause would defeat it).
+        let mut query = QueryBuilder::<Sqlite>::new(format!(
+            "SELECT {RECORD_COLUMNS} FROM records r JOIN record_heads h ON h.record_id = r.id WHERE 1 = 1"
+        ));
+        if let Some(community) = filter.community {
+            query.push(" AND r.community_id = ").push_bind(community.0);
+        }
+        if let Some(estate) = filter.estate {
+            query.push(" AND r.estate_id = ").push_bind(estate.0);
+        }
+        if !filter.states.is_empty() {
+            let states: Vec<&str> = filter.states.iter().map(|s| s.as_str()).collect();
+            query
+                .push(" AND h.state IN (SELECT value FROM json_each(")
+                .push_bind(serde_json::to_string(&states).unwrap_or_default())
+                .push("))");
+        }
+        if let Some(class) = filter.class {
+            query.push(" AND r.class = ").push_bind(class.as_str());
+        }
+        if let Some(category) = &filter.category {
+            query.push(" AND r.category = ").push_bind(category.clone());
+        }
+        if let Some(reporter) = filter.reporter {
+            query.push(" AND r.reporter_id = ").push_bind(reporter.0);
+        }
+        if !filter.numbers.is_empty() {
+            query
+                .push(" AND r.number IN (SELECT value FROM json_each(")
+                .push_bind(serde_json::to_string(&filter.numbers).unwrap_or_default())
+                .push("))");
+        }
+        if let Some(since) = filter.since {
+            query.push(" AND r.created_at >= ").push_bind(ts(since));
+        }
+        if let Some(until) = filter.until {
+            query.push(" AND r.created_at < ").push_bind(ts(until));
+        }
+        // A period is answered from the (estate, filing time) index in its own order;
+        // otherwise newest first by id.
+        let order = if filter.since.is_some() || filter.until.is_some() {
+            " ORDER BY r.created_at DESC, r.id DESC LIMIT "
+        } else {
+            " ORDER BY r.id DESC LIMIT "
+        };
+        query.push(order).push_bind(filter.limit.clamp(1, 100_000));
+        let rows: Vec<RecordRow> = query.build_query_as().fetch_all(self.pool()).await?;
         rows.into_iter().map(TryInto::try_into).collect()
     }
 
@@ -307,23 +328,36 @@ impl RecordStore for SqliteStore {
         &self,
         ids: &[RecordId],
     ) -> StoreResult<HashMap<RecordId, Vec<StateChange>>> {
+        // One row per record ("seq|at|state,…") rather than one per event: far
+        // fewer rows to carry out of SQLite for a month of an estate.
         let ids_json =
             serde_json::to_string(&ids.iter().map(|i| i.0).collect::<Vec<_>>()).unwrap_or_default();
-        let rows: Vec<(i64, DateTime<Utc>, String)> = sqlx::query_as(
-            "SELECT record_id, at, to_state FROM record_events
+        let rows: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT record_id, group_concat(seq || '|' || at || '|' || to_state, ',') FROM record_events
              WHERE record_id IN (SELECT value FROM json_each(?)) AND to_state IS NOT NULL
-             ORDER BY record_id, seq",
+             GROUP BY record_id",
         )
         .bind(ids_json)
         .fetch_all(self.pool())
         .await?;
-        let mut changes: HashMap<RecordId, Vec<StateChange>> = HashMap::new();
-        for (id, at, to) in rows {
-            let to = RecordState::parse(&to).ok_or_else(|| corrupt("state", &to))?;
-            changes
-                .entry(RecordId(id))
-                .or_default()
-                .push(StateChange { at, to });
+        let mut changes = HashMap::with_capacity(rows.len());
+        for (id, packed) in rows {
+            let mut list: Vec<(i64, StateChange)> = Vec::new();
+            for item in packed.split(',') {
+                let mut parts = item.splitn(3, '|');
+                let (Some(seq), Some(at), Some(to)) = (parts.next(), parts.next(), parts.next())
+                else {
+                    return Err(corrupt("event", item));
+                };
+                let seq: i64 = seq.parse().map_err(|_| corrupt("seq", seq))?;
+                let at = DateTime::parse_from_rfc3339(at)
+                    .map_err(|_| corrupt("time", at))?
+                    .with_timezone(&Utc);
+                let to = RecordState::parse(to).ok_or_else(|| corrupt("state", to))?;
+                list.push((seq, StateChange { at, to }));
+            }
+            list.sort_by_key(|(seq, _)| *seq);
+            changes.insert(RecordId(id), list.into_iter().map(|(_, c)| c).collect());
         }
         Ok(changes)
     }
