@@ -31,6 +31,23 @@ fn act(version: i64, action: RecordAction) -> Request {
     }
 }
 
+/// Takes `record` through `actions`, one after the other, by `who` at `at`.
+async fn walk(
+    records: &pavilion::feedback::records::Records,
+    who: &Account,
+    mut record: pavilion::domain::record::Record,
+    actions: &[RecordAction],
+    at: chrono::DateTime<Utc>,
+) -> pavilion::domain::record::Record {
+    for action in actions {
+        record = records
+            .change(who, &record, act(record.version, *action), at)
+            .await
+            .unwrap();
+    }
+    record
+}
+
 fn actor(account: &Account) -> Actor {
     Actor {
         id: Some(account.id),
@@ -100,17 +117,19 @@ async fn staff_work_a_record_to_resolution_and_the_resident_closes_it() {
         )
         .await
         .unwrap();
-    for action in [
-        RecordAction::Accept,
-        RecordAction::Dispatch,
-        RecordAction::ArriveOnSite,
-        RecordAction::Resolve,
-    ] {
-        record = records
-            .change(&staff, &record, act(record.version, action), Utc::now())
-            .await
-            .unwrap();
-    }
+    record = walk(
+        records,
+        &staff,
+        record,
+        &[
+            RecordAction::Accept,
+            RecordAction::Dispatch,
+            RecordAction::ArriveOnSite,
+            RecordAction::Resolve,
+        ],
+        Utc::now(),
+    )
+    .await;
     assert_eq!(record.state, RecordState::Resolved);
     record = records
         .change(
@@ -315,12 +334,14 @@ async fn a_resident_reopens_within_seven_days_but_not_after() {
         )
         .await
         .unwrap();
-    for action in [RecordAction::Accept, RecordAction::Resolve] {
-        record = records
-            .change(&staff, &record, act(record.version, action), resolved_at)
-            .await
-            .unwrap();
-    }
+    record = walk(
+        records,
+        &staff,
+        record,
+        &[RecordAction::Accept, RecordAction::Resolve],
+        resolved_at,
+    )
+    .await;
     let late = records
         .change(
             &resident,
@@ -357,17 +378,19 @@ async fn waiting_on_the_resident_resumes_where_work_stopped() {
         )
         .await
         .unwrap();
-    for action in [
-        RecordAction::Accept,
-        RecordAction::ArriveOnSite,
-        RecordAction::WaitForResident,
-        RecordAction::Resume,
-    ] {
-        record = records
-            .change(&staff, &record, act(record.version, action), Utc::now())
-            .await
-            .unwrap();
-    }
+    record = walk(
+        records,
+        &staff,
+        record,
+        &[
+            RecordAction::Accept,
+            RecordAction::ArriveOnSite,
+            RecordAction::WaitForResident,
+            RecordAction::Resume,
+        ],
+        Utc::now(),
+    )
+    .await;
     assert_eq!(record.state, RecordState::OnSite);
 }
 
@@ -851,12 +874,14 @@ async fn the_watcher_escalates_breaches_and_closes_unanswered_resolutions() {
             .file(&actor(&resident), Some(&resident), filing(&place), at)
             .await
             .unwrap();
-        for action in [RecordAction::Accept, RecordAction::Resolve] {
-            r = records
-                .change(&staff_account, &r, act(r.version, action), at)
-                .await
-                .unwrap();
-        }
+        r = walk(
+            records,
+            &staff_account,
+            r,
+            &[RecordAction::Accept, RecordAction::Resolve],
+            at,
+        )
+        .await;
         resolved_ids.push(r.id);
     }
 
