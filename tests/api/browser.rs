@@ -136,6 +136,21 @@ async fn an_admin_creates_a_building_through_the_real_form() {
         .unwrap();
     form.submit().await.unwrap();
 
+    // The form redirects to the new building's page; wait for it before reading.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !page
+        .current_url()
+        .await
+        .unwrap()
+        .path()
+        .starts_with("/console/buildings/")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no redirect to the new building"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let heading = page.wait().for_element(Locator::Css("h1")).await.unwrap();
     assert_eq!(heading.text().await.unwrap(), "5号楼");
     let flash = page
