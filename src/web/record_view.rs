@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use maud::{html, Markup};
 
-use crate::domain::record::{Record, RecordEvent, RecordState};
+use crate::domain::record::{Record, RecordAction, RecordEvent, RecordState};
 use crate::feedback::sla::{SlaPhase, SlaStatus};
 
 use super::context::Ctx;
@@ -117,4 +117,16 @@ pub fn timeline(ctx: &Ctx, events: &[RecordEvent], include_internal: bool) -> Ma
 
 fn time_tag(ctx: &Ctx, at: DateTime<Utc>) -> Markup {
     html! { time datetime=(at.to_rfc3339()) { (ctx.local_time(at)) } }
+}
+
+/// The step a record form asked for: none (only a note), or a known action.
+pub fn submitted_action(raw: &str) -> Result<Option<RecordAction>, super::error::WebError> {
+    match raw {
+        "" => Ok(None),
+        a => RecordAction::parse(a)
+            .map(Some)
+            .ok_or(super::error::WebError::BadInput {
+                key: "error.bad_request",
+            }),
+    }
 }

@@ -216,6 +216,18 @@ impl TestApp {
             .unwrap()
     }
 
+    /// The JSON body of a GET.
+    pub async fn json(&self, client: &reqwest::Client, path: &str) -> serde_json::Value {
+        client
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     pub async fn audit(&self, action: &str) -> Vec<AuditEntry> {
         self.state
             .store

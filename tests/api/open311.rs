@@ -38,27 +38,13 @@ async fn issue_key(app: &TestApp) -> String {
 #[tokio::test]
 async fn discovery_and_services_in_json_and_xml() {
     let app = spawn_app().await;
-    let discovery: serde_json::Value = client()
-        .get(app.url("/open311/v2/discovery.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let discovery: serde_json::Value = app.json(&client(), "/open311/v2/discovery.json").await;
     assert!(discovery["endpoints"][0]["url"]
         .as_str()
         .unwrap()
         .ends_with("/open311/v2"));
 
-    let services: serde_json::Value = client()
-        .get(app.url("/open311/v2/services.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let services: serde_json::Value = app.json(&client(), "/open311/v2/services.json").await;
     let codes: Vec<&str> = services
         .as_array()
         .unwrap()
@@ -85,14 +71,9 @@ async fn discovery_and_services_in_json_and_xml() {
         .unwrap();
     assert_eq!(elevator["service_name"], "Elevator");
 
-    let definition: serde_json::Value = client()
-        .get(app.url("/open311/v2/services/elevator.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let definition: serde_json::Value = app
+        .json(&client(), "/open311/v2/services/elevator.json")
+        .await;
     assert_eq!(definition["service_code"], "elevator");
     let missing = client()
         .get(app.url("/open311/v2/services/nothing.xml"))
@@ -256,33 +237,16 @@ async fn requests_are_listed_filtered_and_read_one_by_one() {
             .unwrap();
     }
 
-    let all: serde_json::Value = client()
-        .get(app.url("/open311/v2/requests.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let all: serde_json::Value = app.json(&client(), "/open311/v2/requests.json").await;
     assert_eq!(all.as_array().unwrap().len(), 2);
-    let open: serde_json::Value = client()
-        .get(app.url("/open311/v2/requests.json?status=open"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let open: serde_json::Value = app
+        .json(&client(), "/open311/v2/requests.json?status=open")
+        .await;
     assert_eq!(open.as_array().unwrap().len(), 1);
     assert_eq!(open[0]["service_request_id"], numbers[0].as_str());
-    let by_code: serde_json::Value = client()
-        .get(app.url("/open311/v2/requests.json?service_code=rubbish"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let by_code: serde_json::Value = app
+        .json(&client(), "/open311/v2/requests.json?service_code=rubbish")
+        .await;
     assert_eq!(by_code[0]["status"], "closed");
     assert_eq!(by_code[0]["status_notes"], "由市政环卫负责");
     assert!(by_code[0]["description"]

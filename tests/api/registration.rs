@@ -30,14 +30,7 @@ async fn a_resident_registers_with_a_household_code() {
         me.contains("幸福社区 · 阳光花园 · 3号楼 · 301"),
         "the resident sees their own unit"
     );
-    let account: serde_json::Value = browser
-        .get(app.url("/api/v1/me"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let account: serde_json::Value = app.json(&browser, "/api/v1/me").await;
     assert_eq!(account["role"], "resident");
     assert!(
         account.get("unit_id").is_none(),

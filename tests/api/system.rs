@@ -31,14 +31,7 @@ async fn metrics_are_prometheus_text_by_route() {
 #[tokio::test]
 async fn openapi_describes_the_json_api_as_3_1() {
     let app = spawn_app().await;
-    let doc: serde_json::Value = client()
-        .get(app.url("/api/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: serde_json::Value = app.json(&client(), "/api/openapi.json").await;
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
     for path in ["/healthz", "/api/v1/me", "/api/v1/directory"] {
         assert!(

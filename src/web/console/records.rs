@@ -15,7 +15,9 @@ use crate::web::context::Staff;
 use crate::web::error::WebError;
 use crate::web::forms::{see_other, sent_back, CheckedForm};
 use crate::web::layout::{console_page, flash, form_error, form_token};
-use crate::web::record_view::{category_name, record_facts, sla_badge, state_badge, timeline};
+use crate::web::record_view::{
+    category_name, record_facts, sla_badge, state_badge, submitted_action, timeline,
+};
 use crate::web::AppState;
 
 #[derive(Deserialize, Default)]
@@ -301,12 +303,7 @@ pub async fn act(
 ) -> Result<HttpResponse, WebError> {
     let record = visible_record(&state, &staff, RecordId(*id)).await?;
     let data = &form.data;
-    let action = match data.action.as_str() {
-        "" => None,
-        a => Some(RecordAction::parse(a).ok_or(WebError::BadInput {
-            key: "error.bad_request",
-        })?),
-    };
+    let action = submitted_action(&data.action)?;
     let request = Request {
         expected_version: data.version,
         action,

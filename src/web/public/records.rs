@@ -5,7 +5,7 @@ use chrono::Utc;
 use maud::{html, Markup};
 use serde::Deserialize;
 
-use crate::domain::record::{Record, RecordAction, RecordSource, RecordState};
+use crate::domain::record::{Record, RecordSource, RecordState};
 use crate::domain::{Actor, BuildingId, RecordId, Role};
 use crate::feedback::records::{Filing, RecordError, Request};
 use crate::feedback::{category_class, CATEGORIES};
@@ -15,7 +15,9 @@ use crate::web::context::{Ctx, SignedIn};
 use crate::web::error::WebError;
 use crate::web::forms::{field_problem, see_other, sent_back, CheckedForm};
 use crate::web::layout::{flash, form_error, form_token, page};
-use crate::web::record_view::{category_name, record_facts, state_badge, timeline};
+use crate::web::record_view::{
+    category_name, record_facts, state_badge, submitted_action, timeline,
+};
 use crate::web::AppState;
 
 #[derive(Deserialize, Default)]
@@ -324,14 +326,12 @@ pub async fn act(
 ) -> Result<HttpResponse, WebError> {
     let record = own_record(&state, &me, RecordId(*id)).await?;
     let data = &form.data;
-    let action = match data.action.as_str() {
-        "" => None,
-        a => Some(RecordAction::parse(a).filter(|a| a.is_residents()).ok_or(
-            WebError::BadInput {
-                key: "error.bad_request",
-            },
-        )?),
-    };
+    let action = submitted_action(&data.action)?;
+    if action.is_some_and(|a| !a.is_residents()) {
+        return Err(WebError::BadInput {
+            key: "error.bad_request",
+        });
+    }
     let request = Request {
         expected_version: data.version,
         action,
