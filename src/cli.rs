@@ -2,11 +2,15 @@
 
 use std::io::BufRead;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
 use crate::accounts::{tokens, Accounts};
 use crate::domain::{Actor, DisplayName, NewAccount, Password, Role, Username};
+use crate::media::rtmp;
+use crate::media::test_pattern::{self, TestPattern};
 use crate::settings::Settings;
 use crate::startup::Application;
 use crate::store;
@@ -40,6 +44,28 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Broadcast tools.
+    Broadcast {
+        #[command(subcommand)]
+        command: BroadcastCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum BroadcastCommand {
+    /// Publish a synthetic stream (test picture with a running clock, and a
+    /// tone) over RTMP, as an encoder would: a live broadcast without OBS.
+    TestPattern {
+        /// The broadcast's stream key (console → broadcasts).
+        #[arg(long)]
+        key: String,
+        /// Stop after this many seconds (default: until Ctrl-C).
+        #[arg(long)]
+        seconds: Option<u64>,
+        /// The ingest address (default: this machine's RTMP port from the settings).
+        #[arg(long)]
+        server: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -62,7 +88,7 @@ enum UserCommand {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = Settings::load(cli.config.as_deref())?;
     match cli.command {
-        Command::Serve => serve(settings).await,
+        Command::Serve => serve(settings, false).await,
         Command::Demo { seed_only } => {
             let store = store::connect(&settings.database.url).await?;
             let accounts = Accounts::new(store.clone(), &settings.auth)?;
@@ -71,7 +97,40 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             if seed_only {
                 return Ok(());
             }
-            serve(settings).await
+            serve(settings, true).await
+        }
+        Command::Broadcast {
+            command:
+                BroadcastCommand::TestPattern {
+                    key,
+                    seconds,
+                    server,
+                },
+        } => {
+            let server = server.unwrap_or_else(|| {
+                format!("rtmp://127.0.0.1:{}/{}", settings.live.rtmp_port, rtmp::APP)
+            });
+            let pattern = TestPattern {
+                url: format!("{}/{key}", server.trim_end_matches('/')),
+                seconds,
+                ..TestPattern::default()
+            };
+            let stop = Arc::new(AtomicBool::new(false));
+            let stopper = stop.clone();
+            tokio::spawn(async move {
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    stopper.store(true, Ordering::SeqCst);
+                }
+            });
+            println!("publishing a test pattern to {server}/…");
+            let report =
+                tokio::task::spawn_blocking(move || test_pattern::publish(&pattern, &stop))
+                    .await??;
+            println!(
+                "published {} video and {} audio frames",
+                report.video_frames, report.audio_frames
+            );
+            Ok(())
         }
         Command::User {
             command:
@@ -139,7 +198,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-async fn serve(settings: Settings) -> anyhow::Result<()> {
+async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
     let app = Application::build(settings.clone()).await?;
     tracing::info!(
         address = %format!("{}:{}", settings.server.host, app.port()),
@@ -157,7 +216,43 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     });
     tokio::task::yield_now().await;
     crate::startup::announce_setup_link(&state).await?;
+    if demo {
+        let broadcast = crate::demo::live_broadcast(&*state.store).await?;
+        let url = format!(
+            "rtmp://127.0.0.1:{}/{}/{}",
+            state.rtmp_port,
+            rtmp::APP,
+            broadcast.stream_key
+        );
+        println!(
+            "  演示直播 Demo broadcast: {}/live/{}\n",
+            settings.server.public_url.trim_end_matches('/'),
+            broadcast.id
+        );
+        std::thread::Builder::new()
+            .name("demo-encoder".into())
+            .spawn(move || demo_encoder(url))?;
+    }
     server.await??;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The demo's synthetic encoder: publishes for as long as the server runs,
+/// reconnecting if it is dropped (a light 480p picture to spare the CPU).
+fn demo_encoder(url: String) {
+    let pattern = TestPattern {
+        url,
+        width: 854,
+        height: 480,
+        label: "Pavilion demo broadcast".into(),
+        ..TestPattern::default()
+    };
+    let never = AtomicBool::new(false);
+    loop {
+        if let Err(e) = test_pattern::publish(&pattern, &never) {
+            tracing::warn!(error = %e, "demo encoder stopped; retrying in 5 s");
+        }
+        std::thread::sleep(std::time::Duration::from_secs(5));
+    }
 }

@@ -192,3 +192,54 @@ pub fn print_accounts(public_url: &str) {
     println!("    {:<10} 1号楼老张 (resident)", "resident");
     println!("  演示密码是公开的，请勿用于正式部署 / demo passwords are public: never use them in production\n");
 }
+
+/// The demo's broadcast: the newest demo broadcast that has not ended, or a
+/// new one (each run of the demo after a stop leaves the last one as a replay).
+pub async fn live_broadcast(store: &dyn Store) -> anyhow::Result<broadcast::Broadcast> {
+    use crate::store::BroadcastFilter;
+    let Some(community) = store
+        .list_communities()
+        .await?
+        .into_iter()
+        .find(|c| c.name == COMMUNITY)
+    else {
+        anyhow::bail!("the demo community is missing");
+    };
+    let filter = BroadcastFilter {
+        community: Some(community.id),
+        states: vec![
+            broadcast::BroadcastState::Scheduled,
+            broadcast::BroadcastState::Live,
+            broadcast::BroadcastState::Reconnecting,
+        ],
+        limit: 1,
+        ..Default::default()
+    };
+    if let Some(existing) = store.list_broadcasts(&filter).await?.into_iter().next() {
+        return Ok(existing);
+    }
+    let secretary = store
+        .credentials(&Username::parse("secretary")?)
+        .await?
+        .map(|(account, _)| account)
+        .ok_or_else(|| anyhow::anyhow!("the demo secretary is missing"))?;
+    let details = broadcast::BroadcastDetails::new(
+        community.id,
+        "书记直播间：垃圾分类新规答疑",
+        "演示直播：画面是测试图案和时钟，声音是测试音。\n在“工作台 → 直播”里可以看到推流地址和推流码，用 OBS 推流即可替换它。",
+        chrono::Utc::now(),
+        Vec::new(),
+        broadcast::Renditions {
+            low: false,
+            audio_only: true,
+        },
+    )
+    .map_err(|(field, e)| anyhow::anyhow!("demo broadcast {field}: {e}"))?;
+    let actor = Actor {
+        id: None,
+        name: "demo".into(),
+    };
+    Ok(store
+        .create_broadcast(&actor, secretary.id, &details, &tokens::stream_key())
+        .await?)
+}

@@ -11,6 +11,7 @@ pub mod demo;
 pub mod domain;
 pub mod feedback;
 pub mod i18n;
+pub mod live;
 pub mod media;
 pub mod settings;
 pub mod startup;

@@ -14,6 +14,27 @@ pub struct Settings {
     /// The community's time zone: pages show times in it, and later schedules
     /// (notice day-parting, SLA business hours) are read in it.
     pub time_zone: chrono_tz::Tz,
+    pub live: LiveSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LiveSettings {
+    /// Where the RTMP ingest listens (`0.0.0.0` to accept encoders on other machines).
+    pub rtmp_host: String,
+    /// 1935 by default; 0 picks a free port (tests).
+    pub rtmp_port: u16,
+    /// The ingest address shown to secretaries, e.g. `rtmp://live.example.org:1935/live`.
+    /// Empty: made from `server.public_url`'s host and `rtmp_port`.
+    pub rtmp_public_url: String,
+    /// How long a broadcast waits for a dropped encoder before it ends.
+    pub grace_seconds: u64,
+    /// An encoder silent for this long is treated as dropped.
+    pub stall_seconds: u64,
+    /// Segment target (segments start on keyframes, so the encoder's
+    /// keyframe interval should be 1–2 s).
+    pub segment_millis: i64,
+    /// Part target within a segment.
+    pub part_millis: i64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -59,7 +80,14 @@ impl Settings {
             .set_default("auth.session_hours", 72)?
             .set_default("auth.login_attempts_per_minute", 5)?
             .set_default("auth.argon2_memory_kib", 19456)?
-            .set_default("auth.argon2_iterations", 2)?;
+            .set_default("auth.argon2_iterations", 2)?
+            .set_default("live.rtmp_host", "127.0.0.1")?
+            .set_default("live.rtmp_port", 1935)?
+            .set_default("live.rtmp_public_url", "")?
+            .set_default("live.grace_seconds", 60)?
+            .set_default("live.stall_seconds", 10)?
+            .set_default("live.segment_millis", 2000)?
+            .set_default("live.part_millis", 500)?;
         builder = match file {
             Some(path) => builder.add_source(config::File::from(path).required(true)),
             None => builder.add_source(config::File::with_name("pavilion").required(false)),

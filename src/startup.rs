@@ -10,6 +10,7 @@ use tracing_actix_web::TracingLogger;
 
 use crate::accounts::Accounts;
 use crate::feedback::records::Records;
+use crate::live::Live;
 use crate::settings::Settings;
 use crate::store::{self, Store};
 use crate::web::{self, observability, AppState};
@@ -41,9 +42,13 @@ impl Application {
                 )
             })?;
         let port = listener.local_addr()?.port();
+        let live = Live::new(store.clone(), settings.live.clone(), &settings.data_dir);
+        let rtmp_port = live.start().await?;
         let state = Data::new(AppState {
             accounts: Accounts::new(store.clone(), &settings.auth)?,
             records: Records::new(store.clone(), settings.time_zone),
+            live,
+            rtmp_port,
             metrics: observability::Metrics::new()?,
             store,
             settings,

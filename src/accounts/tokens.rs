@@ -18,6 +18,14 @@ pub fn fingerprint(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
+/// A broadcast's stream key: 128 random bits in lower-case hex, easy to
+/// paste into an encoder and safe in an RTMP URL.
+pub fn stream_key() -> String {
+    let mut bytes = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
 /// A household registration code: 10 characters from an alphabet without look-alikes (50 bits).
 pub fn registration_code() -> String {
     let mut rng = rand::rngs::OsRng;

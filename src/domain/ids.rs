@@ -23,5 +23,6 @@ id_type!(
     UnitId,
     AccountId,
     RegistrationCodeId,
-    RecordId
+    RecordId,
+    BroadcastId
 );

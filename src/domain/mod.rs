@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod audit;
+pub mod broadcast;
 pub mod directory;
 pub mod ids;
 pub mod record;
@@ -14,6 +15,8 @@ pub use audit::{Actor, AuditEntry, AuditFilter, NewAuditEntry};
 pub use directory::{
     Building, Community, CommunityCode, Estate, PlaceName, RegistrationCode, Unit, UnitLabel,
 };
-pub use ids::{AccountId, BuildingId, CommunityId, EstateId, RecordId, RegistrationCodeId, UnitId};
+pub use ids::{
+    AccountId, BroadcastId, BuildingId, CommunityId, EstateId, RecordId, RegistrationCodeId, UnitId,
+};
 pub use role::{Permission, Role};
 pub use text::{DisplayName, TextError};

@@ -30,6 +30,10 @@ pub enum Permission {
     ReadRecords,
     /// Change feedback records: accept, dispatch, resolve, file phone calls.
     WorkRecords,
+    /// Schedule broadcasts and go live with their stream keys.
+    RunBroadcasts,
+    /// See, unpublish and delete replays; end a broadcast that is stuck.
+    ManageReplays,
 }
 
 impl Role {
@@ -73,6 +77,8 @@ impl Role {
                 self,
                 Role::Admin | Role::Secretary | Role::Moderator | Role::Staff
             ),
+            RunBroadcasts => matches!(self, Role::Admin | Role::Secretary),
+            ManageReplays => matches!(self, Role::Admin | Role::Secretary | Role::Staff),
         }
     }
 }

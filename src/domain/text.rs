@@ -79,6 +79,27 @@ pub fn clean_line(raw: &str, min: usize, max: usize) -> Result<String, TextError
     Ok(text.to_owned())
 }
 
+/// Several lines of text (a description): each line cleaned as by
+/// [`clean_line`], blank lines kept between paragraphs, at most `max` characters.
+pub fn clean_paragraphs(raw: &str, max: usize) -> Result<String, TextError> {
+    if raw.chars().count() > max {
+        return Err(TextError::TooLong { max });
+    }
+    let mut lines = Vec::new();
+    for line in raw.lines() {
+        match clean_line(line, 0, max) {
+            Ok(line) => lines.push(line),
+            Err(TextError::Empty) => lines.push(String::new()),
+            Err(error) => return Err(error),
+        }
+    }
+    let joined = lines.join("\n");
+    match joined.trim() {
+        "" => Err(TextError::Empty),
+        trimmed => Ok(trimmed.to_owned()),
+    }
+}
+
 /// A name shown to others: a staff member's name or a resident's nickname.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(transparent)]

@@ -10,7 +10,7 @@ use crate::domain::record::{
     IllegalTransition, NewRecord, Record, RecordAction, RecordClass, RecordEvent, RecordSource,
     RecordState,
 };
-use crate::domain::text::{clean_line, TextError};
+use crate::domain::text::{clean_line, clean_paragraphs, TextError};
 use crate::domain::{Account, Actor, BuildingId, EstateId, Role};
 use crate::store::{NewRecordEvent, Store, StoreError};
 
@@ -98,29 +98,7 @@ fn text(field: &'static str, raw: &str, min: usize, max: usize) -> Result<String
 
 /// Multi-line text: each line checked, blank lines kept to at most one.
 fn paragraphs(field: &'static str, raw: &str, max: usize) -> Result<String, RecordError> {
-    if raw.chars().count() > max {
-        return Err(RecordError::BadText {
-            field,
-            error: TextError::TooLong { max },
-        });
-    }
-    let mut lines = Vec::new();
-    for line in raw.lines() {
-        match clean_line(line, 0, max) {
-            Ok(line) => lines.push(line),
-            Err(TextError::Empty) => lines.push(String::new()),
-            Err(error) => return Err(RecordError::BadText { field, error }),
-        }
-    }
-    let joined = lines.join("\n");
-    let trimmed = joined.trim();
-    if trimmed.is_empty() {
-        return Err(RecordError::BadText {
-            field,
-            error: TextError::Empty,
-        });
-    }
-    Ok(trimmed.to_owned())
+    clean_paragraphs(raw, max).map_err(|error| RecordError::BadText { field, error })
 }
 
 impl Records {

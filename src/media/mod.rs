@@ -19,6 +19,7 @@ pub mod flv;
 pub mod fmp4;
 pub mod hls;
 pub mod replay;
+pub mod rtmp;
 pub mod test_pattern;
 pub mod transcode;
 

@@ -3,6 +3,7 @@
 
 mod error;
 mod sqlite;
+mod sqlite_broadcasts;
 mod sqlite_records;
 
 use std::sync::Arc;
@@ -10,6 +11,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use crate::domain::broadcast::{Broadcast, BroadcastDetails, BroadcastState, ReplayState};
 use crate::domain::record::{NewRecord, Record, RecordClass, RecordEvent, RecordState};
 use crate::domain::*;
 
@@ -28,8 +30,14 @@ pub async fn connect(url: &str) -> anyhow::Result<Arc<dyn Store>> {
 }
 
 /// Everything Pavilion persists.
-pub trait Store: DirectoryStore + AccountStore + AuditStore + RecordStore + ApiKeyStore {}
-impl<T: DirectoryStore + AccountStore + AuditStore + RecordStore + ApiKeyStore> Store for T {}
+pub trait Store:
+    DirectoryStore + AccountStore + AuditStore + RecordStore + ApiKeyStore + BroadcastStore
+{
+}
+impl<T> Store for T where
+    T: DirectoryStore + AccountStore + AuditStore + RecordStore + ApiKeyStore + BroadcastStore
+{
+}
 
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct DirectoryCounts {
@@ -304,4 +312,64 @@ pub trait ApiKeyStore: Send + Sync + 'static {
     async fn list_api_keys(&self) -> StoreResult<Vec<ApiKey>>;
     /// The active key with this fingerprint, if any.
     async fn api_key(&self, key_hash: &str) -> StoreResult<Option<ApiKey>>;
+}
+
+/// Which broadcasts a list shows, newest start first unless `upcoming_first`.
+#[derive(Debug, Clone, Default)]
+pub struct BroadcastFilter {
+    pub community: Option<CommunityId>,
+    /// Empty: any state.
+    pub states: Vec<BroadcastState>,
+    /// Empty: any replay state.
+    pub replays: Vec<ReplayState>,
+    /// Soonest start first (schedules) instead of newest first (archives).
+    pub upcoming_first: bool,
+    pub limit: i64,
+}
+
+/// Broadcasts: scheduling by staff (audited), life-cycle changes by the
+/// ingest server (audited as the system).
+#[async_trait]
+pub trait BroadcastStore: Send + Sync + 'static {
+    async fn create_broadcast(
+        &self,
+        actor: &Actor,
+        owner: AccountId,
+        details: &BroadcastDetails,
+        stream_key: &str,
+    ) -> StoreResult<Broadcast>;
+    async fn update_broadcast(
+        &self,
+        actor: &Actor,
+        id: BroadcastId,
+        details: &BroadcastDetails,
+    ) -> StoreResult<Broadcast>;
+    async fn broadcast(&self, id: BroadcastId) -> StoreResult<Broadcast>;
+    async fn broadcast_by_key(&self, stream_key: &str) -> StoreResult<Option<Broadcast>>;
+    async fn list_broadcasts(&self, filter: &BroadcastFilter) -> StoreResult<Vec<Broadcast>>;
+    /// Replaces the key; the old one stops working at once.
+    async fn rotate_stream_key(
+        &self,
+        actor: &Actor,
+        id: BroadcastId,
+        stream_key: &str,
+    ) -> StoreResult<Broadcast>;
+    /// Moves the broadcast to `to` if it is still in one of `from`;
+    /// `StoreError::Rejected` otherwise (someone else moved it first).
+    async fn set_broadcast_state(
+        &self,
+        actor: &Actor,
+        id: BroadcastId,
+        from: &[BroadcastState],
+        to: BroadcastState,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Broadcast>;
+    async fn set_replay(
+        &self,
+        actor: &Actor,
+        id: BroadcastId,
+        replay: ReplayState,
+        millis: Option<i64>,
+    ) -> StoreResult<Broadcast>;
+    async fn set_recording_error(&self, id: BroadcastId, error: &str) -> StoreResult<Broadcast>;
 }

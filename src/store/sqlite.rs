@@ -52,7 +52,10 @@ impl SqliteStore {
         &self.pool
     }
 
-    async fn audit(tx: &mut Transaction<'_, Sqlite>, entry: NewAuditEntry) -> StoreResult<()> {
+    pub(super) async fn audit(
+        tx: &mut Transaction<'_, Sqlite>,
+        entry: NewAuditEntry,
+    ) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO audit_log (at, actor_id, actor_name, action, entity, entity_id, before, after)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

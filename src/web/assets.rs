@@ -15,6 +15,34 @@ use rust_embed::RustEmbed;
 #[include = "js/*"]
 struct Assets;
 
+/// Front-end packages installed by npm (`npm ci`), served as `vendor/…`.
+#[derive(RustEmbed)]
+#[folder = "node_modules/"]
+#[include = "hls.js/dist/hls.min.js"]
+struct Vendor;
+
+/// An embedded file by its public name: our own assets, or `vendor/<file>`.
+fn embedded(name: &str) -> Option<rust_embed::EmbeddedFile> {
+    match name.strip_prefix("vendor/") {
+        Some(file) => VENDOR_FILES
+            .iter()
+            .find(|(public, _)| *public == file)
+            .and_then(|(_, path)| Vendor::get(path)),
+        None => Assets::get(name),
+    }
+}
+
+/// Public name → path under node_modules.
+const VENDOR_FILES: &[(&str, &str)] = &[("hls.min.js", "hls.js/dist/hls.min.js")];
+
+fn all_names() -> impl Iterator<Item = String> {
+    Assets::iter().map(|n| n.to_string()).chain(
+        VENDOR_FILES
+            .iter()
+            .map(|(public, _)| format!("vendor/{public}")),
+    )
+}
+
 /// original name → hashed name, and back.
 struct Names {
     hashed: HashMap<String, String>,
@@ -28,8 +56,10 @@ fn names() -> &'static Names {
             hashed: HashMap::new(),
             original: HashMap::new(),
         };
-        for name in Assets::iter() {
-            let file = Assets::get(&name).expect("listed asset exists");
+        for name in all_names() {
+            let Some(file) = embedded(&name) else {
+                panic!("{name} is missing: run `npm ci` (./dev does) before building");
+            };
             let hash = hex::encode(&file.metadata.sha256_hash()[..6]);
             let hashed = match name.rsplit_once('.') {
                 Some((stem, ext)) => format!("{stem}.{hash}.{ext}"),
@@ -58,7 +88,7 @@ pub async fn serve(path: web::Path<String>) -> HttpResponse {
         Some(name) => (name.clone(), true),
         None => (requested, false),
     };
-    let Some(file) = Assets::get(&name) else {
+    let Some(file) = embedded(&name) else {
         return HttpResponse::NotFound().finish();
     };
     let cache = if immutable {

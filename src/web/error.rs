@@ -35,6 +35,20 @@ pub enum WebError {
     Internal(#[from] anyhow::Error),
 }
 
+impl From<crate::live::LiveError> for WebError {
+    fn from(e: crate::live::LiveError) -> Self {
+        use crate::live::LiveError;
+        match e {
+            LiveError::Forbidden => WebError::Forbidden,
+            LiveError::NotFound => WebError::NotFound,
+            LiveError::ForeignEstate => WebError::BadInput {
+                key: "broadcasts.foreign_estate",
+            },
+            LiveError::Store(e) => e.into(),
+        }
+    }
+}
+
 /// The catalogue key of the message to show, carried from the error to the renderer.
 #[derive(Clone, Copy)]
 struct ErrorMessage(&'static str);

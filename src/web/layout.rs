@@ -42,6 +42,11 @@ pub fn console_page(staff: &Staff, title: &str, body: Markup) -> Markup {
             "nav.accounts",
             Permission::ManageAccounts,
         ),
+        (
+            "/console/broadcasts",
+            "nav.broadcasts",
+            Permission::ManageReplays,
+        ),
         ("/console/audit", "nav.audit", Permission::ReadAuditLog),
         (
             "/console/api-keys",
@@ -113,6 +118,7 @@ fn header(ctx: Option<&Ctx>) -> Markup {
                 span { (lang.t("app.name")) }
             }
             nav class="account-nav" aria-label=(lang.t("nav.account")) {
+                a href="/live" { (lang.t("nav.live")) }
                 @if let Some(ctx) = ctx {
                     @match &ctx.viewer {
                         Some(account) => {
@@ -168,6 +174,8 @@ pub fn flash(ctx: &Ctx, done: Option<&str>) -> Markup {
         "code_revoked",
         "password_changed",
         "account_created",
+        "key_rotated",
+        "ended",
     ];
     html! {
         @if let Some(key) = done.filter(|k| KNOWN.contains(k)) {

@@ -28,6 +28,9 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub accounts: Accounts,
     pub records: crate::feedback::records::Records,
+    pub live: crate::live::Live,
+    /// The port the RTMP ingest listens on (known only after binding).
+    pub rtmp_port: u16,
     pub metrics: observability::Metrics,
 }
 

@@ -6,6 +6,7 @@
 mod accounts;
 mod api_keys;
 mod audit;
+mod broadcasts;
 mod codes;
 mod dashboard;
 mod directory;
@@ -117,6 +118,16 @@ pub fn console_routes() -> Vec<ConsoleRoute> {
             .get(api_keys::list)
             .post(api_keys::create),
         ConsoleRoute::at("/console/api-keys/{id}/revoke", ManageAccounts).post(api_keys::revoke),
+        ConsoleRoute::at("/console/broadcasts", ManageReplays)
+            .get(broadcasts::list)
+            .post(broadcasts::create),
+        ConsoleRoute::at("/console/broadcasts/{id}", ManageReplays)
+            .get(broadcasts::show)
+            .post(broadcasts::update),
+        ConsoleRoute::at("/console/broadcasts/{id}/key", RunBroadcasts)
+            .post(broadcasts::rotate_key),
+        ConsoleRoute::at("/console/broadcasts/{id}/end", ManageReplays).post(broadcasts::end),
+        ConsoleRoute::at("/console/broadcasts/{id}/replay", ManageReplays).post(broadcasts::replay),
         ConsoleRoute::at("/console/records", ReadRecords).get(records::queue),
         ConsoleRoute::at("/console/agenda", ReadRecords).get(records::agenda),
         ConsoleRoute::at("/console/export/records.csv", ReadRecords).get(export::records),

@@ -4,6 +4,7 @@
 mod disclosure;
 mod home;
 mod lang;
+mod live;
 mod login;
 mod me;
 mod records;
@@ -67,5 +68,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .service(web::resource("/track/{token}").get(records::track))
         .service(web::resource("/lang").post(lang::switch))
-        .service(web::resource("/disclosure").get(disclosure::show));
+        .service(web::resource("/disclosure").get(disclosure::show))
+        .service(web::resource("/live").get(live::index))
+        .service(web::resource("/live/{id}").get(live::watch))
+        .service(web::resource("/live/{id}/ws").get(live::socket))
+        .service(web::resource("/live/{id}/index.m3u8").get(live::multivariant))
+        .service(web::resource("/live/{id}/poster.jpg").get(live::poster))
+        .service(web::resource("/live/{id}/replay.mp4").get(live::download))
+        .service(web::resource("/live/{id}/{rendition}/{file}").get(live::media));
 }

@@ -1,0 +1,286 @@
+//! Live broadcasts: scheduling and stream keys (who may do what), the RTMP
+//! ingest, the live channels viewers read, and replays.
+
+pub mod channel;
+pub mod hub;
+pub mod pipeline;
+pub mod recording;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+
+use crate::accounts::tokens;
+use crate::domain::broadcast::{Broadcast, BroadcastDetails, ReplayState};
+use crate::domain::{Account, Actor, BroadcastId, Permission, Role};
+use crate::media::rtmp;
+use crate::store::{Store, StoreError};
+
+pub use crate::settings::LiveSettings;
+pub use hub::{Hub, Status};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LiveError {
+    #[error("not allowed")]
+    Forbidden,
+    #[error("not found")]
+    NotFound,
+    #[error("an estate of another community")]
+    ForeignEstate,
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for LiveError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => LiveError::NotFound,
+            StoreError::Rejected("estate of another community") => LiveError::ForeignEstate,
+            other => LiveError::Store(other),
+        }
+    }
+}
+
+/// The live-broadcast capability.
+pub struct Live {
+    store: Arc<dyn Store>,
+    hub: Hub,
+    settings: LiveSettings,
+}
+
+impl Live {
+    pub fn new(store: Arc<dyn Store>, settings: LiveSettings, data_dir: &Path) -> Self {
+        let layout = recording::Layout::new(data_dir.join("media").join("broadcasts"));
+        Self {
+            hub: Hub::new(store.clone(), settings.clone(), layout),
+            store,
+            settings,
+        }
+    }
+
+    pub fn hub(&self) -> &Hub {
+        &self.hub
+    }
+
+    /// Binds the RTMP port and starts accepting encoders; ends broadcasts a
+    /// previous run left on air. Returns the bound port.
+    pub async fn start(&self) -> anyhow::Result<u16> {
+        self.hub.recover().await?;
+        self.hub.spawn_tasks();
+        let address = (self.settings.rtmp_host.as_str(), self.settings.rtmp_port);
+        let listener = tokio::net::TcpListener::bind(address).await.map_err(|e| {
+            anyhow::anyhow!(
+                "cannot listen for RTMP on {}:{}: {e}",
+                self.settings.rtmp_host,
+                self.settings.rtmp_port
+            )
+        })?;
+        let port = listener.local_addr()?.port();
+        let limits = rtmp::Limits {
+            stall: Duration::from_secs(self.settings.stall_seconds.max(1)),
+            setup: Duration::from_secs(10),
+        };
+        tokio::spawn(rtmp::serve(listener, Arc::new(self.hub.clone()), limits));
+        tracing::info!(port, "RTMP ingest listening");
+        Ok(port)
+    }
+
+    /// The ingest URL without the key, as a secretary pastes it into OBS.
+    pub fn ingest_url(&self, public_url: &str, port: u16) -> String {
+        if !self.settings.rtmp_public_url.is_empty() {
+            return self
+                .settings
+                .rtmp_public_url
+                .trim_end_matches('/')
+                .to_owned();
+        }
+        let host = url_host(public_url).unwrap_or("127.0.0.1");
+        format!("rtmp://{host}:{port}/{}", rtmp::APP)
+    }
+
+    /// May `who` schedule, edit and end broadcasts of this community?
+    pub fn may_run(who: &Account, community: crate::domain::CommunityId) -> bool {
+        who.role.can(Permission::RunBroadcasts)
+            && who.community_id.is_none_or(|own| own == community)
+    }
+
+    /// May `who` unpublish or delete this community's replays?
+    pub fn may_manage_replays(who: &Account, community: crate::domain::CommunityId) -> bool {
+        who.role.can(Permission::ManageReplays)
+            && who.community_id.is_none_or(|own| own == community)
+    }
+
+    /// The key is shown to the one who scheduled the broadcast and to admins.
+    pub fn may_see_key(who: &Account, broadcast: &Broadcast) -> bool {
+        who.id == broadcast.owner_id || who.role == Role::Admin
+    }
+
+    pub async fn schedule(
+        &self,
+        who: &Account,
+        details: &BroadcastDetails,
+    ) -> Result<Broadcast, LiveError> {
+        if !Self::may_run(who, details.community_id) {
+            return Err(LiveError::Forbidden);
+        }
+        let key = tokens::stream_key();
+        Ok(self
+            .store
+            .create_broadcast(&actor(who), who.id, details, &key)
+            .await?)
+    }
+
+    pub async fn update(
+        &self,
+        who: &Account,
+        id: BroadcastId,
+        details: &BroadcastDetails,
+    ) -> Result<Broadcast, LiveError> {
+        let broadcast = self.store.broadcast(id).await?;
+        if !Self::may_run(who, broadcast.community_id)
+            || details.community_id != broadcast.community_id
+        {
+            return Err(LiveError::Forbidden);
+        }
+        Ok(self
+            .store
+            .update_broadcast(&actor(who), id, details)
+            .await?)
+    }
+
+    /// A new key; the old one is refused from now on (an encoder already
+    /// publishing with it carries on until it disconnects).
+    pub async fn rotate_key(&self, who: &Account, id: BroadcastId) -> Result<Broadcast, LiveError> {
+        let broadcast = self.store.broadcast(id).await?;
+        if !Self::may_see_key(who, &broadcast) {
+            return Err(LiveError::Forbidden);
+        }
+        let key = tokens::stream_key();
+        Ok(self.store.rotate_stream_key(&actor(who), id, &key).await?)
+    }
+
+    pub async fn end(&self, who: &Account, id: BroadcastId) -> Result<Broadcast, LiveError> {
+        let broadcast = self.store.broadcast(id).await?;
+        if !Self::may_run(who, broadcast.community_id)
+            && !Self::may_manage_replays(who, broadcast.community_id)
+        {
+            return Err(LiveError::Forbidden);
+        }
+        match self.hub.end(id, &actor(who)).await {
+            Ok(broadcast) => Ok(broadcast),
+            // Already ended: nothing to do.
+            Err(StoreError::Rejected(_)) => Ok(self.store.broadcast(id).await?),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Publishes, unpublishes or deletes a replay.
+    pub async fn set_replay(
+        &self,
+        who: &Account,
+        id: BroadcastId,
+        to: ReplayState,
+    ) -> Result<Broadcast, LiveError> {
+        let broadcast = self.store.broadcast(id).await?;
+        let allowed = Self::may_manage_replays(who, broadcast.community_id)
+            && matches!(
+                (broadcast.replay, to),
+                (ReplayState::Published, ReplayState::Unpublished)
+                    | (ReplayState::Unpublished, ReplayState::Published)
+                    | (
+                        ReplayState::Published | ReplayState::Unpublished,
+                        ReplayState::Deleted
+                    )
+            );
+        if !allowed {
+            return Err(LiveError::Forbidden);
+        }
+        if to == ReplayState::Deleted {
+            let dir = self.hub.layout().broadcast(id);
+            let removed = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(dir)).await;
+            if let Ok(Err(e)) = removed {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    tracing::error!(broadcast = %id, error = %e, "cannot delete the replay's files");
+                    return Err(LiveError::Store(StoreError::Rejected(
+                        "files could not be removed",
+                    )));
+                }
+            }
+        }
+        Ok(self.store.set_replay(&actor(who), id, to, None).await?)
+    }
+
+    /// Broadcasts starting within the next `days`, soonest first, and those on air.
+    pub async fn schedule_of(
+        &self,
+        community: Option<crate::domain::CommunityId>,
+        limit: i64,
+    ) -> Result<Vec<Broadcast>, LiveError> {
+        use crate::domain::broadcast::BroadcastState::*;
+        let filter = crate::store::BroadcastFilter {
+            community,
+            states: vec![Scheduled, Live, Reconnecting],
+            upcoming_first: true,
+            limit,
+            ..Default::default()
+        };
+        let now = Utc::now() - chrono::Duration::hours(12);
+        Ok(self
+            .store
+            .list_broadcasts(&filter)
+            .await?
+            .into_iter()
+            // A scheduled broadcast long past its start was never held.
+            .filter(|b| b.state.is_on_air() || b.starts_at >= now)
+            .collect())
+    }
+
+    pub async fn replays_of(
+        &self,
+        community: Option<crate::domain::CommunityId>,
+        limit: i64,
+    ) -> Result<Vec<Broadcast>, LiveError> {
+        let filter = crate::store::BroadcastFilter {
+            community,
+            replays: vec![ReplayState::Published, ReplayState::Processing],
+            limit,
+            ..Default::default()
+        };
+        Ok(self.store.list_broadcasts(&filter).await?)
+    }
+}
+
+fn actor(who: &Account) -> Actor {
+    Actor {
+        id: Some(who.id),
+        name: who.display_name.clone(),
+    }
+}
+
+/// The host part of an http(s) URL.
+fn url_host(url: &str) -> Option<&str> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host = match authority.rsplit_once(':') {
+        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
+        _ => authority,
+    };
+    (!host.is_empty()).then_some(host)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ingest_host_comes_from_the_public_url() {
+        assert_eq!(
+            url_host("https://pavilion.example.org/x"),
+            Some("pavilion.example.org")
+        );
+        assert_eq!(url_host("http://127.0.0.1:8080"), Some("127.0.0.1"));
+        assert_eq!(url_host("nonsense"), None);
+    }
+}

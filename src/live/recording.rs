@@ -1,0 +1,193 @@
+//! A broadcast's recording on disk, and how it becomes a replay.
+//!
+//! ```text
+//! {media}/{broadcast id}/index.m3u8           multivariant playlist
+//!                       /{rendition}/index.m3u8  the recording so far (VOD once sealed)
+//!                       /{rendition}/init-{period}.mp4, seg-{sequence}.m4s
+//!                       /poster.jpg, replay.mp4  made when the broadcast ends
+//! ```
+//! Segments are written as they are finished and the playlist after them
+//! (atomically), so whatever is on disk after a crash is a playable prefix.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use super::channel::Rendition;
+use super::pipeline::Report;
+use crate::domain::BroadcastId;
+use crate::media::hls::{self, init_uri, segment_uri, Playlist, View};
+use crate::media::replay::{self, Period};
+use crate::media::{MediaError, Millis};
+
+pub const PLAYLIST: &str = "index.m3u8";
+pub const POSTER: &str = "poster.jpg";
+pub const DOWNLOAD: &str = "replay.mp4";
+
+/// Where broadcasts' media live.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    root: PathBuf,
+}
+
+impl Layout {
+    pub fn new(root: PathBuf) -> Self {
+        Self { root }
+    }
+
+    pub fn broadcast(&self, id: BroadcastId) -> PathBuf {
+        self.root.join(id.0.to_string())
+    }
+
+    pub fn rendition(&self, id: BroadcastId, rendition: Rendition) -> PathBuf {
+        self.broadcast(id).join(rendition.as_str())
+    }
+}
+
+/// Is `name` one of the media files a rendition directory may hold? Only
+/// these names are ever served, so a request cannot walk out of the directory.
+pub fn is_media_file(name: &str) -> bool {
+    let numbered = |prefix: &str, suffix: &str| {
+        name.strip_prefix(prefix)
+            .and_then(|rest| rest.strip_suffix(suffix))
+            .is_some_and(|n| {
+                !n.is_empty() && n.len() <= 12 && n.bytes().all(|b| b.is_ascii_digit())
+            })
+    };
+    name == PLAYLIST || numbered("seg-", ".m4s") || numbered("init-", ".mp4")
+}
+
+/// Writes one rendition's recording. The first failure (disk full, say)
+/// stops the recording and is reported once; live viewing is not affected.
+pub struct Recorder {
+    dir: PathBuf,
+    failed: bool,
+    reports: mpsc::UnboundedSender<Report>,
+}
+
+impl Recorder {
+    pub fn new(dir: PathBuf, reports: mpsc::UnboundedSender<Report>) -> Self {
+        Self {
+            dir,
+            failed: false,
+            reports,
+        }
+    }
+
+    pub fn write_init(&mut self, period: u32, data: &[u8]) {
+        self.attempt(|dir| {
+            std::fs::create_dir_all(dir)?;
+            write_atomically(&dir.join(init_uri(period)), data)
+        });
+    }
+
+    pub fn write_segment(&mut self, sequence: u64, data: &[u8], playlist: &str) {
+        self.attempt(|dir| {
+            std::fs::write(dir.join(segment_uri(sequence)), data)?;
+            write_atomically(&dir.join(PLAYLIST), playlist.as_bytes())
+        });
+    }
+
+    fn attempt(&mut self, write: impl FnOnce(&Path) -> io::Result<()>) {
+        if self.failed {
+            return;
+        }
+        if let Err(e) = write(&self.dir) {
+            self.failed = true;
+            let message = format!("recording to {} stopped: {e}", self.dir.display());
+            tracing::error!("{message}");
+            let _ = self.reports.send(Report::RecordingFailed(message));
+        }
+    }
+}
+
+/// Replaces `path` with `data` so that readers see the old or the new file,
+/// never half of one.
+pub fn write_atomically(path: &Path, data: &[u8]) -> io::Result<()> {
+    let temporary = path.with_extension("part");
+    std::fs::write(&temporary, data)?;
+    std::fs::rename(&temporary, path)
+}
+
+/// Closes a recording: every rendition's playlist on disk gets its end mark.
+/// Returns the source rendition's playlist, if anything was recorded.
+pub fn seal(layout: &Layout, id: BroadcastId) -> io::Result<Option<Playlist>> {
+    let mut source = None;
+    for rendition in Rendition::ALL {
+        let path = layout.rendition(id, rendition).join(PLAYLIST);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        let Some((mut playlist, ended)) = hls::parse_recording(&text) else {
+            tracing::warn!(path = %path.display(), "unreadable recording playlist left as it is");
+            continue;
+        };
+        if !ended {
+            playlist.end();
+            write_atomically(&path, playlist.render(View::Recording).as_bytes())?;
+        }
+        if rendition == Rendition::Source {
+            source = Some(playlist);
+        }
+    }
+    Ok(source.filter(|p| !p.segments().is_empty()))
+}
+
+/// Makes the poster and the downloadable MP4 of a sealed recording; returns
+/// its duration. Blocking (libav): call on a blocking thread.
+pub fn make_replay(
+    layout: &Layout,
+    id: BroadcastId,
+    source: &Playlist,
+) -> Result<Millis, MediaError> {
+    let dir = layout.rendition(id, Rendition::Source);
+    let mut periods: Vec<Period> = Vec::new();
+    let mut current = None;
+    for segment in source.segments() {
+        if current != Some(segment.period) {
+            current = Some(segment.period);
+            periods.push(Period {
+                init: dir.join(init_uri(segment.period)),
+                segments: Vec::new(),
+            });
+        }
+        if let Some(period) = periods.last_mut() {
+            period.segments.push(dir.join(segment.uri()));
+        }
+    }
+    let root = layout.broadcast(id);
+    if let Some(first) = periods.first() {
+        if let Err(e) = replay::poster(first, Duration::from_secs(2), &root.join(POSTER)) {
+            tracing::warn!(broadcast = %id, error = %e, "no poster for the replay");
+        }
+    }
+    replay::remux_to_mp4(&periods, &root.join(DOWNLOAD))?;
+    Ok(source.duration())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_media_file_names_are_served() {
+        for good in ["index.m3u8", "seg-0.m4s", "seg-123.m4s", "init-2.mp4"] {
+            assert!(is_media_file(good), "{good}");
+        }
+        for bad in [
+            "../secret",
+            "seg-.m4s",
+            "seg-1.m4s/..",
+            "seg-1a.m4s",
+            "init-1.mp4.part",
+            "replay.mp4",
+            "seg-99999999999999.m4s",
+        ] {
+            assert!(!is_media_file(bad), "{bad}");
+        }
+    }
+}

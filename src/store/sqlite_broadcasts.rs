@@ -1,0 +1,350 @@
+//! `BroadcastStore` for SQLite.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::{FromRow, QueryBuilder, Sqlite, Transaction};
+
+use super::sqlite::{ts, SqliteStore};
+use super::{BroadcastFilter, BroadcastStore, StoreError, StoreResult};
+use crate::domain::broadcast::{
+    Broadcast, BroadcastDetails, BroadcastState, Renditions, ReplayState,
+};
+use crate::domain::*;
+
+#[derive(FromRow)]
+struct BroadcastRow {
+    id: i64,
+    community_id: i64,
+    title: String,
+    description: String,
+    starts_at: DateTime<Utc>,
+    owner_id: i64,
+    state: String,
+    stream_key: String,
+    rendition_low: bool,
+    rendition_audio: bool,
+    went_live_at: Option<DateTime<Utc>>,
+    ended_at: Option<DateTime<Utc>>,
+    replay: String,
+    replay_millis: Option<i64>,
+    recording_error: Option<String>,
+    created_at: DateTime<Utc>,
+    /// Comma-separated estate ids (group_concat).
+    estates: Option<String>,
+}
+
+const SELECT: &str = "SELECT b.id, b.community_id, b.title, b.description, b.starts_at, b.owner_id,
+        b.state, b.stream_key, b.rendition_low, b.rendition_audio, b.went_live_at, b.ended_at,
+        b.replay, b.replay_millis, b.recording_error, b.created_at,
+        (SELECT group_concat(estate_id) FROM broadcast_estates e WHERE e.broadcast_id = b.id) AS estates
+    FROM broadcasts b";
+
+impl TryFrom<BroadcastRow> for Broadcast {
+    type Error = StoreError;
+
+    fn try_from(r: BroadcastRow) -> Result<Self, StoreError> {
+        let corrupt = |what: &str| StoreError::Corrupt(format!("broadcast {}: {what}", r.id));
+        let estates = r
+            .estates
+            .as_deref()
+            .unwrap_or("")
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(|s| s.parse().map(EstateId))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| corrupt("estate list"))?;
+        Ok(Broadcast {
+            id: BroadcastId(r.id),
+            community_id: CommunityId(r.community_id),
+            state: BroadcastState::parse(&r.state).ok_or_else(|| corrupt("state"))?,
+            replay: ReplayState::parse(&r.replay).ok_or_else(|| corrupt("replay"))?,
+            title: r.title,
+            description: r.description,
+            starts_at: r.starts_at,
+            estates,
+            owner_id: AccountId(r.owner_id),
+            stream_key: r.stream_key,
+            renditions: Renditions {
+                low: r.rendition_low,
+                audio_only: r.rendition_audio,
+            },
+            went_live_at: r.went_live_at,
+            ended_at: r.ended_at,
+            replay_millis: r.replay_millis,
+            recording_error: r.recording_error,
+            created_at: r.created_at,
+        })
+    }
+}
+
+async fn fetch(tx: &mut Transaction<'_, Sqlite>, id: BroadcastId) -> StoreResult<Broadcast> {
+    let row: BroadcastRow = sqlx::query_as(&format!("{SELECT} WHERE b.id = ?"))
+        .bind(id.0)
+        .fetch_one(&mut **tx)
+        .await?;
+    row.try_into()
+}
+
+async fn set_estates(
+    tx: &mut Transaction<'_, Sqlite>,
+    id: BroadcastId,
+    estates: &[EstateId],
+) -> StoreResult<()> {
+    sqlx::query("DELETE FROM broadcast_estates WHERE broadcast_id = ?")
+        .bind(id.0)
+        .execute(&mut **tx)
+        .await?;
+    for estate in estates {
+        // Only estates of the broadcast's own community may be targeted.
+        let inserted = sqlx::query(
+            "INSERT INTO broadcast_estates (broadcast_id, estate_id)
+             SELECT b.id, e.id FROM broadcasts b JOIN estates e ON e.community_id = b.community_id
+             WHERE b.id = ? AND e.id = ?",
+        )
+        .bind(id.0)
+        .bind(estate.0)
+        .execute(&mut **tx)
+        .await?;
+        if inserted.rows_affected() == 0 {
+            return Err(StoreError::Rejected("estate of another community"));
+        }
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl BroadcastStore for SqliteStore {
+    async fn create_broadcast(
+        &self,
+        actor: &Actor,
+        owner: AccountId,
+        details: &BroadcastDetails,
+        stream_key: &str,
+    ) -> StoreResult<Broadcast> {
+        let mut tx = self.pool().begin().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO broadcasts (community_id, title, description, starts_at, owner_id,
+                stream_key, rendition_low, rendition_audio, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(details.community_id.0)
+        .bind(&details.title)
+        .bind(&details.description)
+        .bind(ts(details.starts_at))
+        .bind(owner.0)
+        .bind(stream_key)
+        .bind(details.renditions.low)
+        .bind(details.renditions.audio_only)
+        .bind(ts(Utc::now()))
+        .fetch_one(&mut *tx)
+        .await?;
+        let id = BroadcastId(id);
+        set_estates(&mut tx, id, &details.estates).await?;
+        let broadcast = fetch(&mut tx, id).await?;
+        Self::audit(
+            &mut tx,
+            actor
+                .entry("broadcast.create", "broadcast", id)
+                .after(&broadcast),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(broadcast)
+    }
+
+    async fn update_broadcast(
+        &self,
+        actor: &Actor,
+        id: BroadcastId,
+        details: &BroadcastDetails,
+    ) -> StoreResult<Broadcast> {
+        let mut tx = self.pool().begin().await?;
+        let before = fetch(&mut tx, id).await?;
+        sqlx::query(
+            "UPDATE broadcasts SET title = ?, description = ?, starts_at = ?,
+                rendition_low = ?, rendition_audio = ?
+             WHERE id = ?",
+        )
+        .bind(&details.title)
+        .bind(&details.description)
+        .bind(ts(details.starts_at))
+        .bind(details.renditions.low)
+        .bind(details.renditions.audio_only)
+        .bind(id.0)
+        .execute(&mut *tx)
+        .await?;
+        set_estates(&mut tx, id, &details.estates).await?;
+        let after = fetch(&mut tx, id).await?;
+        Self::audit(
+            &mut tx,
+            actor
+                .entry("broadcast.update", "broadcast", id)
+                .before(&before)
+                .after(&after),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(after)
+    }
+
+    async fn broadcast(&self, id: BroadcastId) -> StoreResult<Broadcast> {
+        let row: BroadcastRow = sqlx::query_as(&format!("{SELECT} WHERE b.id = ?"))
+            .bind(id.0)
+            .fetch_one(self.pool())
+            .await?;
+        row.try_into()
+    }
+
+    async fn broadcast_by_key(&self, stream_key: &str) -> StoreResult<Option<Broadcast>> {
+        let row: Option<BroadcastRow> = sqlx::query_as(&format!("{SELECT} WHERE b.stream_key = ?"))
+            .bind(stream_key)
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(TryInto::try_into).transpose()
+    }
+
+    async fn list_broadcasts(&self, filter: &BroadcastFilter) -> StoreResult<Vec<Broadcast>> {
+        let mut query = QueryBuilder::<Sqlite>::new(SELECT);
+        query.push(" WHERE 1 = 1");
+        if let Some(community) = filter.community {
+            query.push(" AND b.community_id = ").push_bind(community.0);
+        }
+        if !filter.states.is_empty() {
+            query.push(" AND b.state IN (");
+            let mut list = query.separated(", ");
+            for state in &filter.states {
+                list.push_bind(state.as_str());
+            }
+            query.push(")");
+        }
+        if !filter.replays.is_empty() {
+            query.push(" AND b.replay IN (");
+            let mut list = query.separated(", ");
+            for replay in &filter.replays {
+                list.push_bind(replay.as_str());
+            }
+            query.push(")");
+        }
+        query.push(if filter.upcoming_first {
+            " ORDER BY b.starts_at ASC, b.id ASC"
+        } else {
+            " ORDER BY b.starts_at DESC, b.id DESC"
+        });
+        query.push(" LIMIT ").push_bind(filter.limit.max(1));
+        let rows: Vec<BroadcastRow> = query.build_query_as().fetch_all(self.pool()).await?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    async fn rotate_stream_key(
+        &self,
+        actor: &Actor,
+        id: BroadcastId,
+        stream_key: &str,
+    ) -> StoreResult<Broadcast> {
+        let mut tx = self.pool().begin().await?;
+        let updated = sqlx::query("UPDATE broadcasts SET stream_key = ? WHERE id = ?")
+            .bind(stream_key)
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await?;
+        if updated.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        let broadcast = fetch(&mut tx, id).await?;
+        // The key itself never goes into the audit log.
+        Self::audit(
+            &mut tx,
+            actor.entry("broadcast.rotate_key", "broadcast", id),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(broadcast)
+    }
+
+    async fn set_broadcast_state(
+        &self,
+        actor: &Actor,
+        id: BroadcastId,
+        from: &[BroadcastState],
+        to: BroadcastState,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Broadcast> {
+        let mut tx = self.pool().begin().await?;
+        let before = fetch(&mut tx, id).await?;
+        if !from.contains(&before.state) {
+            return Err(StoreError::Rejected("broadcast is in another state"));
+        }
+        sqlx::query(
+            "UPDATE broadcasts SET state = ?,
+                went_live_at = CASE WHEN ? = 'live' THEN COALESCE(went_live_at, ?) ELSE went_live_at END,
+                ended_at = CASE WHEN ? = 'ended' THEN ? ELSE ended_at END
+             WHERE id = ?",
+        )
+        .bind(to.as_str())
+        .bind(to.as_str())
+        .bind(ts(at))
+        .bind(to.as_str())
+        .bind(ts(at))
+        .bind(id.0)
+        .execute(&mut *tx)
+        .await?;
+        let after = fetch(&mut tx, id).await?;
+        let action = match to {
+            BroadcastState::Scheduled => "broadcast.reschedule",
+            BroadcastState::Live => "broadcast.live",
+            BroadcastState::Reconnecting => "broadcast.reconnecting",
+            BroadcastState::Ended => "broadcast.end",
+        };
+        Self::audit(&mut tx, actor.entry(action, "broadcast", id)).await?;
+        tx.commit().await?;
+        Ok(after)
+    }
+
+    async fn set_replay(
+        &self,
+        actor: &Actor,
+        id: BroadcastId,
+        replay: ReplayState,
+        millis: Option<i64>,
+    ) -> StoreResult<Broadcast> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query(
+            "UPDATE broadcasts SET replay = ?, replay_millis = COALESCE(?, replay_millis)
+             WHERE id = ?",
+        )
+        .bind(replay.as_str())
+        .bind(millis)
+        .bind(id.0)
+        .execute(&mut *tx)
+        .await?;
+        let after = fetch(&mut tx, id).await?;
+        let action = match replay {
+            ReplayState::None | ReplayState::Processing => "replay.processing",
+            ReplayState::Published => "replay.publish",
+            ReplayState::Unpublished => "replay.unpublish",
+            ReplayState::Deleted => "replay.delete",
+        };
+        Self::audit(&mut tx, actor.entry(action, "broadcast", id)).await?;
+        tx.commit().await?;
+        Ok(after)
+    }
+
+    async fn set_recording_error(&self, id: BroadcastId, error: &str) -> StoreResult<Broadcast> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("UPDATE broadcasts SET recording_error = ? WHERE id = ?")
+            .bind(error)
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await?;
+        let after = fetch(&mut tx, id).await?;
+        Self::audit(
+            &mut tx,
+            Actor::system()
+                .entry("broadcast.recording_failed", "broadcast", id)
+                .after(serde_json::json!({ "error": error })),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(after)
+    }
+}

@@ -1,0 +1,399 @@
+//! Watching: the list of broadcasts, the watch page, its status socket, and
+//! the HLS playlists and segments (from memory while on air, from disk after).
+
+use std::time::Duration;
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use bytes::Bytes;
+use maud::{html, Markup};
+
+use crate::domain::broadcast::{Broadcast, BroadcastState, ReplayState};
+use crate::domain::BroadcastId;
+use crate::live::channel::Rendition;
+use crate::live::recording::{self, is_media_file};
+use crate::live::{Live, Status};
+use crate::web::assets::asset_url;
+use crate::web::context::Ctx;
+use crate::web::error::WebError;
+use crate::web::layout::page;
+use crate::web::AppState;
+
+/// Broadcasts on air and coming up, and the replays, for the viewer's community.
+pub async fn index(state: web::Data<AppState>, ctx: Ctx) -> Result<Markup, WebError> {
+    let community = ctx.viewer.as_ref().and_then(|a| a.community_id);
+    let schedule = state.live.schedule_of(community, 50).await?;
+    let replays = state.live.replays_of(community, 50).await?;
+    let body = html! {
+        h1 { (ctx.t("live.title")) }
+        (schedule_list(&ctx, &state, &schedule))
+        section aria-labelledby="replays" {
+            h2 id="replays" { (ctx.t("live.replays")) }
+            @if replays.is_empty() {
+                p class="muted" { (ctx.t("live.no_replays")) }
+            } @else {
+                ul class="broadcast-list" {
+                    @for b in &replays {
+                        li {
+                            a href={"/live/" (b.id)} { (b.title) }
+                            " · " span class="muted" { (ctx.local_time(b.starts_at)) }
+                            @if let Some(millis) = b.replay_millis {
+                                " · " span class="muted" { (duration_label(millis)) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Ok(page(&ctx, &ctx.t("live.title"), body))
+}
+
+fn schedule_list(ctx: &Ctx, state: &AppState, schedule: &[Broadcast]) -> Markup {
+    html! {
+        section aria-labelledby="schedule" {
+            h2 id="schedule" { (ctx.t("live.schedule")) }
+            @if schedule.is_empty() {
+                p class="muted" { (ctx.t("live.nothing_scheduled")) }
+            } @else {
+                ul class="broadcast-list" {
+                    @for b in schedule {
+                        @let status = state.live.hub().status(b);
+                        li {
+                            a href={"/live/" (b.id)} { (b.title) }
+                            " " (state_badge(ctx, status.state))
+                            " · " span class="muted" { (ctx.local_time(b.starts_at)) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn state_badge(ctx: &Ctx, state: BroadcastState) -> Markup {
+    let class = match state {
+        BroadcastState::Live => "badge live",
+        BroadcastState::Reconnecting => "badge warn",
+        BroadcastState::Scheduled => "badge",
+        BroadcastState::Ended => "badge muted",
+    };
+    html! {
+        span class=(class) data-state-badge { (ctx.t(&format!("live.state.{}", state.as_str()))) }
+    }
+}
+
+fn duration_label(millis: i64) -> String {
+    let seconds = millis / 1000;
+    format!(
+        "{}:{:02}:{:02}",
+        seconds / 3600,
+        seconds / 60 % 60,
+        seconds % 60
+    )
+}
+
+/// May this viewer see the replay of an ended broadcast?
+fn may_watch_replay(ctx: &Ctx, broadcast: &Broadcast) -> bool {
+    broadcast.replay.is_public()
+        || ctx.viewer.as_ref().is_some_and(|who| {
+            broadcast.replay == ReplayState::Unpublished
+                && Live::may_manage_replays(who, broadcast.community_id)
+        })
+}
+
+pub async fn watch(
+    state: web::Data<AppState>,
+    ctx: Ctx,
+    id: web::Path<i64>,
+) -> Result<Markup, WebError> {
+    let broadcast = state.store.broadcast(BroadcastId(*id)).await?;
+    let status = state.live.hub().status(&broadcast);
+    let replay = broadcast.state == BroadcastState::Ended;
+    if replay && !may_watch_replay(&ctx, &broadcast) && broadcast.replay != ReplayState::None {
+        return Err(WebError::NotFound);
+    }
+    let playlist = format!("/live/{}/index.m3u8", broadcast.id);
+    let upcoming = if status.state.is_on_air() || replay {
+        Vec::new()
+    } else {
+        state
+            .live
+            .schedule_of(Some(broadcast.community_id), 10)
+            .await?
+    };
+    let has_replay = replay && may_watch_replay(&ctx, &broadcast);
+    let body = html! {
+        div class="watch"
+            data-broadcast=(broadcast.id)
+            data-playlist=(playlist)
+            data-replay=(has_replay)
+            data-ready=(status.ready)
+            data-state=(status.state.as_str())
+            data-label-live=(ctx.t("live.state.live"))
+            data-label-reconnecting=(ctx.t("live.state.reconnecting"))
+            data-label-ended=(ctx.t("live.state.ended"))
+            data-label-scheduled=(ctx.t("live.state.scheduled"))
+        {
+            h1 { (broadcast.title) }
+            p class="watch-meta" {
+                (state_badge(&ctx, status.state))
+                " "
+                span class="muted" {
+                    (ctx.t("live.viewers")) " "
+                    span data-viewers { (status.viewers) }
+                }
+                " · " span class="muted" { (ctx.local_time(broadcast.starts_at)) }
+            }
+            div class="player" {
+                video controls playsinline preload="none"
+                    poster=[has_replay.then(|| format!("/live/{}/poster.jpg", broadcast.id))]
+                    aria-label=(ctx.t("live.player")) {}
+                p class="player-note" data-waiting hidden[status.ready || has_replay] {
+                    @if replay && !has_replay {
+                        (ctx.t("live.no_recording"))
+                    } @else {
+                        (ctx.t("live.waiting"))
+                    }
+                }
+            }
+            @if has_replay && broadcast.replay == ReplayState::Published {
+                p { a href={"/live/" (broadcast.id) "/replay.mp4"} download { (ctx.t("live.download")) } }
+            }
+            @if !broadcast.description.is_empty() {
+                div class="prose" {
+                    @for line in broadcast.description.lines() { p { (line) } }
+                }
+            }
+        }
+        @if !upcoming.is_empty() {
+            (schedule_list(&ctx, &state, &upcoming))
+        }
+        script src=(asset_url("vendor/hls.min.js")) defer {}
+        script src=(asset_url("js/watch.js")) defer {}
+    };
+    Ok(page(&ctx, &broadcast.title, body))
+}
+
+/// How often the status socket pings a quiet client, and how long it waits
+/// for any sign of life before dropping it.
+const PING_EVERY: Duration = Duration::from_secs(20);
+const GIVE_UP_AFTER: Duration = Duration::from_secs(60);
+
+/// The watch page's status socket: the broadcast's state and viewer count,
+/// sent on connect and whenever they change.
+pub async fn socket(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Payload,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, WebError> {
+    let broadcast = state.store.broadcast(BroadcastId(*id)).await?;
+    let (response, mut session, stream) =
+        actix_ws::handle(&req, body).map_err(|_| WebError::BadInput {
+            key: "error.bad_request",
+        })?;
+    let mut stream = stream.max_frame_size(4 * 1024);
+    let (mut status, viewer) = state.live.hub().watch(&broadcast);
+    actix_web::rt::spawn(async move {
+        let _viewer = viewer;
+        let mut ping = tokio::time::interval(PING_EVERY);
+        let mut last_heard = tokio::time::Instant::now();
+        let first = status.borrow_and_update().clone();
+        if session.text(status_message(&first)).await.is_err() {
+            return;
+        }
+        loop {
+            tokio::select! {
+                changed = status.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                    let now = status.borrow_and_update().clone();
+                    if session.text(status_message(&now)).await.is_err() {
+                        break;
+                    }
+                }
+                message = stream.recv() => match message {
+                    Some(Ok(actix_ws::Message::Ping(bytes))) => {
+                        last_heard = tokio::time::Instant::now();
+                        if session.pong(&bytes).await.is_err() {
+                            break;
+                        }
+                    }
+                    Some(Ok(actix_ws::Message::Close(_))) | Some(Err(_)) | None => break,
+                    Some(Ok(_)) => last_heard = tokio::time::Instant::now(),
+                },
+                _ = ping.tick() => {
+                    if last_heard.elapsed() > GIVE_UP_AFTER || session.ping(b"").await.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        let _ = session.close(None).await;
+    });
+    Ok(response)
+}
+
+fn status_message(status: &Status) -> String {
+    serde_json::json!({ "type": "status", "status": status }).to_string()
+}
+
+/// `/live/{id}/index.m3u8`: the multivariant playlist.
+pub async fn multivariant(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, WebError> {
+    let id = BroadcastId(*id);
+    if let Some(channel) = state.live.hub().channel(id) {
+        let text = channel.multivariant().ok_or(WebError::NotFound)?;
+        return Ok(playlist_response(text.into(), true));
+    }
+    let path = replay_dir(&state, &req, id)
+        .await?
+        .join(recording::PLAYLIST);
+    file_response(&path, "application/vnd.apple.mpegurl", false).await
+}
+
+/// `/live/{id}/{rendition}/{file}`: a media playlist, init segment or segment.
+pub async fn media(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(i64, String, String)>,
+) -> Result<HttpResponse, WebError> {
+    let (id, rendition, file) = path.into_inner();
+    let id = BroadcastId(id);
+    let rendition = Rendition::parse(&rendition).ok_or(WebError::NotFound)?;
+    if !is_media_file(&file) {
+        return Err(WebError::NotFound);
+    }
+    if let Some(feed) = state
+        .live
+        .hub()
+        .channel(id)
+        .and_then(|c| c.existing_feed(rendition))
+    {
+        if file == recording::PLAYLIST {
+            return Ok(playlist_response(feed.live_playlist().into(), true));
+        }
+        if let Some(data) = in_memory(&feed, &file) {
+            return Ok(media_response(data, &file));
+        }
+    }
+    let dir = replay_dir(&state, &req, id).await?;
+    let path = dir.join(rendition.as_str()).join(&file);
+    let content_type = content_type(&file);
+    file_response(&path, content_type, file != recording::PLAYLIST).await
+}
+
+fn in_memory(feed: &crate::live::channel::Feed, file: &str) -> Option<Bytes> {
+    if let Some(n) = file
+        .strip_prefix("seg-")
+        .and_then(|f| f.strip_suffix(".m4s"))
+    {
+        return feed.segment(n.parse().ok()?);
+    }
+    let period = file.strip_prefix("init-")?.strip_suffix(".mp4")?;
+    feed.init(period.parse().ok()?)
+}
+
+/// The media directory of a broadcast whose recording this viewer may read
+/// (a replay; or, for a moment after the end, a broadcast being sealed).
+async fn replay_dir(
+    state: &AppState,
+    req: &HttpRequest,
+    id: BroadcastId,
+) -> Result<std::path::PathBuf, WebError> {
+    let broadcast = state.store.broadcast(id).await?;
+    let allowed = broadcast.replay.is_public() || broadcast.state.is_on_air() || {
+        let ctx = Ctx::load(req).await?;
+        may_watch_replay(&ctx, &broadcast)
+    };
+    if !allowed {
+        return Err(WebError::NotFound);
+    }
+    Ok(state.live.hub().layout().broadcast(id))
+}
+
+pub async fn poster(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, WebError> {
+    let dir = replay_dir(&state, &req, BroadcastId(*id)).await?;
+    file_response(&dir.join(recording::POSTER), "image/jpeg", false).await
+}
+
+/// The replay as one MP4 file, with range requests so it can be seeked.
+pub async fn download(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, WebError> {
+    let id = BroadcastId(*id);
+    let dir = replay_dir(&state, &req, id).await?;
+    let file = actix_files::NamedFile::open_async(dir.join(recording::DOWNLOAD))
+        .await
+        .map_err(|_| WebError::NotFound)?
+        .set_content_type("video/mp4".parse().map_err(|_| WebError::NotFound)?)
+        .set_content_disposition(header::ContentDisposition {
+            disposition: header::DispositionType::Attachment,
+            parameters: vec![header::DispositionParam::Filename(format!(
+                "pavilion-broadcast-{id}.mp4"
+            ))],
+        });
+    Ok(file.into_response(&req))
+}
+
+fn content_type(file: &str) -> &'static str {
+    if file.ends_with(".m3u8") {
+        "application/vnd.apple.mpegurl"
+    } else if file.ends_with(".m4s") {
+        "video/iso.segment"
+    } else {
+        "video/mp4"
+    }
+}
+
+fn playlist_response(text: Bytes, live: bool) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "application/vnd.apple.mpegurl"))
+        .insert_header((
+            header::CACHE_CONTROL,
+            if live { "no-cache" } else { "max-age=60" },
+        ))
+        .body(text)
+}
+
+fn media_response(data: Bytes, file: &str) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, content_type(file)))
+        // Segment and init names are never reused within a broadcast.
+        .insert_header((header::CACHE_CONTROL, "public, max-age=86400, immutable"))
+        // Already compressed: keep the compression middleware off it.
+        .insert_header((header::CONTENT_ENCODING, "identity"))
+        .body(data)
+}
+
+async fn file_response(
+    path: &std::path::Path,
+    content_type: &'static str,
+    immutable: bool,
+) -> Result<HttpResponse, WebError> {
+    let data = match tokio::fs::read(path).await {
+        Ok(data) => data,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(WebError::NotFound),
+        Err(e) => return Err(WebError::Internal(e.into())),
+    };
+    let cache = if immutable {
+        "public, max-age=86400, immutable"
+    } else {
+        "max-age=10"
+    };
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, content_type))
+        .insert_header((header::CACHE_CONTROL, cache))
+        .body(data))
+}
