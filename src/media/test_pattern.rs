@@ -479,7 +479,7 @@ mod tests {
                     if err.kind() == io::ErrorKind::ConnectionRefused
                         && Instant::now() < deadline =>
                 {
-                    thread::sleep(Duration::from_millis(100))
+                    thread::sleep(Duration::from_millis(100));
                 }
                 result => return result,
             }

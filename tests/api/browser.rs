@@ -61,6 +61,9 @@ async fn browser() -> (Driver, Client) {
                 "--disable-component-update", "--disable-sync", "--window-size=1280,900",
                 "--lang=zh-CN",
                 format!("--user-data-dir={}", profile.display()),
+                std::env::var("DBG_ARG").unwrap_or_else(|_| "--no-first-run".into()),
+                std::env::var("DBG_ARG2").unwrap_or_else(|_| "--no-first-run".into()),
+                std::env::var("DBG_ARG3").unwrap_or_else(|_| "--no-first-run".into()),
             ],
             "prefs": { "intl.accept_languages": "zh-CN,zh" }
         }),
@@ -319,4 +322,309 @@ async fn pages_pass_axe_and_suit_elderly_readers() {
         "console scrolls sideways on a phone: {overflow}"
     );
     page.close().await.unwrap();
+}
+
+/// What the page's `<video>` is doing, for assertions and failure messages.
+async fn video_state(page: &Client) -> serde_json::Value {
+    page.execute(
+        r#"const v = document.querySelector('video');
+           if (!v) return null;
+           const ranges = [];
+           for (let i = 0; i < v.buffered.length; i++) ranges.push([v.buffered.start(i), v.buffered.end(i)]);
+           return {
+             currentTime: v.currentTime,
+             duration: Number.isFinite(v.duration) ? v.duration : String(v.duration),
+             paused: v.paused, muted: v.muted, seeking: v.seeking, ended: v.ended,
+             readyState: v.readyState, networkState: v.networkState,
+             error: v.error ? { code: v.error.code, message: v.error.message } : null,
+             src: v.currentSrc, buffered: ranges, hlsJs: !!window.Hls,
+           };"#,
+        vec![],
+    )
+    .await
+    .unwrap()
+}
+
+async fn current_time(page: &Client) -> f64 {
+    page.execute(
+        "return document.querySelector('video').currentTime;",
+        vec![],
+    )
+    .await
+    .unwrap()
+    .as_f64()
+    .unwrap()
+}
+
+/// Waits until the video's clock passes `past` seconds, then checks it is
+/// still running a second later. Returns the later reading.
+async fn wait_for_playback(page: &Client, past: f64, limit: Duration, what: &str) -> f64 {
+    let deadline = tokio::time::Instant::now() + limit;
+    while current_time(page).await <= past {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: the video did not play past {past} s within {limit:?}: {:#}",
+            video_state(page).await
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let before = current_time(page).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let after = current_time(page).await;
+    assert!(
+        after > before + 0.3,
+        "{what}: the video stopped at {before} s (a second later: {after} s): {:#}",
+        video_state(page).await
+    );
+    after
+}
+
+/// Polls `script` (which returns a value) until `done` accepts it.
+async fn wait_for_value(
+    page: &Client,
+    script: &str,
+    limit: Duration,
+    what: &str,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let value = page.execute(script, vec![]).await.unwrap();
+        if done(&value) {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: still {value} after {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn watch_page_plays_the_live_broadcast() {
+    use crate::publisher::Publisher;
+    use pavilion::domain::broadcast::{BroadcastState, Renditions};
+
+    let app = spawn_app().await;
+    let place = app.seed_place().await;
+    let secretary = app.create_account(Role::Secretary, Some(&place)).await;
+    let broadcast = app
+        .schedule_broadcast(&place, &secretary, Renditions::default())
+        .await;
+    let (_driver, page) = browser().await;
+
+    // Opened before the encoder starts: the waiting note, no video yet.
+    page.goto(&app.url(&format!("/live/{}", broadcast.id)))
+        .await
+        .unwrap();
+    let waiting = page.find(Locator::Css("[data-waiting]")).await.unwrap();
+    assert!(waiting.is_displayed().await.unwrap(), "no waiting note");
+    assert_eq!(
+        waiting.text().await.unwrap(),
+        "直播开始后画面会自动出现，无需刷新。"
+    );
+    let badge = "return document.querySelector('[data-state-badge]').textContent;";
+    assert_eq!(page.execute(badge, vec![]).await.unwrap(), json!("未开始"));
+    let violations = axe_violations(&page).await;
+    assert!(
+        violations.is_empty(),
+        "watch page, waiting: {violations:#?}"
+    );
+    let before = page.current_url().await.unwrap();
+
+    let _publisher = Publisher::start(&app.ingest_url(&broadcast.stream_key));
+
+    // Without a reload the page notices the broadcast and plays it.
+    wait_for_playback(&page, 2.0, Duration::from_secs(40), "live").await;
+    let later = wait_for_playback(&page, 0.0, Duration::from_secs(1), "live, still").await;
+    assert!(later > 2.0);
+    assert_eq!(
+        page.execute(
+            "return performance.getEntriesByType('navigation').length;",
+            vec![]
+        )
+        .await
+        .unwrap(),
+        json!(1),
+        "the page reloaded"
+    );
+    assert_eq!(page.current_url().await.unwrap(), before);
+    assert!(
+        !waiting.is_displayed().await.unwrap(),
+        "waiting note still shown while playing"
+    );
+    assert_eq!(page.execute(badge, vec![]).await.unwrap(), json!("直播中"));
+    let badge_class = page
+        .execute(
+            "return document.querySelector('[data-state-badge]').className;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(badge_class, json!("badge live"));
+    // Viewer counts are pushed every two seconds.
+    wait_for_value(
+        &page,
+        "return Number(document.querySelector('[data-viewers]').textContent);",
+        Duration::from_secs(10),
+        "viewer count",
+        |v| v.as_f64().is_some_and(|n| n >= 1.0),
+    )
+    .await;
+    assert_eq!(
+        app.broadcast(broadcast.id).await.state,
+        BroadcastState::Live
+    );
+
+    let violations = axe_violations(&page).await;
+    assert!(violations.is_empty(), "watch page, live: {violations:#?}");
+    page.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn replay_is_seekable_after_the_broadcast_ends() {
+    use crate::publisher::Publisher;
+    use pavilion::domain::broadcast::{BroadcastState, Renditions, ReplayState};
+
+    let app = spawn_app().await;
+    let place = app.seed_place().await;
+    let secretary = app.create_account(Role::Secretary, Some(&place)).await;
+    let broadcast = app
+        .schedule_broadcast(&place, &secretary, Renditions::default())
+        .await;
+    let id = broadcast.id;
+
+    // About eight seconds on air (two-second segments), then the encoder dies
+    // and the secretary ends the broadcast.
+    let publisher = Publisher::start(&app.ingest_url(&broadcast.stream_key));
+    app.wait_for_segments(id, 4).await;
+    publisher.kill();
+    let ended = app.state.live.end(&secretary, id).await.unwrap();
+    assert_eq!(ended.state, BroadcastState::Ended);
+    let broadcast = app
+        .wait_for_broadcast(id, Duration::from_secs(60), "the replay", |b| {
+            b.replay == ReplayState::Published
+        })
+        .await;
+    let millis = broadcast.replay_millis.expect("replay length");
+    assert!(millis >= 7000, "replay of only {millis} ms");
+
+    // The download and the poster.
+    let http = client();
+    let mp4 = http
+        .get(app.url(&format!("/live/{id}/replay.mp4")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(mp4.status(), 200);
+    assert_eq!(mp4.headers()["content-type"], "video/mp4");
+    let bytes = mp4.bytes().await.unwrap();
+    assert_eq!(&bytes[4..8], b"ftyp", "not an MP4");
+    let part = http
+        .get(app.url(&format!("/live/{id}/replay.mp4")))
+        .header("Range", "bytes=0-99")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(part.status(), 206, "no range requests on the download");
+    assert_eq!(part.bytes().await.unwrap().len(), 100);
+    let poster = http
+        .get(app.url(&format!("/live/{id}/poster.jpg")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(poster.status(), 200);
+    assert_eq!(poster.headers()["content-type"], "image/jpeg");
+    let jpeg = poster.bytes().await.unwrap();
+    assert!(
+        jpeg.len() > 1000 && jpeg.starts_with(&[0xFF, 0xD8, 0xFF]) && jpeg.ends_with(&[0xFF, 0xD9]),
+        "poster is not a JPEG ({} bytes)",
+        jpeg.len()
+    );
+    let playlist = app
+        .text(&http, &format!("/live/{id}/source/index.m3u8"))
+        .await;
+    assert!(playlist.contains("#EXT-X-ENDLIST"), "{playlist}");
+
+    // The watch page plays the recording from the start and can be seeked.
+    let (_driver, page) = browser().await;
+    page.goto(&app.url(&format!("/live/{id}"))).await.unwrap();
+    let root = page.find(Locator::Css("[data-broadcast]")).await.unwrap();
+    assert_eq!(
+        root.attr("data-replay").await.unwrap().as_deref(),
+        Some("true")
+    );
+    assert_eq!(
+        page.execute(
+            "return document.querySelector('[data-state-badge]').textContent;",
+            vec![]
+        )
+        .await
+        .unwrap(),
+        json!("已结束")
+    );
+    assert!(
+        page.find(Locator::Css(&format!("a[href='/live/{id}/replay.mp4']")))
+            .await
+            .is_ok(),
+        "no download link"
+    );
+    wait_for_playback(&page, 0.5, Duration::from_secs(30), "replay").await;
+    let state = video_state(&page).await;
+    let duration = state["duration"].as_f64();
+    assert!(
+        duration.is_some_and(|d| (d - millis as f64 / 1000.0).abs() < 1.5),
+        "the replay is not the whole recording ({millis} ms): {state:#}"
+    );
+
+    page.execute("document.querySelector('video').currentTime = 5;", vec![])
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let state = video_state(&page).await;
+        let time = state["currentTime"].as_f64().unwrap();
+        if time >= 5.0 && state["seeking"] == json!(false) {
+            assert!(time < 6.5, "seek landed at {time}: {state:#}");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the seek to 5 s did not finish: {state:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let after = wait_for_playback(&page, 5.2, Duration::from_secs(10), "after seeking").await;
+    assert!(after > 5.5, "{after}");
+
+    let violations = axe_violations(&page).await;
+    assert!(violations.is_empty(), "watch page, replay: {violations:#?}");
+    page.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn zz_debug_live_before() {
+    use crate::publisher::Publisher;
+    use pavilion::domain::broadcast::Renditions;
+    let app = spawn_app().await;
+    let place = app.seed_place().await;
+    let secretary = app.create_account(Role::Secretary, Some(&place)).await;
+    let broadcast = app
+        .schedule_broadcast(&place, &secretary, Renditions::default())
+        .await;
+    let (_driver, page) = browser().await;
+    page.goto(&app.url(&format!("/live/{}", broadcast.id)))
+        .await
+        .unwrap();
+    let _publisher = Publisher::start(&app.ingest_url(&broadcast.stream_key));
+    for _ in 0..12 {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let s = video_state(&page).await;
+        println!(
+            "t={} err={} rs={} ns={} buf={}",
+            s["currentTime"], s["error"], s["readyState"], s["networkState"], s["buffered"]
+        );
+    }
+    println!("{:#}", page.execute("return performance.getEntriesByType('resource').map(e => e.name + ' ' + Math.round(e.startTime) + ' ' + e.responseStatus + ' ' + e.transferSize)", vec![]).await.unwrap());
 }

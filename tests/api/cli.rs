@@ -13,6 +13,7 @@ fn pavilion(dir: &std::path::Path) -> Command {
             format!("sqlite://{}", dir.join("p.sqlite").display()),
         )
         .env("PAVILION__SERVER__PORT", "0")
+        .env("PAVILION__LIVE__RTMP_PORT", "0")
         .env("PAVILION__AUTH__ARGON2_MEMORY_KIB", "256")
         .env("PAVILION__AUTH__ARGON2_ITERATIONS", "1")
         .env("RUST_LOG", "info");

@@ -12,6 +12,9 @@ pub struct TestApp {
     pub address: String,
     pub state: Data<AppState>,
     pub database_url: String,
+    /// The RTMP ingest port (a free port picked at start).
+    pub rtmp_port: u16,
+    pub data_dir: std::path::PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -25,14 +28,27 @@ pub struct Place {
 }
 
 pub async fn spawn_app() -> TestApp {
-    let dir = tempfile::tempdir().expect("temporary directory");
+    spawn_app_with(|_| {}).await
+}
+
+/// Settings for a server on free ports with everything under `dir`.
+pub fn test_settings(dir: &std::path::Path) -> Settings {
     let mut settings = Settings::load(None).expect("settings");
     settings.server.port = 0;
-    settings.data_dir = dir.path().to_owned();
-    settings.database.url = format!("sqlite://{}", dir.path().join("pavilion.sqlite").display());
+    settings.live.rtmp_port = 0;
+    settings.data_dir = dir.to_owned();
+    settings.database.url = format!("sqlite://{}", dir.join("pavilion.sqlite").display());
     // Cheap hashes keep the suite fast; production defaults are tested in unit tests.
     settings.auth.argon2_memory_kib = 256;
     settings.auth.argon2_iterations = 1;
+    settings
+}
+
+/// A server whose settings `tweak` adjusts first (e.g. a short grace period).
+pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let mut settings = test_settings(dir.path());
+    tweak(&mut settings);
     let database_url = settings.database.url.clone();
     let app = Application::build(settings)
         .await
@@ -42,6 +58,8 @@ pub async fn spawn_app() -> TestApp {
     tokio::spawn(app.run_until_stopped());
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
+        rtmp_port: state.rtmp_port,
+        data_dir: dir.path().to_owned(),
         state,
         database_url,
         _dir: dir,
