@@ -27,8 +27,12 @@ async fn every_console_route_checks_the_role_on_the_server() {
         .unwrap();
     let mut browsers = Vec::new();
     let mut other_account = None;
+    let mut secretary = None;
     for role in Role::ALL {
         let account = app.create_account(role, Some(&place)).await;
+        if role == Role::Secretary {
+            secretary = Some(account.clone());
+        }
         if role == Role::Observer {
             other_account = Some(account.id);
             // Observers read the records of their own estate.
@@ -48,7 +52,11 @@ async fn every_console_route_checks_the_role_on_the_server() {
         browsers.push((Some(role), app.login(account.username.as_str()).await));
     }
     browsers.push((None, client()));
+    let broadcast = app
+        .schedule_broadcast(&place, &secretary.unwrap(), Default::default())
+        .await;
     let ids = [
+        ("/console/broadcasts/{id}", broadcast.id.0),
         ("/console/communities/{id}", place.community.id.0),
         ("/console/estates/{id}", place.estate.id.0),
         ("/console/buildings/{id}", place.building.id.0),
