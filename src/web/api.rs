@@ -5,7 +5,8 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 use utoipa::OpenApi;
 
-use crate::domain::{Account, Building, Community, Estate, Role};
+use crate::domain::broadcast::BroadcastState;
+use crate::domain::{Account, Building, Community, CommunityId, Estate, EstateId, Role};
 
 use super::context::Ctx;
 use super::error::WebError;
@@ -15,15 +16,16 @@ use super::AppState;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Pavilion", description = "社区议事厅 — the JSON API of a Pavilion server."),
-    paths(observability::health, me, directory),
-    components(schemas(observability::Health, Account, Role, Community, Estate, Building, DirectoryCommunity, DirectoryEstate, ApiError)),
-    tags((name = "system"), (name = "accounts"), (name = "directory"))
+    paths(observability::health, me, directory, broadcasts),
+    components(schemas(observability::Health, Account, Role, Community, Estate, Building, DirectoryCommunity, DirectoryEstate, ApiError, BroadcastSummary, BroadcastState)),
+    tags((name = "system"), (name = "accounts"), (name = "directory"), (name = "live"))
 )]
 pub struct ApiDoc;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/me", web::get().to(me))
-        .route("/directory", web::get().to(directory));
+        .route("/directory", web::get().to(directory))
+        .route("/broadcasts", web::get().to(broadcasts));
 }
 
 pub async fn openapi_json() -> HttpResponse {
@@ -104,4 +106,62 @@ impl actix_web::ResponseError for ApiFailure {
     fn error_response(&self) -> HttpResponse {
         HttpResponse::Unauthorized().finish()
     }
+}
+
+/// A broadcast as lobby screens and apps see it.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct BroadcastSummary {
+    pub id: crate::domain::BroadcastId,
+    pub community_id: CommunityId,
+    pub title: String,
+    pub starts_at: chrono::DateTime<chrono::Utc>,
+    /// The estates it concerns; empty means the whole community.
+    pub estates: Vec<EstateId>,
+    pub state: BroadcastState,
+    /// Viewers watching now (updated every few seconds).
+    pub viewers: usize,
+    /// The watch page, for a QR code.
+    pub watch_url: String,
+    /// The HLS multivariant playlist.
+    pub playlist_url: String,
+}
+
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+pub struct BroadcastQuery {
+    /// Only this community's broadcasts.
+    pub community: Option<i64>,
+}
+
+/// Broadcasts on air and coming up, soonest first (public). Lobby screens show
+/// a "正在直播" tile with a QR code to `watch_url` while one is live.
+#[utoipa::path(get, path = "/api/v1/broadcasts", tag = "live", params(BroadcastQuery),
+    responses((status = 200, description = "On air and upcoming broadcasts", body = [BroadcastSummary])))]
+pub async fn broadcasts(
+    state: web::Data<AppState>,
+    query: web::Query<BroadcastQuery>,
+) -> Result<web::Json<Vec<BroadcastSummary>>, WebError> {
+    let base = state.settings.server.public_url.trim_end_matches('/');
+    let schedule = state
+        .live
+        .schedule_of(query.community.map(CommunityId), 50)
+        .await?;
+    Ok(web::Json(
+        schedule
+            .into_iter()
+            .map(|b| {
+                let status = state.live.hub().status(&b);
+                BroadcastSummary {
+                    watch_url: format!("{base}/live/{}", b.id),
+                    playlist_url: format!("{base}/live/{}/index.m3u8", b.id),
+                    id: b.id,
+                    community_id: b.community_id,
+                    title: b.title,
+                    starts_at: b.starts_at,
+                    estates: b.estates,
+                    state: status.state,
+                    viewers: status.viewers,
+                }
+            })
+            .collect(),
+    ))
 }

@@ -632,3 +632,32 @@ async fn a_server_killed_mid_broadcast_keeps_what_it_recorded_as_a_replay() {
     let _ = server.kill();
     let _ = server.wait();
 }
+
+#[tokio::test]
+async fn screens_and_apps_read_what_is_on_air_from_the_json_api() {
+    let (app, place, secretary) = live_app(60).await;
+    let broadcast = app
+        .schedule_broadcast(&place, &secretary, Renditions::default())
+        .await;
+    let listed = app.json(&client(), "/api/v1/broadcasts").await;
+    assert_eq!(listed[0]["state"], "scheduled");
+    let _encoder = Publisher::start(&app.ingest_url(&broadcast.stream_key));
+    app.wait_for_segments(broadcast.id, 1).await;
+    let listed = app
+        .json(
+            &client(),
+            &format!("/api/v1/broadcasts?community={}", place.community.id),
+        )
+        .await;
+    assert_eq!(listed[0]["state"], "live");
+    assert_eq!(
+        listed[0]["watch_url"],
+        format!("http://127.0.0.1:8080/live/{}", broadcast.id)
+    );
+    assert!(
+        listed[0].get("stream_key").is_none(),
+        "keys never leave the console"
+    );
+    let openapi = app.json(&client(), "/api/openapi.json").await;
+    assert!(openapi["paths"]["/api/v1/broadcasts"].is_object());
+}
