@@ -15,10 +15,9 @@
   function start() {
     if (player) return;
     if (waiting) waiting.hidden = true;
-    if (video.canPlayType("application/vnd.apple.mpegurl")) {
-      player = { destroy: function () {} };
-      video.src = playlist;
-    } else if (window.Hls && window.Hls.isSupported()) {
+    // hls.js first: some browsers claim native HLS but cannot play a live
+    // playlist that has just begun. Native HLS is for iPhones (no MSE).
+    if (window.Hls && window.Hls.isSupported()) {
       player = new window.Hls({ liveSyncDurationCount: 2 });
       player.loadSource(playlist);
       player.attachMedia(video);
@@ -27,10 +26,20 @@
         if (data.type === window.Hls.ErrorTypes.NETWORK_ERROR) player.startLoad();
         else if (data.type === window.Hls.ErrorTypes.MEDIA_ERROR) player.recoverMediaError();
       });
+    } else if (video.canPlayType("application/vnd.apple.mpegurl")) {
+      player = { native: true };
+      video.src = playlist;
+      // A native player may give up on a live stream that has just begun: try again.
+      video.addEventListener("error", function () {
+        setTimeout(function () {
+          video.src = playlist;
+          video.play().catch(function () {});
+        }, 2000);
+      });
     } else {
       if (waiting) {
         waiting.hidden = false;
-        waiting.textContent = "HLS is not supported by this browser.";
+        waiting.textContent = root.dataset.labelUnsupported;
       }
       return;
     }

@@ -134,6 +134,7 @@ pub async fn watch(
             data-label-reconnecting=(ctx.t("live.state.reconnecting"))
             data-label-ended=(ctx.t("live.state.ended"))
             data-label-scheduled=(ctx.t("live.state.scheduled"))
+            data-label-unsupported=(ctx.t("live.unsupported"))
         {
             h1 { (broadcast.title) }
             p class="watch-meta" {
