@@ -119,6 +119,7 @@ pub fn read_audio(body: &Bytes) -> Result<AudioTag, MediaError> {
 
 fn video_config(avcc: Bytes) -> Result<VideoConfig, MediaError> {
     let malformed = |what: String| MediaError::Malformed(format!("H.264 sequence header: {what}"));
+    check_parameter_sets(&avcc).map_err(|what| malformed(what.into()))?;
     let record = AvcDecoderConfigurationRecord::try_from(&avcc[..])
         .map_err(|e| malformed(format!("{e:?}")))?;
     let context = record
@@ -143,6 +144,26 @@ fn video_config(avcc: Bytes) -> Result<VideoConfig, MediaError> {
         height,
         codec,
     })
+}
+
+/// Walks the parameter sets of an AVCDecoderConfigurationRecord: each must be
+/// non-empty and inside the record. (h264-reader panics on an empty one;
+/// found by `cargo fuzz run flv_tags`.)
+fn check_parameter_sets(avcc: &[u8]) -> Result<(), &'static str> {
+    let mut rest = avcc.get(5..).ok_or("too short")?;
+    for count_mask in [0x1f, 0xff] {
+        let (&count, tail) = rest.split_first().ok_or("truncated")?;
+        rest = tail;
+        for _ in 0..(count & count_mask) {
+            let len = rest.get(..2).ok_or("truncated length")?;
+            let len = usize::from(u16::from_be_bytes([len[0], len[1]]));
+            if len == 0 {
+                return Err("empty parameter set");
+            }
+            rest = rest.get(2 + len..).ok_or("parameter set past the end")?;
+        }
+    }
+    Ok(())
 }
 
 const AAC_RATES: [u32; 13] = [
@@ -365,6 +386,8 @@ mod tests {
             video(&[0x17, 1, 0, 0, 0], &[0, 0]),
             video(&[0x17, 0, 0, 0, 0], &[1, 2, 3]),
             video(&[0x17, 9, 0, 0, 0], &[]),
+            // Found by fuzzing: an empty parameter set.
+            video(&[0x17, 0, 0, 0, 0], &[0x01, 0, 3, 0, 1, 0xe1, 0, 0]),
         ] {
             assert!(
                 matches!(read_video(&body), Err(MediaError::Malformed(_))),

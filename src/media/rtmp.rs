@@ -144,10 +144,7 @@ impl Connection {
             if read == 0 {
                 return Err("encoder disconnected".into());
             }
-            let results = self
-                .session
-                .handle_input(&buffer[..read])
-                .map_err(|e| format!("malformed RTMP: {e}"))?;
+            let results = read_input(&mut self.session, &buffer[..read])?;
             if let Flow::Close = self.handle(results).await? {
                 return Ok(());
             }
@@ -281,6 +278,17 @@ impl Connection {
     }
 }
 
+/// Feeds a client's bytes to the session. rml_rtmp panics on some malformed
+/// AMF commands (found by fuzzing); such input must end only this connection.
+fn read_input(
+    session: &mut ServerSession,
+    bytes: &[u8],
+) -> Result<Vec<ServerSessionResult>, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| session.handle_input(bytes)))
+        .map_err(|_| "malformed RTMP command".to_string())?
+        .map_err(|e| format!("malformed RTMP: {e}"))
+}
+
 /// Runs the RTMP handshake; returns the bytes the client sent after it.
 async fn handshake(socket: &mut TcpStream) -> Result<Vec<u8>, String> {
     let mut handshake = Handshake::new(PeerType::Server);
@@ -321,7 +329,7 @@ pub fn feed_session_bytes(input: &[u8]) {
         return;
     };
     for chunk in input.chunks(512) {
-        let Ok(results) = session.handle_input(chunk) else {
+        let Ok(results) = read_input(&mut session, chunk) else {
             return;
         };
         for result in results {
@@ -359,6 +367,14 @@ pub fn feed_session_bytes(input: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_malformed_amf_command_ends_the_connection_without_a_panic() {
+        // Found by `cargo fuzz run rtmp_session`: rml_rtmp panics on it.
+        let crash = [0, 0, 0, 0, 0, 0, 0, 0, 0x11, 0, 0, 0, 0, 0x11, 0, 0, 0x40];
+        let (mut session, _) = ServerSession::new(ServerSessionConfig::new()).unwrap();
+        assert!(read_input(&mut session, &crash).is_err());
+    }
 
     #[test]
     fn random_session_bytes_never_panic() {
