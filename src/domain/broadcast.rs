@@ -178,6 +178,8 @@ pub enum PublishRefusal {
     Ended,
     #[error("another encoder is already publishing this broadcast")]
     AlreadyPublishing,
+    #[error("the server cannot start the broadcast just now; try again")]
+    Unavailable,
 }
 
 #[cfg(test)]

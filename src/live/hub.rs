@@ -427,9 +427,15 @@ impl Hub {
                 Utc::now(),
             )
             .await;
-        if went_live.is_err() {
+        if let Err(e) = went_live {
             entry.on_air().publishing = false;
-            return Err(PublishRefusal::Ended);
+            return Err(match e {
+                StoreError::Rejected(_) => PublishRefusal::Ended,
+                other => {
+                    tracing::error!(broadcast = %broadcast.id, error = %other, "cannot start a broadcast");
+                    PublishRefusal::Unavailable
+                }
+            });
         }
         let ready = entry.status.borrow().ready;
         entry.set_state(BroadcastState::Live, ready);
@@ -455,7 +461,7 @@ impl Hub {
         if let Err(e) = spawned {
             tracing::error!(error = %e, "cannot start a media thread");
             entry.on_air().publishing = false;
-            return Err(PublishRefusal::AlreadyPublishing);
+            return Err(PublishRefusal::Unavailable);
         }
         let (hub, watched) = (self.clone(), entry.clone());
         tokio::spawn(async move { hub.handle_reports(watched, session, reported).await });

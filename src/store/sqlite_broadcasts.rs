@@ -269,25 +269,33 @@ impl BroadcastStore for SqliteStore {
         to: BroadcastState,
         at: DateTime<Utc>,
     ) -> StoreResult<Broadcast> {
+        // The write comes first, so the transaction takes the write lock at
+        // once (waiting on the busy timeout) instead of failing to upgrade a
+        // read when several encoders connect together.
         let mut tx = self.pool().begin().await?;
-        let before = fetch(&mut tx, id).await?;
-        if !from.contains(&before.state) {
+        let mut update = QueryBuilder::<Sqlite>::new("UPDATE broadcasts SET state = ");
+        update
+            .push_bind(to.as_str())
+            .push(", went_live_at = CASE WHEN ")
+            .push_bind(to.as_str())
+            .push(" = 'live' THEN COALESCE(went_live_at, ")
+            .push_bind(ts(at))
+            .push(") ELSE went_live_at END, ended_at = CASE WHEN ")
+            .push_bind(to.as_str())
+            .push(" = 'ended' THEN ")
+            .push_bind(ts(at))
+            .push(" ELSE ended_at END WHERE id = ")
+            .push_bind(id.0)
+            .push(" AND state IN (");
+        let mut states = update.separated(", ");
+        for state in from {
+            states.push_bind(state.as_str());
+        }
+        update.push(")");
+        if update.build().execute(&mut *tx).await?.rows_affected() == 0 {
+            fetch(&mut tx, id).await?;
             return Err(StoreError::Rejected("broadcast is in another state"));
         }
-        sqlx::query(
-            "UPDATE broadcasts SET state = ?,
-                went_live_at = CASE WHEN ? = 'live' THEN COALESCE(went_live_at, ?) ELSE went_live_at END,
-                ended_at = CASE WHEN ? = 'ended' THEN ? ELSE ended_at END
-             WHERE id = ?",
-        )
-        .bind(to.as_str())
-        .bind(to.as_str())
-        .bind(ts(at))
-        .bind(to.as_str())
-        .bind(ts(at))
-        .bind(id.0)
-        .execute(&mut *tx)
-        .await?;
         let after = fetch(&mut tx, id).await?;
         let action = match to {
             BroadcastState::Scheduled => "broadcast.reschedule",

@@ -661,3 +661,42 @@ async fn screens_and_apps_read_what_is_on_air_from_the_json_api() {
     let openapi = app.json(&client(), "/api/openapi.json").await;
     assert!(openapi["paths"]["/api/v1/broadcasts"].is_object());
 }
+
+#[tokio::test]
+async fn encoders_that_connect_at_the_same_moment_all_go_live() {
+    let (app, place, secretary) = live_app(60).await;
+    let mut broadcasts = Vec::new();
+    for n in 0..4 {
+        let details = pavilion::domain::broadcast::BroadcastDetails::new(
+            place.community.id,
+            &format!("同时开播 {n}"),
+            "",
+            chrono::Utc::now(),
+            Vec::new(),
+            Renditions::default(),
+        )
+        .unwrap();
+        let key = format!("together-{n}");
+        let broadcast = app
+            .state
+            .store
+            .create_broadcast(&system(), secretary.id, &details, &key)
+            .await
+            .unwrap();
+        broadcasts.push((broadcast, key));
+    }
+    let encoding = || Encoding {
+        size: "320x180",
+        ..Encoding::default()
+    };
+    let _encoders: Vec<_> = broadcasts
+        .iter()
+        .map(|(_, key)| Publisher::with(&app.ingest_url(key), encoding()))
+        .collect();
+    for (broadcast, _) in &broadcasts {
+        app.wait_for_broadcast(broadcast.id, Duration::from_secs(30), "live", |b| {
+            b.state == BroadcastState::Live
+        })
+        .await;
+    }
+}

@@ -365,6 +365,9 @@ fn playlist_response(text: Bytes, live: bool) -> HttpResponse {
             header::CACHE_CONTROL,
             if live { "no-cache" } else { "max-age=60" },
         ))
+        // A few hundred bytes, reloaded every couple of seconds by every
+        // viewer: compressing them costs more than it saves.
+        .insert_header((header::CONTENT_ENCODING, "identity"))
         .body(text)
 }
 
