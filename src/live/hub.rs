@@ -76,10 +76,15 @@ impl Entry {
         self.on_air.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Ended is final: a late report from a finishing session cannot undo it.
     fn set_state(&self, state: BroadcastState, ready: bool) {
-        self.status.send_modify(|status| {
+        self.status.send_if_modified(|status| {
+            if status.state == BroadcastState::Ended && state != BroadcastState::Ended {
+                return false;
+            }
             status.state = state;
             status.ready = ready;
+            true
         });
     }
 }
@@ -325,7 +330,10 @@ impl Hub {
             )
             .await;
         if let Err(e) = moved {
-            tracing::warn!(broadcast = %entry.id, error = %e, "cannot mark the broadcast reconnecting");
+            // Ended meanwhile (staff, or the end raced this report): its
+            // status is already final.
+            tracing::info!(broadcast = %entry.id, error = %e, "not marking the broadcast reconnecting");
+            return;
         }
         let ready = entry.status.borrow().ready;
         entry.set_state(BroadcastState::Reconnecting, ready);
