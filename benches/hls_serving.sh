@@ -14,7 +14,8 @@
 #   Pavilion  /live/1/source/seg-999999.m4s  the same lookup for a segment that does
 #                                         not exist (404): the lookup's cost alone
 #   Pavilion  the live playlist with `Accept-Encoding: gzip, deflate, br`, as browsers
-#             send it (compressed per request; nginx has gzip off, so no nginx row)
+#             send it (before e6c7c10 it was compressed on every request; nginx has
+#             gzip off, so no nginx row)
 #
 # nginx: a minimal nginx.conf written to the temporary directory, root = the
 # broadcast's recording directory, worker_processes 2, access_log off,
