@@ -24,5 +24,9 @@ id_type!(
     AccountId,
     RegistrationCodeId,
     RecordId,
-    BroadcastId
+    BroadcastId,
+    NoticeId,
+    ScreenId,
+    ScreenGroupId,
+    MediaId
 );

@@ -6,8 +6,10 @@ pub mod audit;
 pub mod broadcast;
 pub mod directory;
 pub mod ids;
+pub mod notice;
 pub mod record;
 pub mod role;
+pub mod screen;
 pub mod text;
 
 pub use account::{Account, NewAccount, Password, Username};
@@ -16,7 +18,8 @@ pub use directory::{
     Building, Community, CommunityCode, Estate, PlaceName, RegistrationCode, Unit, UnitLabel,
 };
 pub use ids::{
-    AccountId, BroadcastId, BuildingId, CommunityId, EstateId, RecordId, RegistrationCodeId, UnitId,
+    AccountId, BroadcastId, BuildingId, CommunityId, EstateId, MediaId, NoticeId, RecordId,
+    RegistrationCodeId, ScreenGroupId, ScreenId, UnitId,
 };
 pub use role::{Permission, Role};
 pub use text::{DisplayName, TextError};

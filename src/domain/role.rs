@@ -34,6 +34,12 @@ pub enum Permission {
     RunBroadcasts,
     /// See, unpublish and delete replays; end a broadcast that is stuck.
     ManageReplays,
+    /// Write lobby notices and withdraw them at once (an emergency cannot wait).
+    WriteNotices,
+    /// Approve or reject notices before they reach the screens.
+    ApproveNotices,
+    /// Pair, place and revoke lobby screens; read their proof-of-play.
+    ManageScreens,
 }
 
 impl Role {
@@ -79,6 +85,9 @@ impl Role {
             ),
             RunBroadcasts => matches!(self, Role::Admin | Role::Secretary),
             ManageReplays => matches!(self, Role::Admin | Role::Secretary | Role::Staff),
+            WriteNotices => matches!(self, Role::Admin | Role::Secretary | Role::Staff),
+            ApproveNotices => matches!(self, Role::Admin | Role::Secretary),
+            ManageScreens => self == Role::Admin,
         }
     }
 }

@@ -1,0 +1,507 @@
+//! Notices for the lobby screens: what staff write, when and where each one
+//! shows, and the approval workflow it goes through.
+
+use chrono::{DateTime, NaiveTime, Utc, Weekday};
+use serde::{Deserialize, Serialize};
+
+use super::ids::{
+    AccountId, BuildingId, CommunityId, EstateId, MediaId, NoticeId, ScreenGroupId, ScreenId,
+};
+use super::text::{clean_line, TextError};
+
+/// What kind of notice it is; screens style each kind differently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeCategory {
+    Announcement,
+    /// 阳光三务: property income, spending and service prices, usually tables.
+    Disclosure,
+    /// Water, power or lift outages and maintenance work.
+    Outage,
+    Event,
+    PriceList,
+    BroadcastSchedule,
+}
+
+impl NoticeCategory {
+    pub const ALL: [Self; 6] = [
+        Self::Announcement,
+        Self::Disclosure,
+        Self::Outage,
+        Self::Event,
+        Self::PriceList,
+        Self::BroadcastSchedule,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Announcement => "announcement",
+            Self::Disclosure => "disclosure",
+            Self::Outage => "outage",
+            Self::Event => "event",
+            Self::PriceList => "price_list",
+            Self::BroadcastSchedule => "broadcast_schedule",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+/// Where a notice is in its workflow.
+///
+/// ```text
+/// draft ──submit──▶ pending ──approve──▶ published ──withdraw──▶ withdrawn
+///                     │  ▲                   │
+///                  reject └──────edit────────┘
+///                     ▼
+///                 rejected ──edit──▶ draft
+/// ```
+/// A published notice whose validity has ended is shown as expired; that is
+/// derived from the clock, not stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeState {
+    Draft,
+    Pending,
+    Published,
+    Rejected,
+    Withdrawn,
+}
+
+impl NoticeState {
+    pub const ALL: [Self; 5] = [
+        Self::Draft,
+        Self::Pending,
+        Self::Published,
+        Self::Rejected,
+        Self::Withdrawn,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Draft => "draft",
+            Self::Pending => "pending",
+            Self::Published => "published",
+            Self::Rejected => "rejected",
+            Self::Withdrawn => "withdrawn",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+/// When a notice may show at all. `ends_at` is exclusive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Validity {
+    starts_at: DateTime<Utc>,
+    ends_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ValidityError {
+    #[error("the validity window ends before it starts")]
+    Inverted,
+}
+
+impl Validity {
+    pub fn new(
+        starts_at: DateTime<Utc>,
+        ends_at: Option<DateTime<Utc>>,
+    ) -> Result<Self, ValidityError> {
+        match ends_at {
+            Some(end) if end <= starts_at => Err(ValidityError::Inverted),
+            _ => Ok(Self { starts_at, ends_at }),
+        }
+    }
+
+    pub fn starts_at(&self) -> DateTime<Utc> {
+        self.starts_at
+    }
+
+    pub fn ends_at(&self) -> Option<DateTime<Utc>> {
+        self.ends_at
+    }
+
+    pub fn contains(&self, at: DateTime<Utc>) -> bool {
+        self.starts_at <= at && self.ends_at.is_none_or(|end| at < end)
+    }
+
+    /// Ended for good: nothing later will make it show again.
+    pub fn has_ended(&self, at: DateTime<Utc>) -> bool {
+        self.ends_at.is_some_and(|end| at >= end)
+    }
+}
+
+/// A set of weekdays, Monday first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(transparent)]
+pub struct Weekdays(u8);
+
+impl Weekdays {
+    pub const EVERY_DAY: Self = Self(0b111_1111);
+    pub const NONE: Self = Self(0);
+
+    pub fn from_days(days: impl IntoIterator<Item = Weekday>) -> Self {
+        Self(
+            days.into_iter()
+                .fold(0, |bits, day| bits | 1 << day.num_days_from_monday()),
+        )
+    }
+
+    /// From ISO numbers, 1 = Monday … 7 = Sunday; other numbers are refused.
+    pub fn from_iso(numbers: &[u8]) -> Option<Self> {
+        let mut bits = 0u8;
+        for &n in numbers {
+            if !(1..=7).contains(&n) {
+                return None;
+            }
+            bits |= 1 << (n - 1);
+        }
+        Some(Self(bits))
+    }
+
+    pub fn contains(self, day: Weekday) -> bool {
+        self.0 & (1 << day.num_days_from_monday()) != 0
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// ISO numbers of the days in the set, Monday (1) first.
+    pub fn iso_numbers(self) -> Vec<u8> {
+        (0..7)
+            .filter(|i| self.0 & (1 << i) != 0)
+            .map(|i| i + 1)
+            .collect()
+    }
+
+    pub fn bits(self) -> u8 {
+        self.0
+    }
+
+    pub fn from_bits(bits: u8) -> Self {
+        Self(bits & Self::EVERY_DAY.0)
+    }
+}
+
+/// A daily window in the community's local time, on some weekdays. When
+/// `until` is not after `from` the window crosses midnight, and it belongs to
+/// the weekday on which it starts: Friday 22:00–02:00 covers Saturday 01:00.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DayPart {
+    weekdays: Weekdays,
+    #[schema(value_type = String, example = "07:00")]
+    from: NaiveTime,
+    #[schema(value_type = String, example = "09:30")]
+    until: NaiveTime,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum DayPartError {
+    #[error("choose at least one weekday")]
+    NoWeekdays,
+    #[error("a time-of-day window needs a start and an end that differ")]
+    Empty,
+}
+
+impl DayPart {
+    pub fn new(
+        weekdays: Weekdays,
+        from: NaiveTime,
+        until: NaiveTime,
+    ) -> Result<Self, DayPartError> {
+        if weekdays.is_empty() {
+            return Err(DayPartError::NoWeekdays);
+        }
+        if from == until {
+            return Err(DayPartError::Empty);
+        }
+        Ok(Self {
+            weekdays,
+            from,
+            until,
+        })
+    }
+
+    pub fn weekdays(&self) -> Weekdays {
+        self.weekdays
+    }
+
+    pub fn from(&self) -> NaiveTime {
+        self.from
+    }
+
+    pub fn until(&self) -> NaiveTime {
+        self.until
+    }
+
+    pub fn crosses_midnight(&self) -> bool {
+        self.until <= self.from
+    }
+}
+
+/// Where a notice shows. A notice with no targets shows on every screen of
+/// its community.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
+#[serde(tag = "kind", content = "id", rename_all = "snake_case")]
+pub enum Target {
+    Community(CommunityId),
+    Estate(EstateId),
+    Building(BuildingId),
+    Screen(ScreenId),
+    Group(ScreenGroupId),
+}
+
+/// Seconds a notice stays on screen per turn of the rotation.
+pub const DISPLAY_SECONDS: std::ops::RangeInclusive<u32> = 5..=300;
+/// Higher shows first; emergencies come before everything regardless.
+pub const PRIORITY: std::ops::RangeInclusive<u8> = 1..=9;
+pub const TITLE_MAX: usize = 60;
+/// Markdown source, before rendering.
+pub const BODY_MAX: usize = 20_000;
+pub const IMAGES_MAX: usize = 6;
+
+/// What staff enter when writing or editing a notice, already checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoticeDraft {
+    pub community_id: CommunityId,
+    pub title: String,
+    /// Markdown as typed (cleaned of control characters); rendered and
+    /// sanitised on the way to a screen.
+    pub body: String,
+    pub category: NoticeCategory,
+    pub emergency: bool,
+    pub validity: Validity,
+    pub day_parts: Vec<DayPart>,
+    pub targets: Vec<Target>,
+    pub display_seconds: u32,
+    pub priority: u8,
+    pub images: Vec<MediaId>,
+    pub video: Option<MediaId>,
+}
+
+/// Which field of a notice is wrong, with why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NoticeError {
+    #[error("title: {0}")]
+    Title(TextError),
+    #[error("body: {0}")]
+    Body(TextError),
+    #[error("display seconds out of range")]
+    DisplaySeconds,
+    #[error("priority out of range")]
+    Priority,
+    #[error("too many images")]
+    TooManyImages,
+}
+
+impl NoticeDraft {
+    /// Checks the free-text and numeric fields; the body may be empty when
+    /// the notice is a picture or a video.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        community_id: CommunityId,
+        title: &str,
+        body: &str,
+        category: NoticeCategory,
+        emergency: bool,
+        validity: Validity,
+        day_parts: Vec<DayPart>,
+        targets: Vec<Target>,
+        display_seconds: u32,
+        priority: u8,
+        images: Vec<MediaId>,
+        video: Option<MediaId>,
+    ) -> Result<Self, NoticeError> {
+        let title = clean_line(title, 2, TITLE_MAX).map_err(NoticeError::Title)?;
+        let body = clean_markdown(body, BODY_MAX).map_err(NoticeError::Body)?;
+        if !DISPLAY_SECONDS.contains(&display_seconds) {
+            return Err(NoticeError::DisplaySeconds);
+        }
+        if !PRIORITY.contains(&priority) {
+            return Err(NoticeError::Priority);
+        }
+        if images.len() > IMAGES_MAX {
+            return Err(NoticeError::TooManyImages);
+        }
+        let mut targets = targets;
+        targets.sort();
+        targets.dedup();
+        Ok(Self {
+            community_id,
+            title,
+            body,
+            category,
+            emergency,
+            validity,
+            day_parts,
+            targets,
+            display_seconds,
+            priority,
+            images,
+            video,
+        })
+    }
+}
+
+/// Markdown keeps its line structure (tables, lists), so only control and
+/// invisible characters go, and Windows line ends become plain ones.
+fn clean_markdown(raw: &str, max: usize) -> Result<String, TextError> {
+    use unicode_normalization::UnicodeNormalization;
+    let text: String = raw
+        .nfc()
+        .filter(|&c| c == '\n' || c == '\t' || !(c.is_control() || super::text::is_invisible(c)))
+        .collect();
+    let text = text.trim_end().to_string();
+    if text.chars().count() > max {
+        return Err(TextError::TooLong { max });
+    }
+    Ok(text)
+}
+
+/// A notice as stored.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Notice {
+    pub id: NoticeId,
+    pub community_id: CommunityId,
+    pub title: String,
+    pub body: String,
+    pub category: NoticeCategory,
+    pub emergency: bool,
+    pub validity: Validity,
+    pub day_parts: Vec<DayPart>,
+    pub targets: Vec<Target>,
+    pub display_seconds: u32,
+    pub priority: u8,
+    pub images: Vec<MediaId>,
+    pub video: Option<MediaId>,
+    pub state: NoticeState,
+    /// Why the secretary rejected it, when rejected.
+    pub rejection_reason: Option<String>,
+    pub author_id: AccountId,
+    pub approved_by: Option<AccountId>,
+    /// Bumped on every change; an edit names the revision it started from.
+    pub revision: i64,
+    pub published_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Notice {
+    pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
+        self.validity.has_ended(now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn at(h: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 20, h, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for c in NoticeCategory::ALL {
+            assert_eq!(NoticeCategory::parse(c.as_str()), Some(c));
+        }
+        for s in NoticeState::ALL {
+            assert_eq!(NoticeState::parse(s.as_str()), Some(s));
+        }
+    }
+
+    #[test]
+    fn an_inverted_or_empty_window_is_refused() {
+        assert_eq!(
+            Validity::new(at(10), Some(at(9))),
+            Err(ValidityError::Inverted)
+        );
+        assert_eq!(
+            Validity::new(at(10), Some(at(10))),
+            Err(ValidityError::Inverted)
+        );
+        let open = Validity::new(at(10), None).unwrap();
+        assert!(open.contains(at(23)) && !open.contains(at(9)) && !open.has_ended(at(23)));
+        let closed = Validity::new(at(10), Some(at(12))).unwrap();
+        assert!(closed.contains(at(11)) && !closed.contains(at(12)) && closed.has_ended(at(12)));
+    }
+
+    #[test]
+    fn weekdays_from_iso_numbers() {
+        let days = Weekdays::from_iso(&[1, 5, 7]).unwrap();
+        assert!(days.contains(Weekday::Mon) && days.contains(Weekday::Fri));
+        assert!(days.contains(Weekday::Sun) && !days.contains(Weekday::Tue));
+        assert_eq!(days.iso_numbers(), [1, 5, 7]);
+        assert_eq!(Weekdays::from_iso(&[0]), None);
+        assert_eq!(Weekdays::from_iso(&[8]), None);
+    }
+
+    #[test]
+    fn day_parts_need_days_and_length() {
+        let t = |h| NaiveTime::from_hms_opt(h, 0, 0).unwrap();
+        assert_eq!(
+            DayPart::new(Weekdays::NONE, t(7), t(9)),
+            Err(DayPartError::NoWeekdays)
+        );
+        assert_eq!(
+            DayPart::new(Weekdays::EVERY_DAY, t(7), t(7)),
+            Err(DayPartError::Empty)
+        );
+        assert!(DayPart::new(Weekdays::EVERY_DAY, t(22), t(2))
+            .unwrap()
+            .crosses_midnight());
+    }
+
+    #[test]
+    fn a_draft_keeps_markdown_lines_and_checks_ranges() {
+        let validity = Validity::new(at(1), None).unwrap();
+        let draft = |body: &str, seconds, priority| {
+            NoticeDraft::new(
+                CommunityId(1),
+                "停水通知",
+                body,
+                NoticeCategory::Outage,
+                false,
+                validity,
+                vec![],
+                vec![
+                    Target::Building(BuildingId(2)),
+                    Target::Building(BuildingId(2)),
+                ],
+                seconds,
+                priority,
+                vec![],
+                None,
+            )
+        };
+        let ok = draft(
+            "| 项目 | 金额 |\r\n|---|---|\n| 保洁 | 100 |\u{200b}",
+            15,
+            5,
+        )
+        .unwrap();
+        assert_eq!(ok.body, "| 项目 | 金额 |\n|---|---|\n| 保洁 | 100 |");
+        assert_eq!(ok.targets.len(), 1);
+        assert_eq!(draft("", 4, 5).unwrap_err(), NoticeError::DisplaySeconds);
+        assert_eq!(draft("", 15, 0).unwrap_err(), NoticeError::Priority);
+    }
+}
