@@ -14,6 +14,7 @@ pub mod i18n;
 pub mod live;
 pub mod media;
 pub mod settings;
+pub mod signage;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

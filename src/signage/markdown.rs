@@ -1,0 +1,1 @@
+//! Notice bodies: Markdown rendered to HTML, then sanitised.

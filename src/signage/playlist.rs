@@ -1,0 +1,1 @@
+//! Which notices a screen shows, and in what order.
