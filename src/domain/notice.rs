@@ -95,7 +95,7 @@ impl NoticeState {
 }
 
 /// When a notice may show at all. `ends_at` is exclusive.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Validity {
     starts_at: DateTime<Utc>,
     ends_at: Option<DateTime<Utc>>,
@@ -192,7 +192,7 @@ impl Weekdays {
 /// A daily window in the community's local time, on some weekdays. When
 /// `until` is not after `from` the window crosses midnight, and it belongs to
 /// the weekday on which it starts: Friday 22:00–02:00 covers Saturday 01:00.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct DayPart {
     weekdays: Weekdays,
     #[schema(value_type = String, example = "07:00")]
@@ -408,6 +408,72 @@ impl Notice {
     pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
         self.validity.has_ended(now)
     }
+}
+
+/// Whether an upload is a picture or a video.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MediaKind {
+    Image,
+    Video,
+}
+
+impl MediaKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Image => "image",
+            Self::Video => "video",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Image, Self::Video].into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// A video is `processing` while it is transcoded for the lobby boxes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MediaState {
+    Processing,
+    Ready,
+    Failed,
+}
+
+impl MediaState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Processing => "processing",
+            Self::Ready => "ready",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Processing, Self::Ready, Self::Failed]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
+/// A picture or video uploaded for notices.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct MediaFile {
+    pub id: MediaId,
+    pub community_id: CommunityId,
+    pub kind: MediaKind,
+    pub state: MediaState,
+    pub original_name: String,
+    /// Of the file as served (after re-encoding or transcoding).
+    pub content_type: String,
+    pub size_bytes: i64,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub duration_millis: Option<i64>,
+    /// Why processing failed, for staff.
+    pub error: Option<String>,
+    pub uploaded_by: AccountId,
+    pub created_at: DateTime<Utc>,
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ mod error;
 mod sqlite;
 mod sqlite_broadcasts;
 mod sqlite_records;
+mod sqlite_signage;
 
 use std::sync::Arc;
 
@@ -12,7 +13,13 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::domain::broadcast::{Broadcast, BroadcastDetails, BroadcastState, ReplayState};
+use crate::domain::notice::{
+    MediaFile, MediaKind, MediaState, Notice, NoticeDraft, NoticeState,
+};
 use crate::domain::record::{NewRecord, Record, RecordClass, RecordEvent, RecordState};
+use crate::domain::screen::{
+    Heartbeat, Orientation, Play, PlayRow, Screen, ScreenGroup,
+};
 use crate::domain::*;
 
 pub use error::{StoreError, StoreResult};
@@ -31,11 +38,23 @@ pub async fn connect(url: &str) -> anyhow::Result<Arc<dyn Store>> {
 
 /// Everything Pavilion persists.
 pub trait Store:
-    DirectoryStore + AccountStore + AuditStore + RecordStore + ApiKeyStore + BroadcastStore
+    DirectoryStore
+    + AccountStore
+    + AuditStore
+    + RecordStore
+    + ApiKeyStore
+    + BroadcastStore
+    + SignageStore
 {
 }
 impl<T> Store for T where
-    T: DirectoryStore + AccountStore + AuditStore + RecordStore + ApiKeyStore + BroadcastStore
+    T: DirectoryStore
+        + AccountStore
+        + AuditStore
+        + RecordStore
+        + ApiKeyStore
+        + BroadcastStore
+        + SignageStore
 {
 }
 
@@ -372,4 +391,182 @@ pub trait BroadcastStore: Send + Sync + 'static {
         millis: Option<i64>,
     ) -> StoreResult<Broadcast>;
     async fn set_recording_error(&self, id: BroadcastId, error: &str) -> StoreResult<Broadcast>;
+}
+
+/// A file being added to the media library.
+#[derive(Debug, Clone)]
+pub struct NewMedia {
+    pub community_id: CommunityId,
+    pub kind: MediaKind,
+    pub state: MediaState,
+    pub original_name: String,
+    pub content_type: String,
+    pub size_bytes: i64,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub duration_millis: Option<i64>,
+    pub uploaded_by: AccountId,
+}
+
+/// What processing found out about a file, once it is done.
+#[derive(Debug, Clone)]
+pub struct MediaOutcome {
+    pub state: MediaState,
+    pub content_type: String,
+    pub size_bytes: i64,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub duration_millis: Option<i64>,
+    pub error: Option<String>,
+}
+
+/// Which notices a list shows, most recently changed first.
+#[derive(Debug, Clone, Default)]
+pub struct NoticeFilter {
+    pub community: Option<CommunityId>,
+    /// Empty: any state.
+    pub states: Vec<NoticeState>,
+    /// Only these (empty: any).
+    pub ids: Vec<NoticeId>,
+    pub limit: i64,
+}
+
+/// A workflow step: the notice must be at `revision` (when given) and in one
+/// of `from`, or the step is refused (someone else changed it first).
+#[derive(Debug, Clone)]
+pub struct NoticeTransition<'a> {
+    pub from: &'a [NoticeState],
+    pub to: NoticeState,
+    pub revision: Option<i64>,
+    /// The rejection reason, kept with a rejected notice.
+    pub reason: Option<&'a str>,
+    /// The audit action, e.g. `notice.approve`.
+    pub action: &'static str,
+}
+
+/// Where a screen hangs and how it is named; set when it is paired or moved.
+#[derive(Debug, Clone)]
+pub struct ScreenSetup {
+    pub name: String,
+    pub building_id: BuildingId,
+    pub group_id: Option<ScreenGroupId>,
+    pub orientation: Orientation,
+}
+
+/// What a pairing secret currently unlocks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PairingStatus {
+    /// Shown on the screen, not yet claimed by an admin.
+    Waiting { code: String },
+    /// Claimed: the screen's token, handed out once.
+    Paired { token: String },
+    /// Expired, already picked up, or never issued.
+    Gone,
+}
+
+/// Which proof-of-play rows an export holds.
+#[derive(Debug, Clone, Default)]
+pub struct PlayFilter {
+    pub community: Option<CommunityId>,
+    pub notice: Option<NoticeId>,
+    pub screen: Option<ScreenId>,
+    /// Started at or after.
+    pub since: Option<DateTime<Utc>>,
+    /// Started before.
+    pub until: Option<DateTime<Utc>>,
+    pub limit: i64,
+}
+
+/// Lobby notice boards: media, notices and their workflow (audited), screens
+/// and what they report.
+#[async_trait]
+pub trait SignageStore: Send + Sync + 'static {
+    async fn create_media(&self, actor: &Actor, new: &NewMedia) -> StoreResult<MediaFile>;
+    async fn finish_media(&self, id: MediaId, outcome: &MediaOutcome) -> StoreResult<MediaFile>;
+    async fn media(&self, id: MediaId) -> StoreResult<MediaFile>;
+    async fn list_media(&self, community: CommunityId, limit: i64) -> StoreResult<Vec<MediaFile>>;
+    /// Videos a previous run left half-processed.
+    async fn unfinished_media(&self) -> StoreResult<Vec<MediaFile>>;
+
+    /// Stores a new notice in `state` (draft or pending).
+    async fn create_notice(
+        &self,
+        actor: &Actor,
+        author: AccountId,
+        draft: &NoticeDraft,
+        state: NoticeState,
+    ) -> StoreResult<Notice>;
+    /// Replaces the content of a notice still at `revision`, moving it to
+    /// `state`; `StoreError::Conflict` when someone else changed it first.
+    async fn update_notice(
+        &self,
+        actor: &Actor,
+        id: NoticeId,
+        revision: i64,
+        draft: &NoticeDraft,
+        state: NoticeState,
+    ) -> StoreResult<Notice>;
+    /// `StoreError::Rejected` when the notice is not in one of `from`;
+    /// `StoreError::Conflict` when it is not at the expected revision.
+    async fn transition_notice(
+        &self,
+        actor: &Actor,
+        id: NoticeId,
+        step: &NoticeTransition<'_>,
+    ) -> StoreResult<Notice>;
+    async fn notice(&self, id: NoticeId) -> StoreResult<Notice>;
+    async fn list_notices(&self, filter: &NoticeFilter) -> StoreResult<Vec<Notice>>;
+    /// Published notices of the community whose validity has not ended.
+    async fn current_notices(
+        &self,
+        community: CommunityId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<Notice>>;
+
+    async fn create_pairing(
+        &self,
+        code: &str,
+        secret_hash: &str,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// What the screen polling with this secret gets; a token is handed out once.
+    async fn take_pairing(&self, secret_hash: &str, now: DateTime<Utc>)
+        -> StoreResult<PairingStatus>;
+    /// Creates the screen for an unexpired, unclaimed code; `NotFound` otherwise.
+    async fn claim_pairing(
+        &self,
+        actor: &Actor,
+        code: &str,
+        setup: &ScreenSetup,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Screen>;
+    /// The active (not revoked) screen holding this token.
+    async fn screen_by_token(&self, token_hash: &str) -> StoreResult<Option<Screen>>;
+    async fn screen(&self, id: ScreenId) -> StoreResult<Screen>;
+    async fn list_screens(&self, community: Option<CommunityId>) -> StoreResult<Vec<Screen>>;
+    async fn update_screen(
+        &self,
+        actor: &Actor,
+        id: ScreenId,
+        setup: &ScreenSetup,
+    ) -> StoreResult<Screen>;
+    async fn revoke_screen(&self, actor: &Actor, id: ScreenId) -> StoreResult<Screen>;
+    async fn record_heartbeat(
+        &self,
+        id: ScreenId,
+        heartbeat: &Heartbeat,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Stores the plays not stored yet; returns how many were new.
+    async fn record_plays(&self, id: ScreenId, plays: &[Play]) -> StoreResult<usize>;
+    async fn plays(&self, filter: &PlayFilter) -> StoreResult<Vec<PlayRow>>;
+
+    async fn list_screen_groups(&self, community: CommunityId) -> StoreResult<Vec<ScreenGroup>>;
+    async fn create_screen_group(
+        &self,
+        actor: &Actor,
+        community: CommunityId,
+        name: &PlaceName,
+    ) -> StoreResult<ScreenGroup>;
 }

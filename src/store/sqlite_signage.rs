@@ -1,0 +1,999 @@
+//! `SignageStore` for SQLite.
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::{FromRow, QueryBuilder, Sqlite, Transaction};
+
+use super::sqlite::{ts, SqliteStore};
+use super::{
+    MediaOutcome, NewMedia, NoticeFilter, NoticeTransition, PairingStatus, PlayFilter,
+    ScreenSetup, SignageStore, StoreError, StoreResult,
+};
+use crate::domain::notice::{
+    DayPart, MediaFile, MediaKind, MediaState, Notice, NoticeCategory, NoticeDraft, NoticeState,
+    Target, Validity, Weekdays,
+};
+use crate::domain::screen::{
+    Heartbeat, Orientation, Play, PlayRow, Screen, ScreenGroup, ScreenPlace,
+};
+use crate::domain::*;
+
+// ---------------------------------------------------------------- media
+
+#[derive(FromRow)]
+struct MediaRow {
+    id: i64,
+    community_id: i64,
+    kind: String,
+    state: String,
+    original_name: String,
+    content_type: String,
+    size_bytes: i64,
+    width: Option<i64>,
+    height: Option<i64>,
+    duration_millis: Option<i64>,
+    error: Option<String>,
+    uploaded_by: i64,
+    created_at: DateTime<Utc>,
+}
+
+const MEDIA: &str = "SELECT id, community_id, kind, state, original_name, content_type, size_bytes,
+        width, height, duration_millis, error, uploaded_by, created_at
+    FROM signage_media";
+
+impl TryFrom<MediaRow> for MediaFile {
+    type Error = StoreError;
+
+    fn try_from(r: MediaRow) -> Result<Self, StoreError> {
+        let corrupt = |what: &str| StoreError::Corrupt(format!("media {}: {what}", r.id));
+        Ok(MediaFile {
+            id: MediaId(r.id),
+            community_id: CommunityId(r.community_id),
+            kind: MediaKind::parse(&r.kind).ok_or_else(|| corrupt("kind"))?,
+            state: MediaState::parse(&r.state).ok_or_else(|| corrupt("state"))?,
+            original_name: r.original_name,
+            content_type: r.content_type,
+            size_bytes: r.size_bytes,
+            width: r.width.and_then(|w| u32::try_from(w).ok()),
+            height: r.height.and_then(|h| u32::try_from(h).ok()),
+            duration_millis: r.duration_millis,
+            error: r.error,
+            uploaded_by: AccountId(r.uploaded_by),
+            created_at: r.created_at,
+        })
+    }
+}
+
+// ---------------------------------------------------------------- notices
+
+#[derive(FromRow)]
+struct NoticeRow {
+    id: i64,
+    community_id: i64,
+    title: String,
+    body: String,
+    category: String,
+    emergency: bool,
+    starts_at: DateTime<Utc>,
+    ends_at: Option<DateTime<Utc>>,
+    day_parts: String,
+    display_seconds: i64,
+    priority: i64,
+    video_id: Option<i64>,
+    state: String,
+    rejection_reason: Option<String>,
+    author_id: i64,
+    approved_by: Option<i64>,
+    revision: i64,
+    published_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    /// `kind:id` pairs, comma-separated (group_concat).
+    targets: Option<String>,
+    /// Media ids in position order, comma-separated.
+    images: Option<String>,
+}
+
+const NOTICE: &str = "SELECT n.id, n.community_id, n.title, n.body, n.category, n.emergency,
+        n.starts_at, n.ends_at, n.day_parts, n.display_seconds, n.priority, n.video_id, n.state,
+        n.rejection_reason, n.author_id, n.approved_by, n.revision, n.published_at,
+        n.created_at, n.updated_at,
+        (SELECT group_concat(t.kind || ':' || t.target_id) FROM notice_targets t
+            WHERE t.notice_id = n.id) AS targets,
+        (SELECT group_concat(media_id) FROM
+            (SELECT media_id FROM notice_images i WHERE i.notice_id = n.id ORDER BY position))
+            AS images
+    FROM notices n";
+
+/// How day-parts are kept in the `day_parts` JSON column.
+#[derive(Serialize, Deserialize)]
+struct StoredDayPart {
+    weekdays: Vec<u8>,
+    from: NaiveTime,
+    until: NaiveTime,
+}
+
+fn day_parts_json(parts: &[DayPart]) -> String {
+    let stored: Vec<StoredDayPart> = parts
+        .iter()
+        .map(|p| StoredDayPart {
+            weekdays: p.weekdays().iso_numbers(),
+            from: p.from(),
+            until: p.until(),
+        })
+        .collect();
+    serde_json::to_string(&stored).expect("day parts serialise")
+}
+
+fn parse_target(pair: &str) -> Option<Target> {
+    let (kind, id) = pair.split_once(':')?;
+    let id: i64 = id.parse().ok()?;
+    Some(match kind {
+        "community" => Target::Community(CommunityId(id)),
+        "estate" => Target::Estate(EstateId(id)),
+        "building" => Target::Building(BuildingId(id)),
+        "screen" => Target::Screen(ScreenId(id)),
+        "group" => Target::Group(ScreenGroupId(id)),
+        _ => return None,
+    })
+}
+
+fn target_parts(target: Target) -> (&'static str, i64) {
+    match target {
+        Target::Community(id) => ("community", id.0),
+        Target::Estate(id) => ("estate", id.0),
+        Target::Building(id) => ("building", id.0),
+        Target::Screen(id) => ("screen", id.0),
+        Target::Group(id) => ("group", id.0),
+    }
+}
+
+impl TryFrom<NoticeRow> for Notice {
+    type Error = StoreError;
+
+    fn try_from(r: NoticeRow) -> Result<Self, StoreError> {
+        let corrupt = |what: &str| StoreError::Corrupt(format!("notice {}: {what}", r.id));
+        let stored: Vec<StoredDayPart> =
+            serde_json::from_str(&r.day_parts).map_err(|_| corrupt("day parts"))?;
+        let day_parts = stored
+            .into_iter()
+            .map(|p| {
+                let days = Weekdays::from_iso(&p.weekdays).ok_or_else(|| corrupt("weekdays"))?;
+                DayPart::new(days, p.from, p.until).map_err(|_| corrupt("day part"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut targets = r
+            .targets
+            .as_deref()
+            .unwrap_or("")
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(|pair| parse_target(pair).ok_or_else(|| corrupt("target")))
+            .collect::<Result<Vec<_>, _>>()?;
+        targets.sort();
+        let images = r
+            .images
+            .as_deref()
+            .unwrap_or("")
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(|s| s.parse().map(MediaId).map_err(|_| corrupt("image list")))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Notice {
+            id: NoticeId(r.id),
+            community_id: CommunityId(r.community_id),
+            category: NoticeCategory::parse(&r.category).ok_or_else(|| corrupt("category"))?,
+            state: NoticeState::parse(&r.state).ok_or_else(|| corrupt("state"))?,
+            validity: Validity::new(r.starts_at, r.ends_at).map_err(|_| corrupt("validity"))?,
+            display_seconds: u32::try_from(r.display_seconds)
+                .map_err(|_| corrupt("display seconds"))?,
+            priority: u8::try_from(r.priority).map_err(|_| corrupt("priority"))?,
+            title: r.title,
+            body: r.body,
+            emergency: r.emergency,
+            day_parts,
+            targets,
+            images,
+            video: r.video_id.map(MediaId),
+            rejection_reason: r.rejection_reason,
+            author_id: AccountId(r.author_id),
+            approved_by: r.approved_by.map(AccountId),
+            revision: r.revision,
+            published_at: r.published_at,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+async fn fetch_notice(tx: &mut Transaction<'_, Sqlite>, id: NoticeId) -> StoreResult<Notice> {
+    let row: NoticeRow = sqlx::query_as(&format!("{NOTICE} WHERE n.id = ?"))
+        .bind(id.0)
+        .fetch_one(&mut **tx)
+        .await?;
+    row.try_into()
+}
+
+/// Replaces the notice's targets and images, refusing anything that belongs
+/// to another community (a forged form must not reach another community's
+/// screens or show its pictures).
+async fn set_notice_links(
+    tx: &mut Transaction<'_, Sqlite>,
+    id: NoticeId,
+    draft: &NoticeDraft,
+) -> StoreResult<()> {
+    let community = draft.community_id.0;
+    for table in ["notice_targets", "notice_images"] {
+        sqlx::query(&format!("DELETE FROM {table} WHERE notice_id = ?"))
+            .bind(id.0)
+            .execute(&mut **tx)
+            .await?;
+    }
+    for &target in &draft.targets {
+        let owner_check = match target {
+            Target::Community(_) => "SELECT id FROM communities WHERE id = ?2 AND id = ?1",
+            Target::Estate(_) => "SELECT id FROM estates WHERE id = ?2 AND community_id = ?1",
+            Target::Building(_) => {
+                "SELECT b.id FROM buildings b JOIN estates e ON e.id = b.estate_id
+                 WHERE b.id = ?2 AND e.community_id = ?1"
+            }
+            Target::Screen(_) => {
+                "SELECT s.id FROM screens s JOIN buildings b ON b.id = s.building_id
+                 JOIN estates e ON e.id = b.estate_id WHERE s.id = ?2 AND e.community_id = ?1"
+            }
+            Target::Group(_) => "SELECT id FROM screen_groups WHERE id = ?2 AND community_id = ?1",
+        };
+        let (kind, target_id) = target_parts(target);
+        let found: Option<i64> = sqlx::query_scalar(owner_check)
+            .bind(community)
+            .bind(target_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+        if found.is_none() {
+            return Err(StoreError::Rejected("target of another community"));
+        }
+        sqlx::query("INSERT INTO notice_targets (notice_id, kind, target_id) VALUES (?, ?, ?)")
+            .bind(id.0)
+            .bind(kind)
+            .bind(target_id)
+            .execute(&mut **tx)
+            .await?;
+    }
+    let media_kinds = draft
+        .images
+        .iter()
+        .map(|&m| (m, MediaKind::Image))
+        .chain(draft.video.map(|m| (m, MediaKind::Video)));
+    for (media, kind) in media_kinds {
+        let found: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM signage_media WHERE id = ? AND community_id = ? AND kind = ?
+                AND state != 'failed'",
+        )
+        .bind(media.0)
+        .bind(community)
+        .bind(kind.as_str())
+        .fetch_optional(&mut **tx)
+        .await?;
+        if found.is_none() {
+            return Err(StoreError::Rejected("media of another community"));
+        }
+    }
+    for (position, image) in draft.images.iter().enumerate() {
+        sqlx::query("INSERT INTO notice_images (notice_id, position, media_id) VALUES (?, ?, ?)")
+            .bind(id.0)
+            .bind(position as i64)
+            .bind(image.0)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------- screens
+
+#[derive(FromRow)]
+struct ScreenRow {
+    id: i64,
+    name: String,
+    community_id: i64,
+    estate_id: i64,
+    building_id: i64,
+    group_id: Option<i64>,
+    orientation: String,
+    paired_at: DateTime<Utc>,
+    revoked_at: Option<DateTime<Utc>>,
+    last_seen_at: Option<DateTime<Utc>>,
+    current_notice: Option<i64>,
+    client_version: String,
+    uptime_seconds: i64,
+    last_error: Option<String>,
+}
+
+const SCREEN: &str = "SELECT s.id, s.name, e.community_id, b.estate_id, s.building_id, s.group_id,
+        s.orientation, s.paired_at, s.revoked_at, s.last_seen_at, s.current_notice,
+        s.client_version, s.uptime_seconds, s.last_error
+    FROM screens s JOIN buildings b ON b.id = s.building_id JOIN estates e ON e.id = b.estate_id";
+
+impl TryFrom<ScreenRow> for Screen {
+    type Error = StoreError;
+
+    fn try_from(r: ScreenRow) -> Result<Self, StoreError> {
+        let id = ScreenId(r.id);
+        Ok(Screen {
+            id,
+            name: r.name,
+            place: ScreenPlace {
+                screen_id: id,
+                community_id: CommunityId(r.community_id),
+                estate_id: EstateId(r.estate_id),
+                building_id: BuildingId(r.building_id),
+                group_id: r.group_id.map(ScreenGroupId),
+            },
+            orientation: Orientation::parse(&r.orientation).ok_or_else(|| {
+                StoreError::Corrupt(format!("screen {}: orientation", r.id))
+            })?,
+            paired_at: r.paired_at,
+            revoked_at: r.revoked_at,
+            last_seen_at: r.last_seen_at,
+            heartbeat: Heartbeat {
+                current_notice: r.current_notice.map(NoticeId),
+                client_version: r.client_version,
+                uptime_seconds: u64::try_from(r.uptime_seconds).unwrap_or(0),
+                last_error: r.last_error,
+            },
+        })
+    }
+}
+
+async fn fetch_screen(tx: &mut Transaction<'_, Sqlite>, id: ScreenId) -> StoreResult<Screen> {
+    let row: ScreenRow = sqlx::query_as(&format!("{SCREEN} WHERE s.id = ?"))
+        .bind(id.0)
+        .fetch_one(&mut **tx)
+        .await?;
+    row.try_into()
+}
+
+/// A screen's group must belong to the community its building is in.
+async fn check_group(tx: &mut Transaction<'_, Sqlite>, setup: &ScreenSetup) -> StoreResult<()> {
+    let Some(group) = setup.group_id else {
+        return Ok(());
+    };
+    let found: Option<i64> = sqlx::query_scalar(
+        "SELECT g.id FROM screen_groups g JOIN estates e ON e.community_id = g.community_id
+         JOIN buildings b ON b.estate_id = e.id WHERE g.id = ? AND b.id = ?",
+    )
+    .bind(group.0)
+    .bind(setup.building_id.0)
+    .fetch_optional(&mut **tx)
+    .await?;
+    found
+        .map(|_| ())
+        .ok_or(StoreError::Rejected("group of another community"))
+}
+
+#[async_trait]
+impl SignageStore for SqliteStore {
+    async fn create_media(&self, actor: &Actor, new: &NewMedia) -> StoreResult<MediaFile> {
+        let mut tx = self.pool().begin().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO signage_media (community_id, kind, state, original_name, content_type,
+                size_bytes, width, height, duration_millis, uploaded_by, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(new.community_id.0)
+        .bind(new.kind.as_str())
+        .bind(new.state.as_str())
+        .bind(&new.original_name)
+        .bind(&new.content_type)
+        .bind(new.size_bytes)
+        .bind(new.width.map(i64::from))
+        .bind(new.height.map(i64::from))
+        .bind(new.duration_millis)
+        .bind(new.uploaded_by.0)
+        .bind(ts(Utc::now()))
+        .fetch_one(&mut *tx)
+        .await?;
+        let row: MediaRow = sqlx::query_as(&format!("{MEDIA} WHERE id = ?"))
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let media: MediaFile = row.try_into()?;
+        Self::audit(
+            &mut tx,
+            actor.entry("media.upload", "media", media.id).after(&media),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(media)
+    }
+
+    async fn finish_media(&self, id: MediaId, outcome: &MediaOutcome) -> StoreResult<MediaFile> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query(
+            "UPDATE signage_media SET state = ?, content_type = ?, size_bytes = ?, width = ?,
+                height = ?, duration_millis = ?, error = ?
+             WHERE id = ?",
+        )
+        .bind(outcome.state.as_str())
+        .bind(&outcome.content_type)
+        .bind(outcome.size_bytes)
+        .bind(outcome.width.map(i64::from))
+        .bind(outcome.height.map(i64::from))
+        .bind(outcome.duration_millis)
+        .bind(&outcome.error)
+        .bind(id.0)
+        .execute(&mut *tx)
+        .await?;
+        let row: MediaRow = sqlx::query_as(&format!("{MEDIA} WHERE id = ?"))
+            .bind(id.0)
+            .fetch_one(&mut *tx)
+            .await?;
+        let media: MediaFile = row.try_into()?;
+        let action = match outcome.state {
+            MediaState::Failed => "media.failed",
+            _ => "media.ready",
+        };
+        Self::audit(
+            &mut tx,
+            Actor::system().entry(action, "media", id).after(&media),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(media)
+    }
+
+    async fn media(&self, id: MediaId) -> StoreResult<MediaFile> {
+        let row: MediaRow = sqlx::query_as(&format!("{MEDIA} WHERE id = ?"))
+            .bind(id.0)
+            .fetch_one(self.pool())
+            .await?;
+        row.try_into()
+    }
+
+    async fn list_media(&self, community: CommunityId, limit: i64) -> StoreResult<Vec<MediaFile>> {
+        let rows: Vec<MediaRow> = sqlx::query_as(&format!(
+            "{MEDIA} WHERE community_id = ? ORDER BY id DESC LIMIT ?"
+        ))
+        .bind(community.0)
+        .bind(limit.max(1))
+        .fetch_all(self.pool())
+        .await?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    async fn unfinished_media(&self) -> StoreResult<Vec<MediaFile>> {
+        let rows: Vec<MediaRow> =
+            sqlx::query_as(&format!("{MEDIA} WHERE state = 'processing' ORDER BY id"))
+                .fetch_all(self.pool())
+                .await?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    async fn create_notice(
+        &self,
+        actor: &Actor,
+        author: AccountId,
+        draft: &NoticeDraft,
+        state: NoticeState,
+    ) -> StoreResult<Notice> {
+        let now = ts(Utc::now());
+        let mut tx = self.pool().begin().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO notices (community_id, title, body, category, emergency, starts_at,
+                ends_at, day_parts, display_seconds, priority, video_id, state, author_id,
+                created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(draft.community_id.0)
+        .bind(&draft.title)
+        .bind(&draft.body)
+        .bind(draft.category.as_str())
+        .bind(draft.emergency)
+        .bind(ts(draft.validity.starts_at()))
+        .bind(draft.validity.ends_at().map(ts))
+        .bind(day_parts_json(&draft.day_parts))
+        .bind(i64::from(draft.display_seconds))
+        .bind(i64::from(draft.priority))
+        .bind(draft.video.map(|m| m.0))
+        .bind(state.as_str())
+        .bind(author.0)
+        .bind(&now)
+        .bind(&now)
+        .fetch_one(&mut *tx)
+        .await?;
+        let id = NoticeId(id);
+        set_notice_links(&mut tx, id, draft).await?;
+        let notice = fetch_notice(&mut tx, id).await?;
+        Self::audit(
+            &mut tx,
+            actor.entry("notice.create", "notice", id).after(&notice),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(notice)
+    }
+
+    async fn update_notice(
+        &self,
+        actor: &Actor,
+        id: NoticeId,
+        revision: i64,
+        draft: &NoticeDraft,
+        state: NoticeState,
+    ) -> StoreResult<Notice> {
+        let mut tx = self.pool().begin().await?;
+        // The write comes first so the transaction holds the write lock
+        // before it reads what it will audit.
+        let updated = sqlx::query(
+            "UPDATE notices SET title = ?, body = ?, category = ?, emergency = ?, starts_at = ?,
+                ends_at = ?, day_parts = ?, display_seconds = ?, priority = ?, video_id = ?,
+                state = ?, rejection_reason = NULL, approved_by = NULL,
+                published_at = CASE WHEN ? = 'published' THEN published_at ELSE NULL END,
+                revision = revision + 1, updated_at = ?
+             WHERE id = ? AND revision = ? AND community_id = ?",
+        )
+        .bind(&draft.title)
+        .bind(&draft.body)
+        .bind(draft.category.as_str())
+        .bind(draft.emergency)
+        .bind(ts(draft.validity.starts_at()))
+        .bind(draft.validity.ends_at().map(ts))
+        .bind(day_parts_json(&draft.day_parts))
+        .bind(i64::from(draft.display_seconds))
+        .bind(i64::from(draft.priority))
+        .bind(draft.video.map(|m| m.0))
+        .bind(state.as_str())
+        .bind(state.as_str())
+        .bind(ts(Utc::now()))
+        .bind(id.0)
+        .bind(revision)
+        .bind(draft.community_id.0)
+        .execute(&mut *tx)
+        .await?;
+        if updated.rows_affected() == 0 {
+            fetch_notice(&mut tx, id).await?;
+            return Err(StoreError::Conflict);
+        }
+        set_notice_links(&mut tx, id, draft).await?;
+        let after = fetch_notice(&mut tx, id).await?;
+        Self::audit(
+            &mut tx,
+            actor.entry("notice.update", "notice", id).after(&after),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(after)
+    }
+
+    async fn transition_notice(
+        &self,
+        actor: &Actor,
+        id: NoticeId,
+        step: &NoticeTransition<'_>,
+    ) -> StoreResult<Notice> {
+        let now = ts(Utc::now());
+        let mut tx = self.pool().begin().await?;
+        let mut update = QueryBuilder::<Sqlite>::new("UPDATE notices SET state = ");
+        update
+            .push_bind(step.to.as_str())
+            .push(", revision = revision + 1, updated_at = ")
+            .push_bind(&now)
+            .push(", rejection_reason = ")
+            .push_bind(step.reason);
+        if step.to == NoticeState::Published {
+            update
+                .push(", published_at = ")
+                .push_bind(&now)
+                .push(", approved_by = ")
+                .push_bind(actor.id.map(|a| a.0));
+        }
+        update.push(" WHERE id = ").push_bind(id.0).push(" AND state IN (");
+        let mut states = update.separated(", ");
+        for state in step.from {
+            states.push_bind(state.as_str());
+        }
+        update.push(")");
+        if let Some(revision) = step.revision {
+            update.push(" AND revision = ").push_bind(revision);
+        }
+        if update.build().execute(&mut *tx).await?.rows_affected() == 0 {
+            let current = fetch_notice(&mut tx, id).await?;
+            return Err(if step.revision.is_some_and(|r| r != current.revision) {
+                StoreError::Conflict
+            } else {
+                StoreError::Rejected("notice is in another state")
+            });
+        }
+        let after = fetch_notice(&mut tx, id).await?;
+        let mut entry = actor.entry(step.action, "notice", id);
+        if let Some(reason) = step.reason {
+            entry = entry.after(serde_json::json!({ "reason": reason }));
+        }
+        Self::audit(&mut tx, entry).await?;
+        tx.commit().await?;
+        Ok(after)
+    }
+
+    async fn notice(&self, id: NoticeId) -> StoreResult<Notice> {
+        let row: NoticeRow = sqlx::query_as(&format!("{NOTICE} WHERE n.id = ?"))
+            .bind(id.0)
+            .fetch_one(self.pool())
+            .await?;
+        row.try_into()
+    }
+
+    async fn list_notices(&self, filter: &NoticeFilter) -> StoreResult<Vec<Notice>> {
+        let mut query = QueryBuilder::<Sqlite>::new(NOTICE);
+        query.push(" WHERE 1 = 1");
+        if let Some(community) = filter.community {
+            query.push(" AND n.community_id = ").push_bind(community.0);
+        }
+        if !filter.states.is_empty() {
+            query.push(" AND n.state IN (");
+            let mut list = query.separated(", ");
+            for state in &filter.states {
+                list.push_bind(state.as_str());
+            }
+            query.push(")");
+        }
+        if !filter.ids.is_empty() {
+            query.push(" AND n.id IN (");
+            let mut list = query.separated(", ");
+            for id in &filter.ids {
+                list.push_bind(id.0);
+            }
+            query.push(")");
+        }
+        query
+            .push(" ORDER BY n.updated_at DESC, n.id DESC LIMIT ")
+            .push_bind(filter.limit.max(1));
+        let rows: Vec<NoticeRow> = query.build_query_as().fetch_all(self.pool()).await?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    async fn current_notices(
+        &self,
+        community: CommunityId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<Notice>> {
+        let rows: Vec<NoticeRow> = sqlx::query_as(&format!(
+            "{NOTICE} WHERE n.community_id = ? AND n.state = 'published'
+                AND (n.ends_at IS NULL OR n.ends_at > ?)"
+        ))
+        .bind(community.0)
+        .bind(ts(now))
+        .fetch_all(self.pool())
+        .await?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    async fn create_pairing(
+        &self,
+        code: &str,
+        secret_hash: &str,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let now = Utc::now();
+        let mut tx = self.pool().begin().await?;
+        // Expired, unclaimed codes free their code for reuse.
+        sqlx::query("DELETE FROM screen_pairings WHERE expires_at <= ? AND screen_id IS NULL")
+            .bind(ts(now))
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO screen_pairings (secret_hash, code, created_at, expires_at)
+             VALUES (?, ?, ?, ?)",
+        )
+        .bind(secret_hash)
+        .bind(code)
+        .bind(ts(now))
+        .bind(ts(expires_at))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn take_pairing(
+        &self,
+        secret_hash: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<PairingStatus> {
+        let mut tx = self.pool().begin().await?;
+        // The write comes first (it takes the lock); the token is then
+        // cleared so that it is handed out once.
+        let token: Option<Option<String>> = sqlx::query_scalar(
+            "UPDATE screen_pairings SET delivered_at = ?
+             WHERE secret_hash = ? AND token IS NOT NULL RETURNING token",
+        )
+        .bind(ts(now))
+        .bind(secret_hash)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(Some(token)) = token {
+            sqlx::query("UPDATE screen_pairings SET token = NULL WHERE secret_hash = ?")
+                .bind(secret_hash)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            return Ok(PairingStatus::Paired { token });
+        }
+        let waiting: Option<String> = sqlx::query_scalar(
+            "SELECT code FROM screen_pairings
+             WHERE secret_hash = ? AND screen_id IS NULL AND expires_at > ?",
+        )
+        .bind(secret_hash)
+        .bind(ts(now))
+        .fetch_optional(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(match waiting {
+            Some(code) => PairingStatus::Waiting { code },
+            None => PairingStatus::Gone,
+        })
+    }
+
+    async fn claim_pairing(
+        &self,
+        actor: &Actor,
+        code: &str,
+        setup: &ScreenSetup,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Screen> {
+        let mut tx = self.pool().begin().await?;
+        let secret: Option<String> = sqlx::query_scalar(
+            "SELECT secret_hash FROM screen_pairings
+             WHERE code = ? AND screen_id IS NULL AND expires_at > ?",
+        )
+        .bind(code)
+        .bind(ts(now))
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(secret) = secret else {
+            return Err(StoreError::NotFound);
+        };
+        check_group(&mut tx, setup).await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO screens (name, building_id, group_id, orientation, token_hash, paired_at)
+             VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(&setup.name)
+        .bind(setup.building_id.0)
+        .bind(setup.group_id.map(|g| g.0))
+        .bind(setup.orientation.as_str())
+        .bind(crate::accounts::tokens::fingerprint(token))
+        .bind(ts(now))
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE screen_pairings SET screen_id = ?, token = ? WHERE secret_hash = ?")
+            .bind(id)
+            .bind(token)
+            .bind(&secret)
+            .execute(&mut *tx)
+            .await?;
+        let screen = fetch_screen(&mut tx, ScreenId(id)).await?;
+        Self::audit(
+            &mut tx,
+            actor.entry("screen.pair", "screen", screen.id).after(&screen),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(screen)
+    }
+
+    async fn screen_by_token(&self, token_hash: &str) -> StoreResult<Option<Screen>> {
+        let row: Option<ScreenRow> = sqlx::query_as(&format!(
+            "{SCREEN} WHERE s.token_hash = ? AND s.revoked_at IS NULL"
+        ))
+        .bind(token_hash)
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(TryInto::try_into).transpose()
+    }
+
+    async fn screen(&self, id: ScreenId) -> StoreResult<Screen> {
+        let row: ScreenRow = sqlx::query_as(&format!("{SCREEN} WHERE s.id = ?"))
+            .bind(id.0)
+            .fetch_one(self.pool())
+            .await?;
+        row.try_into()
+    }
+
+    async fn list_screens(&self, community: Option<CommunityId>) -> StoreResult<Vec<Screen>> {
+        let mut query = QueryBuilder::<Sqlite>::new(SCREEN);
+        if let Some(community) = community {
+            query.push(" WHERE e.community_id = ").push_bind(community.0);
+        }
+        query.push(" ORDER BY s.revoked_at IS NOT NULL, s.name, s.id");
+        let rows: Vec<ScreenRow> = query.build_query_as().fetch_all(self.pool()).await?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    async fn update_screen(
+        &self,
+        actor: &Actor,
+        id: ScreenId,
+        setup: &ScreenSetup,
+    ) -> StoreResult<Screen> {
+        let mut tx = self.pool().begin().await?;
+        let before = fetch_screen(&mut tx, id).await?;
+        check_group(&mut tx, setup).await?;
+        sqlx::query(
+            "UPDATE screens SET name = ?, building_id = ?, group_id = ?, orientation = ?
+             WHERE id = ?",
+        )
+        .bind(&setup.name)
+        .bind(setup.building_id.0)
+        .bind(setup.group_id.map(|g| g.0))
+        .bind(setup.orientation.as_str())
+        .bind(id.0)
+        .execute(&mut *tx)
+        .await?;
+        let after = fetch_screen(&mut tx, id).await?;
+        if after.place.community_id != before.place.community_id {
+            return Err(StoreError::Rejected("building of another community"));
+        }
+        Self::audit(
+            &mut tx,
+            actor
+                .entry("screen.update", "screen", id)
+                .before(&before)
+                .after(&after),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(after)
+    }
+
+    async fn revoke_screen(&self, actor: &Actor, id: ScreenId) -> StoreResult<Screen> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("UPDATE screens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?")
+            .bind(ts(Utc::now()))
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await?;
+        let after = fetch_screen(&mut tx, id).await?;
+        Self::audit(&mut tx, actor.entry("screen.revoke", "screen", id)).await?;
+        tx.commit().await?;
+        Ok(after)
+    }
+
+    async fn record_heartbeat(
+        &self,
+        id: ScreenId,
+        heartbeat: &Heartbeat,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE screens SET last_seen_at = ?, current_notice = ?, client_version = ?,
+                uptime_seconds = ?, last_error = ?
+             WHERE id = ?",
+        )
+        .bind(ts(at))
+        .bind(heartbeat.current_notice.map(|n| n.0))
+        .bind(&heartbeat.client_version)
+        .bind(i64::try_from(heartbeat.uptime_seconds).unwrap_or(i64::MAX))
+        .bind(&heartbeat.last_error)
+        .bind(id.0)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    async fn record_plays(&self, id: ScreenId, plays: &[Play]) -> StoreResult<usize> {
+        let mut tx = self.pool().begin().await?;
+        let mut added = 0;
+        for play in plays {
+            // A play of a notice that no longer exists (or never did) is
+            // dropped rather than failing the whole batch.
+            let inserted = sqlx::query(
+                "INSERT OR IGNORE INTO notice_plays (screen_id, notice_id, started_at, ended_at)
+                 SELECT ?, id, ?, ? FROM notices WHERE id = ?",
+            )
+            .bind(id.0)
+            .bind(ts(play.started_at))
+            .bind(ts(play.ended_at))
+            .bind(play.notice_id.0)
+            .execute(&mut *tx)
+            .await?;
+            added += inserted.rows_affected() as usize;
+        }
+        tx.commit().await?;
+        Ok(added)
+    }
+
+    async fn plays(&self, filter: &PlayFilter) -> StoreResult<Vec<PlayRow>> {
+        #[derive(FromRow)]
+        struct Row {
+            screen_id: i64,
+            screen_name: String,
+            notice_id: i64,
+            notice_title: String,
+            started_at: DateTime<Utc>,
+            ended_at: DateTime<Utc>,
+        }
+        let mut query = QueryBuilder::<Sqlite>::new(
+            "SELECT p.screen_id, s.name AS screen_name, p.notice_id, n.title AS notice_title,
+                p.started_at, p.ended_at
+             FROM notice_plays p JOIN screens s ON s.id = p.screen_id
+             JOIN notices n ON n.id = p.notice_id WHERE 1 = 1",
+        );
+        if let Some(community) = filter.community {
+            query.push(" AND n.community_id = ").push_bind(community.0);
+        }
+        if let Some(notice) = filter.notice {
+            query.push(" AND p.notice_id = ").push_bind(notice.0);
+        }
+        if let Some(screen) = filter.screen {
+            query.push(" AND p.screen_id = ").push_bind(screen.0);
+        }
+        if let Some(since) = filter.since {
+            query.push(" AND p.started_at >= ").push_bind(ts(since));
+        }
+        if let Some(until) = filter.until {
+            query.push(" AND p.started_at < ").push_bind(ts(until));
+        }
+        query
+            .push(" ORDER BY p.started_at, p.screen_id LIMIT ")
+            .push_bind(filter.limit.max(1));
+        let rows: Vec<Row> = query.build_query_as().fetch_all(self.pool()).await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| PlayRow {
+                screen_id: ScreenId(r.screen_id),
+                screen_name: r.screen_name,
+                notice_id: NoticeId(r.notice_id),
+                notice_title: r.notice_title,
+                started_at: r.started_at,
+                ended_at: r.ended_at,
+            })
+            .collect())
+    }
+
+    async fn list_screen_groups(&self, community: CommunityId) -> StoreResult<Vec<ScreenGroup>> {
+        let rows: Vec<(i64, i64, String)> = sqlx::query_as(
+            "SELECT id, community_id, name FROM screen_groups WHERE community_id = ? ORDER BY name",
+        )
+        .bind(community.0)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, community_id, name)| ScreenGroup {
+                id: ScreenGroupId(id),
+                community_id: CommunityId(community_id),
+                name,
+            })
+            .collect())
+    }
+
+    async fn create_screen_group(
+        &self,
+        actor: &Actor,
+        community: CommunityId,
+        name: &PlaceName,
+    ) -> StoreResult<ScreenGroup> {
+        let mut tx = self.pool().begin().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO screen_groups (community_id, name) VALUES (?, ?) RETURNING id",
+        )
+        .bind(community.0)
+        .bind(name.as_str())
+        .fetch_one(&mut *tx)
+        .await?;
+        let group = ScreenGroup {
+            id: ScreenGroupId(id),
+            community_id: community,
+            name: name.as_str().to_string(),
+        };
+        Self::audit(
+            &mut tx,
+            actor.entry("screen_group.create", "screen_group", group.id).after(&group),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(group)
+    }
+}
