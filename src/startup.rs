@@ -12,6 +12,7 @@ use crate::accounts::Accounts;
 use crate::feedback::records::Records;
 use crate::live::Live;
 use crate::settings::Settings;
+use crate::signage::{Signage, SignageSettings};
 use crate::store::{self, Store};
 use crate::web::{self, observability, AppState};
 
@@ -44,10 +45,21 @@ impl Application {
         let port = listener.local_addr()?.port();
         let live = Live::new(store.clone(), settings.live.clone(), &settings.data_dir);
         let rtmp_port = live.start().await?;
+        let signage = Signage::new(
+            store.clone(),
+            SignageSettings {
+                public_url: settings.server.public_url.clone(),
+                time_zone: settings.time_zone,
+                client_version: web::kiosk::client_version().to_owned(),
+                data_dir: settings.data_dir.clone(),
+            },
+        );
+        signage.spawn_tasks();
         let state = Data::new(AppState {
             accounts: Accounts::new(store.clone(), &settings.auth)?,
             records: Records::new(store.clone(), settings.time_zone),
             live,
+            signage,
             rtmp_port,
             metrics: observability::Metrics::new()?,
             store,
@@ -72,6 +84,9 @@ impl Application {
                 .configure(web::routes)
         })
         .listen(listener)?
+        // A client that closes its connection is gone: drop its request even
+        // while it is held (a blocking playlist reload, a hinted part).
+        .h1_allow_half_closed(false)
         .shutdown_timeout(10)
         .run();
         Ok(Self {

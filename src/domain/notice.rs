@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::ids::{
     AccountId, BuildingId, CommunityId, EstateId, MediaId, NoticeId, ScreenGroupId, ScreenId,
 };
-use super::text::{clean_line, TextError};
+use super::text::{clean_prose_line, TextError};
 
 /// What kind of notice it is; screens style each kind differently.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -330,7 +330,7 @@ impl NoticeDraft {
         images: Vec<MediaId>,
         video: Option<MediaId>,
     ) -> Result<Self, NoticeError> {
-        let title = clean_line(title, 2, TITLE_MAX).map_err(NoticeError::Title)?;
+        let title = clean_prose_line(title, 2, TITLE_MAX).map_err(NoticeError::Title)?;
         let body = clean_markdown(body, BODY_MAX).map_err(NoticeError::Body)?;
         if !DISPLAY_SECONDS.contains(&display_seconds) {
             return Err(NoticeError::DisplaySeconds);
@@ -427,7 +427,9 @@ impl MediaKind {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Image, Self::Video].into_iter().find(|k| k.as_str() == s)
+        [Self::Image, Self::Video]
+            .into_iter()
+            .find(|k| k.as_str() == s)
     }
 }
 

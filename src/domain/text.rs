@@ -62,6 +62,21 @@ pub fn clean_line(raw: &str, min: usize, max: usize) -> Result<String, TextError
         return Err(TextError::TooLong { max });
     }
     let text: String = raw.nfkc().collect();
+    checked_line(&text, min, max)
+}
+
+/// A line of prose (a notice title, a reason): like [`clean_line`], but
+/// canonical normalisation only, so that Chinese full-width punctuation
+/// (，：！) stays as typed instead of becoming ASCII.
+pub fn clean_prose_line(raw: &str, min: usize, max: usize) -> Result<String, TextError> {
+    if raw.chars().count() > max * 4 + 64 {
+        return Err(TextError::TooLong { max });
+    }
+    let text: String = raw.nfc().collect();
+    checked_line(&text, min, max)
+}
+
+fn checked_line(text: &str, min: usize, max: usize) -> Result<String, TextError> {
     let text = text.trim();
     if text.is_empty() {
         return Err(TextError::Empty);
@@ -131,6 +146,14 @@ mod tests {
     fn folds_full_width_characters() {
         assert_eq!(clean_line("  ３号楼 ", 1, 10).unwrap(), "3号楼");
         assert_eq!(clean_line("ＡＢＣ", 1, 10).unwrap(), "ABC");
+        assert_eq!(
+            clean_prose_line(" 停水，请储水！ ", 1, 10).unwrap(),
+            "停水，请储水！"
+        );
+        assert_eq!(
+            clean_prose_line("a\u{200b}b", 1, 10),
+            Err(TextError::InvisibleCharacters)
+        );
     }
 
     #[test]

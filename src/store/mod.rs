@@ -13,13 +13,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::domain::broadcast::{Broadcast, BroadcastDetails, BroadcastState, ReplayState};
-use crate::domain::notice::{
-    MediaFile, MediaKind, MediaState, Notice, NoticeDraft, NoticeState,
-};
+use crate::domain::notice::{MediaFile, MediaKind, MediaState, Notice, NoticeDraft, NoticeState};
 use crate::domain::record::{NewRecord, Record, RecordClass, RecordEvent, RecordState};
-use crate::domain::screen::{
-    Heartbeat, Orientation, Play, PlayRow, Screen, ScreenGroup,
-};
+use crate::domain::screen::{Heartbeat, Orientation, Play, PlayRow, Screen, ScreenGroup};
 use crate::domain::*;
 
 pub use error::{StoreError, StoreResult};
@@ -530,8 +526,11 @@ pub trait SignageStore: Send + Sync + 'static {
         expires_at: DateTime<Utc>,
     ) -> StoreResult<()>;
     /// What the screen polling with this secret gets; a token is handed out once.
-    async fn take_pairing(&self, secret_hash: &str, now: DateTime<Utc>)
-        -> StoreResult<PairingStatus>;
+    async fn take_pairing(
+        &self,
+        secret_hash: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<PairingStatus>;
     /// Creates the screen for an unexpired, unclaimed code; `NotFound` otherwise.
     async fn claim_pairing(
         &self,

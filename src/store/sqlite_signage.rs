@@ -7,8 +7,8 @@ use sqlx::{FromRow, QueryBuilder, Sqlite, Transaction};
 
 use super::sqlite::{ts, SqliteStore};
 use super::{
-    MediaOutcome, NewMedia, NoticeFilter, NoticeTransition, PairingStatus, PlayFilter,
-    ScreenSetup, SignageStore, StoreError, StoreResult,
+    MediaOutcome, NewMedia, NoticeFilter, NoticeTransition, PairingStatus, PlayFilter, ScreenSetup,
+    SignageStore, StoreError, StoreResult,
 };
 use crate::domain::notice::{
     DayPart, MediaFile, MediaKind, MediaState, Notice, NoticeCategory, NoticeDraft, NoticeState,
@@ -330,9 +330,8 @@ impl TryFrom<ScreenRow> for Screen {
                 building_id: BuildingId(r.building_id),
                 group_id: r.group_id.map(ScreenGroupId),
             },
-            orientation: Orientation::parse(&r.orientation).ok_or_else(|| {
-                StoreError::Corrupt(format!("screen {}: orientation", r.id))
-            })?,
+            orientation: Orientation::parse(&r.orientation)
+                .ok_or_else(|| StoreError::Corrupt(format!("screen {}: orientation", r.id)))?,
             paired_at: r.paired_at,
             revoked_at: r.revoked_at,
             last_seen_at: r.last_seen_at,
@@ -588,7 +587,10 @@ impl SignageStore for SqliteStore {
                 .push(", approved_by = ")
                 .push_bind(actor.id.map(|a| a.0));
         }
-        update.push(" WHERE id = ").push_bind(id.0).push(" AND state IN (");
+        update
+            .push(" WHERE id = ")
+            .push_bind(id.0)
+            .push(" AND state IN (");
         let mut states = update.separated(", ");
         for state in step.from {
             states.push_bind(state.as_str());
@@ -776,7 +778,9 @@ impl SignageStore for SqliteStore {
         let screen = fetch_screen(&mut tx, ScreenId(id)).await?;
         Self::audit(
             &mut tx,
-            actor.entry("screen.pair", "screen", screen.id).after(&screen),
+            actor
+                .entry("screen.pair", "screen", screen.id)
+                .after(&screen),
         )
         .await?;
         tx.commit().await?;
@@ -804,7 +808,9 @@ impl SignageStore for SqliteStore {
     async fn list_screens(&self, community: Option<CommunityId>) -> StoreResult<Vec<Screen>> {
         let mut query = QueryBuilder::<Sqlite>::new(SCREEN);
         if let Some(community) = community {
-            query.push(" WHERE e.community_id = ").push_bind(community.0);
+            query
+                .push(" WHERE e.community_id = ")
+                .push_bind(community.0);
         }
         query.push(" ORDER BY s.revoked_at IS NOT NULL, s.name, s.id");
         let rows: Vec<ScreenRow> = query.build_query_as().fetch_all(self.pool()).await?;
@@ -990,7 +996,9 @@ impl SignageStore for SqliteStore {
         };
         Self::audit(
             &mut tx,
-            actor.entry("screen_group.create", "screen_group", group.id).after(&group),
+            actor
+                .entry("screen_group.create", "screen_group", group.id)
+                .after(&group),
         )
         .await?;
         tx.commit().await?;

@@ -65,7 +65,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for CheckedForm<T> {
 }
 
 /// True unless an `Origin` header names another host than the one asked.
-fn same_origin(req: &HttpRequest) -> bool {
+pub fn same_origin(req: &HttpRequest) -> bool {
     let Some(origin) = req
         .headers()
         .get(header::ORIGIN)

@@ -47,6 +47,8 @@ pub fn console_page(staff: &Staff, title: &str, body: Markup) -> Markup {
             "nav.broadcasts",
             Permission::ManageReplays,
         ),
+        ("/console/notices", "nav.notices", Permission::WriteNotices),
+        ("/console/screens", "nav.screens", Permission::ManageScreens),
         ("/console/audit", "nav.audit", Permission::ReadAuditLog),
         (
             "/console/api-keys",
@@ -176,6 +178,9 @@ pub fn flash(ctx: &Ctx, done: Option<&str>) -> Markup {
         "account_created",
         "key_rotated",
         "ended",
+        "uploaded",
+        "paired",
+        "revoked",
     ];
     html! {
         @if let Some(key) = done.filter(|k| KNOWN.contains(k)) {

@@ -7,6 +7,7 @@ pub mod console;
 pub mod context;
 pub mod error;
 pub mod forms;
+pub mod kiosk;
 pub mod layout;
 pub mod observability;
 pub mod open311;
@@ -29,6 +30,7 @@ pub struct AppState {
     pub accounts: Accounts,
     pub records: crate::feedback::records::Records,
     pub live: crate::live::Live,
+    pub signage: Arc<crate::signage::Signage>,
     /// The port the RTMP ingest listens on (known only after binding).
     pub rtmp_port: u16,
     pub metrics: observability::Metrics,
@@ -41,6 +43,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/api/openapi.json", web::get().to(api::openapi_json))
         .route("/static/{file:.*}", web::get().to(assets::serve))
         .service(web::scope("/api/v1").configure(api::routes))
+        .configure(kiosk::routes)
         .configure(open311::routes)
         .configure(console::routes)
         .configure(public::routes)

@@ -15,4 +15,6 @@ mod publisher;
 mod records;
 mod registration;
 mod roles;
+mod screens_console;
+mod signage;
 mod system;

@@ -65,6 +65,7 @@ async fn every_console_route_checks_the_role_on_the_server() {
         ("/console/accounts/{id}", other_account.unwrap().0),
         ("/console/records/{id}", record.id.0),
         ("/console/api-keys/{id}", 1),
+        ("/console/screens/{id}", 1),
     ];
 
     let routes = console_routes();

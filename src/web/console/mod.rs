@@ -11,7 +11,10 @@ mod codes;
 mod dashboard;
 mod directory;
 mod export;
+mod media;
+mod notices;
 pub mod records;
+mod screens;
 
 use actix_web::body::BoxBody;
 use actix_web::dev::ServiceRequest;
@@ -128,6 +131,28 @@ pub fn console_routes() -> Vec<ConsoleRoute> {
             .post(broadcasts::rotate_key),
         ConsoleRoute::at("/console/broadcasts/{id}/end", ManageReplays).post(broadcasts::end),
         ConsoleRoute::at("/console/broadcasts/{id}/replay", ManageReplays).post(broadcasts::replay),
+        ConsoleRoute::at("/console/notices", WriteNotices)
+            .get(notices::list)
+            .post(notices::create),
+        ConsoleRoute::at("/console/notices/new", WriteNotices).get(notices::new_form),
+        ConsoleRoute::at("/console/notices/{id}", WriteNotices)
+            .get(notices::show)
+            .post(notices::update),
+        ConsoleRoute::at("/console/notices/{id}/submit", WriteNotices).post(notices::submit),
+        ConsoleRoute::at("/console/notices/{id}/withdraw", WriteNotices).post(notices::withdraw),
+        ConsoleRoute::at("/console/notices/{id}/approve", ApproveNotices).post(notices::approve),
+        ConsoleRoute::at("/console/notices/{id}/reject", ApproveNotices).post(notices::reject),
+        ConsoleRoute::at("/console/media", WriteNotices).post(media::upload),
+        ConsoleRoute::at("/console/screens", ManageScreens)
+            .get(screens::list)
+            .post(screens::pair),
+        ConsoleRoute::at("/console/screens/groups", ManageScreens).post(screens::create_group),
+        // Before `/console/screens/{id}`, which would otherwise take it.
+        ConsoleRoute::at("/console/screens/plays.csv", ManageScreens).get(screens::plays_csv),
+        ConsoleRoute::at("/console/screens/{id}", ManageScreens)
+            .get(screens::show)
+            .post(screens::update),
+        ConsoleRoute::at("/console/screens/{id}/revoke", ManageScreens).post(screens::revoke),
         ConsoleRoute::at("/console/records", ReadRecords).get(records::queue),
         ConsoleRoute::at("/console/agenda", ReadRecords).get(records::agenda),
         ConsoleRoute::at("/console/export/records.csv", ReadRecords).get(export::records),

@@ -1,0 +1,358 @@
+//! The media library: uploads checked before anything is stored, files laid
+//! out on disk, and videos transcoded for the lobby boxes in the background.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::Semaphore;
+
+use crate::domain::notice::{MediaFile, MediaKind, MediaState};
+use crate::domain::{Account, CommunityId, MediaId};
+use crate::store::{MediaOutcome, NewMedia};
+
+use super::media::{self, MediaUploadError};
+use super::{actor, Signage, SignageError};
+
+/// The served picture (JPEG or PNG, as its row says).
+pub const IMAGE_FILE: &str = "image";
+/// The served video: H.264/AAC MP4 within 1080p.
+pub const VIDEO_FILE: &str = "video.mp4";
+pub const POSTER_FILE: &str = "poster.jpg";
+/// The upload as received, kept until its transcode is done.
+const ORIGINAL_FILE: &str = "original";
+
+/// Largest video upload accepted.
+pub const VIDEO_MAX_BYTES: u64 = 512 * 1024 * 1024;
+
+pub struct Library {
+    root: PathBuf,
+    /// Videos being transcoded: their notices show without the video meanwhile.
+    processing: Mutex<HashSet<MediaId>>,
+    transcodes: Arc<Semaphore>,
+}
+
+impl Library {
+    pub fn new(root: PathBuf) -> Self {
+        Self {
+            root,
+            processing: Mutex::new(HashSet::new()),
+            transcodes: Arc::new(Semaphore::new(media::MAX_CONCURRENT_TRANSCODES)),
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn dir(&self, id: MediaId) -> PathBuf {
+        self.root.join(id.to_string())
+    }
+
+    pub fn is_processing(&self, id: MediaId) -> bool {
+        self.processing
+            .lock()
+            .expect("processing set poisoned")
+            .contains(&id)
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file, so a crash never
+/// leaves half a file under the final name.
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("part");
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}
+
+impl Signage {
+    /// Videos a previous run left half-done (the server stopped during a
+    /// transcode): start their processing again.
+    pub(super) async fn resume_uploads(self: Arc<Self>) {
+        let unfinished = match self.store.unfinished_media().await {
+            Ok(list) => list,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list unfinished uploads");
+                return;
+            }
+        };
+        for file in unfinished
+            .into_iter()
+            .filter(|f| f.kind == MediaKind::Video)
+        {
+            tracing::info!(media = %file.id, "resuming interrupted video processing");
+            let transcode = self.library.dir(file.id).join(ORIGINAL_FILE).is_file();
+            self.library
+                .processing
+                .lock()
+                .expect("processing set poisoned")
+                .insert(file.id);
+            tokio::spawn(self.clone().finish_video(file, transcode));
+        }
+    }
+
+    /// Checks, re-encodes and stores a picture. Nothing is stored when the
+    /// file is refused.
+    pub async fn upload_image(
+        &self,
+        who: &Account,
+        community: CommunityId,
+        file_name: &str,
+        claimed_type: &str,
+        bytes: Vec<u8>,
+    ) -> Result<MediaFile, SignageError> {
+        if !Self::may_write(who, community) {
+            return Err(SignageError::Forbidden);
+        }
+        let claimed = format!("{claimed_type} {file_name}");
+        let prepared = tokio::task::spawn_blocking(move || media::prepare_image(&bytes, &claimed))
+            .await
+            .map_err(|_| MediaUploadError::Corrupt("the image could not be read".into()))??;
+        let file = self
+            .store
+            .create_media(
+                &actor(who),
+                &NewMedia {
+                    community_id: community,
+                    kind: MediaKind::Image,
+                    state: MediaState::Processing,
+                    original_name: clean_file_name(file_name),
+                    content_type: prepared.content_type.to_string(),
+                    size_bytes: prepared.bytes.len() as i64,
+                    width: Some(prepared.width),
+                    height: Some(prepared.height),
+                    duration_millis: None,
+                    uploaded_by: who.id,
+                },
+            )
+            .await?;
+        let dir = self.library.dir(file.id);
+        let written = tokio::task::spawn_blocking(move || {
+            std::fs::create_dir_all(&dir)?;
+            write_atomically(&dir.join(IMAGE_FILE), &prepared.bytes)
+        })
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
+        let outcome = MediaOutcome {
+            state: if written.is_ok() {
+                MediaState::Ready
+            } else {
+                MediaState::Failed
+            },
+            content_type: file.content_type.clone(),
+            size_bytes: file.size_bytes,
+            width: file.width,
+            height: file.height,
+            duration_millis: None,
+            error: written.as_ref().err().map(|e| e.to_string()),
+        };
+        let file = self.store.finish_media(file.id, &outcome).await?;
+        written.map_err(|e| SignageError::Upload(MediaUploadError::Io(e)))?;
+        Ok(file)
+    }
+
+    /// Stores a video the web layer has already written to `upload` (a
+    /// temporary file it owns). A video the lobby boxes can play is kept as
+    /// it is; any other is transcoded in the background, and its notices
+    /// show without it until that is done.
+    pub async fn upload_video(
+        self: &Arc<Self>,
+        who: &Account,
+        community: CommunityId,
+        file_name: &str,
+        claimed_type: &str,
+        upload: &Path,
+    ) -> Result<MediaFile, SignageError> {
+        if !Self::may_write(who, community) {
+            return Err(SignageError::Forbidden);
+        }
+        let claimed = format!("{claimed_type} {file_name}");
+        let path = upload.to_path_buf();
+        let info =
+            tokio::task::spawn_blocking(move || media::inspect_video_upload(&path, &claimed))
+                .await
+                .map_err(|_| MediaUploadError::Corrupt("the video could not be read".into()))??;
+        let ready = info.plays_on_lobby_boxes();
+        let size = std::fs::metadata(upload)
+            .map(|m| m.len() as i64)
+            .unwrap_or(0);
+        let file = self
+            .store
+            .create_media(
+                &actor(who),
+                &NewMedia {
+                    community_id: community,
+                    kind: MediaKind::Video,
+                    state: MediaState::Processing,
+                    original_name: clean_file_name(file_name),
+                    content_type: "video/mp4".into(),
+                    size_bytes: size,
+                    width: Some(info.width),
+                    height: Some(info.height),
+                    duration_millis: Some(info.duration.as_millis() as i64),
+                    uploaded_by: who.id,
+                },
+            )
+            .await?;
+        let dir = self.library.dir(file.id);
+        let target = if ready { VIDEO_FILE } else { ORIGINAL_FILE };
+        let moved = {
+            let (upload, dir) = (upload.to_path_buf(), dir.clone());
+            tokio::task::spawn_blocking(move || {
+                std::fs::create_dir_all(&dir)?;
+                move_file(&upload, &dir.join(target))
+            })
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())))
+        };
+        if let Err(e) = moved {
+            self.fail_media(&file, &e.to_string()).await?;
+            return Err(SignageError::Upload(MediaUploadError::Io(e)));
+        }
+        self.library
+            .processing
+            .lock()
+            .expect("processing set poisoned")
+            .insert(file.id);
+        let signage = self.clone();
+        let job = file.clone();
+        tokio::spawn(async move { signage.finish_video(job, !ready).await });
+        Ok(file)
+    }
+
+    /// Makes the poster (and the transcode, when needed) on a dedicated
+    /// thread, then marks the file ready or failed.
+    async fn finish_video(self: Arc<Self>, file: MediaFile, transcode: bool) {
+        let permit = self.library.transcodes.clone().acquire_owned().await;
+        let dir = self.library.dir(file.id);
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        let spawned = std::thread::Builder::new()
+            .name(format!("media-{}", file.id))
+            .spawn(move || {
+                let _permit = permit;
+                let result = (|| {
+                    let video = dir.join(VIDEO_FILE);
+                    let info = if transcode {
+                        let cancel = AtomicBool::new(false);
+                        let info =
+                            media::transcode_for_lobby(&dir.join(ORIGINAL_FILE), &video, &cancel)?;
+                        let _ = std::fs::remove_file(dir.join(ORIGINAL_FILE));
+                        info
+                    } else {
+                        media::probe_video(&video)?
+                    };
+                    let poster = media::poster(&video)?;
+                    write_atomically(&dir.join(POSTER_FILE), &poster)
+                        .map_err(MediaUploadError::Io)?;
+                    let size = std::fs::metadata(&video)
+                        .map(|m| m.len() as i64)
+                        .unwrap_or(0);
+                    Ok::<_, MediaUploadError>((info, size))
+                })();
+                let _ = done_tx.send(result);
+            });
+        let result = match spawned {
+            Ok(_) => done_rx
+                .await
+                .unwrap_or_else(|_| Err(MediaUploadError::Corrupt("the transcode stopped".into()))),
+            Err(e) => Err(MediaUploadError::Io(e)),
+        };
+        let outcome = match result {
+            Ok((info, size)) => MediaOutcome {
+                state: MediaState::Ready,
+                content_type: "video/mp4".into(),
+                size_bytes: size,
+                width: Some(info.width),
+                height: Some(info.height),
+                duration_millis: Some(info.duration.as_millis() as i64),
+                error: None,
+            },
+            Err(e) => {
+                tracing::warn!(media = %file.id, error = %e, "video processing failed");
+                MediaOutcome {
+                    state: MediaState::Failed,
+                    content_type: file.content_type.clone(),
+                    size_bytes: file.size_bytes,
+                    width: file.width,
+                    height: file.height,
+                    duration_millis: file.duration_millis,
+                    error: Some(e.to_string()),
+                }
+            }
+        };
+        if let Err(e) = self.store.finish_media(file.id, &outcome).await {
+            tracing::error!(media = %file.id, error = %e, "cannot record the end of video processing");
+        }
+        self.library
+            .processing
+            .lock()
+            .expect("processing set poisoned")
+            .remove(&file.id);
+        self.changed(file.community_id);
+    }
+
+    async fn fail_media(&self, file: &MediaFile, error: &str) -> Result<(), SignageError> {
+        self.store
+            .finish_media(
+                file.id,
+                &MediaOutcome {
+                    state: MediaState::Failed,
+                    content_type: file.content_type.clone(),
+                    size_bytes: file.size_bytes,
+                    width: file.width,
+                    height: file.height,
+                    duration_millis: file.duration_millis,
+                    error: Some(error.to_owned()),
+                },
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// A stored file, if it may be served: ready, and the named file exists.
+    pub async fn servable(
+        &self,
+        id: MediaId,
+        file: &str,
+    ) -> Result<Option<(MediaFile, PathBuf)>, SignageError> {
+        let known = [IMAGE_FILE, VIDEO_FILE, POSTER_FILE];
+        if !known.contains(&file) {
+            return Ok(None);
+        }
+        let media = match self.store.media(id).await {
+            Ok(media) => media,
+            Err(crate::store::StoreError::NotFound) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        if media.state != MediaState::Ready {
+            return Ok(None);
+        }
+        let path = self.library.dir(id).join(file);
+        Ok(path.is_file().then_some((media, path)))
+    }
+}
+
+/// Rename when on the same file system, copy otherwise (the upload's
+/// temporary directory may be elsewhere).
+fn move_file(from: &Path, to: &Path) -> std::io::Result<()> {
+    if std::fs::rename(from, to).is_ok() {
+        return Ok(());
+    }
+    let tmp = to.with_extension("part");
+    std::fs::copy(from, &tmp)?;
+    std::fs::rename(&tmp, to)?;
+    let _ = std::fs::remove_file(from);
+    Ok(())
+}
+
+/// Keeps a display name for the upload: no path, no control characters.
+fn clean_file_name(name: &str) -> String {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
+    let cleaned: String = base.chars().filter(|c| !c.is_control()).take(120).collect();
+    if cleaned.trim().is_empty() {
+        "upload".into()
+    } else {
+        cleaned
+    }
+}

@@ -1,0 +1,510 @@
+//! Screens: pairing, what a screen reports, and the playlist it is sent.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Offset, Utc};
+use rand::Rng;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::accounts::tokens;
+use crate::domain::broadcast::Broadcast;
+use crate::domain::notice::{DayPart, Notice, NoticeCategory};
+use crate::domain::screen::{
+    Heartbeat, Orientation, Play, Screen, ScreenHealth, PAIRING_ALPHABET, PAIRING_CODE_LEN,
+    PAIRING_LIFETIME,
+};
+use crate::domain::{Account, BroadcastId, MediaId, NoticeId, Permission, ScreenId};
+use crate::store::{PairingStatus, ScreenSetup, StoreError};
+
+use super::{actor, markdown, playlist, Signage, SignageError};
+
+/// How long the "正在直播" tile stays up per turn.
+const LIVE_TILE_SECONDS: u32 = 20;
+/// Plays accepted per report; a screen back from days offline sends batches.
+pub const PLAYS_PER_REPORT: usize = 200;
+/// Longest last-error text kept from a heartbeat.
+const ERROR_MAX: usize = 500;
+
+/// A new pairing: the code to show and the secret to poll with.
+#[derive(Debug, Clone, Serialize)]
+pub struct NewPairing {
+    pub code: String,
+    pub secret: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Everything a screen needs to run for days without the server.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScreenPlaylist {
+    /// Changes exactly when anything below (but `generated_at`) changes.
+    pub version: String,
+    pub client_version: String,
+    pub generated_at: DateTime<Utc>,
+    pub time_zone: String,
+    pub utc_offset_minutes: i32,
+    pub screen: ScreenInfo,
+    pub resident_qr: Qr,
+    pub items: Vec<PlaylistItem>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ScreenInfo {
+    pub id: ScreenId,
+    pub name: String,
+    pub orientation: &'static str,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Qr {
+    pub url: String,
+    pub svg: Arc<str>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct VideoRef {
+    pub url: String,
+    pub poster: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct DayPartJson {
+    pub weekdays: Vec<u8>,
+    pub from: String,
+    pub until: String,
+}
+
+impl From<&DayPart> for DayPartJson {
+    fn from(part: &DayPart) -> Self {
+        Self {
+            weekdays: part.weekdays().iso_numbers(),
+            from: part.from().format("%H:%M").to_string(),
+            until: part.until().format("%H:%M").to_string(),
+        }
+    }
+}
+
+/// One entry of the rotation, in the order the screen should show them.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum PlaylistItem {
+    Notice {
+        id: NoticeId,
+        category: NoticeCategory,
+        emergency: bool,
+        title: String,
+        html: Arc<str>,
+        images: Vec<String>,
+        video: Option<VideoRef>,
+        display_seconds: u32,
+        priority: u8,
+        starts_at: DateTime<Utc>,
+        ends_at: Option<DateTime<Utc>>,
+        day_parts: Vec<DayPartJson>,
+    },
+    /// A broadcast on air that concerns the screen's estate.
+    Live {
+        /// Not a notice: no proof-of-play is kept for it.
+        id: i64,
+        broadcast_id: BroadcastId,
+        title: String,
+        watch_url: String,
+        qr_svg: Arc<str>,
+        display_seconds: u32,
+        emergency: bool,
+        priority: u8,
+        starts_at: DateTime<Utc>,
+        ends_at: Option<DateTime<Utc>>,
+        day_parts: Vec<DayPartJson>,
+    },
+}
+
+/// How often the live tile's rolling end moves on.
+pub const LIVE_TILE_STEP_MINUTES: i64 = 10;
+
+/// The end of the next whole step after the current one: between one and
+/// two steps from now, the same for every screen asking within a step.
+pub fn live_tile_end(now: DateTime<Utc>) -> DateTime<Utc> {
+    let step = LIVE_TILE_STEP_MINUTES * 60;
+    let bucket = now.timestamp().div_euclid(step);
+    DateTime::from_timestamp((bucket + 2) * step, 0).unwrap_or(now)
+}
+
+/// Rendered notice bodies and QR codes, so that a thousand screens asking at
+/// once do not render the same thing a thousand times.
+#[derive(Default)]
+pub struct RenderCache {
+    bodies: Mutex<HashMap<(NoticeId, i64), Arc<str>>>,
+    qr_codes: Mutex<HashMap<String, Arc<str>>>,
+}
+
+impl RenderCache {
+    const MAX: usize = 2000;
+
+    fn body(&self, notice: &Notice) -> Arc<str> {
+        let key = (notice.id, notice.revision);
+        if let Some(html) = self.bodies.lock().expect("render cache poisoned").get(&key) {
+            return html.clone();
+        }
+        let html: Arc<str> = markdown::render(&notice.body).into();
+        let mut bodies = self.bodies.lock().expect("render cache poisoned");
+        if bodies.len() > Self::MAX {
+            bodies.clear();
+        }
+        bodies.insert(key, html.clone());
+        html
+    }
+
+    fn qr(&self, url: &str) -> Arc<str> {
+        if let Some(svg) = self
+            .qr_codes
+            .lock()
+            .expect("render cache poisoned")
+            .get(url)
+        {
+            return svg.clone();
+        }
+        let svg: Arc<str> = qr_svg(url).into();
+        let mut codes = self.qr_codes.lock().expect("render cache poisoned");
+        if codes.len() > Self::MAX {
+            codes.clear();
+        }
+        codes.insert(url.to_owned(), svg.clone());
+        svg
+    }
+}
+
+/// A QR code as a self-contained SVG, black on white with a quiet zone.
+pub fn qr_svg(url: &str) -> String {
+    match qrcode::QrCode::with_error_correction_level(url, qrcode::EcLevel::M) {
+        Ok(code) => code
+            .render::<qrcode::render::svg::Color>()
+            .min_dimensions(200, 200)
+            .quiet_zone(true)
+            .build(),
+        // Only an absurdly long URL fails; the screen then shows no code.
+        Err(_) => String::new(),
+    }
+}
+
+fn pairing_code() -> String {
+    let mut rng = rand::rngs::OsRng;
+    (0..PAIRING_CODE_LEN)
+        .map(|_| PAIRING_ALPHABET[rng.gen_range(0..PAIRING_ALPHABET.len())] as char)
+        .collect()
+}
+
+pub fn media_url(media: MediaId, file: &str) -> String {
+    format!("/kiosk/media/{media}/{file}")
+}
+
+impl Signage {
+    /// A new screen asks for a code to show. Codes are random; a clash with
+    /// a code in use is retried.
+    pub async fn start_pairing(&self) -> Result<NewPairing, SignageError> {
+        let secret = tokens::random_token();
+        let expires_at = Utc::now() + PAIRING_LIFETIME;
+        for _ in 0..5 {
+            let code = pairing_code();
+            match self
+                .store
+                .create_pairing(&code, &tokens::fingerprint(&secret), expires_at)
+                .await
+            {
+                Ok(()) => {
+                    return Ok(NewPairing {
+                        code,
+                        secret,
+                        expires_at,
+                    })
+                }
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(SignageError::Store(StoreError::Conflict))
+    }
+
+    /// What the screen polling with `secret` gets.
+    pub async fn poll_pairing(&self, secret: &str) -> Result<PairingStatus, SignageError> {
+        Ok(self
+            .store
+            .take_pairing(&tokens::fingerprint(secret), Utc::now())
+            .await?)
+    }
+
+    /// An admin enters the code a screen shows and says where it hangs.
+    pub async fn claim_pairing(
+        &self,
+        who: &Account,
+        code: &str,
+        setup: &ScreenSetup,
+    ) -> Result<Screen, SignageError> {
+        if !self.code_attempts.try_attempt(&who.id.to_string()) {
+            return Err(SignageError::TooManyAttempts);
+        }
+        let building = self.store.building(setup.building_id).await?;
+        let estate = self.store.estate(building.estate_id).await?;
+        if !Self::may_manage_screens(who, estate.community_id) {
+            return Err(SignageError::Forbidden);
+        }
+        let code = crate::domain::screen::parse_pairing_code(code)
+            .ok_or(SignageError::UnknownPairingCode)?;
+        let screen = self
+            .store
+            .claim_pairing(
+                &actor(who),
+                &code,
+                setup,
+                &tokens::random_token(),
+                Utc::now(),
+            )
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound => SignageError::UnknownPairingCode,
+                e => e.into(),
+            })?;
+        self.changes.send_modify(|generation| *generation += 1);
+        Ok(screen)
+    }
+
+    pub fn may_manage_screens(who: &Account, community: crate::domain::CommunityId) -> bool {
+        who.role.can(Permission::ManageScreens)
+            && who.community_id.is_none_or(|own| own == community)
+    }
+
+    pub async fn update_screen(
+        &self,
+        who: &Account,
+        id: ScreenId,
+        setup: &ScreenSetup,
+    ) -> Result<Screen, SignageError> {
+        let screen = self.store.screen(id).await?;
+        if !Self::may_manage_screens(who, screen.place.community_id) {
+            return Err(SignageError::Forbidden);
+        }
+        let screen = self.store.update_screen(&actor(who), id, setup).await?;
+        self.changes.send_modify(|generation| *generation += 1);
+        Ok(screen)
+    }
+
+    /// The screen's token stops working at once; it shows a new pairing code.
+    pub async fn revoke_screen(&self, who: &Account, id: ScreenId) -> Result<Screen, SignageError> {
+        let screen = self.store.screen(id).await?;
+        if !Self::may_manage_screens(who, screen.place.community_id) {
+            return Err(SignageError::Forbidden);
+        }
+        let screen = self.store.revoke_screen(&actor(who), id).await?;
+        self.changes.send_modify(|generation| *generation += 1);
+        Ok(screen)
+    }
+
+    /// The paired, unrevoked screen holding `token`.
+    pub async fn authenticate(&self, token: &str) -> Result<Option<Screen>, SignageError> {
+        Ok(self
+            .store
+            .screen_by_token(&tokens::fingerprint(token))
+            .await?)
+    }
+
+    pub async fn heartbeat(
+        &self,
+        screen: &Screen,
+        mut beat: Heartbeat,
+    ) -> Result<(), SignageError> {
+        beat.client_version = beat.client_version.chars().take(64).collect();
+        beat.last_error = beat.last_error.map(|e| {
+            e.chars()
+                .filter(|c| !c.is_control())
+                .take(ERROR_MAX)
+                .collect()
+        });
+        Ok(self
+            .store
+            .record_heartbeat(screen.id, &beat, Utc::now())
+            .await?)
+    }
+
+    /// Stores the reported plays; plays that make no sense (ending before
+    /// they start, or in the future) are dropped.
+    pub async fn report_plays(
+        &self,
+        screen: &Screen,
+        plays: &[Play],
+    ) -> Result<usize, SignageError> {
+        let horizon = Utc::now() + chrono::Duration::minutes(5);
+        let sane: Vec<Play> = plays
+            .iter()
+            .filter(|p| p.started_at <= p.ended_at && p.ended_at <= horizon)
+            .cloned()
+            .collect();
+        Ok(self.store.record_plays(screen.id, &sane).await?)
+    }
+
+    /// Screens quiet for more than ten minutes, for the console's alert.
+    pub async fn offline_screens(
+        &self,
+        community: Option<crate::domain::CommunityId>,
+    ) -> Result<Vec<Screen>, SignageError> {
+        let now = Utc::now();
+        Ok(self
+            .store
+            .list_screens(community)
+            .await?
+            .into_iter()
+            .filter(|s| s.health(now) == ScreenHealth::Offline)
+            .collect())
+    }
+
+    /// The playlist for a screen at `now`.
+    pub async fn playlist(
+        &self,
+        screen: &Screen,
+        now: DateTime<Utc>,
+    ) -> Result<ScreenPlaylist, SignageError> {
+        let notices = self.current_notices(screen.place.community_id).await?;
+        let mut items: Vec<PlaylistItem> = Vec::new();
+        for notice in playlist::for_screen(&notices, &screen.place, now) {
+            items.push(self.notice_item(notice));
+        }
+        // A live tile goes after the emergencies, before everything else.
+        let position = items
+            .iter()
+            .position(|i| {
+                !matches!(
+                    i,
+                    PlaylistItem::Notice {
+                        emergency: true,
+                        ..
+                    }
+                )
+            })
+            .unwrap_or(items.len());
+        let live: Vec<PlaylistItem> = self
+            .on_air()
+            .iter()
+            .filter(|b| b.community_id == screen.place.community_id)
+            .filter(|b| b.estates.is_empty() || b.estates.contains(&screen.place.estate_id))
+            .map(|b| self.live_item(b))
+            .collect();
+        items.splice(position..position, live);
+        let info = ScreenInfo {
+            id: screen.id,
+            name: screen.name.clone(),
+            orientation: screen.orientation.as_str(),
+        };
+        Ok(self.finish(info, items, now))
+    }
+
+    /// The playlist a preview shows: just this notice, as its screens get
+    /// it, on a made-up screen of the given orientation.
+    pub fn preview(
+        &self,
+        notice: &Notice,
+        screen_name: &str,
+        orientation: Orientation,
+        now: DateTime<Utc>,
+    ) -> ScreenPlaylist {
+        let screen = ScreenInfo {
+            id: ScreenId(0),
+            name: screen_name.to_owned(),
+            orientation: orientation.as_str(),
+        };
+        let item = self.notice_item(notice);
+        self.finish(screen, vec![item], now)
+    }
+
+    /// Still paired and not revoked.
+    pub async fn screen_is_active(&self, id: ScreenId) -> Result<bool, SignageError> {
+        Ok(self.store.screen(id).await?.revoked_at.is_none())
+    }
+
+    fn notice_item(&self, notice: &Notice) -> PlaylistItem {
+        PlaylistItem::Notice {
+            id: notice.id,
+            category: notice.category,
+            emergency: notice.emergency,
+            title: notice.title.clone(),
+            html: self.rendered.body(notice),
+            images: notice
+                .images
+                .iter()
+                .map(|&m| media_url(m, super::library::IMAGE_FILE))
+                .collect(),
+            // A video still being transcoded is left out until it is ready.
+            video: notice
+                .video
+                .filter(|&m| !self.library.is_processing(m))
+                .map(|m| VideoRef {
+                    url: media_url(m, super::library::VIDEO_FILE),
+                    poster: media_url(m, super::library::POSTER_FILE),
+                }),
+            display_seconds: notice.display_seconds,
+            priority: notice.priority,
+            starts_at: notice.validity.starts_at(),
+            ends_at: notice.validity.ends_at(),
+            day_parts: notice.day_parts.iter().map(DayPartJson::from).collect(),
+        }
+    }
+
+    fn live_item(&self, broadcast: &Broadcast) -> PlaylistItem {
+        let watch_url = format!(
+            "{}/live/{}",
+            self.settings.public_url.trim_end_matches('/'),
+            broadcast.id
+        );
+        PlaylistItem::Live {
+            id: 0,
+            broadcast_id: broadcast.id,
+            title: broadcast.title.clone(),
+            qr_svg: self.rendered.qr(&watch_url),
+            watch_url,
+            display_seconds: LIVE_TILE_SECONDS,
+            emergency: false,
+            priority: *crate::domain::notice::PRIORITY.end(),
+            starts_at: broadcast.went_live_at.unwrap_or(broadcast.starts_at),
+            // A rolling end, so that a screen cut off from the server stops
+            // announcing a broadcast that has long ended.
+            ends_at: Some(live_tile_end(Utc::now())),
+            day_parts: Vec::new(),
+        }
+    }
+
+    fn finish(
+        &self,
+        screen: ScreenInfo,
+        items: Vec<PlaylistItem>,
+        now: DateTime<Utc>,
+    ) -> ScreenPlaylist {
+        let zone = self.settings.time_zone;
+        let offset = now.with_timezone(&zone).offset().fix().local_minus_utc() / 60;
+        let resident_url = format!("{}/", self.settings.public_url.trim_end_matches('/'));
+        let mut playlist = ScreenPlaylist {
+            version: String::new(),
+            client_version: self.settings.client_version.clone(),
+            generated_at: now,
+            time_zone: zone.name().to_owned(),
+            utc_offset_minutes: offset,
+            screen,
+            resident_qr: Qr {
+                svg: self.rendered.qr(&resident_url),
+                url: resident_url,
+            },
+            items,
+        };
+        playlist.version = version_of(&playlist);
+        playlist
+    }
+}
+
+/// A fingerprint of everything the screen shows, so that an unchanged
+/// playlist keeps its version (and answers 304).
+fn version_of(playlist: &ScreenPlaylist) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(playlist.client_version.as_bytes());
+    hasher.update(playlist.utc_offset_minutes.to_le_bytes());
+    hasher.update(serde_json::to_vec(&playlist.screen).unwrap_or_default());
+    hasher.update(serde_json::to_vec(&playlist.items).unwrap_or_default());
+    hex::encode(&hasher.finalize()[..12])
+}

@@ -1,0 +1,440 @@
+//! The lobby screens' side: the kiosk client files, the JSON API a screen
+//! talks to with its token (pairing, playlist, push stream, heartbeat,
+//! proof-of-play), and the notice media. The protocol is in kiosk/README.md.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use bytes::Bytes;
+use chrono::Utc;
+use rust_embed::RustEmbed;
+use sha2::{Digest, Sha256};
+
+use crate::domain::screen::{Heartbeat, Orientation, Play, Screen};
+use crate::domain::{MediaId, NoticeId};
+use crate::signage::screens::PLAYS_PER_REPORT;
+use crate::signage::{ScreenPlaylist, Signage, SignageError};
+use crate::store::PairingStatus;
+use crate::web::context::{client_address, Ctx};
+use crate::web::AppState;
+
+#[derive(RustEmbed)]
+#[folder = "kiosk/"]
+#[include = "*.html"]
+#[include = "*.js"]
+#[include = "*.css"]
+struct KioskFiles;
+
+const VERSION_PLACEHOLDER: &str = "{{CLIENT_VERSION}}";
+
+/// A fingerprint of all kiosk client files: screens running another version
+/// reload themselves.
+pub fn client_version() -> &'static str {
+    static VERSION: OnceLock<String> = OnceLock::new();
+    VERSION.get_or_init(|| {
+        let mut names: Vec<_> = KioskFiles::iter().collect();
+        names.sort();
+        let mut hasher = Sha256::new();
+        for name in names {
+            if let Some(file) = KioskFiles::get(&name) {
+                hasher.update(name.as_bytes());
+                hasher.update(file.metadata.sha256_hash());
+            }
+        }
+        hex::encode(&hasher.finalize()[..6])
+    })
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/kiosk", web::get().to(redirect_to_kiosk))
+        .route("/kiosk/", web::get().to(index))
+        .route("/kiosk/api/pairings", web::post().to(start_pairing))
+        .route("/kiosk/api/pairings/{secret}", web::get().to(poll_pairing))
+        .route("/kiosk/api/playlist", web::get().to(playlist))
+        .route("/kiosk/api/events", web::get().to(events))
+        .route("/kiosk/api/heartbeat", web::post().to(heartbeat))
+        .route("/kiosk/api/plays", web::post().to(plays))
+        .route("/kiosk/media/{id}/{file}", web::get().to(media))
+        .route("/kiosk/preview/{notice}", web::get().to(preview))
+        .route("/kiosk/{file}", web::get().to(client_file));
+}
+
+// ------------------------------------------------------------ errors
+
+/// What a screen is told when the API refuses it. JSON, since no person
+/// reads it; the client decides what to show.
+#[derive(Debug, thiserror::Error)]
+enum KioskError {
+    #[error("no valid screen token")]
+    Unauthorized,
+    #[error("too many requests")]
+    TooMany,
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("not found")]
+    NotFound,
+    #[error(transparent)]
+    Signage(#[from] SignageError),
+}
+
+impl ResponseError for KioskError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            KioskError::Unauthorized => StatusCode::UNAUTHORIZED,
+            KioskError::TooMany => StatusCode::TOO_MANY_REQUESTS,
+            KioskError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            KioskError::NotFound => StatusCode::NOT_FOUND,
+            KioskError::Signage(SignageError::NotFound) => StatusCode::NOT_FOUND,
+            KioskError::Signage(SignageError::Forbidden) => StatusCode::FORBIDDEN,
+            KioskError::Signage(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        if status.is_server_error() {
+            tracing::error!(error = %self, "kiosk request failed");
+        }
+        let message = if status.is_server_error() {
+            "internal error".to_owned()
+        } else {
+            self.to_string()
+        };
+        let mut response = HttpResponse::build(status);
+        response.insert_header((header::CACHE_CONTROL, "no-store"));
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            response.insert_header((header::RETRY_AFTER, "30"));
+        }
+        response.json(serde_json::json!({ "error": message }))
+    }
+}
+
+/// The screen named by the request's bearer token.
+async fn screen_of(state: &AppState, req: &HttpRequest) -> Result<Screen, KioskError> {
+    let token = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty() && t.len() <= 100)
+        .ok_or(KioskError::Unauthorized)?;
+    state
+        .signage
+        .authenticate(token)
+        .await?
+        .ok_or(KioskError::Unauthorized)
+}
+
+// ------------------------------------------------------------ client files
+
+async fn redirect_to_kiosk() -> HttpResponse {
+    HttpResponse::MovedPermanently()
+        .insert_header((header::LOCATION, "/kiosk/"))
+        .finish()
+}
+
+fn index_html() -> String {
+    let file = KioskFiles::get("index.html").expect("kiosk/index.html is embedded");
+    String::from_utf8_lossy(&file.data).replace(VERSION_PLACEHOLDER, client_version())
+}
+
+/// The page itself: always revalidated, so a new deployment reaches screens.
+async fn index() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .body(index_html())
+}
+
+async fn client_file(path: web::Path<String>) -> HttpResponse {
+    let name = path.into_inner();
+    let Some(file) = KioskFiles::get(&name).filter(|_| name != "index.html") else {
+        return HttpResponse::NotFound().finish();
+    };
+    let content_type = mime_guess::from_path(&name).first_or_octet_stream();
+    HttpResponse::Ok()
+        .content_type(format!("{content_type}; charset=utf-8"))
+        // Small files, and the Service Worker keeps its own copies: always
+        // revalidate, so an update is never stuck behind a cache.
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .insert_header((header::ETAG, format!("\"{}\"", client_version())))
+        .body(file.data.into_owned())
+}
+
+// ------------------------------------------------------------ pairing
+
+async fn start_pairing(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, KioskError> {
+    let address = client_address(&req, state.settings.server.trust_proxy);
+    if !state.signage.may_request_pairing(&address) {
+        return Err(KioskError::TooMany);
+    }
+    let pairing = state.signage.start_pairing().await?;
+    Ok(HttpResponse::Created()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(pairing))
+}
+
+async fn poll_pairing(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, KioskError> {
+    let address = client_address(&req, state.settings.server.trust_proxy);
+    if !state.signage.may_poll_pairing(&address) {
+        return Err(KioskError::TooMany);
+    }
+    let secret = path.into_inner();
+    if secret.len() > 100 {
+        return Err(KioskError::NotFound);
+    }
+    let mut response = match state.signage.poll_pairing(&secret).await? {
+        PairingStatus::Waiting { .. } => {
+            let mut r = HttpResponse::Accepted();
+            r.json(serde_json::json!({ "status": "waiting" }))
+        }
+        PairingStatus::Paired { token } => {
+            let mut r = HttpResponse::Ok();
+            r.json(serde_json::json!({ "status": "paired", "token": token }))
+        }
+        PairingStatus::Gone => {
+            let mut r = HttpResponse::Gone();
+            r.json(serde_json::json!({ "status": "expired" }))
+        }
+    };
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    Ok(response)
+}
+
+// ------------------------------------------------------------ playlist and push
+
+fn playlist_response(req: &HttpRequest, playlist: &ScreenPlaylist) -> HttpResponse {
+    let etag = format!("\"{}\"", playlist.version);
+    let unchanged = req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|tag| tag.trim() == etag));
+    let mut response = if unchanged {
+        HttpResponse::NotModified()
+    } else {
+        HttpResponse::Ok()
+    };
+    response
+        .insert_header((header::ETAG, etag))
+        .insert_header((header::CACHE_CONTROL, "no-cache"));
+    if unchanged {
+        response.finish()
+    } else {
+        response.json(playlist)
+    }
+}
+
+async fn playlist(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, KioskError> {
+    let screen = screen_of(&state, &req).await?;
+    let playlist = state.signage.playlist(&screen, Utc::now()).await?;
+    Ok(playlist_response(&req, &playlist))
+}
+
+/// Server-sent events: `client` once at the start, `playlist` whenever this
+/// screen's playlist changes, a comment every 15 s to keep proxies and
+/// NAT boxes from closing the connection.
+async fn events(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, KioskError> {
+    let screen = screen_of(&state, &req).await?;
+    let signage = state.signage.clone();
+    let changes = signage.subscribe();
+    let first = signage.playlist(&screen, Utc::now()).await?;
+    let stream = async_stream_events(signage, screen, first.version, move || changes.clone());
+    Ok(HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .insert_header(("X-Accel-Buffering", "no"))
+        .streaming(stream))
+}
+
+fn sse(event: &str, data: &serde_json::Value) -> Bytes {
+    Bytes::from(format!("event: {event}\ndata: {data}\n\n"))
+}
+
+/// The event stream of one screen. The screen's token is checked again on
+/// every change, so a revoked screen's stream ends.
+fn async_stream_events(
+    signage: std::sync::Arc<Signage>,
+    screen: Screen,
+    first_version: String,
+    changes: impl FnOnce() -> tokio::sync::watch::Receiver<u64>,
+) -> impl futures_util::Stream<Item = Result<Bytes, actix_web::Error>> {
+    let mut changes = changes();
+    changes.mark_unchanged();
+    let start = vec![
+        Ok(sse(
+            "client",
+            &serde_json::json!({ "version": signage.settings().client_version }),
+        )),
+        Ok(sse(
+            "playlist",
+            &serde_json::json!({ "version": first_version }),
+        )),
+    ];
+    let state = (signage, screen, first_version, changes);
+    let updates = futures_util::stream::unfold(Some(state), |state| async move {
+        let (signage, screen, mut version, mut changes) = state?;
+        loop {
+            let woke = tokio::time::timeout(Duration::from_secs(15), changes.changed()).await;
+            match woke {
+                Err(_) => {
+                    let item = Ok(Bytes::from_static(b": keep-alive\n\n"));
+                    return Some((item, Some((signage, screen, version, changes))));
+                }
+                Ok(Err(_)) => return None,
+                Ok(Ok(())) => {}
+            }
+            // Still paired? A revoked screen's stream ends here.
+            match signage.screen_is_active(screen.id).await {
+                Ok(true) => {}
+                _ => return None,
+            }
+            let Ok(playlist) = signage.playlist(&screen, Utc::now()).await else {
+                continue;
+            };
+            if playlist.version != version {
+                version = playlist.version.clone();
+                let item = Ok(sse("playlist", &serde_json::json!({ "version": version })));
+                return Some((item, Some((signage, screen, version, changes))));
+            }
+        }
+    });
+    futures_util::StreamExt::chain(futures_util::stream::iter(start), updates)
+}
+
+// ------------------------------------------------------------ reports
+
+async fn heartbeat(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Json<Heartbeat>,
+) -> Result<HttpResponse, KioskError> {
+    let screen = screen_of(&state, &req).await?;
+    state.signage.heartbeat(&screen, body.into_inner()).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn plays(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Json<Vec<Play>>,
+) -> Result<HttpResponse, KioskError> {
+    let screen = screen_of(&state, &req).await?;
+    let plays = body.into_inner();
+    if plays.len() > PLAYS_PER_REPORT {
+        return Err(KioskError::BadRequest(format!(
+            "at most {PLAYS_PER_REPORT} plays per report"
+        )));
+    }
+    state.signage.report_plays(&screen, &plays).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+// ------------------------------------------------------------ media
+
+/// Notice pictures and videos. A media id's files never change, so they are
+/// cached for good; range requests are served for video seeking.
+async fn media(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(i64, String)>,
+) -> Result<HttpResponse, KioskError> {
+    let (id, file) = path.into_inner();
+    let Some((media, path)) = state.signage.servable(MediaId(id), &file).await? else {
+        return Err(KioskError::NotFound);
+    };
+    let content_type = if file == crate::signage::library::IMAGE_FILE {
+        media.content_type.clone()
+    } else {
+        mime_guess::from_path(&file)
+            .first_or_octet_stream()
+            .to_string()
+    };
+    let named = actix_files::NamedFile::open_async(&path)
+        .await
+        .map_err(|_| KioskError::NotFound)?
+        .set_content_type(
+            content_type
+                .parse()
+                .unwrap_or(mime_guess::mime::APPLICATION_OCTET_STREAM),
+        )
+        .use_etag(true)
+        .use_last_modified(true);
+    let mut response = named.into_response(&req);
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("public, max-age=31536000, immutable"),
+    );
+    Ok(response)
+}
+
+// ------------------------------------------------------------ preview
+
+#[derive(serde::Deserialize)]
+struct PreviewQuery {
+    orientation: Option<String>,
+}
+
+/// The kiosk client showing one notice, as its screens will: staff see this
+/// in the notice's preview frames. No token, no Service Worker, no reports.
+async fn preview(
+    state: web::Data<AppState>,
+    ctx: Ctx,
+    path: web::Path<i64>,
+    query: web::Query<PreviewQuery>,
+) -> Result<HttpResponse, crate::web::error::WebError> {
+    use crate::web::error::WebError;
+    let viewer = ctx.viewer.clone().ok_or(WebError::LoginRequired {
+        next: ctx.here.clone(),
+    })?;
+    let notice = state.store.notice(NoticeId(path.into_inner())).await?;
+    if !Signage::may_write(&viewer, notice.community_id)
+        && !Signage::may_approve(&viewer, notice.community_id)
+    {
+        return Err(WebError::Forbidden);
+    }
+    let orientation = query
+        .orientation
+        .as_deref()
+        .and_then(Orientation::parse)
+        .unwrap_or(Orientation::Landscape);
+    let playlist = state.signage.preview(
+        &notice,
+        &ctx.t("notices.preview_screen"),
+        orientation,
+        Utc::now(),
+    );
+    // `</` cannot close the script element early once escaped.
+    let json = serde_json::to_string(&playlist)
+        .unwrap_or_default()
+        .replace("</", "<\\/");
+    let html = index_html().replacen(
+        "</head>",
+        &format!(
+            "<script id=\"pavilion-preview\" type=\"application/json\">{json}</script></head>"
+        ),
+        1,
+    );
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        // The console shows the preview in a frame of its own.
+        .insert_header(("X-Frame-Options", "SAMEORIGIN"))
+        .body(html))
+}

@@ -1,0 +1,714 @@
+//! Lobby notices end to end over HTTP: writing, approval, what a paired
+//! screen receives (playlist and push stream), uploads, and bad input.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use pavilion::domain::screen::Orientation;
+use pavilion::domain::*;
+use pavilion::store::ScreenSetup;
+use serde_json::Value;
+
+use crate::helpers::{location, spawn_app, text_of, Place, TestApp};
+
+/// A screen paired the way an admin pairs one; returns its token.
+pub async fn pair_screen(app: &TestApp, place: &Place, name: &str) -> String {
+    let client = reqwest::Client::new();
+    let pairing: Value = client
+        .post(app.url("/kiosk/api/pairings"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let code = pairing["code"].as_str().unwrap();
+    let secret = pairing["secret"].as_str().unwrap();
+    let admin = app
+        .state
+        .store
+        .list_accounts(&Default::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|a| a.role == Role::Admin)
+        .expect("an admin exists");
+    app.state
+        .signage
+        .claim_pairing(
+            &admin,
+            code,
+            &ScreenSetup {
+                name: name.into(),
+                building_id: place.building.id,
+                group_id: None,
+                orientation: Orientation::Landscape,
+            },
+        )
+        .await
+        .unwrap();
+    let paired: Value = client
+        .get(app.url(&format!("/kiosk/api/pairings/{secret}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    paired["token"].as_str().unwrap().to_owned()
+}
+
+async fn playlist(app: &TestApp, token: &str) -> Value {
+    let response = reqwest::Client::new()
+        .get(app.url("/kiosk/api/playlist"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+fn titles(playlist: &Value) -> Vec<String> {
+    playlist["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["title"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The fields of a notice form, with the given title and intent.
+fn notice_form<'a>(title: &'a str, body: &'a str, intent: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("title", title),
+        ("body", body),
+        ("category", "outage"),
+        ("starts_at", "2020-01-01T00:00"),
+        ("ends_at", ""),
+        ("display_seconds", "15"),
+        ("priority", "5"),
+        ("video", ""),
+        ("intent", intent),
+        // The one community of a fresh database.
+        ("community", "1"),
+    ]
+}
+
+fn notice_id(response: &reqwest::Response) -> i64 {
+    let location = location(response);
+    location
+        .trim_start_matches("/console/notices/")
+        .split('?')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap_or_else(|_| panic!("unexpected redirect {location}"))
+}
+
+struct Setup {
+    app: TestApp,
+    place: Place,
+    staff: reqwest::Client,
+    secretary: reqwest::Client,
+    token: String,
+}
+
+async fn setup() -> Setup {
+    let app = spawn_app().await;
+    let place = app.seed_place().await;
+    app.create_account(Role::Admin, None).await;
+    app.create_account(Role::Staff, None).await;
+    app.create_account(Role::Secretary, None).await;
+    let staff = app.login("staff").await;
+    let secretary = app.login("secretary").await;
+    let token = pair_screen(&app, &place, "3号楼大堂").await;
+    Setup {
+        app,
+        place,
+        staff,
+        secretary,
+        token,
+    }
+}
+
+#[tokio::test]
+async fn a_notice_reaches_the_screens_only_once_approved() {
+    let Setup {
+        app,
+        staff,
+        secretary,
+        token,
+        ..
+    } = setup().await;
+    let response = app
+        .post_form(
+            &staff,
+            "/console/notices",
+            &notice_form("周六停水通知", "周六 **9:00–12:00** 停水。", "submit"),
+        )
+        .await;
+    assert_eq!(response.status(), 303);
+    let id = notice_id(&response);
+    assert!(
+        titles(&playlist(&app, &token).await).is_empty(),
+        "pending notices do not show"
+    );
+
+    // Staff cannot approve; the secretary can.
+    let page = app.text(&staff, &format!("/console/notices/{id}")).await;
+    assert!(!page.contains(&format!("/console/notices/{id}/approve")));
+    let response = app
+        .post_form(
+            &staff,
+            &format!("/console/notices/{id}/approve"),
+            &[("revision", "2")],
+        )
+        .await;
+    assert_eq!(response.status(), 403);
+    let page = app.text(&secretary, "/console/notices?state=pending").await;
+    assert!(page.contains("周六停水通知"));
+    let response = app
+        .post_form(
+            &secretary,
+            &format!("/console/notices/{id}/approve"),
+            &[("revision", "2")],
+        )
+        .await;
+    assert_eq!(response.status(), 303, "{}", response.text().await.unwrap());
+    let list = playlist(&app, &token).await;
+    assert_eq!(titles(&list), ["周六停水通知"]);
+    assert!(list["items"][0]["html"]
+        .as_str()
+        .unwrap()
+        .contains("<strong>9:00–12:00</strong>"));
+
+    // Editing the published notice sends it back: it leaves the screens.
+    let notice = app.state.store.notice(NoticeId(id)).await.unwrap();
+    let revision = notice.revision.to_string();
+    let mut form = notice_form("周六停水通知（更新）", "改为 8:00 开始。", "submit");
+    form.push(("revision", &revision));
+    let response = app
+        .post_form(&staff, &format!("/console/notices/{id}"), &form)
+        .await;
+    assert_eq!(response.status(), 303);
+    let notice = app.state.store.notice(NoticeId(id)).await.unwrap();
+    assert_eq!(notice.state, notice::NoticeState::Pending);
+    assert!(titles(&playlist(&app, &token).await).is_empty());
+
+    // A stale revision (someone else changed it first) is refused, nothing changes.
+    let response = app
+        .post_form(
+            &secretary,
+            &format!("/console/notices/{id}/approve"),
+            &[("revision", &revision)],
+        )
+        .await;
+    assert_eq!(response.status(), 400);
+    assert!(response.text().await.unwrap().contains("刚被别人修改过"));
+
+    // Rejected with a reason, which the author reads.
+    let current = notice.revision.to_string();
+    let response = app
+        .post_form(
+            &secretary,
+            &format!("/console/notices/{id}/reject"),
+            &[("revision", &current), ("reason", "时间写错了")],
+        )
+        .await;
+    assert_eq!(response.status(), 303);
+    let page = app.text(&staff, &format!("/console/notices/{id}")).await;
+    assert!(page.contains("时间写错了"));
+    assert!(!app.audit("notice.reject").await.is_empty());
+    assert!(!app.audit("notice.approve").await.is_empty());
+}
+
+#[tokio::test]
+async fn an_emergency_is_pushed_to_the_screen_and_preempts_the_rotation() {
+    let Setup {
+        app,
+        staff,
+        secretary,
+        token,
+        ..
+    } = setup().await;
+    // An ordinary notice is on the screen.
+    let response = app
+        .post_form(
+            &secretary,
+            "/console/notices",
+            &notice_form("社区活动", "下午三点", "publish"),
+        )
+        .await;
+    assert_eq!(response.status(), 303);
+
+    let response = reqwest::Client::new()
+        .get(app.url("/kiosk/api/events"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let mut events = response.bytes_stream();
+    let mut seen = String::new();
+    // The stream opens with the client version and the current playlist version.
+    while !seen.contains("event: playlist") {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), events.next())
+            .await
+            .expect("the stream starts")
+            .unwrap()
+            .unwrap();
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(seen.contains("event: client"));
+    let before = playlist(&app, &token).await;
+
+    // Staff publish an emergency at once, without waiting for approval.
+    let mut form = notice_form("燃气泄漏，请勿使用明火", "请立即开窗通风。", "publish");
+    form.push(("emergency", "on"));
+    let response = app.post_form(&staff, "/console/notices", &form).await;
+    assert_eq!(response.status(), 303);
+    assert!(!app.audit("notice.publish_emergency").await.is_empty());
+
+    let pushed = loop {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), events.next())
+            .await
+            .expect("a playlist event is pushed")
+            .unwrap()
+            .unwrap();
+        let text = String::from_utf8_lossy(&chunk).to_string();
+        if text.contains("event: playlist") {
+            break text;
+        }
+    };
+    let after = playlist(&app, &token).await;
+    assert!(pushed.contains(after["version"].as_str().unwrap()));
+    assert_ne!(before["version"], after["version"]);
+    assert_eq!(titles(&after), ["燃气泄漏，请勿使用明火", "社区活动"]);
+    assert_eq!(after["items"][0]["emergency"], true);
+
+    // Cleared: withdrawn at once.
+    let id = app
+        .state
+        .store
+        .list_notices(&pavilion::store::NoticeFilter {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|n| n.emergency)
+        .unwrap()
+        .id;
+    let response = app
+        .post_form(&staff, &format!("/console/notices/{id}/withdraw"), &[])
+        .await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(titles(&playlist(&app, &token).await), ["社区活动"]);
+}
+
+#[tokio::test]
+async fn unchanged_playlists_answer_304_and_revoked_tokens_401() {
+    let Setup { app, token, .. } = setup().await;
+    let client = reqwest::Client::new();
+    let first = client
+        .get(app.url("/kiosk/api/playlist"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let etag = first.headers()["etag"].to_str().unwrap().to_owned();
+    let again = client
+        .get(app.url("/kiosk/api/playlist"))
+        .bearer_auth(&token)
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304);
+
+    for bad in ["", "Bearer nope", "Basic abc"] {
+        let response = client
+            .get(app.url("/kiosk/api/playlist"))
+            .header("authorization", bad)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401, "{bad:?}");
+    }
+    let screen = app
+        .state
+        .signage
+        .authenticate(&token)
+        .await
+        .unwrap()
+        .unwrap();
+    let admin = app.state.store.account(AccountId(1)).await.unwrap();
+    app.state
+        .signage
+        .revoke_screen(&admin, screen.id)
+        .await
+        .unwrap();
+    let response = client
+        .get(app.url("/kiosk/api/playlist"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    let response = client
+        .post(app.url("/kiosk/api/heartbeat"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"client_version": "x", "uptime_seconds": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+}
+
+#[tokio::test]
+async fn a_pairing_token_is_handed_out_once_and_codes_expire_unclaimed() {
+    let app = spawn_app().await;
+    let client = reqwest::Client::new();
+    let pairing: Value = client
+        .post(app.url("/kiosk/api/pairings"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let secret = pairing["secret"].as_str().unwrap();
+    let code = pairing["code"].as_str().unwrap();
+    assert_eq!(code.len(), 6);
+    let waiting = client
+        .get(app.url(&format!("/kiosk/api/pairings/{secret}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(waiting.status(), 202);
+    let unknown = client
+        .get(app.url("/kiosk/api/pairings/not-a-secret"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 410);
+
+    // A script asking for codes in a loop is slowed down.
+    let mut statuses = Vec::new();
+    for _ in 0..12 {
+        let response = client
+            .post(app.url("/kiosk/api/pairings"))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(response.status().as_u16());
+    }
+    assert!(statuses.contains(&429), "{statuses:?}");
+}
+
+#[tokio::test]
+async fn heartbeats_and_plays_are_kept_and_a_resent_batch_is_stored_once() {
+    let Setup {
+        app,
+        secretary,
+        token,
+        ..
+    } = setup().await;
+    let response = app
+        .post_form(
+            &secretary,
+            "/console/notices",
+            &notice_form("物业收费公示", "", "publish"),
+        )
+        .await;
+    let id = notice_id(&response);
+    let client = reqwest::Client::new();
+    let response = client
+        .post(app.url("/kiosk/api/heartbeat"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({
+            "current_notice": id, "client_version": "abc", "uptime_seconds": 3600,
+            "last_error": "video failed\u{0007}"
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    let screen = app
+        .state
+        .signage
+        .authenticate(&token)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(screen.heartbeat.current_notice, Some(NoticeId(id)));
+    assert_eq!(screen.heartbeat.last_error.as_deref(), Some("video failed"));
+    assert!(screen.last_seen_at.is_some());
+
+    let plays = serde_json::json!([
+        {"notice_id": id, "started_at": "2026-11-20T08:00:00Z", "ended_at": "2026-11-20T08:00:15Z"},
+        {"notice_id": id, "started_at": "2026-11-20T08:01:00Z", "ended_at": "2026-11-20T08:01:15Z"},
+        {"notice_id": 999999, "started_at": "2026-11-20T08:02:00Z", "ended_at": "2026-11-20T08:02:15Z"},
+        {"notice_id": id, "started_at": "2026-11-20T08:03:00Z", "ended_at": "2026-11-20T08:02:00Z"}
+    ]);
+    for _ in 0..2 {
+        let response = client
+            .post(app.url("/kiosk/api/plays"))
+            .bearer_auth(&token)
+            .json(&plays)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 204);
+    }
+    let stored = app
+        .state
+        .store
+        .plays(&pavilion::store::PlayFilter {
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        stored.len(),
+        2,
+        "resent plays, unknown notices and inverted plays are not stored twice or at all"
+    );
+
+    let too_many: Vec<Value> = (0..201)
+        .map(|i| serde_json::json!({"notice_id": id, "started_at": format!("2026-11-20T09:{:02}:{:02}Z", i / 60, i % 60), "ended_at": "2026-11-20T10:00:00Z"}))
+        .collect();
+    let response = client
+        .post(app.url("/kiosk/api/plays"))
+        .bearer_auth(&token)
+        .json(&too_many)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let response = client
+        .post(app.url("/kiosk/api/plays"))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+}
+
+#[tokio::test]
+async fn hostile_and_malformed_notices_are_refused_or_made_harmless() {
+    let Setup {
+        app,
+        secretary,
+        token,
+        ..
+    } = setup().await;
+    let body = "<script>alert(1)</script>\n\n<img src=x onerror=alert(2)>\n\n[点我](javascript:alert(3))\n\n| 项目 | 金额 |\n|---|---|\n| 保洁 | 1200 |";
+    let response = app
+        .post_form(
+            &secretary,
+            "/console/notices",
+            &notice_form("收支公示", body, "publish"),
+        )
+        .await;
+    assert_eq!(response.status(), 303);
+    let list = playlist(&app, &token).await;
+    let html = list["items"][0]["html"].as_str().unwrap();
+    assert!(!html.contains("<script"), "{html}");
+    assert!(!html.contains("onerror"), "{html}");
+    assert!(!html.contains("javascript:"), "{html}");
+    assert!(html.contains("<table>") && html.contains("1200"), "{html}");
+
+    let count = || async {
+        app.state
+            .store
+            .list_notices(&pavilion::store::NoticeFilter {
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .len()
+    };
+    let before = count().await;
+    let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
+        (
+            {
+                let mut f = notice_form("停电", "", "publish");
+                f.retain(|(k, _)| *k != "ends_at");
+                f.push(("ends_at", "2019-01-01T00:00"));
+                f
+            },
+            "停止显示的时间必须晚于开始显示的时间",
+        ),
+        (
+            {
+                let mut f = notice_form("停电", "", "publish");
+                f.push(("dp0-from", "22:00"));
+                f.push(("dp0-until", "06:00"));
+                f
+            },
+            "时段至少要选一天",
+        ),
+        (
+            {
+                let mut f = notice_form("停电", "", "publish");
+                f.retain(|(k, _)| *k != "display_seconds");
+                f.push(("display_seconds", "9999"));
+                f
+            },
+            "显示秒数须在 5 到 300 之间",
+        ),
+        (
+            {
+                let mut f = notice_form("停电", "", "publish");
+                f.push(("target-building-987654", "on"));
+                f
+            },
+            "其他社区",
+        ),
+        (
+            {
+                let mut f = notice_form("停电", "", "publish");
+                f.push(("image-424242", "on"));
+                f
+            },
+            "其他社区",
+        ),
+        (notice_form("x", "", "publish"), "标题"),
+    ];
+    for (form, message) in cases {
+        let response = app.post_form(&secretary, "/console/notices", &form).await;
+        assert_eq!(response.status(), 400);
+        let page = response.text().await.unwrap();
+        let error = text_of(&page, "#form-error").unwrap_or_default();
+        assert!(
+            error.contains(message),
+            "expected {message:?}, got {error:?}"
+        );
+    }
+    assert_eq!(count().await, before, "nothing stored half-way");
+}
+
+#[tokio::test]
+async fn targeting_and_day_parts_reach_the_screen_as_written() {
+    let Setup {
+        app,
+        place,
+        secretary,
+        token,
+        ..
+    } = setup().await;
+    let other_building = app
+        .state
+        .store
+        .create_building(
+            &crate::helpers::system(),
+            place.estate.id,
+            &PlaceName::parse("5号楼").unwrap(),
+        )
+        .await
+        .unwrap();
+    let elsewhere = format!("target-building-{}", other_building.id);
+    let here = format!("target-building-{}", place.building.id);
+    let mut form = notice_form("5号楼电梯维修", "", "publish");
+    form.push((&elsewhere, "on"));
+    app.post_form(&secretary, "/console/notices", &form).await;
+    let mut form = notice_form("3号楼夜间施工", "", "publish");
+    form.push((&here, "on"));
+    for day in ["dp0-d5", "dp0-d6"] {
+        form.push((day, "on"));
+    }
+    form.push(("dp0-from", "22:00"));
+    form.push(("dp0-until", "06:00"));
+    app.post_form(&secretary, "/console/notices", &form).await;
+
+    let list = playlist(&app, &token).await;
+    assert_eq!(titles(&list), ["3号楼夜间施工"]);
+    let part = &list["items"][0]["day_parts"][0];
+    assert_eq!(part["weekdays"], serde_json::json!([5, 6]));
+    assert_eq!(part["from"], "22:00");
+    assert_eq!(part["until"], "06:00");
+    assert_eq!(list["utc_offset_minutes"], 480);
+    assert!(
+        list["resident_qr"]["svg"]
+            .as_str()
+            .unwrap()
+            .starts_with("<?xml")
+            || list["resident_qr"]["svg"]
+                .as_str()
+                .unwrap()
+                .contains("<svg")
+    );
+}
+
+#[tokio::test]
+async fn the_kiosk_client_and_preview_are_served() {
+    let Setup { app, secretary, .. } = setup().await;
+    let client = reqwest::Client::new();
+    let page = client.get(app.url("/kiosk/")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    let version = pavilion::web::kiosk::client_version();
+    assert!(
+        html.contains(version),
+        "the page carries its client version"
+    );
+    assert!(!html.contains("{{CLIENT_VERSION}}"));
+    for file in ["kiosk.js", "kiosk.css", "sw.js"] {
+        let response = client
+            .get(app.url(&format!("/kiosk/{file}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{file}");
+    }
+    assert_eq!(
+        client
+            .get(app.url("/kiosk/README.md"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+
+    let response = app
+        .post_form(
+            &secretary,
+            "/console/notices",
+            &notice_form("预览测试", "正文</script><script>alert(1)</script>", "save"),
+        )
+        .await;
+    let id = notice_id(&response);
+    let preview = secretary
+        .get(app.url(&format!("/kiosk/preview/{id}?orientation=portrait")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preview.status(), 200);
+    assert_eq!(preview.headers()["x-frame-options"], "SAMEORIGIN");
+    let html = preview.text().await.unwrap();
+    assert!(html.contains("pavilion-preview") && html.contains("\"portrait\""));
+    assert!(
+        !html.contains("</script><script>alert"),
+        "the embedded JSON cannot close its script element"
+    );
+    let anonymous = crate::helpers::client()
+        .get(app.url(&format!("/kiosk/preview/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        anonymous.status(),
+        303,
+        "anonymous visitors are sent to log in"
+    );
+    assert!(location(&anonymous).starts_with("/login"));
+}
