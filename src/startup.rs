@@ -100,6 +100,11 @@ impl Application {
         self.port
     }
 
+    /// Stops the server from outside (tests that take it down and back up).
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
     pub fn state(&self) -> Data<AppState> {
         self.state.clone()
     }

@@ -12,7 +12,7 @@ use serde_json::json;
 use crate::helpers::*;
 
 /// A chromedriver process, ended when dropped.
-struct Driver {
+pub struct Driver {
     process: Child,
     port: u16,
 }
@@ -32,7 +32,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-async fn browser() -> (Driver, Client) {
+pub async fn browser() -> (Driver, Client) {
     let driver_path =
         std::env::var("PAVILION_CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
     let chromium =
@@ -612,5 +612,112 @@ async fn replay_is_seekable_after_the_broadcast_ends() {
 
     let violations = axe_violations(&page).await;
     assert!(violations.is_empty(), "watch page, replay: {violations:#?}");
+    page.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn staff_watch_live_with_low_latency_and_can_jump_back_to_live() {
+    use crate::publisher::Publisher;
+    use pavilion::domain::broadcast::Renditions;
+
+    let app = spawn_app().await;
+    let place = app.seed_place().await;
+    let secretary = app.create_account(Role::Secretary, Some(&place)).await;
+    let broadcast = app
+        .schedule_broadcast(&place, &secretary, Renditions::default())
+        .await;
+    let _publisher = Publisher::start(&app.ingest_url(&broadcast.stream_key));
+    app.wait_for_segments(broadcast.id, 2).await;
+    let (_driver, page) = browser().await;
+    log_in(&page, &app, "secretary", "/console").await;
+    page.goto(&app.url(&format!("/live/{}", broadcast.id)))
+        .await
+        .unwrap();
+    wait_for_playback(&page, 1.0, Duration::from_secs(40), "low-latency live").await;
+
+    // hls.js plays the parts, reloads by blocking and aims at PART-HOLD-BACK.
+    let mode = page
+        .execute(
+            r#"const p = window.pavilionPlayer;
+               const d = p.levels[Math.max(p.currentLevel, 0)].details;
+               return { lowLatency: p.config.lowLatencyMode, canBlock: d.canBlockReload,
+                        parts: d.partList ? d.partList.length : 0, partTarget: d.partTarget,
+                        target: p.targetLatency };"#,
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(mode["lowLatency"], json!(true), "{mode}");
+    assert_eq!(mode["canBlock"], json!(true), "{mode}");
+    assert!(mode["parts"].as_u64() > Some(0), "{mode}");
+    assert_eq!(mode["partTarget"], json!(0.333), "{mode}");
+    assert!(
+        (mode["target"].as_f64().unwrap() - 0.999).abs() < 0.01,
+        "{mode}"
+    );
+
+    // Staff see the delay in a corner.
+    wait_for_value(
+        &page,
+        "const d = document.querySelector('[data-delay]'); return d.hidden ? null : d.textContent;",
+        Duration::from_secs(15),
+        "the delay",
+        |v| {
+            v.as_str().is_some_and(|t| {
+                t.strip_prefix("延迟 ")
+                    .and_then(|t| t.strip_suffix(" 秒"))
+                    .is_some_and(|n| n.parse::<f64>().is_ok())
+            })
+        },
+    )
+    .await;
+
+    // A viewer who paused has fallen behind: the button brings them back.
+    let button = "return !document.querySelector('[data-jump-live]').hidden;";
+    assert_eq!(page.execute(button, vec![]).await.unwrap(), json!(false));
+    page.execute("document.querySelector('video').pause();", vec![])
+        .await
+        .unwrap();
+    let paused_at = current_time(&page).await;
+    wait_for_value(
+        &page,
+        button,
+        Duration::from_secs(15),
+        "the jump button",
+        |v| v == &json!(true),
+    )
+    .await;
+    wait_for_value(
+        &page,
+        &format!("return window.pavilionPlayer.liveSyncPosition > {paused_at} + 2;"),
+        Duration::from_secs(15),
+        "the live edge moving on",
+        |v| v == &json!(true),
+    )
+    .await;
+    let violations = axe_violations(&page).await;
+    assert!(violations.is_empty(), "watch page, behind: {violations:#?}");
+    page.find(Locator::Css("[data-jump-live]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let resumed = wait_for_playback(
+        &page,
+        paused_at + 2.0,
+        Duration::from_secs(15),
+        "back to live",
+    )
+    .await;
+    assert!(resumed > paused_at + 2.0);
+    wait_for_value(
+        &page,
+        button,
+        Duration::from_secs(15),
+        "the button gone",
+        |v| v == &json!(false),
+    )
+    .await;
     page.close().await.unwrap();
 }

@@ -15,7 +15,7 @@ pub struct TestApp {
     /// The RTMP ingest port (a free port picked at start).
     pub rtmp_port: u16,
     pub data_dir: std::path::PathBuf,
-    _dir: tempfile::TempDir,
+    pub _dir: tempfile::TempDir,
 }
 
 /// A place with one unit and an active registration code.

@@ -9,6 +9,7 @@ mod csrf;
 mod directory;
 mod helpers;
 mod i18n;
+mod kiosk_browser;
 mod live;
 mod open311;
 mod publisher;

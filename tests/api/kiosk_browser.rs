@@ -1,0 +1,313 @@
+//! The lobby screen in a real headless Chromium: it pairs, rotates what it is
+//! sent, takes an emergency at once, keeps going with the server down
+//! (Service Worker), and catches up when the server is back.
+
+use std::time::Duration;
+
+use actix_web::dev::ServerHandle;
+use fantoccini::Client;
+use pavilion::domain::notice::{DayPart, NoticeCategory, NoticeDraft, Validity, Weekdays};
+use pavilion::domain::screen::Orientation;
+use pavilion::domain::*;
+use pavilion::settings::Settings;
+use pavilion::signage::Intent;
+use pavilion::startup::Application;
+use pavilion::store::{PlayFilter, ScreenSetup};
+
+use crate::browser::browser;
+use crate::helpers::*;
+
+/// A server that can be stopped and started again on the same port and data.
+struct Restartable {
+    settings: Settings,
+    handle: ServerHandle,
+    app: TestApp,
+}
+
+async fn start(
+    settings: Settings,
+) -> (
+    ServerHandle,
+    actix_web::web::Data<pavilion::web::AppState>,
+    u16,
+) {
+    let app = Application::build(settings)
+        .await
+        .expect("application builds");
+    let handle = app.handle();
+    let state = app.state();
+    let port = app.port();
+    tokio::spawn(app.run_until_stopped());
+    (handle, state, port)
+}
+
+impl Restartable {
+    async fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = test_settings(dir.path());
+        let (handle, state, port) = start(settings.clone()).await;
+        settings.server.port = port;
+        let app = TestApp {
+            address: format!("http://127.0.0.1:{port}"),
+            rtmp_port: state.rtmp_port,
+            data_dir: dir.path().to_owned(),
+            database_url: settings.database.url.clone(),
+            state,
+            _dir: dir,
+        };
+        Self {
+            settings,
+            handle,
+            app,
+        }
+    }
+
+    async fn stop(&self) {
+        self.handle.stop(false).await;
+    }
+
+    async fn restart(&mut self) {
+        let (handle, state, _) = start(self.settings.clone()).await;
+        self.handle = handle;
+        self.app.state = state;
+    }
+}
+
+fn draft(place: &Place, title: &str, emergency: bool, day_parts: Vec<DayPart>) -> NoticeDraft {
+    NoticeDraft::new(
+        place.community.id,
+        title,
+        "请相互转告。",
+        if emergency {
+            NoticeCategory::Outage
+        } else {
+            NoticeCategory::Announcement
+        },
+        emergency,
+        Validity::new(chrono::Utc::now() - chrono::Duration::hours(1), None).unwrap(),
+        day_parts,
+        vec![],
+        5,
+        5,
+        vec![],
+        None,
+    )
+    .unwrap()
+}
+
+/// Waits until `script` (returning a string) returns something containing `want`.
+async fn wait_for_text(
+    page: &Client,
+    script: &str,
+    want: &str,
+    limit: Duration,
+    what: &str,
+) -> String {
+    let deadline = tokio::time::Instant::now() + limit;
+    let mut last = String::new();
+    while tokio::time::Instant::now() < deadline {
+        if let Ok(value) = page.execute(script, vec![]).await {
+            last = value.as_str().unwrap_or_default().to_owned();
+            if last.contains(want) {
+                return last;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    panic!("{what}: waited {limit:?} for {want:?}, last saw {last:?}");
+}
+
+const STAGE_TEXT: &str = "return document.querySelector('#stage')?.innerText ?? ''";
+const OFFLINE_MARK: &str =
+    "const m = document.querySelector('#offline'); return m && !m.hidden ? m.innerText : ''";
+
+#[tokio::test]
+async fn a_lobby_screen_pairs_rotates_and_survives_the_server_going_down() {
+    let mut server = Restartable::new().await;
+    let app = &server.app;
+    let place = app.seed_place().await;
+    let admin = app.create_account(Role::Admin, None).await;
+    let signage = app.state.signage.clone();
+    signage
+        .create_notice(
+            &admin,
+            &draft(&place, "电梯年检通知", false, vec![]),
+            Intent::Publish,
+        )
+        .await
+        .unwrap();
+    // A notice for a time of day that is never now (a one-minute window
+    // twelve hours away) must not show.
+    let away = (chrono::Utc::now() + chrono::Duration::hours(8 + 12)).time();
+    let later = away + chrono::Duration::minutes(1);
+    let never_now = DayPart::new(Weekdays::EVERY_DAY, away, later).unwrap();
+    signage
+        .create_notice(
+            &admin,
+            &draft(&place, "夜间施工提示", false, vec![never_now]),
+            Intent::Publish,
+        )
+        .await
+        .unwrap();
+
+    let (_driver, page) = browser().await;
+    page.set_window_size(1920, 1080).await.unwrap();
+    page.goto(&app.url("/kiosk/")).await.unwrap();
+    let mut code = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while code.len() != 6 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no pairing code shown"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        code = page
+            .execute(
+                "return document.querySelector('#pair-code')?.innerText ?? ''",
+                vec![],
+            )
+            .await
+            .unwrap()
+            .as_str()
+            .unwrap_or_default()
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .collect();
+    }
+    signage
+        .claim_pairing(
+            &admin,
+            &code,
+            &ScreenSetup {
+                name: "3号楼大堂".into(),
+                building_id: place.building.id,
+                group_id: None,
+                orientation: Orientation::Landscape,
+            },
+        )
+        .await
+        .expect("the code the screen shows pairs it");
+
+    wait_for_text(
+        &page,
+        STAGE_TEXT,
+        "电梯年检通知",
+        Duration::from_secs(30),
+        "first notice",
+    )
+    .await;
+    let screen_name = page
+        .execute(
+            "return document.querySelector('#screen-name').innerText",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(screen_name.as_str(), Some("3号楼大堂"));
+
+    // An emergency takes over the screen (pushed, no reload).
+    let emergency = signage
+        .create_notice(
+            &admin,
+            &draft(&place, "燃气泄漏 请勿动火", true, vec![]),
+            Intent::Publish,
+        )
+        .await
+        .unwrap();
+    wait_for_text(
+        &page,
+        STAGE_TEXT,
+        "燃气泄漏",
+        Duration::from_secs(10),
+        "emergency",
+    )
+    .await;
+    signage.withdraw_notice(&admin, emergency.id).await.unwrap();
+    wait_for_text(
+        &page,
+        STAGE_TEXT,
+        "电梯年检通知",
+        Duration::from_secs(15),
+        "back to rotation",
+    )
+    .await;
+    let shown = page.execute(STAGE_TEXT, vec![]).await.unwrap();
+    assert!(!shown.as_str().unwrap_or_default().contains("夜间施工提示"));
+
+    // The server goes away: the screen keeps showing its notices, marks
+    // itself offline, and even a reload comes up from the Service Worker.
+    server.stop().await;
+    wait_for_text(
+        &page,
+        OFFLINE_MARK,
+        "离线",
+        Duration::from_secs(60),
+        "offline mark",
+    )
+    .await;
+    page.refresh().await.unwrap();
+    wait_for_text(
+        &page,
+        STAGE_TEXT,
+        "电梯年检通知",
+        Duration::from_secs(30),
+        "after a reload while offline",
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    wait_for_text(
+        &page,
+        STAGE_TEXT,
+        "电梯年检通知",
+        Duration::from_secs(15),
+        "still rotating offline",
+    )
+    .await;
+
+    // Back: the mark goes, and the plays made meanwhile arrive.
+    server.restart().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        let mark = page.execute(OFFLINE_MARK, vec![]).await.unwrap();
+        if mark.as_str().unwrap_or_default().is_empty() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the offline mark stays after the server returned"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        let plays = server
+            .app
+            .state
+            .store
+            .plays(&PlayFilter {
+                limit: 1000,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        if plays.iter().any(|p| p.notice_title == "电梯年检通知") {
+            assert!(plays.iter().all(|p| p.notice_title != "夜间施工提示"));
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no proof of play arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let screen = server
+        .app
+        .state
+        .store
+        .list_screens(None)
+        .await
+        .unwrap()
+        .remove(0);
+    assert!(screen.last_seen_at.is_some(), "heartbeats arrive");
+    assert!(!screen.heartbeat.client_version.is_empty());
+}
