@@ -5,6 +5,10 @@
 
 rust_i18n::i18n!("assets/i18n", fallback = "zh-CN");
 
+// Makes cargo rebuild when the catalogue changes (the macro above reads it
+// without telling cargo).
+const _CATALOGUE: &str = include_str!("../assets/i18n/app.yml");
+
 pub mod accounts;
 pub mod cli;
 pub mod demo;

@@ -19,3 +19,4 @@ mod roles;
 mod screens_console;
 mod signage;
 mod system;
+mod uploads;

@@ -214,8 +214,13 @@ pub async fn upload(
         Err(SignageError::Store(e)) => Err(e.into()),
         Err(e) => {
             tracing::info!(error = %e, "upload refused");
+            let limit = match &e {
+                SignageError::Upload(upload) => upload.limit(),
+                _ => None,
+            };
+            let limit = limit.map(|n| format!("&n={n}")).unwrap_or_default();
             Ok(see_other(&format!(
-                "{back}{separator}refused={}",
+                "{back}{separator}refused={}{limit}",
                 encode_component(e.message_key())
             )))
         }

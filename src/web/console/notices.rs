@@ -32,6 +32,22 @@ const DAY_PART_ROWS: usize = 2;
 pub struct ListQuery {
     done: Option<String>,
     state: Option<String>,
+    /// Why an upload was refused (a catalogue key), after its redirect.
+    refused: Option<String>,
+    /// The limit the refusal mentions.
+    n: Option<u64>,
+}
+
+impl ListQuery {
+    /// The translated refusal of an upload, if the redirect carried one.
+    fn refusal(&self, ctx: &crate::web::context::Ctx) -> Option<String> {
+        let key = self.refused.as_deref()?;
+        let known = key.starts_with("signage.upload.") || key == "notices.pick_community";
+        known.then(|| match self.n {
+            Some(n) => ctx.lang.tf(key, &[("n", &n)]),
+            None => ctx.t(key).into_owned(),
+        })
+    }
 }
 
 /// What the notice form sends. Checkboxes arrive as `name=on` pairs in `rest`:
@@ -637,7 +653,15 @@ pub async fn new_form(
     query: web::Query<ListQuery>,
 ) -> Result<Markup, WebError> {
     let form = NoticeForm::blank(staff.ctx.time_zone);
-    new_page(&state, &staff, query.done.as_deref(), &form, None).await
+    let refusal = query.refusal(&staff.ctx);
+    new_page(
+        &state,
+        &staff,
+        query.done.as_deref(),
+        &form,
+        refusal.as_deref(),
+    )
+    .await
 }
 
 async fn new_page(
@@ -725,7 +749,16 @@ pub async fn show(
 ) -> Result<Markup, WebError> {
     let notice = visible(&state, &staff, *id).await?;
     let form = NoticeForm::of(&notice, staff.ctx.time_zone);
-    show_page(&state, &staff, &notice, query.done.as_deref(), &form, None).await
+    let refusal = query.refusal(&staff.ctx);
+    show_page(
+        &state,
+        &staff,
+        &notice,
+        query.done.as_deref(),
+        &form,
+        refusal.as_deref(),
+    )
+    .await
 }
 
 fn preview_frames(ctx: &crate::web::context::Ctx, notice: &Notice) -> Markup {
