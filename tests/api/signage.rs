@@ -712,3 +712,62 @@ async fn the_kiosk_client_and_preview_are_served() {
     );
     assert!(location(&anonymous).starts_with("/login"));
 }
+
+#[tokio::test]
+async fn screens_show_a_live_tile_while_a_broadcast_of_their_estate_is_on_air() {
+    let app = crate::helpers::spawn_app_with(|s| s.live.grace_seconds = 1).await;
+    let place = app.seed_place().await;
+    app.create_account(Role::Admin, None).await;
+    let secretary = app.create_account(Role::Secretary, Some(&place)).await;
+    let token = pair_screen(&app, &place, "3号楼大堂").await;
+    let broadcast = app
+        .schedule_broadcast(&place, &secretary, Default::default())
+        .await;
+    assert!(titles(&playlist(&app, &token).await).is_empty());
+
+    let publisher = crate::publisher::Publisher::start(&app.ingest_url(&broadcast.stream_key));
+    app.wait_for_broadcast(broadcast.id, Duration::from_secs(30), "live", |b| {
+        b.state == broadcast::BroadcastState::Live
+    })
+    .await;
+    let tile = wait_for_playlist(&app, &token, |list| {
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["kind"] == "live")
+    })
+    .await;
+    let item = &tile["items"][0];
+    assert_eq!(item["title"], "书记直播间");
+    assert!(item["watch_url"]
+        .as_str()
+        .unwrap()
+        .ends_with(&format!("/live/{}", broadcast.id)));
+    assert!(item["qr_svg"].as_str().unwrap().contains("<svg"));
+    assert!(
+        item["ends_at"].is_string(),
+        "a rolling end, so offline screens drop it in time"
+    );
+
+    publisher.kill();
+    let admin = app.state.store.account(AccountId(1)).await.unwrap();
+    app.state.live.end(&admin, broadcast.id).await.unwrap();
+    wait_for_playlist(&app, &token, |list| {
+        list["items"].as_array().unwrap().is_empty()
+    })
+    .await;
+}
+
+/// Polls the screen's playlist until `done` holds (the on-air list is
+/// refreshed every two seconds).
+async fn wait_for_playlist(app: &TestApp, token: &str, done: impl Fn(&Value) -> bool) -> Value {
+    for _ in 0..100 {
+        let list = playlist(app, token).await;
+        if done(&list) {
+            return list;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("the playlist never changed as expected");
+}
