@@ -96,7 +96,107 @@ pub async fn seed(store: &dyn Store, accounts: &Accounts) -> anyhow::Result<()> 
         )
         .await?;
     seed_records(store, &resident).await?;
+    seed_notices(store, community.id).await?;
     tracing::info!("demo community seeded");
+    Ok(())
+}
+
+/// Notices for the lobby screens, as the property office would write them,
+/// published by the secretary.
+async fn seed_notices(store: &dyn Store, community: CommunityId) -> anyhow::Result<()> {
+    use crate::domain::notice::{
+        DayPart, NoticeCategory, NoticeDraft, NoticeState, Validity, Weekdays,
+    };
+    use crate::store::NoticeTransition;
+    let secretary = store
+        .credentials(&Username::parse("secretary")?)
+        .await?
+        .map(|(account, _)| account)
+        .ok_or_else(|| anyhow::anyhow!("the demo secretary is missing"))?;
+    let actor = Actor {
+        id: Some(secretary.id),
+        name: secretary.username.clone(),
+    };
+    let now = chrono::Utc::now();
+    let daytime = DayPart::new(
+        Weekdays::EVERY_DAY,
+        chrono::NaiveTime::from_hms_opt(7, 0, 0).expect("a time"),
+        chrono::NaiveTime::from_hms_opt(21, 0, 0).expect("a time"),
+    )?;
+    let notices = [
+        (
+            NoticeCategory::Disclosure,
+            "阳光三务：10月物业收支公示",
+            "本月物业费收缴率 **92%**，明细如下：\n\n| 项目 | 收入（元） | 支出（元） |\n|---|---:|---:|\n| 物业服务费 | 186,400 | |\n| 停车管理费 | 42,800 | |\n| 保洁绿化 | | 61,200 |\n| 电梯维保 | | 18,600 |\n| 公共照明 | | 9,350 |\n\n有疑问请扫码留言，或参加本月联席会议。",
+            7,
+            vec![],
+            None,
+        ),
+        (
+            NoticeCategory::Outage,
+            "停水通知：3号楼周六上午检修水泵",
+            "因二次供水水泵检修，**本周六 9:00–12:00** 3号楼停水。\n\n请提前储水，给您带来不便敬请谅解。\n\n咨询电话：物业服务中心 8801 2345",
+            8,
+            vec![],
+            Some(now + chrono::Duration::days(7)),
+        ),
+        (
+            NoticeCategory::Event,
+            "重阳节敬老活动报名",
+            "社区将于周日上午在活动中心举办重阳节敬老茶话会，并提供义诊、理发服务。\n\n- 报名：居委会一楼\n- 名额：60 人\n- 志愿者同步招募中",
+            5,
+            vec![daytime],
+            None,
+        ),
+        (
+            NoticeCategory::PriceList,
+            "物业服务收费标准",
+            "| 服务 | 收费标准 |\n|---|---|\n| 物业服务费（住宅） | 1.2 元/㎡·月 |\n| 地面停车 | 150 元/月 |\n| 装修垃圾清运 | 300 元/户 |\n\n以上标准经业主大会表决通过，依法公示。",
+            4,
+            vec![],
+            None,
+        ),
+        (
+            NoticeCategory::BroadcastSchedule,
+            "书记直播间 每周三晚 19:30",
+            "王书记在线解答大家关心的停车、垃圾分类、加装电梯等问题。\n\n扫右侧二维码进入社区议事厅，提前提问、点赞。",
+            6,
+            vec![],
+            None,
+        ),
+    ];
+    for (category, title, body, priority, day_parts, ends_at) in notices {
+        let draft = NoticeDraft::new(
+            community,
+            title,
+            body,
+            category,
+            false,
+            Validity::new(now - chrono::Duration::hours(1), ends_at)?,
+            day_parts,
+            vec![],
+            15,
+            priority,
+            vec![],
+            None,
+        )?;
+        let notice = store
+            .create_notice(&actor, secretary.id, &draft, NoticeState::Draft)
+            .await?;
+        store
+            .transition_notice(
+                &actor,
+                notice.id,
+                &NoticeTransition {
+                    from: &[NoticeState::Draft],
+                    to: NoticeState::Published,
+                    revision: Some(notice.revision),
+                    reason: None,
+                    action: "notice.publish",
+                },
+            )
+            .await?;
+    }
     Ok(())
 }
 
@@ -190,6 +290,8 @@ pub fn print_accounts(public_url: &str) {
         println!("    {username:<10} {display_name} ({})", role.as_str());
     }
     println!("    {:<10} 1号楼老张 (resident)", "resident");
+    println!("  楼道电子屏 Lobby screen: {}/kiosk/ — 用 admin 登录，在“工作台 → 电子屏”输入屏幕上的配对码", public_url.trim_end_matches('/'));
+    println!("                      open it in a browser, then pair it in Console → Screens with the code it shows");
     println!("  演示密码是公开的，请勿用于正式部署 / demo passwords are public: never use them in production\n");
 }
 
