@@ -416,7 +416,7 @@ pub async fn list(
                         @for n in &notices {
                             tr {
                                 th scope="row" {
-                                    @if n.emergency { span class="badge badge-danger" { (ctx.t("notices.emergency")) } " " }
+                                    @if n.emergency { span class="badge danger" { (ctx.t("notices.emergency")) } " " }
                                     a href={"/console/notices/" (n.id)} { (n.title) }
                                 }
                                 td { (ctx.t(&format!("notices.category.{}", n.category.as_str()))) }
@@ -800,7 +800,7 @@ async fn show_page(
     let body = html! {
         p { a href="/console/notices" { "← " (ctx.t("notices.title")) } }
         h1 {
-            @if notice.emergency { span class="badge badge-danger" { (ctx.t("notices.emergency")) } " " }
+            @if notice.emergency { span class="badge danger" { (ctx.t("notices.emergency")) } " " }
             (notice.title)
         }
         (flash(ctx, done))
