@@ -78,7 +78,7 @@ impl SignageError {
             SignageError::WrongState => "signage.wrong_state",
             SignageError::ForeignReference => "signage.foreign_reference",
             SignageError::BadText { error, .. } => error.message_key(),
-            SignageError::UnknownPairingCode => "screens.unknown_code",
+            SignageError::UnknownPairingCode => "screens.code_unknown",
             SignageError::TooManyAttempts => "error.too_many_attempts",
             SignageError::Upload(e) => e.message_key(),
             SignageError::Store(_) => "error.internal",

@@ -13,6 +13,7 @@ pub mod observability;
 pub mod open311;
 pub mod public;
 pub mod record_view;
+pub mod spreadsheet;
 
 use std::sync::Arc;
 

@@ -66,6 +66,7 @@ async fn every_console_route_checks_the_role_on_the_server() {
         ("/console/records/{id}", record.id.0),
         ("/console/api-keys/{id}", 1),
         ("/console/screens/{id}", 1),
+        ("/console/notices/{id}", 1),
     ];
 
     let routes = console_routes();

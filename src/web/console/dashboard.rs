@@ -39,6 +39,19 @@ pub async fn show(state: web::Data<AppState>, staff: Staff) -> Result<Markup, We
     } else {
         None
     };
+    // Screens quiet for more than ten minutes, for those who look after them.
+    let offline = super::screens::offline_alert(&state, &staff).await;
+    let pending_notices = if staff.account.role.can(Permission::ApproveNotices) {
+        let filter = crate::store::NoticeFilter {
+            community: staff.account.community_id,
+            states: vec![crate::domain::notice::NoticeState::Pending],
+            limit: 1000,
+            ..Default::default()
+        };
+        state.store.list_notices(&filter).await?.len()
+    } else {
+        0
+    };
     let figures = [
         ("dashboard.communities", counts.communities),
         ("dashboard.estates", counts.estates),
@@ -54,6 +67,14 @@ pub async fn show(state: web::Data<AppState>, staff: Staff) -> Result<Markup, We
             p class="alert alert-error" role="alert" {
                 (ctx.lang.tf("dashboard.escalated", &[("n", &n)])) " "
                 a href="/console/agenda" { (ctx.t("nav.agenda")) }
+            }
+        }
+        (offline)
+        @if pending_notices > 0 {
+            p class="alert" role="status" {
+                a href="/console/notices?state=pending" {
+                    (ctx.lang.tf("notices.pending_count", &[("n", &pending_notices)]))
+                }
             }
         }
         ul class="figures" {

@@ -10,6 +10,7 @@ use crate::domain::Role;
 use crate::store::RecordFilter;
 use crate::web::context::Staff;
 use crate::web::error::WebError;
+use crate::web::spreadsheet::inert;
 use crate::web::AppState;
 
 #[derive(Deserialize)]
@@ -119,13 +120,13 @@ pub async fn records(
             &r.created_at.to_rfc3339(),
             &r.estate_id.to_string(),
             &r.building_id.map(|b| b.to_string()).unwrap_or_default(),
-            &r.category,
+            &inert(&r.category),
             r.class.as_str(),
             r.state.as_str(),
             r.source.as_str(),
-            &r.title,
-            &r.location,
-            r.assignee.as_deref().unwrap_or_default(),
+            &inert(&r.title),
+            &inert(&r.location),
+            &inert(r.assignee.as_deref().unwrap_or_default()),
         ])
         .map_err(failed)?;
     }
@@ -165,13 +166,13 @@ pub async fn events(
             number(*id),
             &e.seq.to_string(),
             &e.at.to_rfc3339(),
-            &e.actor_name,
+            &inert(&e.actor_name),
             &e.action,
             e.from_state.map_or("", |s| s.as_str()),
             e.to_state.map_or("", |s| s.as_str()),
             if e.public { "yes" } else { "no" },
             &e.rating.map(|r| r.to_string()).unwrap_or_default(),
-            &e.note,
+            &inert(&e.note),
         ])
         .map_err(failed)?;
     }

@@ -23,6 +23,7 @@ use crate::web::context::{Ctx, Staff};
 use crate::web::error::WebError;
 use crate::web::forms::{field_problem, see_other, sent_back, CheckedForm};
 use crate::web::layout::{console_page, flash, form_error, form_token};
+use crate::web::spreadsheet::inert;
 use crate::web::AppState;
 
 /// Plays shown on a screen's page.
@@ -1040,16 +1041,6 @@ fn period(
     let since = start(from).ok_or_else(bad)?;
     let until = to.succ_opt().and_then(start).ok_or_else(bad)?;
     Ok((from, to, since, until))
-}
-
-/// A cell a spreadsheet would read as a formula gets a leading apostrophe,
-/// so that a notice titled `=HYPERLINK(…)` stays text.
-fn inert(text: &str) -> std::borrow::Cow<'_, str> {
-    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{text}").into()
-    } else {
-        text.into()
-    }
 }
 
 fn csv_rows(
