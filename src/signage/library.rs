@@ -1,34 +1,34 @@
 //! The media library: uploads checked before anything is stored, files laid
-//! out on disk, and videos transcoded for the lobby boxes in the background.
+//! out on disk, and videos made ready for the lobby boxes in the background.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use tokio::sync::Semaphore;
+use tokio::sync::{oneshot, Semaphore};
 
 use crate::domain::notice::{MediaFile, MediaKind, MediaState};
 use crate::domain::{Account, CommunityId, MediaId};
 use crate::store::{MediaOutcome, NewMedia};
 
-use super::media::{self, MediaUploadError};
+use super::media::{self, MediaUploadError, VideoInfo};
 use super::{actor, Signage, SignageError};
 
 /// The served picture (JPEG or PNG, as its row says).
 pub const IMAGE_FILE: &str = "image";
-/// The served video: H.264/AAC MP4 within 1080p.
+/// The served video: H.264/AAC MP4 within 1080p, without the upload's
+/// metadata.
 pub const VIDEO_FILE: &str = "video.mp4";
 pub const POSTER_FILE: &str = "poster.jpg";
-/// The upload as received, kept until its transcode is done.
+/// The upload as received, kept until its video and poster are made, so
+/// that a restart can make them again.
 const ORIGINAL_FILE: &str = "original";
-
-/// Largest video upload accepted.
-pub const VIDEO_MAX_BYTES: u64 = 512 * 1024 * 1024;
 
 pub struct Library {
     root: PathBuf,
-    /// Videos being transcoded: their notices show without the video meanwhile.
+    /// Videos being made ready: their notices show without the video meanwhile.
     processing: Mutex<HashSet<MediaId>>,
     transcodes: Arc<Semaphore>,
 }
@@ -67,8 +67,8 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 impl Signage {
-    /// Videos a previous run left half-done (the server stopped during a
-    /// transcode): start their processing again.
+    /// Videos a previous run left half-done (the server stopped while making
+    /// them ready): start their processing again, from their original.
     pub(super) async fn resume_uploads(self: Arc<Self>) {
         let unfinished = match self.store.unfinished_media().await {
             Ok(list) => list,
@@ -82,13 +82,12 @@ impl Signage {
             .filter(|f| f.kind == MediaKind::Video)
         {
             tracing::info!(media = %file.id, "resuming interrupted video processing");
-            let transcode = self.library.dir(file.id).join(ORIGINAL_FILE).is_file();
             self.library
                 .processing
                 .lock()
                 .expect("processing set poisoned")
                 .insert(file.id);
-            tokio::spawn(self.clone().finish_video(file, transcode));
+            tokio::spawn(self.clone().finish_video(file));
         }
     }
 
@@ -153,9 +152,10 @@ impl Signage {
     }
 
     /// Stores a video the web layer has already written to `upload` (a
-    /// temporary file it owns). A video the lobby boxes can play is kept as
-    /// it is; any other is transcoded in the background, and its notices
-    /// show without it until that is done.
+    /// temporary file it owns) and returns it `processing`: in the
+    /// background, a video the lobby boxes can play is copied without its
+    /// metadata and any other is transcoded. Its notices show without it
+    /// until that is done.
     pub async fn upload_video(
         self: &Arc<Self>,
         who: &Account,
@@ -173,7 +173,6 @@ impl Signage {
             tokio::task::spawn_blocking(move || media::inspect_video_upload(&path, &claimed))
                 .await
                 .map_err(|_| MediaUploadError::Corrupt("the video could not be read".into()))??;
-        let ready = info.plays_on_lobby_boxes();
         let size = std::fs::metadata(upload)
             .map(|m| m.len() as i64)
             .unwrap_or(0);
@@ -195,13 +194,11 @@ impl Signage {
                 },
             )
             .await?;
-        let dir = self.library.dir(file.id);
-        let target = if ready { VIDEO_FILE } else { ORIGINAL_FILE };
         let moved = {
-            let (upload, dir) = (upload.to_path_buf(), dir.clone());
+            let (upload, dir) = (upload.to_path_buf(), self.library.dir(file.id));
             tokio::task::spawn_blocking(move || {
                 std::fs::create_dir_all(&dir)?;
-                move_file(&upload, &dir.join(target))
+                move_file(&upload, &dir.join(ORIGINAL_FILE))
             })
             .await
             .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())))
@@ -217,45 +214,33 @@ impl Signage {
             .insert(file.id);
         let signage = self.clone();
         let job = file.clone();
-        tokio::spawn(async move { signage.finish_video(job, !ready).await });
+        tokio::spawn(async move { signage.finish_video(job).await });
         Ok(file)
     }
 
-    /// Makes the poster (and the transcode, when needed) on a dedicated
-    /// thread, then marks the file ready or failed.
-    async fn finish_video(self: Arc<Self>, file: MediaFile, transcode: bool) {
+    /// Makes the served video and its poster on a dedicated thread, stopped
+    /// if it takes longer than [`media::processing_time_limit`], then marks
+    /// the file ready or failed.
+    async fn finish_video(self: Arc<Self>, file: MediaFile) {
         let permit = self.library.transcodes.clone().acquire_owned().await;
         let dir = self.library.dir(file.id);
-        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        let cancel = Arc::new(AtomicBool::new(false));
+        let (done_tx, done_rx) = oneshot::channel();
         let spawned = std::thread::Builder::new()
             .name(format!("media-{}", file.id))
-            .spawn(move || {
-                let _permit = permit;
-                let result = (|| {
-                    let video = dir.join(VIDEO_FILE);
-                    let info = if transcode {
-                        let cancel = AtomicBool::new(false);
-                        let info =
-                            media::transcode_for_lobby(&dir.join(ORIGINAL_FILE), &video, &cancel)?;
-                        let _ = std::fs::remove_file(dir.join(ORIGINAL_FILE));
-                        info
-                    } else {
-                        media::probe_video(&video)?
-                    };
-                    let poster = media::poster(&video)?;
-                    write_atomically(&dir.join(POSTER_FILE), &poster)
-                        .map_err(MediaUploadError::Io)?;
-                    let size = std::fs::metadata(&video)
-                        .map(|m| m.len() as i64)
-                        .unwrap_or(0);
-                    Ok::<_, MediaUploadError>((info, size))
-                })();
-                let _ = done_tx.send(result);
+            .spawn({
+                let cancel = cancel.clone();
+                move || {
+                    let _permit = permit;
+                    let _ = done_tx.send(make_video_ready(&dir, &cancel));
+                }
             });
         let result = match spawned {
-            Ok(_) => done_rx
-                .await
-                .unwrap_or_else(|_| Err(MediaUploadError::Corrupt("the transcode stopped".into()))),
+            Ok(_) => {
+                let millis = file.duration_millis.unwrap_or(0).max(0).unsigned_abs();
+                let limit = media::processing_time_limit(Duration::from_millis(millis));
+                within_time_limit(done_rx, limit, &cancel).await
+            }
             Err(e) => Err(MediaUploadError::Io(e)),
         };
         let outcome = match result {
@@ -333,6 +318,56 @@ impl Signage {
     }
 }
 
+/// Makes `video.mp4` and `poster.jpg` in a video's directory from its
+/// original: copied without metadata if the lobby boxes play it as it is,
+/// transcoded otherwise. The original goes once both are made. Returns what
+/// the video holds and its size.
+fn make_video_ready(dir: &Path, cancel: &AtomicBool) -> Result<(VideoInfo, i64), MediaUploadError> {
+    let original = dir.join(ORIGINAL_FILE);
+    let video = dir.join(VIDEO_FILE);
+    // Playable videos uploaded before originals were kept for them have only
+    // `video.mp4`, as received: cleaning it in place is the same job.
+    let source = if original.is_file() {
+        &original
+    } else {
+        &video
+    };
+    let info = if media::probe_video(source)?.plays_on_lobby_boxes() {
+        media::remux_clean(source, &video, cancel)?
+    } else {
+        media::transcode_for_lobby(source, &video, cancel)?
+    };
+    let poster = media::poster(&video)?;
+    write_atomically(&dir.join(POSTER_FILE), &poster)?;
+    // Only now: until here, a restart starts again from it.
+    let _ = std::fs::remove_file(&original);
+    let size = std::fs::metadata(&video)?.len() as i64;
+    Ok((info, size))
+}
+
+/// Waits for the media thread's `job`, setting `cancel` when it has run for
+/// `limit`; a job stopped that way fails with an error that says so.
+async fn within_time_limit<T>(
+    mut job: oneshot::Receiver<Result<T, MediaUploadError>>,
+    limit: Duration,
+    cancel: &AtomicBool,
+) -> Result<T, MediaUploadError> {
+    let stopped = || MediaUploadError::Corrupt("the media thread stopped".into());
+    if let Ok(done) = tokio::time::timeout(limit, &mut job).await {
+        return done.unwrap_or_else(|_| Err(stopped()));
+    }
+    tracing::warn!(?limit, "video processing takes too long; stopping it");
+    cancel.store(true, Ordering::Relaxed);
+    match job.await {
+        Ok(Err(MediaUploadError::Cancelled)) => Err(MediaUploadError::Transcode(format!(
+            "stopped after {} s, the time allowed for a video this long",
+            limit.as_secs()
+        ))),
+        Ok(done) => done,
+        Err(_) => Err(stopped()),
+    }
+}
+
 /// Rename when on the same file system, copy otherwise (the upload's
 /// temporary directory may be elsewhere).
 fn move_file(from: &Path, to: &Path) -> std::io::Result<()> {
@@ -354,5 +389,48 @@ fn clean_file_name(name: &str) -> String {
         "upload".into()
     } else {
         cleaned
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A job on its own thread that, like a transcode, runs until cancelled.
+    fn endless_job(cancel: Arc<AtomicBool>) -> oneshot::Receiver<Result<(), MediaUploadError>> {
+        let (done, job) = oneshot::channel();
+        std::thread::spawn(move || {
+            while !cancel.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            let _ = done.send(Err(MediaUploadError::Cancelled));
+        });
+        job
+    }
+
+    #[tokio::test]
+    async fn a_job_running_past_its_time_limit_is_cancelled_and_fails_saying_so() {
+        let cancel = Arc::new(AtomicBool::new(false));
+        let job = endless_job(cancel.clone());
+
+        let result = within_time_limit(job, Duration::from_millis(50), &cancel).await;
+
+        assert!(cancel.load(Ordering::Relaxed));
+        assert!(
+            matches!(result, Err(MediaUploadError::Transcode(ref why)) if why.contains("stopped after 0 s")),
+            "{result:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_job_done_in_time_is_left_alone() {
+        let cancel = AtomicBool::new(false);
+        let (done, job) = oneshot::channel();
+        done.send(Ok(7)).unwrap();
+
+        let result = within_time_limit(job, Duration::from_secs(60), &cancel).await;
+
+        assert_eq!(result.unwrap(), 7);
+        assert!(!cancel.load(Ordering::Relaxed));
     }
 }

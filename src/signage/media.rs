@@ -12,8 +12,10 @@
 //!   all metadata (camera, GPS position) after applying the EXIF orientation.
 //! - Videos are files on disk: [`inspect_video_upload`] checks one,
 //!   [`VideoInfo::plays_on_lobby_boxes`] tells whether it can be shown as it
-//!   is, [`transcode_for_lobby`] converts it otherwise, and [`poster`] makes
-//!   the still shown while it loads.
+//!   is, [`remux_clean`] then copies it without its metadata (phones record
+//!   where and on what a video was made), [`transcode_for_lobby`] converts it
+//!   otherwise, and [`poster`] makes the still shown while it loads. Either
+//!   job is stopped if it takes longer than [`processing_time_limit`].
 //!
 //! Everything here blocks: pictures are CPU work for `spawn_blocking`, videos
 //! are libav work for a dedicated thread, at most
@@ -54,7 +56,8 @@ pub const MAX_IMAGE_BYTES: u64 = 10 * MIB;
 pub const MAX_IMAGE_PIXELS: u64 = 40_000_000;
 /// Prepared pictures fit in a square this many pixels wide.
 pub const IMAGE_MAX_SIDE: u32 = 1920;
-/// Video files larger than this are refused. Phones record 1080p at about
+/// Video files larger than this are refused, by the web layer as it receives
+/// them and by [`inspect_video_upload`]. Phones record 1080p at about
 /// 17 Mbit/s, so this is some four minutes of phone video.
 pub const MAX_VIDEO_BYTES: u64 = 512 * MIB;
 /// Longer videos are refused.
@@ -70,6 +73,8 @@ pub const LOBBY_SHORT_SIDE: u32 = 1080;
 pub const LOBBY_MAX_FRAME_RATE: u32 = 60;
 /// Transcodes use every core; run one at a time (the semaphore's permits).
 pub const MAX_CONCURRENT_TRANSCODES: usize = 1;
+/// No transcode or remux may take longer than this, however long the video.
+pub const MAX_PROCESSING_TIME: Duration = Duration::from_secs(60 * 60);
 /// How many leading bytes [`sniff`] needs to recognise every kind.
 pub const SNIFF_LEN: usize = 512;
 
@@ -791,6 +796,49 @@ pub fn transcode_for_lobby(
     Ok(result)
 }
 
+/// Copies the video at `input`, one lobby boxes play as it is, into a fresh
+/// MP4 at `output` without decoding it: its video track and its audio track,
+/// with the index first. Whatever else the source carries stays behind: the
+/// file's and the tracks' metadata (GPS position, device, creation time),
+/// chapters, cover art, timecode and sensor-data tracks. Only the display
+/// matrix, which tells players how to turn the picture, is kept.
+///
+/// A video the boxes do not play as it is is refused with
+/// [`MediaUploadError::Transcode`]: that one needs [`transcode_for_lobby`].
+/// The output is written, and `cancel` honoured, as [`transcode_for_lobby`]
+/// does.
+///
+/// Blocking I/O, some seconds for the largest upload: run it on a dedicated
+/// thread. Returns what the output holds.
+pub fn remux_clean(
+    input: &Path,
+    output: &Path,
+    cancel: &AtomicBool,
+) -> Result<VideoInfo, MediaUploadError> {
+    let mut source = open_video(input)?;
+    let info = VideoInfo::of(&source)?;
+    info.check_limits()?;
+    if !info.plays_on_lobby_boxes() {
+        return Err(MediaUploadError::Transcode(format!(
+            "{} video in {} needs transcoding, not copying",
+            info.video_codec, info.container
+        )));
+    }
+    let partial = TempFile::beside(output, "partial");
+    copy_streams(&mut source, &info, &partial.path, cancel)?;
+    let result = probe_video(&partial.path)
+        .map_err(|error| MediaUploadError::Transcode(format!("unreadable output: {error}")))?;
+    partial.rename_to(output)?;
+    Ok(result)
+}
+
+/// How long transcoding or copying a video `duration` long may take before
+/// it is stopped: three times as long as the video plays, and five minutes
+/// more, but at most [`MAX_PROCESSING_TIME`].
+pub fn processing_time_limit(duration: Duration) -> Duration {
+    (duration * 3 + Duration::from_secs(5 * 60)).min(MAX_PROCESSING_TIME)
+}
+
 /// Opens a video file for demuxing with the demuxers meant for uploads and
 /// no protocol but plain files, so that no upload makes libav open anything
 /// else (a playlist's entries, a URL).
@@ -1012,23 +1060,118 @@ impl Transcode {
         Ok(())
     }
 
-    /// Refuses a file whose media stops well before the duration its header
-    /// declares: an upload cut short.
     fn check_complete(&self) -> Result<(), MediaUploadError> {
         let covered = self
             .audio
             .as_ref()
             .map_or(Duration::ZERO, |audio| audio.end())
             .max(self.video.end());
-        if covered + Duration::from_secs(1) < self.declared.mul_f64(0.9) {
-            return Err(MediaUploadError::Corrupt(format!(
-                "the file declares {:.1} s but holds {:.1} s",
-                self.declared.as_secs_f64(),
-                covered.as_secs_f64()
-            )));
-        }
-        Ok(())
+        check_not_cut_short(self.declared, covered)
     }
+}
+
+/// Refuses a file whose media, `covered` long, stops well before the
+/// duration its header declares: an upload cut short.
+fn check_not_cut_short(declared: Duration, covered: Duration) -> Result<(), MediaUploadError> {
+    if covered + Duration::from_secs(1) < declared.mul_f64(0.9) {
+        return Err(MediaUploadError::Corrupt(format!(
+            "the file declares {:.1} s but holds {:.1} s",
+            declared.as_secs_f64(),
+            covered.as_secs_f64()
+        )));
+    }
+    Ok(())
+}
+
+/// A track [`copy_streams`] copies.
+struct CopiedTrack {
+    input_stream: usize,
+    input_time_base: Rational,
+    output_stream: usize,
+    output_time_base: Rational,
+    packets: usize,
+}
+
+/// Writes the main video track and the audio track of `input` into a new MP4
+/// at `path`, packet for packet, with nothing of the source's metadata but
+/// its display matrix.
+fn copy_streams(
+    input: &mut Input,
+    info: &VideoInfo,
+    path: &Path,
+    cancel: &AtomicBool,
+) -> Result<(), MediaUploadError> {
+    let mut output = format::output_as(path, "mp4").map_err(failed("creating the MP4"))?;
+    let mut tracks = Vec::new();
+    let video = main_video_stream(input).ok_or(MediaUploadError::NoVideoStream)?;
+    let audio = input.streams().best(media::Type::Audio);
+    for stream in std::iter::once(video).chain(audio) {
+        let mut copy = output
+            .add_stream(encoder::find(codec::Id::None))
+            .map_err(failed("adding a track"))?;
+        // Codec parameters only: the new track's metadata stays empty.
+        copy.set_parameters(stream.parameters());
+        copy.set_time_base(stream.time_base());
+        if let Some(matrix) = display_matrix(&stream) {
+            ffi_set_display_matrix(&mut copy, &matrix);
+        }
+        tracks.push(CopiedTrack {
+            input_stream: stream.index(),
+            input_time_base: stream.time_base(),
+            output_stream: copy.index(),
+            output_time_base: stream.time_base(),
+            packets: 0,
+        });
+    }
+    let mut options = Dictionary::new();
+    options.set("movflags", "+faststart");
+    output
+        .write_header_with(options)
+        .map_err(failed("writing the MP4 header"))?;
+    for track in &mut tracks {
+        track.output_time_base = time_base_of(&output, track.output_stream)?;
+    }
+    let origin = timeline_origin(input);
+    let mut end = origin;
+    loop {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(MediaUploadError::Cancelled);
+        }
+        let mut packet = Packet::empty();
+        match packet.read(input) {
+            Ok(()) => {}
+            Err(ffmpeg_next::Error::Eof) => break,
+            Err(error) => {
+                // Whether too much is missing is judged at the end.
+                warn!(%error, "unreadable video data; copying what precedes it");
+                break;
+            }
+        }
+        let Some(track) = tracks
+            .iter_mut()
+            .find(|track| track.input_stream == packet.stream())
+        else {
+            continue;
+        };
+        if let Some(pts) = packet.pts() {
+            end = end.max((pts + packet.duration()).rescale(track.input_time_base, MICROS));
+        }
+        packet.rescale_ts(track.input_time_base, track.output_time_base);
+        packet.set_stream(track.output_stream);
+        packet.set_position(-1);
+        packet
+            .write_interleaved(&mut output)
+            .map_err(failed("writing the MP4"))?;
+        track.packets += 1;
+    }
+    if tracks[0].packets == 0 {
+        return Err(MediaUploadError::Corrupt("no video data".into()));
+    }
+    check_not_cut_short(
+        info.duration,
+        Duration::from_micros((end - origin).max(0).unsigned_abs()),
+    )?;
+    output.write_trailer().map_err(failed("finishing the MP4"))
 }
 
 fn time_base_of(output: &Output, stream: usize) -> Result<Rational, MediaUploadError> {
@@ -2040,6 +2183,8 @@ mod tests {
                 "stream=nb_read_packets",
             ],
         )
+        // A rotated track's side data adds an empty column.
+        .trim_end_matches(',')
         .parse()
         .unwrap()
     }
@@ -2431,6 +2576,103 @@ mod tests {
         let upside_down = image::imageops::rotate180(&reference);
         assert!(difference(&reference) < 12, "{}", difference(&reference));
         assert!(difference(&upside_down) > 3 * difference(&reference).max(5));
+    }
+
+    #[test]
+    fn a_playable_video_is_copied_without_where_when_and_on_what_it_was_made() {
+        let dir = tempfile::tempdir().unwrap();
+        let plain = clip(
+            dir.path(),
+            "plain.mp4",
+            "size=320x240:rate=25",
+            Some(48000),
+            "1",
+            H264_AAC,
+        );
+        let phone = dir.path().join("phone.mp4");
+        ffmpeg(&[
+            "-i",
+            plain.to_str().unwrap(),
+            "-c",
+            "copy",
+            "-metadata",
+            "location=+39.9+116.4/",
+            "-metadata",
+            "creation_time=2024-05-01T08:00:00Z",
+            "-metadata:s:v",
+            "creation_time=2024-05-01T08:00:00Z",
+            "-metadata:s:v",
+            "handler_name=SecretPhone",
+            "-metadata:s:v",
+            "rotate=90",
+            phone.to_str().unwrap(),
+        ]);
+        let tags = |path: &Path| ffprobe(path, &["-show_entries", "format_tags:stream_tags"]);
+        let private = ["+39.9", "2024-05-01", "SecretPhone"];
+        assert!(private.iter().all(|value| tags(&phone).contains(value)));
+        let output = dir.path().join("lobby.mp4");
+
+        let info = remux_clean(&phone, &output, &AtomicBool::new(false)).unwrap();
+
+        let left = tags(&output);
+        assert!(private.iter().all(|value| !left.contains(value)), "{left}");
+        let bytes = fs::read(&output).unwrap();
+        assert!(!bytes.windows(5).any(|w| w == b"+39.9"));
+        assert!(!bytes.windows(11).any(|w| w == b"SecretPhone"));
+        assert!(info.plays_on_lobby_boxes(), "{info:?}");
+        assert_eq!(info, probe_video(&output).unwrap());
+        assert_eq!(info.rotation, probe_video(&phone).unwrap().rotation);
+        assert_ne!(info.rotation, 0);
+        assert_eq!(info.audio_codec.as_deref(), Some("aac"));
+        assert!((info.duration.as_secs_f64() - 1.0).abs() < 0.1, "{info:?}");
+        assert_eq!(video_frames(&output), 25);
+        assert!(is_faststart(&output));
+        assert!(leftovers(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn only_playable_videos_are_copied_and_copying_can_be_cancelled() {
+        let dir = tempfile::tempdir().unwrap();
+        let mov = clip(
+            dir.path(),
+            "apple.mov",
+            "size=160x120:rate=25",
+            None,
+            "1",
+            H264_AAC,
+        );
+        let mp4 = clip(
+            dir.path(),
+            "clip.mp4",
+            "size=160x120:rate=25",
+            None,
+            "1",
+            H264_AAC,
+        );
+        let output = dir.path().join("lobby.mp4");
+
+        let refused = remux_clean(&mov, &output, &AtomicBool::new(false));
+        let cancelled = remux_clean(&mp4, &output, &AtomicBool::new(true));
+
+        assert!(
+            matches!(refused, Err(MediaUploadError::Transcode(_))),
+            "{refused:?}"
+        );
+        assert!(
+            matches!(cancelled, Err(MediaUploadError::Cancelled)),
+            "{cancelled:?}"
+        );
+        assert!(!output.exists());
+        assert!(leftovers(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn processing_may_take_three_times_the_video_and_five_minutes_up_to_an_hour() {
+        let minutes = |m: u64| Duration::from_secs(m * 60);
+        assert_eq!(processing_time_limit(Duration::ZERO), minutes(5));
+        assert_eq!(processing_time_limit(minutes(2)), minutes(11));
+        assert_eq!(processing_time_limit(minutes(10)), minutes(35));
+        assert_eq!(processing_time_limit(minutes(30)), MAX_PROCESSING_TIME);
     }
 
     #[test]

@@ -5,8 +5,10 @@
 use std::process::Command;
 use std::time::Duration;
 
-use pavilion::domain::notice::MediaState;
+use pavilion::domain::notice::{MediaKind, MediaState};
 use pavilion::domain::*;
+use pavilion::startup::Application;
+use pavilion::store::NewMedia;
 use reqwest::multipart::{Form, Part};
 
 use crate::helpers::*;
@@ -182,6 +184,62 @@ async fn bad_pictures_are_refused_and_nothing_is_stored() {
     assert_eq!(media_count(&app).await, before);
 }
 
+/// A second of H.264/AAC MP4 that says where and when it was filmed.
+fn phone_video(out: &std::path::Path) -> Vec<u8> {
+    let video = ffmpeg(
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=640x360:rate=25",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440",
+            "-t",
+            "1",
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-movflags",
+            "+faststart",
+            "-metadata",
+            "location=+39.9042+116.4074/",
+            "-metadata",
+            "creation_time=2024-05-01T08:00:00Z",
+        ],
+        out,
+    );
+    assert_eq!(tag(out, "location"), "+39.9042+116.4074/");
+    video
+}
+
+/// The value of a file-level metadata tag, as ffprobe reads it.
+fn tag(path: &std::path::Path, name: &str) -> String {
+    let output = Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries"])
+        .arg(format!("format_tags={name}"))
+        .args(["-of", "default=nw=1:nk=1"])
+        .arg(path)
+        .output()
+        .expect("ffprobe runs");
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+/// The files in a media item's directory, sorted.
+fn files_of(app: &TestApp, id: i64) -> Vec<String> {
+    let dir = app.state.signage.media_dir().join(id.to_string());
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    names
+}
+
 fn ffmpeg(args: &[&str], out: &std::path::Path) -> Vec<u8> {
     let status = Command::new("ffmpeg")
         .args(["-v", "error", "-y"])
@@ -209,30 +267,9 @@ async fn videos_the_screens_cannot_play_are_transcoded_in_the_background() {
     let (app, staff) = setup().await;
     let dir = tempfile::tempdir().unwrap();
 
-    // Already H.264/AAC MP4: kept as is, with a poster.
-    let mp4 = ffmpeg(
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=640x360:rate=25",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=440",
-            "-t",
-            "1",
-            "-c:v",
-            "libx264",
-            "-pix_fmt",
-            "yuv420p",
-            "-c:a",
-            "aac",
-            "-movflags",
-            "+faststart",
-        ],
-        &dir.path().join("ok.mp4"),
-    );
+    // Already H.264/AAC MP4, as a phone records it: copied without its
+    // metadata, with a poster.
+    let mp4 = phone_video(&dir.path().join("ok.mp4"));
     let response = upload(&app, &staff, "活动.mp4", "video/mp4", mp4.clone(), true).await;
     let id = media_id(&response);
     let media = wait_until_done(&app, id).await;
@@ -250,6 +287,27 @@ async fn videos_the_screens_cannot_play_are_transcoded_in_the_background() {
         .unwrap();
     assert_eq!(poster.status(), 200);
     image::load_from_memory(&poster.bytes().await.unwrap()).expect("the poster is a picture");
+    let path = dir.path().join("copied.mp4");
+    let copied = reqwest::get(app.url(&format!("/kiosk/media/{id}/video.mp4")))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    std::fs::write(&path, &copied).unwrap();
+    assert_eq!(
+        tag(&path, "location"),
+        "",
+        "the place it was filmed is not served"
+    );
+    assert!(pavilion::signage::media::probe_video(&path)
+        .unwrap()
+        .plays_on_lobby_boxes());
+    assert_eq!(
+        files_of(&app, id),
+        ["poster.jpg", "video.mp4"],
+        "the original is gone"
+    );
 
     // VP8 in WebM: transcoded to H.264 MP4.
     let webm = ffmpeg(
@@ -313,4 +371,75 @@ async fn videos_the_screens_cannot_play_are_transcoded_in_the_background() {
         );
     }
     assert_eq!(media_count(&app).await, before);
+}
+
+#[tokio::test]
+async fn videos_a_stopped_server_left_processing_are_finished_from_their_original() {
+    let app = spawn_app().await;
+    app.seed_place().await;
+    let staff = app.create_account(Role::Staff, None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let playable = phone_video(&dir.path().join("phone.mp4"));
+    let webm = ffmpeg(
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=25",
+            "-t",
+            "1",
+            "-c:v",
+            "libvpx",
+        ],
+        &dir.path().join("clip.webm"),
+    );
+    // As upload_video leaves them: a row `processing`, and the original.
+    let mut ids = Vec::new();
+    for (name, original) in [("phone.mp4", playable), ("clip.webm", webm)] {
+        let media = app
+            .state
+            .store
+            .create_media(
+                &system(),
+                &NewMedia {
+                    community_id: CommunityId(1),
+                    kind: MediaKind::Video,
+                    state: MediaState::Processing,
+                    original_name: name.into(),
+                    content_type: "video/mp4".into(),
+                    size_bytes: original.len() as i64,
+                    width: None,
+                    height: None,
+                    duration_millis: Some(1000),
+                    uploaded_by: staff.id,
+                },
+            )
+            .await
+            .unwrap();
+        let media_dir = app.state.signage.media_dir().join(media.id.to_string());
+        std::fs::create_dir_all(&media_dir).unwrap();
+        std::fs::write(media_dir.join("original"), original).unwrap();
+        ids.push(media.id.0);
+    }
+
+    // The server starts again on the same store and files.
+    let _restarted =
+        Application::build_with_store(test_settings(&app.data_dir), app.state.store.clone())
+            .await
+            .unwrap();
+
+    for id in ids {
+        let media = wait_until_done(&app, id).await;
+        assert_eq!(media.state, MediaState::Ready, "{:?}", media.error);
+        assert_eq!(files_of(&app, id), ["poster.jpg", "video.mp4"]);
+        let video = app
+            .state
+            .signage
+            .media_dir()
+            .join(id.to_string())
+            .join("video.mp4");
+        assert_eq!(tag(&video, "location"), "");
+        let info = pavilion::signage::media::probe_video(&video).unwrap();
+        assert!(info.plays_on_lobby_boxes(), "{info:?}");
+    }
 }

@@ -9,7 +9,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 
 use crate::domain::CommunityId;
-use crate::signage::{library::VIDEO_MAX_BYTES, media::MAX_IMAGE_BYTES, SignageError};
+use crate::signage::{media::MAX_IMAGE_BYTES, media::MAX_VIDEO_BYTES, SignageError};
 use crate::web::context::Staff;
 use crate::web::error::WebError;
 use crate::web::forms::{encode_component, safe_next, same_origin, see_other};
@@ -90,7 +90,7 @@ async fn read_file(
     })?;
     let limit = match kind {
         Kind::Image => MAX_IMAGE_BYTES,
-        Kind::Video => VIDEO_MAX_BYTES,
+        Kind::Video => MAX_VIDEO_BYTES,
     };
     let too_large = WebError::BadInput {
         key: match kind {
