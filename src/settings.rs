@@ -33,8 +33,22 @@ pub struct LiveSettings {
     /// Segment target (segments start on keyframes, so the encoder's
     /// keyframe interval should be 1–2 s).
     pub segment_millis: i64,
-    /// Part target within a segment.
+    /// Part target within a segment (PART-TARGET of low-latency playlists;
+    /// no part is longer). Low-latency players stay three parts behind the
+    /// newest, so this sets the delay.
     pub part_millis: i64,
+    /// Low-Latency HLS: parts in live playlists, blocking playlist reloads
+    /// and preload hints. Off, live playlists are ordinary HLS.
+    pub low_latency: bool,
+}
+
+impl LiveSettings {
+    /// The low-latency parameters of live playlists, if they are on.
+    pub fn low_latency(&self) -> Option<crate::media::hls::LowLatency> {
+        self.low_latency.then_some(crate::media::hls::LowLatency {
+            part_target: self.part_millis.max(1),
+        })
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -87,7 +101,8 @@ impl Settings {
             .set_default("live.grace_seconds", 60)?
             .set_default("live.stall_seconds", 10)?
             .set_default("live.segment_millis", 2000)?
-            .set_default("live.part_millis", 500)?;
+            .set_default("live.part_millis", 333)?
+            .set_default("live.low_latency", true)?;
         builder = match file {
             Some(path) => builder.add_source(config::File::from(path).required(true)),
             None => builder.add_source(config::File::with_name("pavilion").required(false)),

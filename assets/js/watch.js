@@ -1,5 +1,8 @@
 // The watch page: follows the broadcast's status over a WebSocket and plays
 // its HLS stream with hls.js (or natively on Apple devices) once video exists.
+// Live, hls.js runs in low-latency mode: it stays PART-HOLD-BACK behind the
+// newest part and speeds up a little to catch up after a stall. Staff see the
+// delay in a corner; anyone who falls behind gets a "jump to live" button.
 (function () {
   "use strict";
   var root = document.querySelector("[data-broadcast]");
@@ -8,9 +11,16 @@
   var badge = root.querySelector("[data-state-badge]");
   var viewers = root.querySelector("[data-viewers]");
   var waiting = root.querySelector("[data-waiting]");
+  var delayLabel = root.querySelector("[data-delay]");
+  var jumpButton = root.querySelector("[data-jump-live]");
   var playlist = root.dataset.playlist;
+  var replay = root.dataset.replay === "true";
   var player = null;
   var endedOnLoad = root.dataset.state === "ended";
+
+  // Behind the live position by more than this (seconds), the viewer is
+  // offered the jump back.
+  var BEHIND = 4;
 
   function start() {
     if (player) return;
@@ -18,7 +28,16 @@
     // hls.js first: some browsers claim native HLS but cannot play a live
     // playlist that has just begun. Native HLS is for iPhones (no MSE).
     if (window.Hls && window.Hls.isSupported()) {
-      player = new window.Hls({ liveSyncDurationCount: 2 });
+      player = new window.Hls({
+        // Blocking playlist reloads, parts and preload hints. The distance
+        // to the live edge comes from the playlist (PART-HOLD-BACK), so no
+        // liveSyncDuration here: setting one would override it.
+        lowLatencyMode: true,
+        // Catch up after a stall by playing slightly faster (speech stays
+        // intelligible; browsers keep the pitch).
+        maxLiveSyncPlaybackRate: 1.5,
+        backBufferLength: 30,
+      });
       player.loadSource(playlist);
       player.attachMedia(video);
       player.on(window.Hls.Events.ERROR, function (_event, data) {
@@ -26,6 +45,7 @@
         if (data.type === window.Hls.ErrorTypes.NETWORK_ERROR) player.startLoad();
         else if (data.type === window.Hls.ErrorTypes.MEDIA_ERROR) player.recoverMediaError();
       });
+      window.pavilionPlayer = player;
     } else if (video.canPlayType("application/vnd.apple.mpegurl")) {
       player = { native: true };
       video.src = playlist;
@@ -51,7 +71,65 @@
         video.play().catch(function () {});
       });
     }
+    if (!replay) setInterval(showLiveness, 1000);
   }
+
+  // Seconds from the newest media the player knows of to what it shows.
+  function behindLive() {
+    if (!player) return null;
+    if (player.native) {
+      var seekable = video.seekable;
+      if (!seekable.length) return null;
+      return Math.max(0, seekable.end(seekable.length - 1) - video.currentTime);
+    }
+    return typeof player.latency === "number" && player.latency > 0 ? player.latency : null;
+  }
+
+  // Seconds from the moment the encoder's picture reached the server to the
+  // moment it is shown here (the playlist's program date-time), or null.
+  function delay() {
+    if (!player || player.native || !player.playingDate) return null;
+    var seconds = (Date.now() - player.playingDate.getTime()) / 1000;
+    // A viewer's clock can be off by more than the delay: then the player's
+    // own estimate (distance to the live edge) is the better figure.
+    if (seconds < 0 || seconds > 120) return behindLive();
+    return seconds;
+  }
+
+  function targetBehind() {
+    if (player && !player.native && typeof player.targetLatency === "number") return player.targetLatency;
+    return 3;
+  }
+
+  function showLiveness() {
+    var state = root.dataset.state;
+    var onAir = state === "live" || state === "reconnecting";
+    if (delayLabel) {
+      var seconds = onAir && !video.paused ? delay() : null;
+      delayLabel.hidden = seconds === null;
+      if (seconds !== null) {
+        delayLabel.textContent = root.dataset.labelDelay.replace("%{n}", seconds.toFixed(1));
+        delayLabel.dataset.seconds = seconds.toFixed(3);
+      }
+    }
+    if (jumpButton) {
+      var behind = behindLive();
+      jumpButton.hidden = !onAir || behind === null || (behind <= targetBehind() + BEHIND && !video.paused);
+    }
+  }
+
+  function jumpToLive() {
+    if (!player) return;
+    if (player.native) {
+      var seekable = video.seekable;
+      if (seekable.length) video.currentTime = Math.max(0, seekable.end(seekable.length - 1) - 3);
+    } else if (typeof player.liveSyncPosition === "number" && player.liveSyncPosition > 0) {
+      video.currentTime = player.liveSyncPosition;
+    }
+    video.play().catch(function () {});
+    if (jumpButton) jumpButton.hidden = true;
+  }
+  if (jumpButton) jumpButton.addEventListener("click", jumpToLive);
 
   function show(status) {
     root.dataset.state = status.state;
@@ -67,23 +145,23 @@
     }
   }
 
-  if (root.dataset.replay === "true") {
+  if (replay) {
     start();
     return;
   }
 
-  var delay = 1000;
+  var delayMs = 1000;
   function connect() {
     var scheme = location.protocol === "https:" ? "wss://" : "ws://";
     var socket = new WebSocket(scheme + location.host + "/live/" + root.dataset.broadcast + "/ws");
-    socket.onopen = function () { delay = 1000; };
+    socket.onopen = function () { delayMs = 1000; };
     socket.onmessage = function (event) {
       var message = JSON.parse(event.data);
       if (message.type === "status") show(message.status);
     };
     socket.onclose = function () {
-      setTimeout(connect, delay);
-      delay = Math.min(delay * 2, 30000);
+      setTimeout(connect, delayMs);
+      delayMs = Math.min(delayMs * 2, 30000);
     };
   }
   if (root.dataset.ready === "true") start();

@@ -1,15 +1,16 @@
 //! What viewers read while a broadcast is on air: for each rendition, the
-//! playlist, init segments and recent segments, held in memory so that live
-//! requests never touch the disk.
+//! playlist, init segments, recent segments and their parts, held in memory
+//! so that live requests never touch the disk.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use bytes::Bytes;
 use tokio::sync::watch;
 
 use crate::domain::BroadcastId;
-use crate::media::hls::{self, PartInfo, Playlist, Segment, Variant, View};
+use crate::media::hls::{self, Edge, LowLatency, PartInfo, Playlist, SegmentHead, Variant, View};
 use crate::media::{Millis, TrackConfig};
 
 /// The renditions a broadcast can offer, in the order players see them.
@@ -48,10 +49,16 @@ impl Rendition {
     }
 }
 
-/// One rendition's live state.
+/// One rendition's live state. Parts and segments are added by the media
+/// thread; every addition re-renders the live playlist once and publishes the
+/// new [`Edge`], which wakes the requests waiting for it.
 pub struct Feed {
     pub rendition: Rendition,
+    low_latency: Option<LowLatency>,
     state: RwLock<FeedState>,
+    edge: watch::Sender<Edge>,
+    /// Requests released by the hold limit rather than by what they awaited.
+    timed_out: AtomicU64,
 }
 
 struct FeedState {
@@ -60,29 +67,57 @@ struct FeedState {
     inits: BTreeMap<u32, Bytes>,
     /// The newest complete segments, enough for the live window and a
     /// little more for players that are slightly behind.
-    recent: BTreeMap<u64, Bytes>,
-    /// Parts of the segment being written (for low-latency playlists).
-    open_parts: Vec<(PartInfo, Bytes)>,
+    recent: BTreeMap<u64, StoredSegment>,
+    /// Parts of the segment being written.
+    open_parts: Vec<Bytes>,
     /// Peak bits per second measured over whole segments.
     peak_bandwidth: u64,
+    /// The live playlist, rendered once per change rather than per request
+    /// (rendition reports are added per request).
+    live_text: Bytes,
+}
+
+/// A complete segment's bytes; its parts are slices of them.
+struct StoredSegment {
+    data: Bytes,
+    first_part: u64,
+    /// Where each part ends in `data`.
+    part_ends: Vec<usize>,
+}
+
+impl StoredSegment {
+    fn part(&self, number: u64) -> Option<Bytes> {
+        let index = usize::try_from(number.checked_sub(self.first_part)?).ok()?;
+        let end = *self.part_ends.get(index)?;
+        let start = index.checked_sub(1).map_or(0, |i| self.part_ends[i]);
+        Some(self.data.slice(start..end))
+    }
 }
 
 /// How many segments a live playlist lists, and how many are kept in memory.
+/// Parts stay listed for three target durations and then downloadable for
+/// three more, which the kept segments cover.
 pub const LIVE_WINDOW: usize = 6;
 const KEPT_SEGMENTS: usize = LIVE_WINDOW * 2;
 
 impl Feed {
-    pub fn new(rendition: Rendition, minimum_target: u64) -> Self {
+    pub fn new(rendition: Rendition, minimum_target: u64, low_latency: Option<LowLatency>) -> Self {
+        let playlist = Playlist::new(minimum_target);
+        let live_text = render_live(&playlist, low_latency);
         Self {
             rendition,
+            low_latency,
             state: RwLock::new(FeedState {
-                playlist: Playlist::new(minimum_target),
+                playlist,
                 config: TrackConfig::default(),
                 inits: BTreeMap::new(),
                 recent: BTreeMap::new(),
                 open_parts: Vec::new(),
                 peak_bandwidth: 0,
+                live_text,
             }),
+            edge: watch::channel(Edge::default()).0,
+            timed_out: AtomicU64::new(0),
         }
     }
 
@@ -90,57 +125,106 @@ impl Feed {
         self.state.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, FeedState> {
-        self.state.write().unwrap_or_else(|e| e.into_inner())
+    /// Changes the state, then re-renders the live playlist and wakes the
+    /// waiting requests (after the lock is released, so they find it free).
+    fn change<T>(&self, change: impl FnOnce(&mut FeedState) -> T) -> T {
+        let (result, edge) = {
+            let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
+            let result = change(&mut state);
+            state.live_text = render_live(&state.playlist, self.low_latency);
+            (result, state.playlist.edge())
+        };
+        self.edge.send_if_modified(|current| {
+            let modified = *current != edge;
+            *current = edge;
+            modified
+        });
+        result
+    }
+
+    pub fn low_latency(&self) -> Option<LowLatency> {
+        self.low_latency
     }
 
     pub fn start_period(&self, period: u32, config: TrackConfig, init: Bytes) {
-        let mut state = self.write();
-        state.config = config;
-        state.inits.insert(period, init);
-        state.open_parts.clear();
+        self.change(|state| {
+            // A session that stopped mid-segment has closed it already; this
+            // only guards the index against one that did not.
+            close_open_segment(state);
+            state.config = config;
+            state.inits.insert(period, init);
+        });
     }
 
     pub fn next_sequence(&self) -> u64 {
         self.read().playlist.next_sequence()
     }
 
-    pub fn push_part(&self, part: PartInfo, data: Bytes) {
-        self.write().open_parts.push((part, data));
+    /// Adds a part to the segment being written (opened by its first part).
+    pub fn push_part(&self, head: &SegmentHead, part: PartInfo, data: Bytes) {
+        self.change(|state| {
+            state.playlist.push_part(head, part);
+            state.open_parts.push(data);
+        });
     }
 
-    /// Completes a segment from the parts pushed since the last one; returns
-    /// its bytes and the recording playlist to write to disk.
-    pub fn close_segment(&self, segment: Segment) -> (Bytes, String) {
-        let mut state = self.write();
-        let parts = std::mem::take(&mut state.open_parts);
-        let mut data = Vec::with_capacity(parts.iter().map(|(_, d)| d.len()).sum());
-        for (_, part) in &parts {
-            data.extend_from_slice(part);
-        }
-        let data = Bytes::from(data);
-        if segment.duration > 0 {
-            let bps = data.len() as u64 * 8 * 1000 / segment.duration as u64;
-            state.peak_bandwidth = state.peak_bandwidth.max(bps);
-        }
-        state.recent.insert(segment.sequence, data.clone());
-        while state.recent.len() > KEPT_SEGMENTS {
-            state.recent.pop_first();
-        }
-        state.playlist.push(segment);
-        (data, state.playlist.render(View::Recording))
-    }
-
-    pub fn end(&self) -> String {
-        let mut state = self.write();
-        state.playlist.end();
-        state.playlist.render(View::Recording)
-    }
-
-    pub fn live_playlist(&self) -> String {
-        self.read().playlist.render(View::Live {
-            window: LIVE_WINDOW,
+    /// Adds the segment's last part, if any, and completes the segment from
+    /// its parts, in one change; returns its sequence number, its bytes and
+    /// the recording playlist to write to disk.
+    pub fn close_segment(
+        &self,
+        head: &SegmentHead,
+        last: Option<(PartInfo, Bytes)>,
+    ) -> Option<(u64, Bytes, String)> {
+        self.change(|state| {
+            if let Some((part, data)) = last {
+                state.playlist.push_part(head, part);
+                state.open_parts.push(data);
+            }
+            let (sequence, data) = close_open_segment(state)?;
+            Some((sequence, data, state.playlist.render(View::Recording)))
         })
+    }
+
+    /// The broadcast is over: the live playlist gets its end mark and the
+    /// waiting requests are answered.
+    pub fn end(&self) {
+        self.change(|state| {
+            close_open_segment(state);
+            state.playlist.end();
+        });
+    }
+
+    /// The live playlist as it is now, without rendition reports.
+    pub fn live_playlist(&self) -> Bytes {
+        self.read().live_text.clone()
+    }
+
+    pub fn edge(&self) -> Edge {
+        *self.edge.borrow()
+    }
+
+    /// Changes of the edge, for a request that waits for one.
+    pub fn edges(&self) -> watch::Receiver<Edge> {
+        self.edge.subscribe()
+    }
+
+    /// Requests waiting for this feed right now.
+    pub fn waiting(&self) -> usize {
+        self.edge.receiver_count()
+    }
+
+    /// Requests that waited in vain, since the feed began.
+    pub fn timed_out(&self) -> u64 {
+        self.timed_out.load(Ordering::Relaxed)
+    }
+
+    pub(super) fn note_timeout(&self) {
+        self.timed_out.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn target_duration(&self) -> u64 {
+        self.read().playlist.target_duration()
     }
 
     pub fn has_segments(&self) -> bool {
@@ -156,7 +240,29 @@ impl Feed {
     }
 
     pub fn segment(&self, sequence: u64) -> Option<Bytes> {
-        self.read().recent.get(&sequence).cloned()
+        self.read().recent.get(&sequence).map(|s| s.data.clone())
+    }
+
+    /// A part by its running number, while it is in memory.
+    pub fn part(&self, number: u64) -> Option<Bytes> {
+        let state = self.read();
+        if let Some(open) = state.playlist.open_segment() {
+            if let Some(index) = number.checked_sub(open.first_part) {
+                return state.open_parts.get(usize::try_from(index).ok()?).cloned();
+            }
+        }
+        let stored = state
+            .recent
+            .values()
+            .rev()
+            .find(|s| s.first_part <= number)?;
+        stored.part(number)
+    }
+
+    /// Whether the multivariant playlist lists this rendition (its tracks are known).
+    pub fn is_listed(&self) -> bool {
+        let state = self.read();
+        state.config.video.is_some() || state.config.audio.is_some()
     }
 
     pub fn variant(&self) -> Option<Variant> {
@@ -180,15 +286,49 @@ impl Feed {
     }
 }
 
+fn render_live(playlist: &Playlist, low_latency: Option<LowLatency>) -> Bytes {
+    Bytes::from(playlist.render(View::Live {
+        window: LIVE_WINDOW,
+        low_latency,
+    }))
+}
+
+/// Moves the segment being written into the index and its bytes into memory.
+fn close_open_segment(state: &mut FeedState) -> Option<(u64, Bytes)> {
+    let parts = std::mem::take(&mut state.open_parts);
+    let segment = state.playlist.close_segment()?;
+    let (sequence, first_part, duration) = (segment.sequence, segment.first_part, segment.duration);
+    let mut data = Vec::with_capacity(parts.iter().map(Bytes::len).sum());
+    let mut part_ends = Vec::with_capacity(parts.len());
+    for part in &parts {
+        data.extend_from_slice(part);
+        part_ends.push(data.len());
+    }
+    let data = Bytes::from(data);
+    if duration > 0 {
+        let bps = data.len() as u64 * 8 * 1000 / duration as u64;
+        state.peak_bandwidth = state.peak_bandwidth.max(bps);
+    }
+    let stored = StoredSegment {
+        data: data.clone(),
+        first_part,
+        part_ends,
+    };
+    state.recent.insert(sequence, stored);
+    while state.recent.len() > KEPT_SEGMENTS {
+        state.recent.pop_first();
+    }
+    Some((sequence, data))
+}
+
 /// The live side of one on-air broadcast: its feeds and the bookkeeping that
 /// lets a reconnecting encoder continue where the last one stopped.
 pub struct Channel {
     pub broadcast: BroadcastId,
+    /// Whether live playlists are low-latency, and their part target.
+    low_latency: Option<LowLatency>,
     feeds: RwLock<BTreeMap<Rendition, Arc<Feed>>>,
     timeline: Mutex<Timeline>,
-    /// Bumped whenever a part or segment is added, so waiting requests
-    /// (blocking playlist reloads) can wake.
-    changes: watch::Sender<u64>,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -200,12 +340,12 @@ struct Timeline {
 }
 
 impl Channel {
-    pub fn new(broadcast: BroadcastId) -> Self {
+    pub fn new(broadcast: BroadcastId, low_latency: Option<LowLatency>) -> Self {
         Self {
             broadcast,
+            low_latency,
             feeds: RwLock::new(BTreeMap::new()),
             timeline: Mutex::new(Timeline::default()),
-            changes: watch::channel(0).0,
         }
     }
 
@@ -214,7 +354,7 @@ impl Channel {
         let mut feeds = self.feeds.write().unwrap_or_else(|e| e.into_inner());
         feeds
             .entry(rendition)
-            .or_insert_with(|| Arc::new(Feed::new(rendition, minimum_target)))
+            .or_insert_with(|| Arc::new(Feed::new(rendition, minimum_target, self.low_latency)))
             .clone()
     }
 
@@ -242,12 +382,11 @@ impl Channel {
         timeline.end = timeline.end.max(end);
     }
 
-    pub fn notify(&self) {
-        self.changes.send_modify(|n| *n += 1);
-    }
-
-    pub fn changes(&self) -> watch::Receiver<u64> {
-        self.changes.subscribe()
+    /// The broadcast has ended: every feed's playlist gets its end mark.
+    pub fn end(&self) {
+        for feed in self.feeds() {
+            feed.end();
+        }
     }
 
     pub fn multivariant(&self) -> Option<String> {

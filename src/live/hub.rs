@@ -246,6 +246,10 @@ impl Hub {
             return;
         }
         let channel = entry.on_air().channel.take();
+        if let Some(channel) = &channel {
+            // Viewers waiting for the next part learn that there is none.
+            channel.end();
+        }
         entry.set_state(BroadcastState::Ended, false);
         let layout = self.inner.layout.clone();
         let id = entry.id;
@@ -414,9 +418,10 @@ impl Hub {
             }
             on_air.publishing = true;
             on_air.session += 1;
+            let low_latency = self.inner.settings.low_latency();
             let channel = on_air
                 .channel
-                .get_or_insert_with(|| Arc::new(Channel::new(broadcast.id)))
+                .get_or_insert_with(|| Arc::new(Channel::new(broadcast.id, low_latency)))
                 .clone();
             (channel, on_air.session)
         };

@@ -2,13 +2,15 @@
 //! ingest, the live channels viewers read, and replays.
 
 pub mod channel;
+pub mod delivery;
 pub mod hub;
 pub mod pipeline;
 pub mod recording;
 
+use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 
@@ -48,7 +50,13 @@ pub struct Live {
     store: Arc<dyn Store>,
     hub: Hub,
     settings: LiveSettings,
+    visibility: Mutex<HashMap<BroadcastId, (Instant, Arc<Broadcast>)>>,
 }
+
+/// How long a broadcast read for its visibility is trusted. Changes made
+/// through [`Live`] take effect at once on this server; others (another
+/// server of the same database, the hub's own state changes) within this.
+const VISIBILITY_TTL: Duration = Duration::from_secs(5);
 
 impl Live {
     pub fn new(store: Arc<dyn Store>, settings: LiveSettings, data_dir: &Path) -> Self {
@@ -57,7 +65,36 @@ impl Live {
             hub: Hub::new(store.clone(), settings.clone(), layout),
             store,
             settings,
+            visibility: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// A broadcast as far as who may see its media goes (state, replay state,
+    /// community), read from the store at most every few seconds: replay
+    /// viewers ask for a segment every couple of seconds each.
+    pub async fn visibility(&self, id: BroadcastId) -> Result<Arc<Broadcast>, LiveError> {
+        if let Some((read_at, broadcast)) = self.cached_visibility().get(&id) {
+            if read_at.elapsed() < VISIBILITY_TTL {
+                return Ok(broadcast.clone());
+            }
+        }
+        let broadcast = Arc::new(self.store.broadcast(id).await?);
+        let mut cache = self.cached_visibility();
+        if cache.len() >= 4096 {
+            cache.retain(|_, (read_at, _)| read_at.elapsed() < VISIBILITY_TTL);
+        }
+        cache.insert(id, (Instant::now(), broadcast.clone()));
+        Ok(broadcast)
+    }
+
+    fn cached_visibility(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<BroadcastId, (Instant, Arc<Broadcast>)>> {
+        self.visibility.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn forget_visibility(&self, id: BroadcastId) {
+        self.cached_visibility().remove(&id);
     }
 
     pub fn hub(&self) -> &Hub {
@@ -168,6 +205,7 @@ impl Live {
         {
             return Err(LiveError::Forbidden);
         }
+        self.forget_visibility(id);
         match self.hub.end(id, &actor(who)).await {
             Ok(broadcast) => Ok(broadcast),
             // Already ended: nothing to do.
@@ -209,7 +247,9 @@ impl Live {
                 }
             }
         }
-        Ok(self.store.set_replay(&actor(who), id, to, None).await?)
+        let changed = self.store.set_replay(&actor(who), id, to, None).await;
+        self.forget_visibility(id);
+        Ok(changed?)
     }
 
     /// Broadcasts starting within the next `days`, soonest first, and those on air.

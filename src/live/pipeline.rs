@@ -4,22 +4,22 @@
 //! to disk.
 //!
 //! Segments start on a video keyframe once the segment target has passed;
-//! parts are cut every part target in between (the low-latency issue builds
-//! on these parts).
+//! parts of at most the part target are cut in between, and published to
+//! low-latency viewers as soon as they are cut.
 
 use std::path::PathBuf;
 use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use tokio::sync::mpsc;
 
 use super::channel::{Channel, Feed, Rendition};
 use super::recording::Recorder;
 use crate::domain::broadcast::Renditions;
 use crate::media::fmp4::{Fragment, Fragmenter};
-use crate::media::hls::{PartInfo, Segment};
+use crate::media::hls::{PartInfo, SegmentHead};
 use crate::media::transcode::Transcoder;
 use crate::media::{AudioConfig, MediaError, MediaPacket, Millis, Track, TrackConfig, VideoConfig};
 
@@ -274,11 +274,36 @@ enum Boundary {
 }
 
 struct OpenSegment {
-    sequence: u64,
-    start: Millis,
-    wall_clock: DateTime<Utc>,
+    head: SegmentHead,
+    /// Decode time of the part being written.
     part_start: Millis,
-    parts: Vec<PartInfo>,
+}
+
+/// The recent frame intervals of the track that decides where parts end:
+/// how much a part will grow with its next frame.
+#[derive(Default)]
+struct Cadence {
+    last: Option<Millis>,
+    recent: [Millis; 4],
+    next: usize,
+}
+
+impl Cadence {
+    /// Notes a frame; intervals longer than `cap` (a gap in the stream)
+    /// count as `cap`, so that one gap does not make every part one frame.
+    fn note(&mut self, dts: Millis, cap: Millis) {
+        if let Some(last) = self.last {
+            self.recent[self.next % self.recent.len()] = (dts - last).clamp(0, cap);
+            self.next += 1;
+        }
+        self.last = Some(dts);
+    }
+
+    /// The longest recent interval (timestamps in whole milliseconds make
+    /// 30 fps alternate between 33 and 34 ms; the longer one is safe).
+    fn step(&self) -> Millis {
+        self.recent.iter().copied().max().unwrap_or(0)
+    }
 }
 
 /// Cuts one rendition into parts and segments.
@@ -290,13 +315,13 @@ struct Packager {
 /// A rendition's bookkeeping: the segment being written, and where finished
 /// parts and segments go.
 struct Index {
-    channel: Arc<Channel>,
     feed: Arc<Feed>,
     recorder: Recorder,
     config: TrackConfig,
     period: u32,
     targets: Targets,
     segment: Option<OpenSegment>,
+    cadence: Cadence,
     /// Told once, when the source's first segment is out.
     announce_ready: Option<mpsc::UnboundedSender<Report>>,
 }
@@ -311,13 +336,13 @@ impl Packager {
         let mut recorder = Recorder::new(plan.dir.join(rendition.as_str()), plan.reports.clone());
         recorder.write_init(plan.period, &init);
         let index = Index {
-            channel: plan.channel.clone(),
             feed,
             recorder,
             config,
             period: plan.period,
             targets: plan.targets,
             segment: None,
+            cadence: Cadence::default(),
             announce_ready: (rendition == Rendition::Source).then(|| plan.reports.clone()),
         };
         Ok(Self { fragmenter, index })
@@ -331,15 +356,18 @@ impl Packager {
         // The packet that opens a new part is pushed first: the fragmenter
         // holds it back, so the cut leaves it at the head of the next part.
         self.fragmenter.push(packet)?;
-        if boundary != Boundary::None {
-            if let Some(fragment) = self.fragmenter.cut()? {
-                self.index.add_part(fragment);
-            }
-        }
         match boundary {
             Boundary::None => {}
-            Boundary::Part => self.index.part_starts(packet.dts),
-            Boundary::Segment => self.index.close_segment(),
+            Boundary::Part => {
+                if let Some(fragment) = self.fragmenter.cut()? {
+                    self.index.add_part(fragment);
+                }
+                self.index.part_starts(packet.dts);
+            }
+            Boundary::Segment => {
+                let last = self.fragmenter.cut()?;
+                self.index.close_segment(last);
+            }
         }
         self.index.open_if_needed(packet.dts);
         Ok(())
@@ -350,10 +378,8 @@ impl Packager {
             fragmenter,
             mut index,
         } = self;
-        if let Some(fragment) = fragmenter.finish()? {
-            index.add_part(fragment);
-        }
-        index.close_segment();
+        let last = fragmenter.finish()?;
+        index.close_segment(last);
         Ok(())
     }
 }
@@ -366,17 +392,28 @@ impl Index {
         }
     }
 
-    fn boundary(&self, packet: &MediaPacket) -> Boundary {
-        let Some(open) = &self.segment else {
-            return Boundary::None;
-        };
+    /// Segments start on a keyframe once the segment target has passed.
+    /// Parts end before the frame that would make them longer than the part
+    /// target (PART-TARGET is a maximum), and before a keyframe when the part
+    /// is long enough already (at least 85 % of the target, the least the
+    /// specification allows), so that the keyframe leads an independent part.
+    fn boundary(&mut self, packet: &MediaPacket) -> Boundary {
         // With video, only video frames decide; audio follows.
         let decides = self.config.video.is_none() || packet.track == Track::Video;
         if !decides {
-            Boundary::None
-        } else if packet.keyframe && packet.dts - open.start >= self.targets.segment {
+            return Boundary::None;
+        }
+        let target = self.targets.part;
+        self.cadence.note(packet.dts, target / 2);
+        let Some(open) = &self.segment else {
+            return Boundary::None;
+        };
+        let elapsed = packet.dts - open.part_start;
+        let keyframe_leads = packet.keyframe && elapsed * 100 >= target * 85;
+        let would_be_too_long = elapsed > 0 && elapsed + self.cadence.step() > target;
+        if packet.keyframe && packet.dts - open.head.start >= self.targets.segment {
             Boundary::Segment
-        } else if packet.dts - open.part_start >= self.targets.part {
+        } else if keyframe_leads || would_be_too_long {
             Boundary::Part
         } else {
             Boundary::None
@@ -386,11 +423,14 @@ impl Index {
     fn open_if_needed(&mut self, dts: Millis) {
         if self.segment.is_none() {
             self.segment = Some(OpenSegment {
-                sequence: self.feed.next_sequence(),
-                start: dts,
-                wall_clock: Utc::now(),
+                head: SegmentHead {
+                    sequence: self.feed.next_sequence(),
+                    period: self.period,
+                    start: dts,
+                    // The ingest clock: this packet has just arrived.
+                    wall_clock: Utc::now(),
+                },
                 part_start: dts,
-                parts: Vec::new(),
             });
         }
     }
@@ -402,38 +442,33 @@ impl Index {
     }
 
     fn add_part(&mut self, fragment: Fragment) {
-        let part = PartInfo {
-            duration: fragment.duration,
-            independent: fragment.independent,
+        let Some(open) = &self.segment else {
+            return;
         };
-        self.feed.push_part(part.clone(), fragment.data);
-        if let Some(open) = self.segment.as_mut() {
-            open.parts.push(part);
-        }
-        self.channel.notify();
+        self.feed
+            .push_part(&open.head, part_info(&fragment), fragment.data);
     }
 
-    fn close_segment(&mut self) {
+    /// Completes the segment with its last part: viewers see both at once,
+    /// never the short last part without the end of its segment.
+    fn close_segment(&mut self, last: Option<Fragment>) {
         let Some(open) = self.segment.take() else {
             return;
         };
-        if open.parts.is_empty() {
+        let last = last.map(|fragment| (part_info(&fragment), fragment.data));
+        let Some((sequence, data, playlist)) = self.feed.close_segment(&open.head, last) else {
             return;
-        }
-        let segment = Segment {
-            sequence: open.sequence,
-            period: self.period,
-            start: open.start,
-            duration: open.parts.iter().map(|p| p.duration).sum(),
-            wall_clock: open.wall_clock,
-            parts: open.parts,
         };
-        let sequence = segment.sequence;
-        let (data, playlist) = self.feed.close_segment(segment);
         self.recorder.write_segment(sequence, &data, &playlist);
-        self.channel.notify();
         if let Some(reports) = self.announce_ready.take() {
             let _ = reports.send(Report::Ready);
         }
+    }
+}
+
+fn part_info(fragment: &Fragment) -> PartInfo {
+    PartInfo {
+        duration: fragment.duration,
+        independent: fragment.independent,
     }
 }

@@ -11,7 +11,7 @@ use crate::helpers::*;
 use crate::publisher::*;
 
 /// Decodes `seconds` of a stream with the ffmpeg CLI; returns what it reported.
-fn decode(url: &str, seconds: u32) -> (bool, String) {
+pub fn decode(url: &str, seconds: u32) -> (bool, String) {
     let output = Command::new("ffmpeg")
         .args([
             "-v",

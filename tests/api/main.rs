@@ -11,6 +11,7 @@ mod helpers;
 mod i18n;
 mod kiosk_browser;
 mod live;
+mod low_latency;
 mod open311;
 mod publisher;
 mod records;

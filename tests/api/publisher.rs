@@ -176,6 +176,15 @@ impl Publisher {
         assert!(stopped.success());
     }
 
+    /// Lets a stalled encoder carry on.
+    pub fn resume(&self) {
+        let resumed = Command::new("kill")
+            .args(["-CONT", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(resumed.success());
+    }
+
     /// Drops the connection the way a failing network does: the process dies.
     pub fn kill(mut self) {
         let _ = self.child.kill();

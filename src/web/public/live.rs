@@ -9,10 +9,12 @@ use bytes::Bytes;
 use maud::{html, Markup};
 
 use crate::domain::broadcast::{Broadcast, BroadcastState, ReplayState};
-use crate::domain::BroadcastId;
+use crate::domain::{BroadcastId, Role};
 use crate::live::channel::Rendition;
+use crate::live::delivery::{self, DeliveryError};
 use crate::live::recording::{self, is_media_file};
 use crate::live::{Live, Status};
+use crate::media::hls;
 use crate::web::assets::asset_url;
 use crate::web::context::Ctx;
 use crate::web::error::WebError;
@@ -123,6 +125,11 @@ pub async fn watch(
             .await?
     };
     let has_replay = replay && may_watch_replay(&ctx, &broadcast);
+    // Staff see how far behind the encoder the picture is, to judge the stream.
+    let staff = ctx
+        .viewer
+        .as_ref()
+        .is_some_and(|a| a.role != Role::Resident);
     let body = html! {
         div class="watch"
             data-broadcast=(broadcast.id)
@@ -135,6 +142,7 @@ pub async fn watch(
             data-label-ended=(ctx.t("live.state.ended"))
             data-label-scheduled=(ctx.t("live.state.scheduled"))
             data-label-unsupported=(ctx.t("live.unsupported"))
+            data-label-delay=(ctx.t("live.delay"))
         {
             h1 { (broadcast.title) }
             p class="watch-meta" {
@@ -150,6 +158,14 @@ pub async fn watch(
                 video controls playsinline preload="none"
                     poster=[has_replay.then(|| format!("/live/{}/poster.jpg", broadcast.id))]
                     aria-label=(ctx.t("live.player")) {}
+                @if staff && !replay {
+                    span class="live-delay" data-delay hidden {}
+                }
+                @if !replay {
+                    button type="button" class="jump-live" data-jump-live hidden {
+                        (ctx.t("live.jump_to_live"))
+                    }
+                }
                 p class="player-note" data-waiting hidden[status.ready || has_replay] {
                     @if replay && !has_replay {
                         (ctx.t("live.no_recording"))
@@ -255,10 +271,13 @@ pub async fn multivariant(
     let path = replay_dir(&state, &req, id)
         .await?
         .join(recording::PLAYLIST);
-    file_response(&path, "application/vnd.apple.mpegurl", false).await
+    file_response(&req, &path, "application/vnd.apple.mpegurl", false).await
 }
 
-/// `/live/{id}/{rendition}/{file}`: a media playlist, init segment or segment.
+/// `/live/{id}/{rendition}/{file}`: a media playlist, init segment, segment
+/// or part. While the broadcast is on air they come from memory, and a
+/// low-latency player's blocking playlist reload or hinted part is held
+/// until it can be answered; afterwards they come from the recording.
 pub async fn media(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -267,26 +286,54 @@ pub async fn media(
     let (id, rendition, file) = path.into_inner();
     let id = BroadcastId(id);
     let rendition = Rendition::parse(&rendition).ok_or(WebError::NotFound)?;
-    if !is_media_file(&file) {
+    let part = hls::parse_part_uri(&file);
+    if part.is_none() && !is_media_file(&file) {
         return Err(WebError::NotFound);
     }
-    if let Some(feed) = state
-        .live
-        .hub()
-        .channel(id)
-        .and_then(|c| c.existing_feed(rendition))
+    let channel = state.live.hub().channel(id);
+    if let Some((channel, feed)) =
+        channel.and_then(|c| Some((c.clone(), c.existing_feed(rendition)?)))
     {
         if file == recording::PLAYLIST {
-            return Ok(playlist_response(feed.live_playlist().into(), true));
+            return Ok(
+                match delivery::playlist(&channel, &feed, req.query_string()).await {
+                    Ok(text) => playlist_response(text, true),
+                    Err(e) => delivery_error(e),
+                },
+            );
+        }
+        if let Some(number) = part {
+            return Ok(match delivery::part(&feed, number).await {
+                Ok(data) => media_response(data, &file),
+                Err(e) => delivery_error(e),
+            });
         }
         if let Some(data) = in_memory(&feed, &file) {
             return Ok(media_response(data, &file));
         }
     }
+    if part.is_some() {
+        // Parts live in memory only; the recording has whole segments.
+        return Err(WebError::NotFound);
+    }
     let dir = replay_dir(&state, &req, id).await?;
     let path = dir.join(rendition.as_str()).join(&file);
     let content_type = content_type(&file);
-    file_response(&path, content_type, file != recording::PLAYLIST).await
+    file_response(&req, &path, content_type, file != recording::PLAYLIST).await
+}
+
+/// Refusals of the low-latency delivery, in a line of plain text: players
+/// read the status, and an error page per refused reload would be waste.
+fn delivery_error(error: DeliveryError) -> HttpResponse {
+    let mut response = match error {
+        DeliveryError::BadDirective(_) => HttpResponse::BadRequest(),
+        DeliveryError::NotFound => HttpResponse::NotFound(),
+        DeliveryError::TimedOut => HttpResponse::ServiceUnavailable(),
+    };
+    response
+        .insert_header((header::CONTENT_TYPE, "text/plain; charset=utf-8"))
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .body(format!("{error}\n"))
 }
 
 fn in_memory(feed: &crate::live::channel::Feed, file: &str) -> Option<Bytes> {
@@ -307,7 +354,9 @@ async fn replay_dir(
     req: &HttpRequest,
     id: BroadcastId,
 ) -> Result<std::path::PathBuf, WebError> {
-    let broadcast = state.store.broadcast(id).await?;
+    // Replays and viewers far behind ask for segments many times a second:
+    // the broadcast's visibility comes from a short-lived cache.
+    let broadcast = state.live.visibility(id).await?;
     let allowed = broadcast.replay.is_public() || broadcast.state.is_on_air() || {
         let ctx = Ctx::load(req).await?;
         may_watch_replay(&ctx, &broadcast)
@@ -324,7 +373,7 @@ pub async fn poster(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, WebError> {
     let dir = replay_dir(&state, &req, BroadcastId(*id)).await?;
-    file_response(&dir.join(recording::POSTER), "image/jpeg", false).await
+    file_response(&req, &dir.join(recording::POSTER), "image/jpeg", false).await
 }
 
 /// The replay as one MP4 file, with range requests so it can be seeked.
@@ -381,23 +430,35 @@ fn media_response(data: Bytes, file: &str) -> HttpResponse {
         .body(data)
 }
 
+/// A file of the recording, streamed from disk (with range requests); media
+/// files are marked immutable and kept away from the compression middleware.
 async fn file_response(
+    req: &HttpRequest,
     path: &std::path::Path,
     content_type: &'static str,
     immutable: bool,
 ) -> Result<HttpResponse, WebError> {
-    let data = match tokio::fs::read(path).await {
-        Ok(data) => data,
+    let file = match actix_files::NamedFile::open_async(path).await {
+        Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(WebError::NotFound),
         Err(e) => return Err(WebError::Internal(e.into())),
     };
+    let mime = content_type
+        .parse()
+        .map_err(|e| WebError::Internal(anyhow::anyhow!("{content_type}: {e:?}")))?;
+    let mut file = file.set_content_type(mime).disable_content_disposition();
+    if immutable {
+        file = file.set_content_encoding(header::ContentEncoding::Identity);
+    }
+    let mut response = file.into_response(req);
     let cache = if immutable {
         "public, max-age=86400, immutable"
     } else {
         "max-age=10"
     };
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CONTENT_TYPE, content_type))
-        .insert_header((header::CACHE_CONTROL, cache))
-        .body(data))
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static(cache),
+    );
+    Ok(response)
 }
