@@ -83,6 +83,9 @@ impl Application {
                 .wrap(TracingLogger::default())
                 .configure(web::routes)
         })
+        // Longer than the screens' 30 s heartbeat, so they keep their
+        // connection instead of opening one per report.
+        .keep_alive(std::time::Duration::from_secs(75))
         .listen(listener)?
         // A client that closes its connection is gone: drop its request even
         // while it is held (a blocking playlist reload, a hinted part).

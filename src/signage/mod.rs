@@ -107,6 +107,12 @@ pub struct Signage {
     changes: watch::Sender<u64>,
     /// Current notices per community, reloaded after a change.
     current: Mutex<HashMap<CommunityId, Arc<Vec<Notice>>>>,
+    /// Held while the cache is refilled, so that a thousand screens woken
+    /// by one change cause one database read, not a thousand.
+    refilling: tokio::sync::Mutex<()>,
+    /// Screens revoked since start: their push streams end without asking
+    /// the database on every change.
+    revoked: Mutex<std::collections::HashSet<crate::domain::ScreenId>>,
     /// Broadcasts on air, refreshed by a background task.
     on_air: Mutex<Arc<Vec<Broadcast>>>,
     /// The live tiles' current rolling end.
@@ -136,6 +142,8 @@ impl Signage {
             settings,
             changes: watch::channel(0).0,
             current: Mutex::new(HashMap::new()),
+            refilling: tokio::sync::Mutex::new(()),
+            revoked: Mutex::new(Default::default()),
             on_air: Mutex::new(Arc::new(Vec::new())),
             live_step: Mutex::new(None),
             rendered: screens::RenderCache::default(),
@@ -181,13 +189,19 @@ impl Signage {
         &self,
         community: CommunityId,
     ) -> Result<Arc<Vec<Notice>>, SignageError> {
-        if let Some(cached) = self
-            .current
-            .lock()
-            .expect("signage cache poisoned")
-            .get(&community)
-        {
-            return Ok(cached.clone());
+        let cached = || {
+            self.current
+                .lock()
+                .expect("signage cache poisoned")
+                .get(&community)
+                .cloned()
+        };
+        if let Some(notices) = cached() {
+            return Ok(notices);
+        }
+        let _refilling = self.refilling.lock().await;
+        if let Some(notices) = cached() {
+            return Ok(notices);
         }
         let generation = *self.changes.borrow();
         let notices = Arc::new(self.store.current_notices(community, Utc::now()).await?);

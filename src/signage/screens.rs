@@ -296,6 +296,10 @@ impl Signage {
             return Err(SignageError::Forbidden);
         }
         let screen = self.store.revoke_screen(&actor(who), id).await?;
+        self.revoked
+            .lock()
+            .expect("revoked set poisoned")
+            .insert(id);
         self.changes.send_modify(|generation| *generation += 1);
         Ok(screen)
     }
@@ -415,9 +419,14 @@ impl Signage {
         self.finish(screen, vec![item], now)
     }
 
-    /// Still paired and not revoked.
-    pub async fn screen_is_active(&self, id: ScreenId) -> Result<bool, SignageError> {
-        Ok(self.store.screen(id).await?.revoked_at.is_none())
+    /// Not revoked since its stream opened (a revoked screen's token was
+    /// already refused when the stream opened, so memory is enough).
+    pub fn screen_is_active(&self, id: ScreenId) -> bool {
+        !self
+            .revoked
+            .lock()
+            .expect("revoked set poisoned")
+            .contains(&id)
     }
 
     fn notice_item(&self, notice: &Notice) -> PlaylistItem {

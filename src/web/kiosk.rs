@@ -260,6 +260,9 @@ async fn events(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResp
         .content_type("text/event-stream")
         .insert_header((header::CACHE_CONTROL, "no-cache"))
         .insert_header(("X-Accel-Buffering", "no"))
+        // Uncompressed: a compressor per open stream costs ~200 KiB each,
+        // and the events are a few bytes.
+        .insert_header((header::CONTENT_ENCODING, "identity"))
         .streaming(stream))
 }
 
@@ -301,9 +304,8 @@ fn async_stream_events(
                 Ok(Ok(())) => {}
             }
             // Still paired? A revoked screen's stream ends here.
-            match signage.screen_is_active(screen.id).await {
-                Ok(true) => {}
-                _ => return None,
+            if !signage.screen_is_active(screen.id) {
+                return None;
             }
             let Ok(playlist) = signage.playlist(&screen, Utc::now()).await else {
                 continue;
