@@ -138,7 +138,12 @@ if (window.stalls === undefined) {
     window.journal.push(`${(performance.now() / 1000).toFixed(2)} ${what} t=${v.currentTime.toFixed(2)}`);
     if (window.journal.length > 40) window.journal.shift();
   };
-  v.addEventListener('waiting', () => { window.stalls += 1; note('WAITING'); window.stallJournal = window.journal.slice(); });
+  v.addEventListener('waiting', () => {
+    window.stalls += 1;
+    note('WAITING');
+    window.stallJournal = window.journal.slice();
+    window.stallLog = (window.pavilionLog || []).slice();
+  });
   if (p) {
     p.on('hlsError', (_e, data) => {
       window.hlsErrors[data.details] = (window.hlsErrors[data.details] || 0) + 1;
@@ -172,6 +177,7 @@ return {
   ahead: ahead,
   errors: window.hlsErrors,
   journal: window.stallJournal || null,
+  log: window.stallLog || null,
 };"#;
 
 #[tokio::main]
@@ -182,7 +188,7 @@ async fn main() {
     let mut server = LiveServer::start(&[("PAVILION__LIVE__LOW_LATENCY", low_latency)]).await;
     server.publish(&flv).await;
     let (_driver, page) = browser().await;
-    page.goto(&server.url(&format!("/live/{}", server.broadcast)))
+    page.goto(&server.url(&format!("/live/{}#debug", server.broadcast)))
         .await
         .unwrap();
 
@@ -238,6 +244,12 @@ async fn main() {
         }
         first.get_or_insert_with(|| last.clone());
         last = state;
+    }
+    if let Some(log) = last["log"].as_array() {
+        println!("hls.js before its last stall:");
+        for line in log {
+            println!("  {}", line.as_str().unwrap_or_default());
+        }
     }
     if let Some(journal) = last["journal"].as_array() {
         println!("what the player did before its last stall:");

@@ -34,9 +34,12 @@ pub struct LiveSettings {
     /// keyframe interval should be 1–2 s).
     pub segment_millis: i64,
     /// Part target within a segment (PART-TARGET of low-latency playlists;
-    /// no part is longer). Low-latency players stay three parts behind the
-    /// newest, so this sets the delay.
+    /// no part is longer).
     pub part_millis: i64,
+    /// How far behind the newest part low-latency players play
+    /// (PART-HOLD-BACK; at least three parts): the delay, less what a
+    /// viewer's network and player add. Shorter stalls more often.
+    pub part_hold_back_millis: i64,
     /// Low-Latency HLS: parts in live playlists, blocking playlist reloads
     /// and preload hints. Off, live playlists are ordinary HLS.
     pub low_latency: bool,
@@ -45,8 +48,8 @@ pub struct LiveSettings {
 impl LiveSettings {
     /// The low-latency parameters of live playlists, if they are on.
     pub fn low_latency(&self) -> Option<crate::media::hls::LowLatency> {
-        self.low_latency.then_some(crate::media::hls::LowLatency {
-            part_target: self.part_millis.max(1),
+        self.low_latency.then(|| {
+            crate::media::hls::LowLatency::new(self.part_millis, self.part_hold_back_millis)
         })
     }
 }
@@ -102,6 +105,7 @@ impl Settings {
             .set_default("live.stall_seconds", 10)?
             .set_default("live.segment_millis", 2000)?
             .set_default("live.part_millis", 333)?
+            .set_default("live.part_hold_back_millis", 1500)?
             .set_default("live.low_latency", true)?;
         builder = match file {
             Some(path) => builder.add_source(config::File::from(path).required(true)),

@@ -22,6 +22,18 @@
   // offered the jump back.
   var BEHIND = 4;
 
+  // With #debug in the address, hls.js's log is kept (the last lines) in
+  // window.pavilionLog, to find out why a player stalled.
+  var debugLog = null;
+  if (location.hash === "#debug") {
+    debugLog = window.pavilionLog = [];
+    var keep = function () {
+      debugLog.push((performance.now() / 1000).toFixed(3) + " " + Array.prototype.join.call(arguments, " "));
+      if (debugLog.length > 400) debugLog.shift();
+    };
+    debugLog.logger = { trace: keep, debug: keep, log: keep, info: keep, warn: keep, error: keep };
+  }
+
   function start() {
     if (player) return;
     if (waiting) waiting.hidden = true;
@@ -37,6 +49,7 @@
         // intelligible; browsers keep the pitch).
         maxLiveSyncPlaybackRate: 1.5,
         backBufferLength: 30,
+        debug: debugLog ? debugLog.logger : false,
       });
       player.loadSource(playlist);
       player.attachMedia(video);

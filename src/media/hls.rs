@@ -90,14 +90,25 @@ pub fn parse_part_uri(name: &str) -> Option<u64> {
 pub struct LowLatency {
     /// PART-TARGET: no part is longer than this.
     pub part_target: Millis,
+    /// PART-HOLD-BACK: how far behind the end of the playlist a low-latency
+    /// player should play (hls.js aims at exactly this distance).
+    part_hold_back: Millis,
 }
 
 impl LowLatency {
-    /// PART-HOLD-BACK: how far behind the end of the playlist a low-latency
-    /// player should play. Three part targets, the least the specification
-    /// recommends; hls.js aims at exactly this distance.
+    /// Parameters for parts of `part_target`, played `part_hold_back` behind
+    /// the newest; the hold-back is at least three part targets, the least
+    /// the specification recommends.
+    pub fn new(part_target: Millis, part_hold_back: Millis) -> Self {
+        let part_target = part_target.max(1);
+        Self {
+            part_target,
+            part_hold_back: part_hold_back.max(3 * part_target),
+        }
+    }
+
     pub fn part_hold_back(self) -> Millis {
-        3 * self.part_target
+        self.part_hold_back
     }
 
     /// How many parts ahead of the newest a blocking request may ask for
@@ -599,7 +610,10 @@ mod tests {
         }
     }
 
-    const LOW_LATENCY: LowLatency = LowLatency { part_target: 333 };
+    const LOW_LATENCY: LowLatency = LowLatency {
+        part_target: 333,
+        part_hold_back: 1500,
+    };
 
     fn live(low_latency: Option<LowLatency>) -> View {
         View::Live {
@@ -835,7 +849,9 @@ mod tests {
         }
         // The specification's Advance Part Limit: three seconds of parts.
         assert_eq!(LOW_LATENCY.advance_part_limit(), 9);
-        assert_eq!(LowLatency { part_target: 1000 }.advance_part_limit(), 3);
+        assert_eq!(LowLatency::new(1000, 0).advance_part_limit(), 3);
+        // The hold-back never goes under three part targets.
+        assert_eq!(LowLatency::new(500, 1000).part_hold_back(), 1500);
     }
 
     #[test]
