@@ -375,8 +375,8 @@ async function fetchPlaylist() {
     if (!res.ok) throw new Error(`playlist: HTTP ${res.status}`);
     const playlist = await res.json();
     const fromCache = Boolean(res.headers.get(OFFLINE_HEADER));
-    // Offline, sw.js answers with its copy; ours is as new unless it is missing.
-    if (fromCache && state.playlist && !(playlist.generated_at > state.playlist.generated_at)) return;
+    // Offline, sw.js answers with its copy, which may be older than ours: never go back.
+    if (fromCache && state.playlist && !(generatedMs(playlist) > generatedMs(state.playlist))) return;
     applyPlaylist(playlist, res.headers.get('ETag'), !fromCache);
   } catch (e) {
     noteError(e);
@@ -387,6 +387,12 @@ async function fetchPlaylist() {
       later('playlist-now', 0, fetchPlaylist);
     }
   }
+}
+
+/** When the server made a playlist; copies saved by older clients carry only generated_at. */
+function generatedMs(playlist) {
+  const ms = playlist.generated_at_ms;
+  return Number.isFinite(ms) ? ms : Date.parse(playlist.generated_at) || 0;
 }
 
 function applyPlaylist(playlist, etag, fresh) {

@@ -49,7 +49,7 @@ self.addEventListener('fetch', (event) => {
 self.addEventListener('message', (event) => {
   const msg = event.data || {};
   if (msg.type === 'media' && Array.isArray(msg.urls)) event.waitUntil(queueMediaSync(msg.urls));
-  else if (msg.type === 'forget') event.waitUntil(caches.open(SHELL_CACHE).then((c) => c.delete(PLAYLIST)));
+  else if (msg.type === 'forget') event.waitUntil(keepPlaylist(++playlistAsked, forgetPlaylist));
 });
 
 /** Same response with the "from cache" header added. */
@@ -82,13 +82,38 @@ async function shellResponse(key) {
   }
 }
 
+// Playlist answers can arrive out of order (one the page gave up on may still
+// be running): the cache keeps the answer to the latest request, never an
+// older one. Writes run one at a time so that this check stays true.
+let playlistAsked = 0;  // playlist requests (and forgets) seen
+let playlistKept = 0;   // the one whose answer the cache holds
+let playlistWrites = Promise.resolve();
+
+function keepPlaylist(ticket, write) {
+  const done = playlistWrites.then(() => {
+    if (ticket < playlistKept) return undefined;
+    playlistKept = ticket;
+    return write();
+  });
+  playlistWrites = done.catch(() => {});
+  return done;
+}
+
+const forgetPlaylist = () => caches.open(SHELL_CACHE).then((c) => c.delete(PLAYLIST));
+
 /** Network first; the last good playlist when the network fails. */
 async function playlistResponse(request) {
+  const ticket = ++playlistAsked;
   const cache = await caches.open(SHELL_CACHE);
   try {
     const response = await fetch(request);
-    if (response.status === 200) await cache.put(PLAYLIST, response.clone());
-    else if (response.status === 401) await cache.delete(PLAYLIST);
+    if (response.status === 200) {
+      // The whole body first, so that a stalled download cannot hold up the writes queued behind.
+      const copy = new Response(await response.clone().blob(), { headers: response.headers });
+      await keepPlaylist(ticket, () => cache.put(PLAYLIST, copy));
+    } else if (response.status === 401) {
+      await keepPlaylist(ticket, forgetPlaylist);
+    }
     return response;
   } catch (err) {
     const cached = await cache.match(PLAYLIST, { ignoreVary: true });

@@ -38,10 +38,13 @@ pub struct NewPairing {
 /// Everything a screen needs to run for days without the server.
 #[derive(Debug, Clone, Serialize)]
 pub struct ScreenPlaylist {
-    /// Changes exactly when anything below (but `generated_at`) changes.
+    /// Changes exactly when anything below but the generation time changes.
     pub version: String,
     pub client_version: String,
     pub generated_at: DateTime<Utc>,
+    /// `generated_at` in milliseconds since the epoch: screens tell which of
+    /// two copies is newer by this number (the RFC 3339 text does not sort).
+    pub generated_at_ms: i64,
     pub time_zone: String,
     pub utc_offset_minutes: i32,
     pub screen: ScreenInfo,
@@ -493,6 +496,7 @@ impl Signage {
             version: String::new(),
             client_version: self.settings.client_version.clone(),
             generated_at: now,
+            generated_at_ms: now.timestamp_millis(),
             time_zone: zone.name().to_owned(),
             utc_offset_minutes: offset,
             screen,
