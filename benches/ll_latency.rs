@@ -3,6 +3,7 @@
 //!
 //!   cargo bench --bench ll_latency                              # 2 minutes, LL on
 //!   cargo bench --bench ll_latency -- --minutes 10 --low-latency off
+//!   cargo bench --bench ll_latency -- --keyframes-every 10    # a 10 s keyframe interval
 //!
 //! Starts `pavilion serve` on a temporary data directory (the demo community
 //! and its broadcast), publishes to it with the ffmpeg CLI in real time (the
@@ -27,7 +28,7 @@ use serde_json::json;
 #[path = "support/live_server.rs"]
 mod live_server;
 
-use live_server::{percentile, sample_flv, LiveServer};
+use live_server::{percentile, sample_flv_with_keyframes_every, LiveServer};
 
 struct Options {
     minutes: f64,
@@ -35,6 +36,8 @@ struct Options {
     warm_up: u64,
     /// Print a sample every this many seconds.
     report_every: usize,
+    /// The publisher's keyframe interval, seconds.
+    keyframes_every: u32,
 }
 
 fn options() -> Options {
@@ -43,6 +46,7 @@ fn options() -> Options {
         low_latency: true,
         warm_up: 15,
         report_every: 30,
+        keyframes_every: 1,
     };
     let args: Vec<String> = std::env::args().collect();
     let mut args = args.iter().skip(1);
@@ -60,6 +64,12 @@ fn options() -> Options {
                     .next()
                     .and_then(|v| v.parse().ok())
                     .expect("--report-every SECONDS")
+            }
+            "--keyframes-every" => {
+                options.keyframes_every = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .expect("--keyframes-every SECONDS")
             }
             "--warm-up" => {
                 options.warm_up = args
@@ -183,7 +193,7 @@ return {
 #[tokio::main]
 async fn main() {
     let options = options();
-    let flv = sample_flv();
+    let flv = sample_flv_with_keyframes_every(options.keyframes_every);
     let low_latency = if options.low_latency { "true" } else { "false" };
     let mut server = LiveServer::start(&[("PAVILION__LIVE__LOW_LATENCY", low_latency)]).await;
     server.publish(&flv).await;
@@ -265,8 +275,9 @@ async fn main() {
     latencies.sort_by(f64::total_cmp);
     println!();
     println!(
-        "low latency {}: {} samples over {:.1} min; latency median {:.2} s, p95 {:.2} s, min {:.2} s, max {:.2} s; stalls (waiting events) {stalls}, seconds without progress {frozen}",
+        "low latency {}, keyframes every {} s: {} samples over {:.1} min; latency median {:.2} s, p95 {:.2} s, min {:.2} s, max {:.2} s; stalls (waiting events) {stalls}, seconds without progress {frozen}",
         if options.low_latency { "on" } else { "off" },
+        options.keyframes_every,
         latencies.len(),
         options.minutes,
         percentile(&latencies, 0.5),

@@ -14,7 +14,16 @@ use std::time::{Duration, Instant};
 /// keyframe every 30 frames = 1 s, 2500 kb/s) and 48 kHz AAC, encoded once
 /// and shared with benches/live_common.sh.
 pub fn sample_flv() -> PathBuf {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-live-720p30-60s.flv");
+    sample_flv_with_keyframes_every(1)
+}
+
+/// The same sample with a keyframe every `seconds` (1 for the standard one).
+pub fn sample_flv_with_keyframes_every(seconds: u32) -> PathBuf {
+    let name = match seconds {
+        1 => "target/bench-live-720p30-60s.flv".to_owned(),
+        n => format!("target/bench-live-720p30-60s-keyframes-{n}s.flv"),
+    };
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(name);
     if std::fs::metadata(&path).is_ok_and(|m| m.len() > 0) {
         return path;
     }
@@ -35,7 +44,8 @@ pub fn sample_flv() -> PathBuf {
             "-t",
             "60",
         ])
-        .args(["-c:v", "libx264", "-preset", "ultrafast", "-g", "30"])
+        .args(["-c:v", "libx264", "-preset", "ultrafast"])
+        .args(["-g", &(30 * seconds).to_string()])
         .args([
             "-b:v", "2500k", "-maxrate", "2500k", "-bufsize", "2500k", "-pix_fmt", "yuv420p",
         ])
