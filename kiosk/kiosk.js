@@ -11,12 +11,25 @@ const TEXT = {
   pairValid: { zh: '此配对码约 {n} 分钟内有效', en: 'This code is valid for about {n} more minutes' },
   pairRenew: { zh: '即将更换配对码', en: 'A new code is on its way' },
   connecting: { zh: '正在连接服务器…', en: 'Connecting to the server…' },
-  residentQr: { zh: '扫码进入社区议事厅', en: 'Scan to open the community hall' },
+  residentQr: { zh: '扫码报事报修', en: 'Scan to report a problem in this building' },
   live: { zh: '正在直播', en: 'Live now' },
   liveScan: { zh: '扫码观看直播', en: 'Scan to watch' },
   answering: { zh: '正在回答', en: 'Answering now' },
   emergency: { zh: '紧急通知', en: 'Emergency' },
   offline: { zh: '离线 自 {t}', en: 'offline since {t}' },
+  figures: { zh: '阳光公示 · 诉求办理情况', en: 'Public disclosure · residents\' requests' },
+  figuresNote: { zh: '由诉求记录自动统计', en: 'Computed from the records, not typed in' },
+  thisMonth: { zh: '本月至今', en: 'This month so far' },
+  lastMonth: { zh: '上月', en: 'Last month' },
+  received: { zh: '受理', en: 'Received' },
+  solved: { zh: '办结', en: 'Solved' },
+  onTime: { zh: '{c} 按时', en: '{c} on time' },
+  medianOnSite: { zh: '到场用时（中位数）', en: 'Median time to on-site' },
+  medianResolution: { zh: '办结用时（中位数）', en: 'Median time to resolution' },
+  satisfaction: { zh: '满意度', en: 'Satisfaction' },
+  ratings: { zh: '{n} 人评价', en: '{n} ratings' },
+  topCategories: { zh: '诉求最多', en: 'Top categories' },
+  none: { zh: '—', en: '' },
   weekdays: ['星期日', '星期一', '星期二', '星期三', '星期四', '星期五', '星期六'],
   categories: {
     announcement: '通知公告', disclosure: '阳光三务', outage: '停水停电 · 检修',
@@ -220,12 +233,16 @@ function showingItems(playlist, nowMs) {
   if (!playlist) return [];
   if (state.preview) return playlist.items; // staff preview drafts and future notices too
   const offset = Number.isFinite(playlist.utc_offset_minutes) ? playlist.utc_offset_minutes : offsetMinutes();
-  const known = (item) => item.kind === 'notice' || item.kind === 'live'; // a newer server's kinds wait for a newer client
+  const known = (item) => ['notice', 'live', 'figures'].includes(item.kind); // a newer server's kinds wait for a newer client
   const items = playlist.items.filter((item) => known(item) && isShowing(item, nowMs, offset));
   return items.some((i) => i.emergency) ? items.filter((i) => i.emergency) : items;
 }
 
-const itemKey = (item) => (item.kind === 'live' ? `live:${item.broadcast_id}` : `notice:${item.id}`);
+function itemKey(item) {
+  if (item.kind === 'live') return `live:${item.broadcast_id}`;
+  if (item.kind === 'figures') return `figures:${item.estate_id}`;
+  return `notice:${item.id}`;
+}
 
 // ----------------------------------------------------------------- api ----
 /** fetch() for the API: token, timeout, online/offline bookkeeping, 401. */
@@ -468,7 +485,7 @@ function pickNext(showing) {
 function startTurn(item, json, reuse) {
   let node = reuse;
   if (!node) {
-    try { node = item.kind === 'live' ? renderLive(item) : renderNotice(item); } catch (e) {
+    try { node = renderItem(item); } catch (e) {
       noteError(e);
       node = renderFallback(item); // a broken item still shows its title
     }
@@ -664,6 +681,95 @@ function renderLive(item) {
   const body = el('div', 'live-body');
   body.append(info, fig);
   node.append(strip, body);
+  return node;
+}
+
+function renderItem(item) {
+  if (item.kind === 'live') return renderLive(item);
+  if (item.kind === 'figures') return renderFigures(item);
+  return renderNotice(item);
+}
+
+/** Minutes as people read them: "35 分钟" / "3 小时 5 分". */
+function duration(minutes) {
+  if (minutes == null) return { zh: TEXT.none.zh, en: '' };
+  if (minutes < 120) return { zh: `${minutes} 分钟`, en: `${minutes} min` };
+  const h = Math.floor(minutes / 60), m = minutes % 60;
+  return { zh: `${h} 小时 ${m} 分`, en: `${h} h ${m} min` };
+}
+
+function cell(value) {
+  const td = el('td', 'num');
+  if (value && typeof value === 'object') td.append(bilingual(value));
+  else td.textContent = value == null ? TEXT.none.zh : String(value);
+  return td;
+}
+
+/** The computed disclosure figures of the estate: a large two-month table. */
+function renderFigures(item) {
+  const node = el('article', 'item notice figures');
+  node.dataset.category = 'disclosure';
+  const strip = el('header', 'strip');
+  strip.append(el('span', 'strip-name', `${TEXT.figures.zh} · ${item.estate || ''}`));
+  const months = (item.months || []).slice(0, 2);
+  const table = el('table', 'figures-table');
+  const head = el('tr');
+  head.append(el('th'));
+  for (const m of months) {
+    const th = el('th', 'num');
+    th.append(bilingual(m.so_far ? TEXT.thisMonth : TEXT.lastMonth));
+    th.append(el('span', 'figures-month', m.month || ''));
+    head.append(th);
+  }
+  const thead = el('thead');
+  thead.append(head);
+  const body = el('tbody');
+  const row = (label, values) => {
+    const tr = el('tr');
+    const th = el('th');
+    th.scope = 'row';
+    th.append(label);
+    tr.append(th, ...values.map(cell));
+    body.append(tr);
+  };
+  row(bilingual(TEXT.received), months.map((m) => m.received));
+  row(bilingual(TEXT.solved), months.map((m) => m.solved));
+  const classes = (months[0] && months[0].classes) || [];
+  classes.forEach((c, i) => {
+    const label = { zh: TEXT.onTime.zh.replace('{c}', c.name.zh), en: TEXT.onTime.en.replace('{c}', c.name.en) };
+    row(bilingual(label), months.map((m) => {
+      const k = (m.classes || [])[i];
+      return k ? `${k.on_time} / ${k.received}` : null;
+    }));
+  });
+  row(bilingual(TEXT.medianOnSite), months.map((m) => duration(m.median_on_site_minutes)));
+  row(bilingual(TEXT.medianResolution), months.map((m) => duration(m.median_resolution_minutes)));
+  row(bilingual(TEXT.satisfaction), months.map((m) => (m.satisfaction == null ? null : {
+    zh: `${m.satisfaction.toFixed(1)} / 5 · ${TEXT.ratings.zh.replace('{n}', m.ratings)}`,
+    en: TEXT.ratings.en.replace('{n}', m.ratings),
+  })));
+  const top = el('tr');
+  const topTh = el('th');
+  topTh.scope = 'row';
+  topTh.append(bilingual(TEXT.topCategories));
+  top.append(topTh, ...months.map((m) => {
+    const td = el('td', 'figures-top');
+    for (const c of (m.top_categories || []).slice(0, 3)) {
+      const li = el('span', 'figures-category');
+      li.append(bilingual({ zh: `${c.name.zh} ${c.count}`, en: c.name.en }));
+      td.append(li);
+    }
+    return td;
+  }));
+  body.append(top);
+  table.append(thead, body);
+  const content = el('div', 'content');
+  const text = el('div', 'text');
+  const inner = el('div', 'text-inner');
+  inner.append(table, el('p', 'figures-note', `${TEXT.figuresNote.zh} · ${TEXT.figuresNote.en}`));
+  text.append(inner);
+  content.append(text);
+  node.append(strip, content);
   return node;
 }
 

@@ -211,8 +211,11 @@ async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
     let server = actix_web::rt::spawn(app.run_until_stopped());
     let watcher_state = state.clone();
     actix_web::rt::spawn(async move {
-        crate::feedback::records::watch(&watcher_state.records, std::time::Duration::from_secs(30))
-            .await
+        crate::feedback::escalation::watch(
+            &watcher_state.records,
+            std::time::Duration::from_secs(30),
+        )
+        .await
     });
     tokio::task::yield_now().await;
     crate::startup::announce_setup_link(&state).await?;

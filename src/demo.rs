@@ -341,7 +341,175 @@ pub async fn live_broadcast(store: &dyn Store) -> anyhow::Result<broadcast::Broa
         id: None,
         name: "demo".into(),
     };
-    Ok(store
+    let broadcast = store
         .create_broadcast(&actor, secretary.id, &details, &tokens::stream_key())
-        .await?)
+        .await?;
+    // Questions are a nicety: the demo runs without them.
+    if let Err(e) = seed_questions(store, &broadcast).await {
+        tracing::warn!(error = %e, "demo questions not seeded");
+    }
+    Ok(broadcast)
+}
+
+/// Residents' questions on the demo broadcast, as a newcomer would find them
+/// mid-broadcast: three approved questions with votes, a chat message, and
+/// one question waiting in the moderation queue (its phone number masked).
+/// Two neighbours of the demo resident are registered to ask and vote.
+pub async fn seed_questions(
+    store: &dyn Store,
+    broadcast: &broadcast::Broadcast,
+) -> anyhow::Result<()> {
+    use crate::chat::{filter, names};
+    use crate::domain::chat::{CommentKind, CommentState, HoldReason};
+    use crate::store::NewComment;
+
+    let (resident, hash) = store
+        .credentials(&Username::parse("resident")?)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("the demo resident is missing"))?;
+    let estate = resident
+        .estate_id
+        .ok_or_else(|| anyhow::anyhow!("the demo resident has no estate"))?;
+    let buildings = store.list_buildings(estate).await?;
+    let mut people = vec![resident];
+    for ((username, nickname), building) in
+        [("neighbour1", "爱心妈妈"), ("neighbour2", "遛弯的王阿姨")]
+            .into_iter()
+            .zip(buildings.iter().cycle().skip(1))
+    {
+        let account = match store.credentials(&Username::parse(username)?).await? {
+            Some((account, _)) => account,
+            None => {
+                let code = store
+                    .codes_for_building(building.id)
+                    .await?
+                    .into_iter()
+                    .find_map(|(_, code)| code)
+                    .ok_or_else(|| anyhow::anyhow!("no registration code in {}", building.name))?;
+                store
+                    .register_resident(
+                        &code.code,
+                        Username::parse(username)?,
+                        DisplayName::parse(nickname)?,
+                        hash.clone(),
+                    )
+                    .await?
+            }
+        };
+        people.push(account);
+    }
+    anyhow::ensure!(people.len() == 3, "the demo estate has no buildings");
+    let moderator = store
+        .credentials(&Username::parse("moderator")?)
+        .await?
+        .map(|(account, _)| account)
+        .ok_or_else(|| anyhow::anyhow!("the demo moderator is missing"))?;
+    let ids: Vec<AccountId> = people.iter().map(|p| p.id).collect();
+    let authors = store.chat_authors(&ids).await?;
+    let now = chrono::Utc::now();
+    /// Who asks what; voters index `people`, past its end the moderator.
+    struct DemoPost {
+        author: usize,
+        kind: CommentKind,
+        anonymous: bool,
+        text: &'static str,
+        state: CommentState,
+        voters: &'static [usize],
+    }
+    let question = |author, anonymous, text, state, voters| DemoPost {
+        author,
+        kind: CommentKind::Question,
+        anonymous,
+        text,
+        state,
+        voters,
+    };
+    let posts = [
+        question(
+            1,
+            false,
+            "小区东门的电动车充电桩什么时候能装好？晚上充电总排不上队。",
+            CommentState::Approved,
+            &[0, 2, 3],
+        ),
+        question(
+            0,
+            false,
+            "垃圾分类新规实施以后，厨余垃圾能不能每天多清运一次？夏天味道太大了。",
+            CommentState::Approved,
+            &[1, 2],
+        ),
+        question(
+            2,
+            true,
+            "加装电梯的费用怎么分摊？低楼层的住户也要出钱吗？",
+            CommentState::Approved,
+            &[0],
+        ),
+        DemoPost {
+            kind: CommentKind::Chat,
+            ..question(
+                0,
+                false,
+                "书记好！今晚来看直播的邻居真多 👍",
+                CommentState::Approved,
+                &[],
+            )
+        },
+        question(
+            1,
+            false,
+            "物业费的收支明细能不能每月公示一次？有问题可以打我电话13812345678",
+            CommentState::Held,
+            &[],
+        ),
+    ];
+    for (index, post) in posts.into_iter().enumerate() {
+        let DemoPost {
+            author,
+            kind,
+            anonymous,
+            text,
+            state,
+            voters,
+        } = post;
+        let who = &people[author];
+        let Some(facts) = authors.iter().find(|a| a.id == who.id) else {
+            continue;
+        };
+        let masked = filter::mask_personal_data(text);
+        let mut hold_reasons = Vec::new();
+        if masked.changed() {
+            hold_reasons.push(HoldReason::PersonalData);
+        }
+        if state == CommentState::Held {
+            hold_reasons.insert(0, HoldReason::Review);
+        }
+        let posted = store
+            .post_comment(&NewComment {
+                broadcast_id: broadcast.id,
+                community_id: broadcast.community_id,
+                author_id: who.id,
+                client_id: format!("demo-{index}"),
+                kind,
+                public_name: names::for_author(facts, anonymous),
+                anonymous,
+                body: masked.text.clone(),
+                original_body: masked.changed().then(|| text.to_owned()),
+                dup_key: filter::duplicate_key(text),
+                hold_reasons,
+                state,
+                at: now - chrono::Duration::minutes(10 - index as i64),
+            })
+            .await?;
+        for &voter in voters {
+            let voter = if voter < people.len() {
+                people[voter].id
+            } else {
+                moderator.id
+            };
+            store.vote(voter, posted.comment.id, true, now).await?;
+        }
+    }
+    Ok(())
 }

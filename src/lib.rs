@@ -10,6 +10,7 @@ rust_i18n::i18n!("assets/i18n", fallback = "zh-CN");
 const _CATALOGUE: &str = include_str!("../assets/i18n/app.yml");
 
 pub mod accounts;
+pub mod chat;
 pub mod cli;
 pub mod demo;
 pub mod domain;

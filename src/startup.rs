@@ -9,6 +9,7 @@ use actix_web::{App, HttpServer};
 use tracing_actix_web::TracingLogger;
 
 use crate::accounts::Accounts;
+use crate::chat::Chat;
 use crate::feedback::records::Records;
 use crate::live::Live;
 use crate::settings::Settings;
@@ -55,11 +56,14 @@ impl Application {
             },
         );
         signage.spawn_tasks();
+        let chat = Chat::new(store.clone(), live.hub().clone(), settings.time_zone);
+        chat.spawn_tasks();
         let state = Data::new(AppState {
             accounts: Accounts::new(store.clone(), &settings.auth)?,
             records: Records::new(store.clone(), settings.time_zone),
             live,
             signage,
+            chat,
             rtmp_port,
             metrics: observability::Metrics::new()?,
             store,

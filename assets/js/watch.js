@@ -158,25 +158,31 @@
     }
   }
 
+  // `#t=SECONDS` (a chapter link from a record or the chapters list) starts
+  // the replay there; chapter links on the page seek without reloading.
+  function startAt() {
+    var match = /^#t=(\d+(?:\.\d+)?)$/.exec(location.hash);
+    return match ? parseFloat(match[1]) : null;
+  }
+  function seek(seconds) {
+    if (seconds === null) return;
+    var go = function () {
+      video.currentTime = seconds;
+      video.play().catch(function () {});
+    };
+    if (video.readyState >= 1) go();
+    else video.addEventListener("loadedmetadata", go, { once: true });
+  }
+  window.pavilionSeek = seek;
+
   if (replay) {
     start();
+    seek(startAt());
+    window.addEventListener("hashchange", function () { seek(startAt()); });
     return;
   }
 
-  var delayMs = 1000;
-  function connect() {
-    var scheme = location.protocol === "https:" ? "wss://" : "ws://";
-    var socket = new WebSocket(scheme + location.host + "/live/" + root.dataset.broadcast + "/ws");
-    socket.onopen = function () { delayMs = 1000; };
-    socket.onmessage = function (event) {
-      var message = JSON.parse(event.data);
-      if (message.type === "status") show(message.status);
-    };
-    socket.onclose = function () {
-      setTimeout(connect, delayMs);
-      delayMs = Math.min(delayMs * 2, 30000);
-    };
-  }
+  var socket = window.pavilionLiveSocket(root.dataset.broadcast);
+  socket.on("status", function (message) { show(message.status); });
   if (root.dataset.ready === "true") start();
-  connect();
 })();

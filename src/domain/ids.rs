@@ -28,5 +28,6 @@ id_type!(
     NoticeId,
     ScreenId,
     ScreenGroupId,
-    MediaId
+    MediaId,
+    CommentId
 );

@@ -4,6 +4,7 @@
 pub mod account;
 pub mod audit;
 pub mod broadcast;
+pub mod chat;
 pub mod directory;
 pub mod ids;
 pub mod notice;
@@ -18,8 +19,8 @@ pub use directory::{
     Building, Community, CommunityCode, Estate, PlaceName, RegistrationCode, Unit, UnitLabel,
 };
 pub use ids::{
-    AccountId, BroadcastId, BuildingId, CommunityId, EstateId, MediaId, NoticeId, RecordId,
-    RegistrationCodeId, ScreenGroupId, ScreenId, UnitId,
+    AccountId, BroadcastId, BuildingId, CommentId, CommunityId, EstateId, MediaId, NoticeId,
+    RecordId, RegistrationCodeId, ScreenGroupId, ScreenId, UnitId,
 };
 pub use role::{Permission, Role};
 pub use text::{DisplayName, TextError};

@@ -40,6 +40,14 @@ pub enum Permission {
     ApproveNotices,
     /// Pair, place and revoke lobby screens; read their proof-of-play.
     ManageScreens,
+    /// Work a broadcast's comment queue: approve, reject, redact, merge,
+    /// hide, time out and ban residents, edit the blocked words.
+    ModerateChat,
+    /// Answer questions live: highlight one, mark it answered, restore it.
+    AnswerQuestions,
+    /// Set a community's SLA durations, business calendar, departments,
+    /// estate leads and joint-meeting dates.
+    ConfigureRecords,
 }
 
 impl Role {
@@ -88,6 +96,10 @@ impl Role {
             WriteNotices => matches!(self, Role::Admin | Role::Secretary | Role::Staff),
             ApproveNotices => matches!(self, Role::Admin | Role::Secretary),
             ManageScreens => self == Role::Admin,
+            ModerateChat => matches!(self, Role::Admin | Role::Secretary | Role::Moderator),
+            // The one in front of the camera.
+            AnswerQuestions => matches!(self, Role::Admin | Role::Secretary),
+            ConfigureRecords => matches!(self, Role::Admin | Role::Secretary),
         }
     }
 }
@@ -117,5 +129,22 @@ mod tests {
         assert!(Role::Staff.can(Permission::ManageRegistrationCodes));
         assert!(!Role::Staff.can(Permission::ManageAccounts));
         assert!(Role::Admin.can(Permission::ManageAccounts));
+    }
+
+    #[test]
+    fn moderators_work_the_queue_and_the_secretary_answers() {
+        let moderators: Vec<Role> = Role::ALL
+            .into_iter()
+            .filter(|r| r.can(Permission::ModerateChat))
+            .collect();
+        assert_eq!(moderators, [Role::Admin, Role::Secretary, Role::Moderator]);
+        let answerers: Vec<Role> = Role::ALL
+            .into_iter()
+            .filter(|r| r.can(Permission::AnswerQuestions))
+            .collect();
+        assert_eq!(answerers, [Role::Admin, Role::Secretary]);
+        assert!(!Role::Staff.can(Permission::ModerateChat));
+        assert!(!Role::Resident.can(Permission::ModerateChat));
+        assert!(!Role::Observer.can(Permission::AnswerQuestions));
     }
 }

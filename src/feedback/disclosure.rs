@@ -1,19 +1,79 @@
 //! 阳光公示: the public figures for an estate and month, computed from the
-//! records' events — never typed in.
+//! records' events — never typed in. Each record is judged by the SLA
+//! settings in force when it was filed (class allowance, its category's own
+//! rule, calendar), so the figures of a past month do not shift when
+//! settings change.
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
 use serde::Serialize;
 
-use crate::domain::record::{Record, RecordClass, RecordState};
-use crate::feedback::sla::{evaluate, SlaClock, SlaPhase, SlaPolicy, StateChange};
+use crate::domain::record::{RecordClass, RecordState};
+use crate::domain::EstateId;
+use crate::feedback::records::{RecordError, Records};
+use crate::feedback::sla::{SlaPhase, SlaSettings, StateChange};
+use crate::store::RecordFacts;
 
-/// One record with what the figures need from its history.
-pub struct History<'a> {
-    pub record: &'a Record,
-    pub changes: &'a [StateChange],
-    pub rating: Option<u8>,
+/// A calendar month in the community's time zone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Month {
+    first: NaiveDate,
+}
+
+impl Month {
+    /// `YYYY-MM`.
+    pub fn parse(text: &str) -> Option<Self> {
+        let first = NaiveDate::parse_from_str(&format!("{}-01", text.trim()), "%Y-%m-%d").ok()?;
+        Some(Self { first })
+    }
+
+    /// The month `at` falls in, in `zone`.
+    pub fn of(at: DateTime<Utc>, zone: chrono_tz::Tz) -> Self {
+        let day = at.with_timezone(&zone).date_naive();
+        Self {
+            first: day.with_day(1).expect("every month has a first day"),
+        }
+    }
+
+    pub fn first_day(&self) -> NaiveDate {
+        self.first
+    }
+
+    pub fn next(&self) -> Self {
+        Self {
+            first: self
+                .first
+                .checked_add_months(chrono::Months::new(1))
+                .unwrap_or(self.first),
+        }
+    }
+
+    pub fn previous(&self) -> Self {
+        Self {
+            first: self
+                .first
+                .checked_sub_months(chrono::Months::new(1))
+                .unwrap_or(self.first),
+        }
+    }
+
+    /// `[start, end)` of the month in `zone`, as instants.
+    pub fn bounds(&self, zone: chrono_tz::Tz) -> (DateTime<Utc>, DateTime<Utc>) {
+        let start = |d: NaiveDate| {
+            let midnight = d.and_hms_opt(0, 0, 0).expect("midnight exists");
+            zone.from_local_datetime(&midnight)
+                .earliest()
+                .map_or_else(|| midnight.and_utc(), |t| t.with_timezone(&Utc))
+        };
+        (start(self.first), start(self.next().first))
+    }
+}
+
+impl std::fmt::Display for Month {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.first.format("%Y-%m"))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -30,13 +90,22 @@ pub struct Disclosure {
     /// Reached `resolved` (and possibly `closed` after it).
     pub solved: usize,
     pub by_class: Vec<ClassFigures>,
+    #[serde(serialize_with = "minutes")]
     pub median_to_on_site: Option<Duration>,
+    #[serde(serialize_with = "minutes")]
     pub median_to_resolution: Option<Duration>,
     /// Average of the residents' 1–5 ratings, and how many rated.
     pub satisfaction: Option<f64>,
     pub ratings: usize,
     /// Most frequent categories first (at most five), with their counts.
     pub top_categories: Vec<(String, usize)>,
+}
+
+fn minutes<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.serialize_some(&d.num_minutes()),
+        None => s.serialize_none(),
+    }
 }
 
 fn median(mut values: Vec<Duration>) -> Option<Duration> {
@@ -56,11 +125,11 @@ fn first_entry(changes: &[StateChange], state: RecordState) -> Option<DateTime<U
     changes.iter().find(|c| c.to == state).map(|c| c.at)
 }
 
-/// The figures for the records filed in one estate-month, as of `now`.
-pub fn disclose(
-    histories: &[History<'_>],
-    policy: &SlaPolicy,
-    clock: &SlaClock,
+/// The figures for the records filed in one estate-month, as of `now`;
+/// `settings_of` names the SLA settings each record is judged by.
+pub fn disclose<'s>(
+    records: &[RecordFacts],
+    settings_of: impl Fn(&RecordFacts) -> &'s SlaSettings,
     now: DateTime<Utc>,
 ) -> Disclosure {
     let mut by_class: Vec<ClassFigures> = RecordClass::ALL
@@ -75,26 +144,28 @@ pub fn disclose(
     let mut to_resolution = Vec::new();
     let mut categories: HashMap<&str, usize> = HashMap::new();
     let mut solved = 0;
-    for h in histories {
+    let mut ratings = Vec::new();
+    for record in records {
         let figures = by_class
             .iter_mut()
-            .find(|f| f.class == h.record.class)
+            .find(|f| f.class == record.class)
             .expect("every class listed");
         figures.received += 1;
-        let sla = evaluate(h.record.class, policy, clock, h.changes, now);
+        let sla =
+            settings_of(record).evaluate(record.class, &record.category, &record.changes, now);
         if matches!(sla.phase, SlaPhase::Met { .. }) && !sla.breached {
             figures.on_time += 1;
         }
-        if let Some(at) = first_entry(h.changes, RecordState::OnSite) {
-            to_on_site.push(at - h.record.created_at);
+        if let Some(at) = first_entry(&record.changes, RecordState::OnSite) {
+            to_on_site.push(at - record.created_at);
         }
-        if let Some(at) = first_entry(h.changes, RecordState::Resolved) {
-            to_resolution.push(at - h.record.created_at);
+        if let Some(at) = first_entry(&record.changes, RecordState::Resolved) {
+            to_resolution.push(at - record.created_at);
             solved += 1;
         }
-        *categories.entry(h.record.category.as_str()).or_default() += 1;
+        *categories.entry(record.category.as_str()).or_default() += 1;
+        ratings.extend(record.rating);
     }
-    let ratings: Vec<u8> = histories.iter().filter_map(|h| h.rating).collect();
     let mut top: Vec<(String, usize)> = categories
         .into_iter()
         .map(|(c, n)| (c.to_owned(), n))
@@ -102,7 +173,7 @@ pub fn disclose(
     top.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     top.truncate(5);
     Disclosure {
-        received: histories.len(),
+        received: records.len(),
         solved,
         by_class,
         median_to_on_site: median(to_on_site),
@@ -114,11 +185,35 @@ pub fn disclose(
     }
 }
 
+impl Records {
+    /// The public figures of one estate-month (months in `zone`) as of
+    /// `now`: every record filed in it, each judged by its own settings.
+    pub async fn disclosure(
+        &self,
+        estate: EstateId,
+        month: Month,
+        zone: chrono_tz::Tz,
+        now: DateTime<Utc>,
+    ) -> Result<Disclosure, RecordError> {
+        let (since, until) = month.bounds(zone);
+        let records = self.store.record_facts(estate, since, until).await?;
+        let mut communities: Vec<_> = records.iter().map(|r| r.community_id).collect();
+        communities.sort();
+        communities.dedup();
+        let book = self.sla_book(communities).await?;
+        Ok(disclose(
+            &records,
+            |r| book.settings_at(r.community_id, r.created_at),
+            now,
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::record::RecordSource;
-    use crate::domain::{CommunityId, EstateId, RecordId};
+    use crate::domain::{CommunityId, RecordId};
+    use crate::feedback::sla::{CategoryRule, SlaPolicy};
     use chrono::TimeZone;
     use RecordState as S;
 
@@ -126,32 +221,25 @@ mod tests {
         Utc.with_ymd_and_hms(2026, 11, day, h, m, 0).unwrap()
     }
 
-    fn record(id: i64, class: RecordClass, category: &str, created: DateTime<Utc>) -> Record {
-        Record {
+    fn record(
+        id: i64,
+        class: RecordClass,
+        category: &str,
+        steps: &[(DateTime<Utc>, S)],
+        rating: Option<u8>,
+    ) -> RecordFacts {
+        RecordFacts {
             id: RecordId(id),
-            number: format!("XF-2026-{id:06}"),
             community_id: CommunityId(1),
-            estate_id: EstateId(1),
-            building_id: None,
-            category: category.into(),
             class,
-            title: "t".into(),
-            description: "d".into(),
-            location: String::new(),
-            source: RecordSource::Web,
-            reporter_id: None,
-            created_at: created,
-            state: S::Submitted,
-            version: 1,
-            assignee: None,
+            category: category.into(),
+            created_at: steps[0].0,
+            changes: steps
+                .iter()
+                .map(|&(at, to)| StateChange { at, to })
+                .collect(),
+            rating,
         }
-    }
-
-    fn changes(steps: &[(DateTime<Utc>, S)]) -> Vec<StateChange> {
-        steps
-            .iter()
-            .map(|&(at, to)| StateChange { at, to })
-            .collect()
     }
 
     /// Four records worked out by hand:
@@ -161,55 +249,51 @@ mod tests {
     /// 4. general repairs, still open after 2 days → not solved, not on time
     #[test]
     fn figures_match_a_hand_computed_month() {
-        let r1 = record(1, RecordClass::Urgent, "elevator", t(3, 9, 0));
-        let r2 = record(2, RecordClass::Urgent, "elevator", t(5, 9, 0));
-        let r3 = record(3, RecordClass::General, "rubbish", t(7, 9, 0));
-        let r4 = record(4, RecordClass::General, "repairs", t(9, 9, 0));
-        let c1 = changes(&[
-            (t(3, 9, 0), S::Submitted),
-            (t(3, 9, 4), S::OnSite),
-            (t(3, 10, 0), S::Resolved),
-            (t(3, 11, 0), S::Closed),
-        ]);
-        let c2 = changes(&[
-            (t(5, 9, 0), S::Submitted),
-            (t(5, 9, 12), S::OnSite),
-            (t(5, 9, 40), S::Resolved),
-        ]);
-        let c3 = changes(&[
-            (t(7, 9, 0), S::Submitted),
-            (t(7, 9, 10), S::OnSite),
-            (t(7, 9, 20), S::Resolved),
-        ]);
-        let c4 = changes(&[(t(9, 9, 0), S::Submitted), (t(9, 9, 30), S::Accepted)]);
-        let histories = [
-            History {
-                record: &r1,
-                changes: &c1,
-                rating: Some(5),
-            },
-            History {
-                record: &r2,
-                changes: &c2,
-                rating: Some(3),
-            },
-            History {
-                record: &r3,
-                changes: &c3,
-                rating: Some(4),
-            },
-            History {
-                record: &r4,
-                changes: &c4,
-                rating: None,
-            },
+        let records = [
+            record(
+                1,
+                RecordClass::Urgent,
+                "elevator",
+                &[
+                    (t(3, 9, 0), S::Submitted),
+                    (t(3, 9, 4), S::OnSite),
+                    (t(3, 10, 0), S::Resolved),
+                    (t(3, 11, 0), S::Closed),
+                ],
+                Some(5),
+            ),
+            record(
+                2,
+                RecordClass::Urgent,
+                "elevator",
+                &[
+                    (t(5, 9, 0), S::Submitted),
+                    (t(5, 9, 12), S::OnSite),
+                    (t(5, 9, 40), S::Resolved),
+                ],
+                Some(3),
+            ),
+            record(
+                3,
+                RecordClass::General,
+                "rubbish",
+                &[
+                    (t(7, 9, 0), S::Submitted),
+                    (t(7, 9, 10), S::OnSite),
+                    (t(7, 9, 20), S::Resolved),
+                ],
+                Some(4),
+            ),
+            record(
+                4,
+                RecordClass::General,
+                "repairs",
+                &[(t(9, 9, 0), S::Submitted), (t(9, 9, 30), S::Accepted)],
+                None,
+            ),
         ];
-        let d = disclose(
-            &histories,
-            &SlaPolicy::default(),
-            &SlaClock::AllHours,
-            t(11, 9, 0),
-        );
+        let settings = SlaSettings::default();
+        let d = disclose(&records, |_| &settings, t(11, 9, 0));
         assert_eq!(d.received, 4);
         assert_eq!(d.solved, 3);
         let class = |c: RecordClass| d.by_class.iter().find(|f| f.class == c).unwrap().clone();
@@ -245,9 +329,63 @@ mod tests {
         );
     }
 
+    /// Two general repairs, each solved in 40 minutes: the one filed under
+    /// the old 30-minute allowance is late, the one filed after the
+    /// allowance became 50 minutes is on time; a rubbish case solved in 45
+    /// minutes is on time under its category's 60 minutes.
+    #[test]
+    fn each_record_is_judged_by_the_settings_it_was_filed_under() {
+        let old = SlaSettings {
+            categories: vec![CategoryRule {
+                category: "rubbish".into(),
+                class: None,
+                minutes: Some(60),
+                escalate_to: None,
+            }],
+            ..SlaSettings::default()
+        };
+        let new = SlaSettings {
+            policy: SlaPolicy {
+                general_minutes: 50,
+                ..SlaPolicy::default()
+            },
+            ..SlaSettings::default()
+        };
+        let changed = t(10, 0, 0);
+        let solved_in = |id, category: &str, filed: DateTime<Utc>, minutes| {
+            record(
+                id,
+                RecordClass::General,
+                category,
+                &[
+                    (filed, S::Submitted),
+                    (filed + Duration::minutes(minutes), S::Resolved),
+                ],
+                None,
+            )
+        };
+        let records = [
+            solved_in(1, "repairs", t(3, 9, 0), 40),
+            solved_in(2, "repairs", t(12, 9, 0), 40),
+            solved_in(3, "rubbish", t(4, 9, 0), 45),
+        ];
+        let d = disclose(
+            &records,
+            |r| if r.created_at < changed { &old } else { &new },
+            t(20, 0, 0),
+        );
+        let general = d
+            .by_class
+            .iter()
+            .find(|f| f.class == RecordClass::General)
+            .unwrap();
+        assert_eq!((general.received, general.on_time), (3, 2));
+    }
+
     #[test]
     fn an_empty_month_has_no_medians() {
-        let d = disclose(&[], &SlaPolicy::default(), &SlaClock::AllHours, t(1, 0, 0));
+        let settings = SlaSettings::default();
+        let d = disclose(&[], |_| &settings, t(1, 0, 0));
         assert_eq!(
             (d.received, d.solved, d.median_to_on_site, d.satisfaction),
             (0, 0, None, None)
@@ -260,5 +398,23 @@ mod tests {
             median(vec![Duration::minutes(10), Duration::minutes(30)]),
             Some(Duration::minutes(20))
         );
+    }
+
+    #[test]
+    fn a_month_is_bounded_by_local_midnights() {
+        let month = Month::parse("2026-10").unwrap();
+        let (start, end) = month.bounds(chrono_tz::Asia::Shanghai);
+        assert_eq!(start, Utc.with_ymd_and_hms(2026, 9, 30, 16, 0, 0).unwrap());
+        assert_eq!(end, Utc.with_ymd_and_hms(2026, 10, 31, 16, 0, 0).unwrap());
+        assert_eq!(month.previous().to_string(), "2026-09");
+        assert_eq!(
+            Month::parse("2026-12").unwrap().next().to_string(),
+            "2027-01"
+        );
+        assert_eq!(
+            Month::of(start, chrono_tz::Asia::Shanghai).to_string(),
+            "2026-10"
+        );
+        assert!(Month::parse("Oct-2026").is_none());
     }
 }

@@ -2,6 +2,7 @@
 //! queue, disclosure figures and Open311.
 
 pub mod disclosure;
+pub mod escalation;
 pub mod records;
 pub mod sla;
 

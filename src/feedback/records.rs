@@ -1,6 +1,7 @@
 //! Filing records and moving them through their lifecycle, with the checks
 //! that decide who may do what. Every change becomes an event.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Datelike, Duration, Utc};
@@ -11,8 +12,11 @@ use crate::domain::record::{
     RecordState,
 };
 use crate::domain::text::{clean_line, clean_paragraphs, TextError};
-use crate::domain::{Account, Actor, BuildingId, EstateId, Role};
+use crate::domain::{Account, Actor, BuildingId, CommunityId, EstateId, Role};
+use crate::feedback::sla::{SettingsError, SlaSettings, SlaStatus, StateChange};
 use crate::store::{NewRecordEvent, Store, StoreError};
+
+pub use crate::feedback::escalation::{watch, Sweep};
 
 /// How long a resident may reopen a resolved record.
 pub const REOPEN_WINDOW_DAYS: i64 = 7;
@@ -34,6 +38,12 @@ pub enum RecordError {
         field: &'static str,
         error: TextError,
     },
+    #[error("bad SLA settings: {0}")]
+    BadSettings(#[from] SettingsError),
+    #[error("the record is not escalated")]
+    NotEscalated,
+    #[error("no such escalation target")]
+    UnknownTarget,
     #[error(transparent)]
     Store(StoreError),
 }
@@ -56,6 +66,9 @@ impl RecordError {
             RecordError::ChangedMeanwhile => "error.record.changed_meanwhile",
             RecordError::BadRating => "error.record.bad_rating",
             RecordError::BadText { error, .. } => error.message_key(),
+            RecordError::BadSettings(error) => error.message_key(),
+            RecordError::NotEscalated => "escalation.error.not_escalated",
+            RecordError::UnknownTarget => "escalation.error.unknown_target",
             RecordError::Store(_) => "error.internal",
         }
     }
@@ -88,12 +101,25 @@ pub struct Request {
 }
 
 pub struct Records {
-    store: Arc<dyn Store>,
+    pub(super) store: Arc<dyn Store>,
     time_zone: chrono_tz::Tz,
 }
 
 fn text(field: &'static str, raw: &str, min: usize, max: usize) -> Result<String, RecordError> {
     clean_line(raw, min, max).map_err(|error| RecordError::BadText { field, error })
+}
+
+/// Optional multi-line text (a note): empty stays empty.
+pub(super) fn paragraphs_of(
+    field: &'static str,
+    raw: &str,
+    max: usize,
+) -> Result<String, RecordError> {
+    if raw.trim().is_empty() {
+        Ok(String::new())
+    } else {
+        paragraphs(field, raw, max)
+    }
 }
 
 /// Multi-line text: each line checked, blank lines kept to at most one.
@@ -115,11 +141,21 @@ impl Records {
         now: DateTime<Utc>,
     ) -> Result<(Record, String), RecordError> {
         let token = tokens::random_token();
+        // A category's configured class replaces its built-in one; a class the
+        // filer chose on purpose (another than the built-in) is kept.
+        let community = self.store.estate(filing.estate_id).await?.community_id;
+        let settings = self.settings_at(community, now).await?;
+        let class = match crate::feedback::category_class(&filing.category) {
+            Some(default) if default == filing.class => {
+                settings.class_for(&filing.category, default)
+            }
+            _ => filing.class,
+        };
         let new = NewRecord {
             estate_id: filing.estate_id,
             building_id: filing.building_id,
             category: text("category", &filing.category, 1, 40)?,
-            class: filing.class,
+            class,
             title: text("title", &filing.title, 2, 60)?,
             description: paragraphs("description", &filing.description, 2000)?,
             location: if filing.location.trim().is_empty() {
@@ -246,7 +282,7 @@ fn state_before_waiting(events: &[RecordEvent]) -> Option<RecordState> {
         .and_then(|e| e.from_state)
 }
 
-fn within_reopen_window(events: &[RecordEvent], now: DateTime<Utc>) -> bool {
+pub(super) fn within_reopen_window(events: &[RecordEvent], now: DateTime<Utc>) -> bool {
     events
         .iter()
         .rev()
@@ -254,137 +290,122 @@ fn within_reopen_window(events: &[RecordEvent], now: DateTime<Utc>) -> bool {
         .is_some_and(|e| now - e.at <= Duration::days(REOPEN_WINDOW_DAYS))
 }
 
-/// The record's SLA under the default "5431" policy on a 24×7 clock.
-/// (Per-community and per-category policies and business calendars plug in here.)
-pub fn sla_of(
-    record: &Record,
-    changes: &[crate::feedback::sla::StateChange],
-    now: DateTime<Utc>,
-) -> crate::feedback::sla::SlaStatus {
-    use crate::feedback::sla::{evaluate, SlaClock, SlaPolicy};
-    evaluate(
-        record.class,
-        &SlaPolicy::default(),
-        &SlaClock::AllHours,
-        changes,
-        now,
-    )
+/// The SLA settings in force for records of some communities, every saved
+/// version of each: a record is judged by the version in force when it was
+/// filed (the 5431 defaults on a 24×7 clock before any was saved).
+#[derive(Debug, Clone, Default)]
+pub struct SlaBook {
+    versions: HashMap<CommunityId, Vec<(DateTime<Utc>, SlaSettings)>>,
+    default: SlaSettings,
 }
 
-/// What one pass of the watcher did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Sweep {
-    /// Open records past their promise, escalated to the joint meeting agenda.
-    pub escalated: usize,
-    /// Resolved records closed because the resident did not answer within the reopen window.
-    pub closed: usize,
-}
+impl SlaBook {
+    /// The settings in force in `community` at `at`.
+    pub fn settings_at(&self, community: CommunityId, at: DateTime<Utc>) -> &SlaSettings {
+        self.versions
+            .get(&community)
+            .and_then(|versions| versions.iter().rev().find(|(since, _)| *since <= at))
+            .map_or(&self.default, |(_, settings)| settings)
+    }
 
-impl Records {
-    /// Escalates breached records and closes resolved ones whose reopen window has passed.
-    /// A record someone changes at the same moment is left for the next pass.
-    pub async fn sweep(&self, now: DateTime<Utc>) -> Result<Sweep, RecordError> {
-        let system = Actor {
-            id: None,
-            name: "system".into(),
-        };
-        let mut sweep = Sweep::default();
-        let working: Vec<RecordState> = RecordState::ALL
-            .into_iter()
-            .filter(|s| s.is_open() && *s != RecordState::Escalated)
-            .collect();
-        let candidates = self
-            .store
-            .list_records(&crate::store::RecordFilter {
-                states: working,
-                limit: 1000,
-                ..Default::default()
-            })
-            .await?;
-        let ids: Vec<_> = candidates.iter().map(|r| r.id).collect();
-        let changes = self.store.state_changes(&ids).await?;
-        for record in candidates {
-            let history = changes.get(&record.id).map_or(&[][..], Vec::as_slice);
-            let sla = sla_of(&record, history, now);
-            if !sla.needs_escalation() {
-                continue;
-            }
-            let overdue = (sla.used - sla.limit).num_minutes();
-            let event = NewRecordEvent {
-                actor: system.clone(),
-                action: RecordAction::Escalate.as_str().to_owned(),
-                from_state: Some(record.state),
-                to_state: Some(RecordAction::Escalate.apply(record.state, None)?),
-                note: format!("SLA {} +{overdue} min", record.class.as_str()),
-                public: true,
-                assignee: None,
-                rating: None,
-            };
-            match self
-                .store
-                .append_record_event(record.id, record.version, &event, now)
-                .await
-            {
-                Ok(_) => {
-                    tracing::warn!(
-                        record = record.number,
-                        overdue_minutes = overdue,
-                        "SLA breached: escalated"
-                    );
-                    sweep.escalated += 1;
-                }
-                Err(StoreError::Conflict) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        let resolved = self
-            .store
-            .list_records(&crate::store::RecordFilter {
-                states: vec![RecordState::Resolved],
-                limit: 1000,
-                ..Default::default()
-            })
-            .await?;
-        for record in resolved {
-            let events = self.store.record_events(record.id).await?;
-            if within_reopen_window(&events, now) {
-                continue;
-            }
-            let event = NewRecordEvent {
-                actor: system.clone(),
-                action: RecordAction::Close.as_str().to_owned(),
-                from_state: Some(record.state),
-                to_state: Some(RecordState::Closed),
-                note: String::new(),
-                public: true,
-                assignee: None,
-                rating: None,
-            };
-            match self
-                .store
-                .append_record_event(record.id, record.version, &event, now)
-                .await
-            {
-                Ok(_) => sweep.closed += 1,
-                Err(StoreError::Conflict) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Ok(sweep)
+    /// The settings a record is judged by.
+    pub fn settings_of(&self, record: &Record) -> &SlaSettings {
+        self.settings_at(record.community_id, record.created_at)
+    }
+
+    /// The record's SLA at `now`.
+    pub fn status(
+        &self,
+        record: &Record,
+        changes: &[StateChange],
+        now: DateTime<Utc>,
+    ) -> SlaStatus {
+        self.settings_of(record)
+            .evaluate(record.class, &record.category, changes, now)
+    }
+
+    fn knows(&self, community: CommunityId) -> bool {
+        self.versions.contains_key(&community)
     }
 }
 
-/// Runs `sweep` every `every` until the process ends.
-pub async fn watch(records: &Records, every: std::time::Duration) {
-    let mut ticks = tokio::time::interval(every);
-    loop {
-        ticks.tick().await;
-        match records.sweep(Utc::now()).await {
-            Ok(s) if s != Sweep::default() => {
-                tracing::info!(escalated = s.escalated, closed = s.closed, "record sweep")
+impl Records {
+    /// Loads the saved settings of these communities into `book` (those not loaded yet).
+    pub async fn load_sla_settings(
+        &self,
+        book: &mut SlaBook,
+        communities: impl IntoIterator<Item = CommunityId>,
+    ) -> Result<(), RecordError> {
+        for community in communities {
+            if book.knows(community) {
+                continue;
             }
-            Ok(_) => {}
-            Err(e) => tracing::error!(error = %e, "record sweep failed"),
+            let mut versions = Vec::new();
+            for stored in self.store.sla_policies(community).await? {
+                match serde_json::from_value::<SlaSettings>(stored.settings) {
+                    Ok(settings) => versions.push((stored.created_at, settings)),
+                    // Never expected (saved settings were checked); fall back to the defaults.
+                    Err(e) => {
+                        tracing::error!(policy = stored.id, error = %e, "unreadable SLA settings")
+                    }
+                }
+            }
+            book.versions.insert(community, versions);
         }
+        Ok(())
+    }
+
+    /// The settings book for these communities.
+    pub async fn sla_book(
+        &self,
+        communities: impl IntoIterator<Item = CommunityId>,
+    ) -> Result<SlaBook, RecordError> {
+        let mut book = SlaBook::default();
+        self.load_sla_settings(&mut book, communities).await?;
+        Ok(book)
+    }
+
+    /// The SLA of one record at `now`, under the settings in force when it was filed.
+    pub async fn sla_of(
+        &self,
+        record: &Record,
+        changes: &[StateChange],
+        now: DateTime<Utc>,
+    ) -> Result<SlaStatus, RecordError> {
+        Ok(self
+            .sla_book([record.community_id])
+            .await?
+            .status(record, changes, now))
+    }
+
+    /// The community's settings in force at `at`.
+    pub async fn settings_at(
+        &self,
+        community: CommunityId,
+        at: DateTime<Utc>,
+    ) -> Result<SlaSettings, RecordError> {
+        Ok(self
+            .sla_book([community])
+            .await?
+            .settings_at(community, at)
+            .clone())
+    }
+
+    /// Saves a new version of the community's settings (audited). Records
+    /// filed from `now` on are judged by it; earlier ones keep theirs.
+    pub async fn save_settings(
+        &self,
+        actor: &Actor,
+        community: CommunityId,
+        settings: &SlaSettings,
+        now: DateTime<Utc>,
+    ) -> Result<(), RecordError> {
+        settings.check()?;
+        let document = serde_json::to_value(settings)
+            .map_err(|e| RecordError::Store(StoreError::Corrupt(e.to_string())))?;
+        self.store
+            .add_sla_policy(actor, community, &document, now)
+            .await?;
+        Ok(())
     }
 }

@@ -1,9 +1,11 @@
 //! The "5431" response rule as a pure function of a record's history.
 //!
 //! Each class's clock starts when the record is submitted, pauses while the
-//! record waits on the resident, and stops when the record first enters the
-//! class's target state (urgent: on site; major and general: resolved;
-//! complex: planned). Time counts 24×7, or only inside business hours when a
+//! record waits on the resident, and stops when the record enters the class's
+//! target state (urgent: on site; major and general: resolved; complex:
+//! planned). A resident reopening a resolved record starts the clock again
+//! from the reopening, so the promise is met only if the last entry into the
+//! target still stands. Time counts 24×7, or only inside business hours when a
 //! calendar is configured. Nothing here reads a clock: `now` is an argument.
 
 use std::collections::BTreeSet;
@@ -47,7 +49,7 @@ impl SlaPolicy {
 }
 
 /// Working hours per weekday (Monday first) and holidays, in a time zone.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BusinessCalendar {
     pub zone: Tz,
     pub hours: [Option<(NaiveTime, NaiveTime)>; 7],
@@ -172,6 +174,8 @@ pub struct SlaStatus {
     pub phase: SlaPhase,
     /// More time was used than the class allows.
     pub breached: bool,
+    /// When the current promise began: the submission, or the last reopening.
+    pub started: Option<DateTime<Utc>>,
 }
 
 impl SlaStatus {
@@ -194,19 +198,46 @@ pub fn evaluate(
     history: &[StateChange],
     now: DateTime<Utc>,
 ) -> SlaStatus {
-    let limit = policy.limit(class);
+    evaluate_within(class, policy.limit(class), clock, history, now)
+}
+
+/// Like [`evaluate`], with the allowance already decided (a category's own limit).
+pub fn evaluate_within(
+    class: RecordClass,
+    limit: Duration,
+    clock: &SlaClock,
+    history: &[StateChange],
+    now: DateTime<Utc>,
+) -> SlaStatus {
     let target = class.target_state();
     let mut used = Duration::zero();
     let mut phase = SlaPhase::Paused;
+    let mut previous: Option<RecordState> = None;
+    let mut started = None;
     for (i, change) in history.iter().enumerate() {
         let until = history.get(i + 1).map_or(now, |next| next.at).min(now);
-        if change.to == target {
-            phase = SlaPhase::Met { at: change.at };
-            break;
+        let reopened = previous == Some(RecordState::Resolved) && change.to.is_open();
+        previous = Some(change.to);
+        if reopened || i == 0 {
+            // The resident says it is not fixed: a new promise from now on.
+            used = Duration::zero();
+            phase = SlaPhase::Paused;
+            started = Some(change.at);
         }
         if change.to.is_final() {
-            phase = SlaPhase::Stopped { at: change.at };
+            if !matches!(phase, SlaPhase::Met { .. }) {
+                phase = SlaPhase::Stopped { at: change.at };
+            }
             break;
+        }
+        if matches!(phase, SlaPhase::Met { .. }) {
+            // Met stands until a reopening; later steps (resolving an urgent
+            // case after arriving on site) do not count.
+            continue;
+        }
+        if change.to == target {
+            phase = SlaPhase::Met { at: change.at };
+            continue;
         }
         if change.to == RecordState::WaitingOnResident {
             phase = SlaPhase::Paused;
@@ -235,6 +266,132 @@ pub fn evaluate(
         used,
         phase,
         breached: used > limit,
+        started,
+    }
+}
+
+/// Longest allowance an admin may set: 30 days.
+pub const MAX_MINUTES: i64 = 30 * 24 * 60;
+/// Most holidays a calendar keeps.
+pub const MAX_HOLIDAYS: usize = 400;
+
+/// A category's own rule: another class, another allowance, and where its
+/// breached records are escalated (`None`: the joint meeting).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CategoryRule {
+    pub category: String,
+    #[serde(default)]
+    pub class: Option<RecordClass>,
+    #[serde(default)]
+    pub minutes: Option<i64>,
+    /// An escalation target key (see `feedback::escalation::EscalationTarget`).
+    #[serde(default)]
+    pub escalate_to: Option<String>,
+}
+
+/// A community's SLA settings as an admin enters them. Each save is kept as a
+/// new version; a record is judged by the version in force when it was filed,
+/// so its history and the public figures do not shift when settings change.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct SlaSettings {
+    #[serde(flatten)]
+    pub policy: SlaPolicy,
+    #[serde(default)]
+    pub categories: Vec<CategoryRule>,
+    /// Office hours; `None` counts time 24×7.
+    #[serde(default)]
+    pub calendar: Option<BusinessCalendar>,
+}
+
+/// Why settings were refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SettingsError {
+    #[error("an allowance must be 1 minute to 30 days")]
+    BadMinutes,
+    #[error("office hours must open before they close")]
+    BadHours,
+    #[error("too many holidays")]
+    TooManyHolidays,
+}
+
+impl SettingsError {
+    pub fn message_key(self) -> &'static str {
+        match self {
+            SettingsError::BadMinutes => "sla_settings.error.minutes",
+            SettingsError::BadHours => "sla_settings.error.hours",
+            SettingsError::TooManyHolidays => "sla_settings.error.holidays",
+        }
+    }
+}
+
+impl SlaSettings {
+    /// Checks the values an admin typed.
+    pub fn check(&self) -> Result<(), SettingsError> {
+        let minutes = RecordClass::ALL
+            .into_iter()
+            .map(|c| self.policy.limit(c).num_minutes())
+            .chain(self.categories.iter().filter_map(|r| r.minutes));
+        for m in minutes {
+            if !(1..=MAX_MINUTES).contains(&m) {
+                return Err(SettingsError::BadMinutes);
+            }
+        }
+        if let Some(calendar) = &self.calendar {
+            if calendar
+                .hours
+                .iter()
+                .flatten()
+                .any(|(open, close)| open >= close)
+            {
+                return Err(SettingsError::BadHours);
+            }
+            if calendar.holidays.len() > MAX_HOLIDAYS {
+                return Err(SettingsError::TooManyHolidays);
+            }
+        }
+        Ok(())
+    }
+
+    pub fn rule(&self, category: &str) -> Option<&CategoryRule> {
+        self.categories.iter().find(|r| r.category == category)
+    }
+
+    /// The class a new record of `category` gets when the filer took the
+    /// category's built-in class (`default`).
+    pub fn class_for(&self, category: &str, default: RecordClass) -> RecordClass {
+        self.rule(category).and_then(|r| r.class).unwrap_or(default)
+    }
+
+    /// The allowance of a record of this class and category.
+    pub fn limit(&self, class: RecordClass, category: &str) -> Duration {
+        match self.rule(category).and_then(|r| r.minutes) {
+            Some(minutes) => Duration::minutes(minutes),
+            None => self.policy.limit(class),
+        }
+    }
+
+    pub fn clock(&self) -> SlaClock {
+        match &self.calendar {
+            Some(calendar) => SlaClock::Business(calendar.clone()),
+            None => SlaClock::AllHours,
+        }
+    }
+
+    /// A record's SLA at `now` under these settings.
+    pub fn evaluate(
+        &self,
+        class: RecordClass,
+        category: &str,
+        history: &[StateChange],
+        now: DateTime<Utc>,
+    ) -> SlaStatus {
+        evaluate_within(
+            class,
+            self.limit(class, category),
+            &self.clock(),
+            history,
+            now,
+        )
     }
 }
 
@@ -475,6 +632,192 @@ mod tests {
             None
         );
         assert_eq!(clock.working_time(at(10, 0), at(12, 0)), Duration::zero());
+    }
+
+    #[test]
+    fn a_reopened_record_starts_a_new_promise() {
+        let steps = [
+            (at(10, 0), S::Submitted),
+            (at(10, 5), S::Accepted),
+            (at(10, 20), S::Resolved),
+            (at(11, 0), S::Accepted), // reopened by the resident
+        ];
+        let met = check(RecordClass::General, &steps[..3], at(10, 50));
+        assert_eq!(met.phase, SlaPhase::Met { at: at(10, 20) });
+        let reopened = check(RecordClass::General, &steps, at(11, 20));
+        assert_eq!(reopened.used, Duration::minutes(20));
+        assert_eq!(reopened.started, Some(at(11, 0)));
+        assert_eq!(
+            reopened.phase,
+            SlaPhase::Running {
+                deadline: Some(at(11, 30)),
+                due_soon: false
+            }
+        );
+        let late = check(RecordClass::General, &steps, at(11, 31));
+        assert!(late.breached && late.needs_escalation(), "can breach again");
+        let mut fixed = steps.to_vec();
+        fixed.push((at(11, 25), S::Resolved));
+        let again = check(RecordClass::General, &fixed, at(12, 0));
+        assert_eq!(again.phase, SlaPhase::Met { at: at(11, 25) });
+        assert_eq!(again.used, Duration::minutes(25));
+        assert!(!again.breached);
+    }
+
+    #[test]
+    fn a_met_promise_stands_through_later_steps_and_closing() {
+        let status = check(
+            RecordClass::Urgent,
+            &[
+                (at(10, 0), S::Submitted),
+                (at(10, 3), S::OnSite),
+                (at(12, 0), S::Resolved),
+                (at(13, 0), S::Closed),
+            ],
+            at(14, 0),
+        );
+        assert_eq!(status.phase, SlaPhase::Met { at: at(10, 3) });
+        assert_eq!(status.used, Duration::minutes(3));
+        assert!(!status.breached);
+    }
+
+    #[test]
+    fn an_urgent_reopening_needs_someone_on_site_again() {
+        let status = check(
+            RecordClass::Urgent,
+            &[
+                (at(10, 0), S::Submitted),
+                (at(10, 3), S::OnSite),
+                (at(10, 30), S::Resolved),
+                (at(11, 0), S::Accepted),
+            ],
+            at(11, 6),
+        );
+        assert!(status.breached && status.needs_escalation());
+    }
+
+    #[test]
+    fn a_pause_after_a_reopening_still_stops_the_clock() {
+        let status = check(
+            RecordClass::Major,
+            &[
+                (at(8, 0), S::Submitted),
+                (at(9, 0), S::Resolved),
+                (at(10, 0), S::Accepted),
+                (at(10, 30), S::WaitingOnResident),
+            ],
+            at(20, 0),
+        );
+        assert_eq!(status.phase, SlaPhase::Paused);
+        assert_eq!(status.used, Duration::minutes(30));
+        assert!(!status.breached);
+    }
+
+    #[test]
+    fn every_class_breaches_just_after_its_allowance() {
+        for (class, minutes) in [
+            (RecordClass::Urgent, 5),
+            (RecordClass::Major, 240),
+            (RecordClass::General, 30),
+            (RecordClass::Complex, 1440),
+        ] {
+            let start = at(0, 0);
+            let history = [(start, S::Submitted)];
+            let on_time = check(class, &history, start + Duration::minutes(minutes));
+            assert!(!on_time.breached, "{class:?} at its limit");
+            let late = check(class, &history, start + Duration::minutes(minutes + 1));
+            assert!(late.breached && late.needs_escalation(), "{class:?} late");
+        }
+    }
+
+    #[test]
+    fn settings_override_a_categorys_class_and_allowance() {
+        let settings = SlaSettings {
+            policy: SlaPolicy {
+                general_minutes: 45,
+                ..SlaPolicy::default()
+            },
+            categories: vec![CategoryRule {
+                category: "elevator".into(),
+                class: Some(RecordClass::Urgent),
+                minutes: Some(10),
+                escalate_to: None,
+            }],
+            calendar: None,
+        };
+        assert_eq!(settings.check(), Ok(()));
+        assert_eq!(
+            settings.class_for("elevator", RecordClass::Major),
+            RecordClass::Urgent
+        );
+        assert_eq!(
+            settings.class_for("repairs", RecordClass::General),
+            RecordClass::General
+        );
+        assert_eq!(
+            settings.limit(RecordClass::Urgent, "elevator"),
+            Duration::minutes(10)
+        );
+        assert_eq!(
+            settings.limit(RecordClass::General, "repairs"),
+            Duration::minutes(45)
+        );
+        let history = changes(&[(at(10, 0), S::Submitted)]);
+        let status = settings.evaluate(RecordClass::Urgent, "elevator", &history, at(10, 9));
+        assert!(!status.breached, "10 minutes for this category, not 5");
+        let status = settings.evaluate(RecordClass::Urgent, "elevator", &history, at(10, 11));
+        assert!(status.breached);
+    }
+
+    #[test]
+    fn settings_with_a_calendar_count_office_hours_only() {
+        let SlaClock::Business(calendar) = office_hours() else {
+            unreachable!()
+        };
+        let settings = SlaSettings {
+            calendar: Some(calendar),
+            ..SlaSettings::default()
+        };
+        // Friday 16:50 Beijing time, checked on Tuesday 09:05: 10 + 5 minutes of office time.
+        let filed = Utc.with_ymd_and_hms(2026, 11, 20, 8, 50, 0).unwrap();
+        let now = Utc.with_ymd_and_hms(2026, 11, 24, 1, 5, 0).unwrap();
+        let status = settings.evaluate(
+            RecordClass::General,
+            "repairs",
+            &changes(&[(filed, S::Submitted)]),
+            now,
+        );
+        assert_eq!(status.used, Duration::minutes(15));
+        assert!(!status.breached);
+        // The settings survive being stored and read back.
+        let stored = serde_json::to_value(&settings).unwrap();
+        let back: SlaSettings = serde_json::from_value(stored).unwrap();
+        assert_eq!(back, settings);
+    }
+
+    #[test]
+    fn nonsense_settings_are_refused() {
+        let zero = SlaSettings {
+            policy: SlaPolicy {
+                urgent_minutes: 0,
+                ..SlaPolicy::default()
+            },
+            ..SlaSettings::default()
+        };
+        assert_eq!(zero.check(), Err(SettingsError::BadMinutes));
+        let eight = NaiveTime::from_hms_opt(8, 0, 0).unwrap();
+        let mut hours = [None; 7];
+        hours[0] = Some((eight, eight));
+        let closed_all_day = SlaSettings {
+            calendar: Some(BusinessCalendar {
+                zone: chrono_tz::Asia::Shanghai,
+                hours,
+                holidays: BTreeSet::new(),
+            }),
+            ..SlaSettings::default()
+        };
+        assert_eq!(closed_all_day.check(), Err(SettingsError::BadHours));
+        assert_eq!(SlaSettings::default().check(), Ok(()));
     }
 
     #[test]

@@ -235,6 +235,14 @@ impl Feed {
         self.read().playlist.duration()
     }
 
+    /// How much has been recorded so far: the complete segments and the one
+    /// being written. A replay built from the recording reaches this moment
+    /// at this offset.
+    pub fn recorded(&self) -> Millis {
+        let state = self.read();
+        state.playlist.duration() + state.playlist.open_segment().map_or(0, |s| s.duration)
+    }
+
     pub fn init(&self, period: u32) -> Option<Bytes> {
         self.read().inits.get(&period).cloned()
     }

@@ -173,6 +173,16 @@ impl Hub {
         self.existing(id)?.on_air().channel.clone()
     }
 
+    /// Where the recording of a broadcast on air is now, in milliseconds
+    /// from its start (reconnect gaps excluded): the offset in the replay of
+    /// what is being said at this moment. `None` when nothing is publishing
+    /// or has published since start-up.
+    pub fn recording_position(&self, id: BroadcastId) -> Option<crate::media::Millis> {
+        let channel = self.channel(id)?;
+        let feed = channel.existing_feed(super::channel::Rendition::Source)?;
+        Some(feed.recorded())
+    }
+
     /// Background work: viewer counts. Call once after start-up.
     pub fn spawn_tasks(&self) {
         let hub = self.clone();

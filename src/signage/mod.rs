@@ -1,6 +1,7 @@
 //! Lobby notice boards: notices and their approval, the playlist each screen
 //! resolves to, uploaded pictures and videos, and the screens themselves.
 
+pub mod figures;
 pub mod library;
 pub mod markdown;
 pub mod media;
@@ -20,7 +21,8 @@ use crate::accounts::AttemptLimiter;
 use crate::domain::broadcast::{Broadcast, BroadcastState};
 use crate::domain::notice::Notice;
 use crate::domain::text::TextError;
-use crate::domain::{Account, Actor, CommunityId};
+use crate::domain::{Account, Actor, CommunityId, EstateId};
+use crate::feedback::disclosure::Month;
 use crate::store::{BroadcastFilter, Store, StoreError};
 
 pub use notices::Intent;
@@ -115,9 +117,18 @@ pub struct Signage {
     revoked: Mutex<std::collections::HashSet<crate::domain::ScreenId>>,
     /// Broadcasts on air, refreshed by a background task.
     on_air: Mutex<Arc<Vec<Broadcast>>>,
+    /// The question being answered in each of them (for the live tile).
+    answering: Mutex<Arc<HashMap<crate::domain::BroadcastId, String>>>,
     /// The live tiles' current rolling end.
     live_step: Mutex<Option<chrono::DateTime<Utc>>>,
     rendered: screens::RenderCache,
+    /// The feedback service, for the computed disclosure figures.
+    records: crate::feedback::records::Records,
+    /// Computed disclosure figures per estate.
+    figures: figures::FiguresCache,
+    /// Held while figures are computed, so that screens asking at once
+    /// compute them once.
+    computing_figures: tokio::sync::Mutex<()>,
     library: library::Library,
     /// New pairing codes per address: a screen needs one, a script many.
     pairing_requests: AttemptLimiter,
@@ -137,6 +148,7 @@ fn actor(who: &Account) -> Actor {
 impl Signage {
     pub fn new(store: Arc<dyn Store>, settings: SignageSettings) -> Arc<Self> {
         let library = library::Library::new(settings.data_dir.join("media").join("signage"));
+        let records = crate::feedback::records::Records::new(store.clone(), settings.time_zone);
         Arc::new(Self {
             store,
             settings,
@@ -145,8 +157,12 @@ impl Signage {
             refilling: tokio::sync::Mutex::new(()),
             revoked: Mutex::new(Default::default()),
             on_air: Mutex::new(Arc::new(Vec::new())),
+            answering: Mutex::new(Arc::new(HashMap::new())),
             live_step: Mutex::new(None),
             rendered: screens::RenderCache::default(),
+            records,
+            figures: figures::FiguresCache::default(),
+            computing_figures: tokio::sync::Mutex::new(()),
             library,
             pairing_requests: AttemptLimiter::per_minute(10),
             pairing_polls: AttemptLimiter::per_minute(120),
@@ -216,10 +232,22 @@ impl Signage {
     }
 
     /// Starts the background work: finishing uploads a previous run left
-    /// half-done, following which broadcasts are on air, and dropping cached
-    /// notices once an hour so expired ones leave memory.
+    /// half-done, following which broadcasts are on air, refreshing the
+    /// disclosure figures, and dropping cached notices once an hour so
+    /// expired ones leave memory.
     pub fn spawn_tasks(self: &Arc<Self>) {
         tokio::spawn(self.clone().resume_uploads());
+        // The disclosure figures move as records are worked: recompute the
+        // cached ones every few minutes and wake the screens if they changed.
+        let signage = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(figures::REFRESH);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                signage.refresh_all_figures().await;
+            }
+        });
         let signage = self.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(2));
@@ -239,6 +267,69 @@ impl Signage {
         });
     }
 
+    /// The computed disclosure figures of the estate, if it has records this
+    /// month or last (cached; computed on the first request).
+    async fn estate_figures(&self, estate: EstateId) -> Option<Arc<figures::EstateFigures>> {
+        if let Some(cached) = self.figures.fresh(estate) {
+            return cached;
+        }
+        let _computing = self.computing_figures.lock().await;
+        if let Some(cached) = self.figures.fresh(estate) {
+            return cached;
+        }
+        self.refresh_figures(estate).await;
+        self.figures.fresh(estate).flatten()
+    }
+
+    /// Works the estate's figures out again; true if what screens show changed.
+    async fn refresh_figures(&self, estate: EstateId) -> bool {
+        match self.compute_figures(estate).await {
+            Ok(figures) => self.figures.put(estate, figures),
+            Err(e) => {
+                tracing::warn!(estate = %estate, error = %e, "cannot compute the disclosure figures");
+                self.figures.touch(estate);
+                false
+            }
+        }
+    }
+
+    async fn compute_figures(
+        &self,
+        estate: EstateId,
+    ) -> Result<Option<figures::EstateFigures>, crate::feedback::records::RecordError> {
+        let zone = self.settings.time_zone;
+        let now = Utc::now();
+        let this = Month::of(now, zone);
+        let last = this.previous();
+        let current = self.records.disclosure(estate, this, zone, now).await?;
+        let previous = self.records.disclosure(estate, last, zone, now).await?;
+        if current.received == 0 && previous.received == 0 {
+            return Ok(None);
+        }
+        let name = self.store.estate(estate).await?.name.to_string();
+        Ok(Some(figures::EstateFigures {
+            estate: name,
+            months: vec![
+                figures::MonthFigures::of(this, true, &current),
+                figures::MonthFigures::of(last, false, &previous),
+            ],
+            since: now,
+        }))
+    }
+
+    /// Recomputes the figures of every estate screens have asked for and
+    /// wakes the screens if any changed.
+    async fn refresh_all_figures(&self) {
+        let mut changed = false;
+        for estate in self.figures.estates() {
+            let _computing = self.computing_figures.lock().await;
+            changed |= self.refresh_figures(estate).await;
+        }
+        if changed {
+            self.changes.send_modify(|generation| *generation += 1);
+        }
+    }
+
     async fn refresh_on_air(&self) {
         let filter = BroadcastFilter {
             states: vec![BroadcastState::Live, BroadcastState::Reconnecting],
@@ -252,6 +343,7 @@ impl Signage {
                 return;
             }
         };
+        let answering = self.read_answering(&broadcasts).await;
         // The live tiles' rolling end moves on every step: wake the screens.
         let step = screens::live_tile_end(Utc::now());
         let new_step = {
@@ -270,6 +362,12 @@ impl Signage {
             *on_air = Arc::new(broadcasts);
             !same || (new_step && !on_air.is_empty())
         };
+        let changed = {
+            let mut current = self.answering.lock().expect("answering list poisoned");
+            let moved = **current != answering;
+            *current = Arc::new(answering);
+            changed || moved
+        };
         if changed {
             self.changes.send_modify(|generation| *generation += 1);
         }
@@ -277,5 +375,31 @@ impl Signage {
 
     fn on_air(&self) -> Arc<Vec<Broadcast>> {
         self.on_air.lock().expect("on-air list poisoned").clone()
+    }
+
+    /// The question being answered in each broadcast on air, as the live
+    /// tile shows it. On a read error the last known texts stay.
+    async fn read_answering(
+        &self,
+        broadcasts: &[Broadcast],
+    ) -> HashMap<crate::domain::BroadcastId, String> {
+        let ids: Vec<_> = broadcasts.iter().map(|b| b.id).collect();
+        match self.store.answering_questions(&ids).await {
+            Ok(questions) => questions
+                .into_iter()
+                .map(|q| (q.broadcast_id, screens::answering_text(&q.body)))
+                .collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the questions being answered");
+                self.answering().as_ref().clone()
+            }
+        }
+    }
+
+    fn answering(&self) -> Arc<HashMap<crate::domain::BroadcastId, String>> {
+        self.answering
+            .lock()
+            .expect("answering list poisoned")
+            .clone()
     }
 }

@@ -15,7 +15,7 @@ use crate::domain::screen::{
     Heartbeat, Orientation, Play, Screen, ScreenHealth, PAIRING_ALPHABET, PAIRING_CODE_LEN,
     PAIRING_LIFETIME,
 };
-use crate::domain::{Account, BroadcastId, MediaId, NoticeId, Permission, ScreenId};
+use crate::domain::{Account, BroadcastId, BuildingId, MediaId, NoticeId, Permission, ScreenId};
 use crate::store::{PairingStatus, ScreenSetup, StoreError};
 
 use super::{actor, markdown, playlist, Signage, SignageError};
@@ -120,7 +120,40 @@ pub enum PlaylistItem {
         starts_at: DateTime<Utc>,
         ends_at: Option<DateTime<Utc>>,
         day_parts: Vec<DayPartJson>,
+        /// The question the secretary is answering now, if any.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        answering: Option<String>,
     },
+    /// The computed 阳光公示 figures of the screen's estate (see `figures`).
+    Figures {
+        /// Not a notice: no proof-of-play is kept for it.
+        id: i64,
+        estate_id: crate::domain::EstateId,
+        estate: String,
+        /// This month so far, then last month.
+        months: Vec<super::figures::MonthFigures>,
+        display_seconds: u32,
+        emergency: bool,
+        priority: u8,
+        starts_at: DateTime<Utc>,
+        ends_at: Option<DateTime<Utc>>,
+        day_parts: Vec<DayPartJson>,
+    },
+}
+
+/// Longest question text a live tile shows (a lobby screen is read in passing).
+const ANSWERING_CHARS: usize = 80;
+
+/// The question as the live tile shows it: on one line, cut to a length
+/// a passer-by can read.
+pub fn answering_text(question: &str) -> String {
+    let line = question.split_whitespace().collect::<Vec<_>>().join(" ");
+    if line.chars().count() <= ANSWERING_CHARS {
+        return line;
+    }
+    let mut cut: String = line.chars().take(ANSWERING_CHARS - 1).collect();
+    cut.push('…');
+    cut
 }
 
 /// How often the live tile's rolling end moves on.
@@ -396,12 +429,16 @@ impl Signage {
             .map(|b| self.live_item(b))
             .collect();
         items.splice(position..position, live);
+        // The computed disclosure figures go last in the rotation.
+        if let Some(figures) = self.estate_figures(screen.place.estate_id).await {
+            items.push(figures.item(screen.place.estate_id));
+        }
         let info = ScreenInfo {
             id: screen.id,
             name: screen.name.clone(),
             orientation: screen.orientation.as_str(),
         };
-        Ok(self.finish(info, items, now))
+        Ok(self.finish(info, Some(screen.place.building_id), items, now))
     }
 
     /// The playlist a preview shows: just this notice, as its screens get
@@ -419,7 +456,7 @@ impl Signage {
             orientation: orientation.as_str(),
         };
         let item = self.notice_item(notice);
-        self.finish(screen, vec![item], now)
+        self.finish(screen, None, vec![item], now)
     }
 
     /// Not revoked since its stream opened (a revoked screen's token was
@@ -480,18 +517,20 @@ impl Signage {
             // announcing a broadcast that has long ended.
             ends_at: Some(live_tile_end(Utc::now())),
             day_parts: Vec::new(),
+            answering: self.answering().get(&broadcast.id).cloned(),
         }
     }
 
     fn finish(
         &self,
         screen: ScreenInfo,
+        building: Option<BuildingId>,
         items: Vec<PlaylistItem>,
         now: DateTime<Utc>,
     ) -> ScreenPlaylist {
         let zone = self.settings.time_zone;
         let offset = now.with_timezone(&zone).offset().fix().local_minus_utc() / 60;
-        let resident_url = format!("{}/", self.settings.public_url.trim_end_matches('/'));
+        let resident_url = report_url(&self.settings.public_url, building);
         let mut playlist = ScreenPlaylist {
             version: String::new(),
             client_version: self.settings.client_version.clone(),
@@ -511,6 +550,16 @@ impl Signage {
     }
 }
 
+/// Where the lobby QR code leads: the report form for the screen's building
+/// (a record filed through it has the source `screen_qr`).
+pub fn report_url(public_url: &str, building: Option<BuildingId>) -> String {
+    let base = public_url.trim_end_matches('/');
+    match building {
+        Some(building) => format!("{base}/report?building={building}"),
+        None => format!("{base}/report"),
+    }
+}
+
 /// A fingerprint of everything the screen shows, so that an unchanged
 /// playlist keeps its version (and answers 304).
 fn version_of(playlist: &ScreenPlaylist) -> String {
@@ -520,4 +569,30 @@ fn version_of(playlist: &ScreenPlaylist) -> String {
     hasher.update(serde_json::to_vec(&playlist.screen).unwrap_or_default());
     hasher.update(serde_json::to_vec(&playlist.items).unwrap_or_default());
     hex::encode(&hasher.finalize()[..12])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_live_tile_shows_the_question_on_one_short_line() {
+        assert_eq!(answering_text("电梯\n什么时候修？"), "电梯 什么时候修？");
+        let long = "长".repeat(200);
+        let shown = answering_text(&long);
+        assert_eq!(shown.chars().count(), ANSWERING_CHARS);
+        assert!(shown.ends_with('…'));
+    }
+
+    #[test]
+    fn the_lobby_qr_opens_the_report_form_for_the_building() {
+        assert_eq!(
+            report_url("https://xf.example.org/", Some(BuildingId(7))),
+            "https://xf.example.org/report?building=7"
+        );
+        assert_eq!(
+            report_url("https://xf.example.org", None),
+            "https://xf.example.org/report"
+        );
+    }
 }

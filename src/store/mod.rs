@@ -2,8 +2,12 @@
 //! database sits behind them is chosen from the URL at start-up.
 
 mod error;
+mod feedback_settings;
 mod sqlite;
 mod sqlite_broadcasts;
+mod sqlite_chat;
+mod sqlite_disclosure;
+mod sqlite_feedback_settings;
 mod sqlite_records;
 mod sqlite_signage;
 
@@ -13,13 +17,38 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::domain::broadcast::{Broadcast, BroadcastDetails, BroadcastState, ReplayState};
+use crate::domain::chat::{
+    ChatSettings, Comment, CommentKind, CommentState, HoldReason, QuestionStatus, Sanction,
+    SanctionKind, StoredChatEvent,
+};
 use crate::domain::notice::{MediaFile, MediaKind, MediaState, Notice, NoticeDraft, NoticeState};
 use crate::domain::record::{NewRecord, Record, RecordClass, RecordEvent, RecordState};
 use crate::domain::screen::{Heartbeat, Orientation, Play, PlayRow, Screen, ScreenGroup};
 use crate::domain::*;
 
 pub use error::{StoreError, StoreResult};
+pub use feedback_settings::{
+    Department, EscalationRow, EscalationStore, NewEscalation, SlaSettingsStore, StaffAlert,
+    StoredSlaPolicy,
+};
 pub use sqlite::SqliteStore;
+
+/// The database was too busy to take a write, even after waiting and
+/// retrying: the caller may try again later with the same input.
+pub fn is_busy(error: &StoreError) -> bool {
+    match error {
+        StoreError::Database(sqlx::Error::Database(db)) => {
+            // SQLITE_BUSY (5) and SQLITE_LOCKED (6), with their extended codes.
+            let primary = db
+                .code()
+                .and_then(|code| code.parse::<i64>().ok())
+                .map(|code| code & 0xff);
+            matches!(primary, Some(5 | 6))
+        }
+        StoreError::Database(sqlx::Error::PoolTimedOut) => true,
+        _ => false,
+    }
+}
 
 /// Opens the store named by `url` and brings its schema up to date.
 pub async fn connect(url: &str) -> anyhow::Result<Arc<dyn Store>> {
@@ -41,6 +70,10 @@ pub trait Store:
     + ApiKeyStore
     + BroadcastStore
     + SignageStore
+    + ChatStore
+    + SlaSettingsStore
+    + EscalationStore
+    + DisclosureStore
 {
 }
 impl<T> Store for T where
@@ -51,6 +84,10 @@ impl<T> Store for T where
         + ApiKeyStore
         + BroadcastStore
         + SignageStore
+        + ChatStore
+        + SlaSettingsStore
+        + EscalationStore
+        + DisclosureStore
 {
 }
 
@@ -568,4 +605,320 @@ pub trait SignageStore: Send + Sync + 'static {
         community: CommunityId,
         name: &PlaceName,
     ) -> StoreResult<ScreenGroup>;
+}
+
+/// A comment to store, already cleaned, filtered and named.
+#[derive(Debug, Clone)]
+pub struct NewComment {
+    pub broadcast_id: BroadcastId,
+    pub community_id: CommunityId,
+    pub author_id: AccountId,
+    pub client_id: String,
+    pub kind: CommentKind,
+    pub public_name: String,
+    pub anonymous: bool,
+    pub body: String,
+    pub original_body: Option<String>,
+    /// Matching key for duplicate detection.
+    pub dup_key: String,
+    pub hold_reasons: Vec<HoldReason>,
+    pub state: CommentState,
+    pub at: DateTime<Utc>,
+}
+
+/// What one chat change did: every comment it changed (before, after) and
+/// the public events appended for it, in sequence order.
+#[derive(Debug, Clone, Default)]
+pub struct ChatChange {
+    pub comments: Vec<(Option<Comment>, Comment)>,
+    pub events: Vec<StoredChatEvent>,
+}
+
+impl ChatChange {
+    /// The comment this change was about (the last one changed).
+    pub fn comment(&self) -> Option<&Comment> {
+        self.comments.last().map(|(_, after)| after)
+    }
+}
+
+/// A posted comment: `created` is false when the author's client had
+/// already posted it (same client id) and the stored one is returned.
+#[derive(Debug, Clone)]
+pub struct PostedComment {
+    pub comment: Comment,
+    pub created: bool,
+    pub events: Vec<StoredChatEvent>,
+}
+
+/// A moderator's decision on one comment. Approve and reject need the
+/// comment still held, hide needs it shown: a comment someone else decided
+/// first gives `StoreError::Conflict`.
+#[derive(Debug, Clone, Copy)]
+pub enum Moderation<'a> {
+    Approve,
+    Reject {
+        reason: Option<&'a str>,
+    },
+    /// Replaces the shown text, keeping the text as typed.
+    Redact {
+        body: &'a str,
+    },
+    Hide,
+}
+
+/// The secretary's step on a question; `StoreError::Conflict` when the
+/// question is no longer where the step starts from.
+#[derive(Debug, Clone, Copy)]
+pub enum AnswerStep<'a> {
+    /// Open → answering (any other answering question goes back to open).
+    Now { offset_ms: Option<i64> },
+    /// Open or answering → answered, with an optional written answer.
+    Answered { answer: Option<&'a str> },
+    /// Answering or answered → open.
+    Restore,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CommentOrder {
+    #[default]
+    Oldest,
+    Newest,
+    /// Most votes first, then oldest.
+    Votes,
+}
+
+/// Which comments of a broadcast a list shows.
+#[derive(Debug, Clone)]
+pub struct CommentFilter {
+    pub broadcast: BroadcastId,
+    /// Empty: any state.
+    pub states: Vec<CommentState>,
+    pub kind: Option<CommentKind>,
+    /// Empty: any status.
+    pub statuses: Vec<QuestionStatus>,
+    pub author: Option<AccountId>,
+    /// Leave out comments merged into another.
+    pub unmerged_only: bool,
+    pub order: CommentOrder,
+    pub limit: i64,
+}
+
+impl CommentFilter {
+    pub fn of(broadcast: BroadcastId) -> Self {
+        Self {
+            broadcast,
+            states: Vec::new(),
+            kind: None,
+            statuses: Vec::new(),
+            author: None,
+            unmerged_only: false,
+            order: CommentOrder::Oldest,
+            limit: 500,
+        }
+    }
+}
+
+/// What the chat needs to know about an author: the public name rule's
+/// facts and, for staff, where they live.
+#[derive(Debug, Clone)]
+pub struct ChatAuthor {
+    pub id: AccountId,
+    pub username: String,
+    pub display_name: String,
+    pub role: Role,
+    pub estate_id: Option<EstateId>,
+    pub estate: Option<String>,
+    pub building_id: Option<BuildingId>,
+    pub building: Option<String>,
+    pub unit_label: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewSanction {
+    pub community_id: CommunityId,
+    pub account_id: AccountId,
+    pub kind: SanctionKind,
+    pub until: Option<DateTime<Utc>>,
+    pub reason: String,
+    pub broadcast_id: Option<BroadcastId>,
+    pub at: DateTime<Utc>,
+}
+
+/// What a viewer joining gets, read in one transaction so that it is
+/// exactly the state after event `seq`.
+#[derive(Debug, Clone, Default)]
+pub struct ChatSnapshotRows {
+    pub seq: i64,
+    /// The newest shown comments, oldest first.
+    pub recent: Vec<Comment>,
+    /// Shown questions, most votes first.
+    pub questions: Vec<Comment>,
+    pub answering: Option<CommentId>,
+}
+
+/// Live Q&A: comments, votes, the moderation queue (audited), sanctions and
+/// the public event log. Every change that viewers must see appends its
+/// events in the same transaction, numbered per broadcast.
+#[async_trait]
+pub trait ChatStore: Send + Sync + 'static {
+    /// The broadcast's settings (the defaults if never changed).
+    async fn chat_settings(&self, broadcast: BroadcastId) -> StoreResult<ChatSettings>;
+    async fn set_chat_settings(
+        &self,
+        actor: &Actor,
+        broadcast: BroadcastId,
+        settings: &ChatSettings,
+        at: DateTime<Utc>,
+    ) -> StoreResult<ChatChange>;
+    /// The community's blocked words, in the order they were entered.
+    async fn blocked_words(&self, community: CommunityId) -> StoreResult<Vec<String>>;
+    async fn set_blocked_words(
+        &self,
+        actor: &Actor,
+        community: CommunityId,
+        words: &[String],
+    ) -> StoreResult<Vec<String>>;
+
+    /// Authors of comments (missing accounts are left out).
+    async fn chat_authors(&self, accounts: &[AccountId]) -> StoreResult<Vec<ChatAuthor>>;
+
+    /// Stores a comment, or returns the one this author already posted with
+    /// the same client id (`created` false, nothing appended).
+    async fn post_comment(&self, new: &NewComment) -> StoreResult<PostedComment>;
+    async fn comment(&self, id: CommentId) -> StoreResult<Comment>;
+    async fn comment_by_client_id(
+        &self,
+        author: AccountId,
+        broadcast: BroadcastId,
+        client_id: &str,
+    ) -> StoreResult<Option<Comment>>;
+    async fn comments(&self, filter: &CommentFilter) -> StoreResult<Vec<Comment>>;
+    /// Author and time of each comment of the broadcast with this duplicate
+    /// key posted at or after `since`.
+    async fn same_text_posts(
+        &self,
+        broadcast: BroadcastId,
+        dup_key: &str,
+        since: DateTime<Utc>,
+    ) -> StoreResult<Vec<(AccountId, DateTime<Utc>)>>;
+
+    async fn moderate_comment(
+        &self,
+        actor: &Actor,
+        id: CommentId,
+        step: Moderation<'_>,
+        at: DateTime<Utc>,
+    ) -> StoreResult<ChatChange>;
+    /// Hides `duplicate` as merged into `into` (an open question of the same
+    /// broadcast) and gives `into` the union of both questions' voters.
+    async fn merge_comments(
+        &self,
+        actor: &Actor,
+        duplicate: CommentId,
+        into: CommentId,
+        at: DateTime<Utc>,
+    ) -> StoreResult<ChatChange>;
+    /// Hides every held or shown comment of `author` in the broadcast.
+    async fn hide_comments_of(
+        &self,
+        actor: &Actor,
+        broadcast: BroadcastId,
+        author: AccountId,
+        at: DateTime<Utc>,
+    ) -> StoreResult<ChatChange>;
+
+    /// Adds (`up`) or withdraws a vote. `Rejected("not votable")` unless the
+    /// comment is a shown, unmerged question; `Rejected("own question")` for
+    /// its author. Voting twice changes nothing.
+    async fn vote(
+        &self,
+        voter: AccountId,
+        comment: CommentId,
+        up: bool,
+        at: DateTime<Utc>,
+    ) -> StoreResult<ChatChange>;
+    /// The comments of the broadcast this account voted for.
+    async fn votes_of(
+        &self,
+        voter: AccountId,
+        broadcast: BroadcastId,
+    ) -> StoreResult<Vec<CommentId>>;
+
+    async fn answer_question(
+        &self,
+        actor: &Actor,
+        id: CommentId,
+        step: AnswerStep<'_>,
+        at: DateTime<Utc>,
+    ) -> StoreResult<ChatChange>;
+    /// The shown questions being answered now in these broadcasts.
+    async fn answering_questions(&self, broadcasts: &[BroadcastId]) -> StoreResult<Vec<Comment>>;
+
+    /// Links the question to the record made from it; `Conflict` if it already has one.
+    async fn link_record(
+        &self,
+        actor: &Actor,
+        id: CommentId,
+        record: RecordId,
+    ) -> StoreResult<Comment>;
+    async fn comment_of_record(&self, record: RecordId) -> StoreResult<Option<Comment>>;
+
+    async fn add_sanction(&self, actor: &Actor, new: &NewSanction) -> StoreResult<Sanction>;
+    /// Lifts every active sanction of the account in the community; returns how many.
+    async fn lift_sanctions(
+        &self,
+        actor: &Actor,
+        community: CommunityId,
+        account: AccountId,
+        at: DateTime<Utc>,
+    ) -> StoreResult<usize>;
+    /// The sanction keeping the account from posting now: a ban first, else
+    /// the time-out that ends last.
+    async fn active_sanction(
+        &self,
+        community: CommunityId,
+        account: AccountId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Sanction>>;
+
+    /// Public events after `after_seq`, in order, at most `limit`.
+    async fn chat_events_after(
+        &self,
+        broadcast: BroadcastId,
+        after_seq: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<StoredChatEvent>>;
+    async fn chat_snapshot(
+        &self,
+        broadcast: BroadcastId,
+        recent: i64,
+        questions: i64,
+    ) -> StoreResult<ChatSnapshotRows>;
+}
+
+/// What the public figures need of one record, and nothing more: its class
+/// and category, when it was filed, its state changes in order and its rating.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordFacts {
+    pub id: RecordId,
+    pub community_id: CommunityId,
+    pub class: RecordClass,
+    pub category: String,
+    pub created_at: DateTime<Utc>,
+    pub changes: Vec<crate::feedback::sla::StateChange>,
+    /// The resident's last 1–5 rating, if any.
+    pub rating: Option<u8>,
+}
+
+/// The records behind the public disclosure (阳光公示).
+#[async_trait]
+pub trait DisclosureStore: Send + Sync + 'static {
+    /// Every record of the estate filed in `[since, until)`, however many,
+    /// oldest first, in one lean read.
+    async fn record_facts(
+        &self,
+        estate: EstateId,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> StoreResult<Vec<RecordFacts>>;
 }

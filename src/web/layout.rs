@@ -47,6 +47,10 @@ pub fn console_page(staff: &Staff, title: &str, body: Markup) -> Markup {
             "nav.broadcasts",
             Permission::ManageReplays,
         ),
+        ("/console/records", "nav.records", Permission::ReadRecords),
+        ("/console/agenda", "nav.agenda", Permission::ReadRecords),
+        ("/console/alerts", "nav.alerts", Permission::UseConsole),
+        ("/console/sla", "nav.sla", Permission::ConfigureRecords),
         ("/console/notices", "nav.notices", Permission::WriteNotices),
         ("/console/screens", "nav.screens", Permission::ManageScreens),
         ("/console/audit", "nav.audit", Permission::ReadAuditLog),
@@ -56,13 +60,21 @@ pub fn console_page(staff: &Staff, title: &str, body: Markup) -> Markup {
             Permission::ManageAccounts,
         ),
     ];
+    let unseen_alerts = super::console::alerts::unseen_badge();
     let nav = html! {
         nav class="console-nav" aria-label=(ctx.t("nav.console")) {
             ul {
                 @for (href, key, permission) in links {
                     @if role.can(permission) {
                         @let current = ctx.here == href || (href != "/console" && ctx.here.starts_with(href));
-                        li { a href=(href) aria-current=[current.then_some("page")] { (ctx.t(key)) } }
+                        li {
+                            a href=(href) aria-current=[current.then_some("page")] {
+                                (ctx.t(key))
+                                @if href == "/console/alerts" && unseen_alerts > 0 {
+                                    " " span class="count-badge" aria-label=(ctx.lang.tf("alerts.unseen", &[("n", &unseen_alerts)])) { (unseen_alerts) }
+                                }
+                            }
+                        }
                     }
                 }
             }

@@ -32,6 +32,7 @@ pub struct AppState {
     pub records: crate::feedback::records::Records,
     pub live: crate::live::Live,
     pub signage: Arc<crate::signage::Signage>,
+    pub chat: crate::chat::Chat,
     /// The port the RTMP ingest listens on (known only after binding).
     pub rtmp_port: u16,
     pub metrics: observability::Metrics,

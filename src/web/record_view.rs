@@ -130,3 +130,58 @@ pub fn submitted_action(raw: &str) -> Result<Option<RecordAction>, super::error:
             }),
     }
 }
+
+/// For a record that came from a live question: the question as it was
+/// asked (public name and text) and a link to the replay where it was
+/// answered. Nothing for other records.
+pub async fn live_question(
+    state: &super::AppState,
+    ctx: &Ctx,
+    record: &Record,
+) -> Result<Markup, super::error::WebError> {
+    if record.source != crate::domain::record::RecordSource::LiveQuestion {
+        return Ok(html! {});
+    }
+    let Some((question, chapter)) = state
+        .chat
+        .question_of_record(record.id)
+        .await
+        .map_err(super::public::live_chat::chat_failure)?
+    else {
+        return Ok(html! {});
+    };
+    Ok(live_question_card(ctx, &question, chapter.as_ref()))
+}
+
+pub fn live_question_card(
+    ctx: &Ctx,
+    question: &crate::domain::chat::Comment,
+    chapter: Option<&crate::domain::chat::Chapter>,
+) -> Markup {
+    use super::public::chat_pane::{chapter_seconds, offset_label};
+    let name = if question.anonymous {
+        ctx.t("chat_ui.js.anonymous_name").into_owned()
+    } else {
+        question.public_name.clone()
+    };
+    let watch = format!("/live/{}", question.broadcast_id);
+    html! {
+        section class="panel" aria-labelledby="live-question" data-live-question {
+            h2 id="live-question" { (ctx.t("chat_ui.record.from_live")) }
+            p class="comment-head" {
+                span class="comment-name" { (name) }
+                (time_tag(ctx, question.created_at))
+            }
+            blockquote class="comment-body" { (question.body) }
+            @if let Some(chapter) = chapter {
+                p {
+                    a href={(watch) "#t=" (chapter_seconds(chapter.offset_ms))} data-chapter-link {
+                        (ctx.lang.tf("chat_ui.record.watch_answer", &[("at", &offset_label(chapter.offset_ms))]))
+                    }
+                }
+            } @else {
+                p { a href=(watch) { (ctx.t("chat_ui.record.broadcast")) } }
+            }
+        }
+    }
+}

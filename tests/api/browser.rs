@@ -84,7 +84,7 @@ pub async fn browser() -> (Driver, Client) {
 }
 
 /// Logs in through the real form and waits for the page a person of that role lands on.
-async fn log_in(page: &Client, app: &TestApp, username: &str, lands_on: &str) {
+pub async fn log_in(page: &Client, app: &TestApp, username: &str, lands_on: &str) {
     page.goto(&app.url("/login")).await.unwrap();
     page.find(Locator::Id("username"))
         .await

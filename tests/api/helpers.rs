@@ -284,3 +284,251 @@ pub fn location(response: &reqwest::Response) -> String {
         .map(|v| v.to_str().unwrap().to_owned())
         .unwrap_or_default()
 }
+
+/// A WebSocket to `/live/{id}/ws`, as a browser's watch page opens it.
+pub struct LiveSocket {
+    stream: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+    /// Frames read while waiting for another kind, in arrival order.
+    skipped: std::collections::VecDeque<serde_json::Value>,
+}
+
+/// A logged-in browser: its HTTP client and the cookies it would send.
+pub struct Browser {
+    pub http: reqwest::Client,
+    pub jar: std::sync::Arc<reqwest::cookie::Jar>,
+}
+
+impl Browser {
+    /// The `Cookie` header this browser sends to the app.
+    pub fn cookie_header(&self, app: &TestApp) -> Option<String> {
+        use reqwest::cookie::CookieStore;
+        self.jar
+            .cookies(&app.address.parse().unwrap())
+            .map(|v| v.to_str().unwrap().to_owned())
+    }
+}
+
+impl TestApp {
+    /// Another resident of `place`, with the nickname `nickname`.
+    pub async fn add_resident(&self, place: &Place, username: &str, nickname: &str) -> Account {
+        let hash = self
+            .state
+            .accounts
+            .hash(&Password::parse(PASSWORD.into()).unwrap())
+            .await
+            .unwrap();
+        self.state
+            .store
+            .register_resident(
+                &place.code.code,
+                Username::parse(username).unwrap(),
+                DisplayName::parse(nickname).unwrap(),
+                hash,
+            )
+            .await
+            .unwrap()
+    }
+
+    /// A staff account with a chosen name (several of one role).
+    pub async fn add_staff(
+        &self,
+        role: Role,
+        username: &str,
+        community: Option<CommunityId>,
+    ) -> Account {
+        let hash = self
+            .state
+            .accounts
+            .hash(&Password::parse(PASSWORD.into()).unwrap())
+            .await
+            .unwrap();
+        let new = NewAccount {
+            username: Username::parse(username).unwrap(),
+            display_name: DisplayName::parse(&format!("{username}的名字")).unwrap(),
+            password_hash: hash,
+            role,
+            community_id: community,
+            estate_id: None,
+            unit_id: None,
+        };
+        self.state
+            .store
+            .create_account(&system(), new)
+            .await
+            .unwrap()
+    }
+
+    /// Logs `username` in and keeps the cookie jar, for WebSockets.
+    pub async fn browser_of(&self, username: &str) -> Browser {
+        let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+        let http = reqwest::Client::builder()
+            .cookie_provider(jar.clone())
+            .redirect(Policy::none())
+            .build()
+            .unwrap();
+        let response = self
+            .post_form(
+                &http,
+                "/login",
+                &[("username", username), ("password", PASSWORD)],
+            )
+            .await;
+        assert_eq!(response.status(), 303, "login as {username} failed");
+        Browser { http, jar }
+    }
+
+    /// Opens the watch page's socket: anonymous without `browser`;
+    /// `after` resumes. Sends this site as the Origin, like a browser.
+    pub async fn live_socket(
+        &self,
+        broadcast: BroadcastId,
+        browser: Option<&Browser>,
+        after: Option<i64>,
+    ) -> LiveSocket {
+        self.try_live_socket(broadcast, browser, after, Some(&self.address))
+            .await
+            .expect("the socket opens")
+    }
+
+    /// The same, with any Origin; the handshake's refusal status on failure.
+    pub async fn try_live_socket(
+        &self,
+        broadcast: BroadcastId,
+        browser: Option<&Browser>,
+        after: Option<i64>,
+        origin: Option<&str>,
+    ) -> Result<LiveSocket, u16> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut url = format!(
+            "{}/live/{broadcast}/ws",
+            self.address.replacen("http://", "ws://", 1)
+        );
+        if let Some(after) = after {
+            url.push_str(&format!("?after={after}"));
+        }
+        let mut request = url.into_client_request().unwrap();
+        if let Some(origin) = origin {
+            request
+                .headers_mut()
+                .insert("Origin", origin.parse().unwrap());
+        }
+        if let Some(cookie) = browser.and_then(|b| b.cookie_header(self)) {
+            request
+                .headers_mut()
+                .insert("Cookie", cookie.parse().unwrap());
+        }
+        match tokio_tungstenite::connect_async(request).await {
+            Ok((stream, _)) => Ok(LiveSocket {
+                stream,
+                skipped: Default::default(),
+            }),
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                Err(response.status().as_u16())
+            }
+            Err(e) => panic!("socket failed: {e}"),
+        }
+    }
+}
+
+impl LiveSocket {
+    pub async fn send(&mut self, frame: serde_json::Value) {
+        use futures_util::SinkExt;
+        self.stream
+            .send(tokio_tungstenite::tungstenite::Message::text(
+                frame.to_string(),
+            ))
+            .await
+            .expect("the frame is sent");
+    }
+
+    /// Sends raw text (e.g. an oversized frame).
+    pub async fn send_text(&mut self, text: String) {
+        use futures_util::SinkExt;
+        self.stream
+            .send(tokio_tungstenite::tungstenite::Message::text(text))
+            .await
+            .expect("the frame is sent");
+    }
+
+    /// The next JSON frame within `limit`, or `None` if none came (or the socket closed).
+    pub async fn next_within(&mut self, limit: std::time::Duration) -> Option<serde_json::Value> {
+        use futures_util::StreamExt;
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let message = tokio::time::timeout_at(deadline, self.stream.next())
+                .await
+                .ok()??
+                .ok()?;
+            match message {
+                tokio_tungstenite::tungstenite::Message::Text(text) => {
+                    return Some(serde_json::from_str(text.as_str()).expect("frames are JSON"));
+                }
+                tokio_tungstenite::tungstenite::Message::Close(_) => return None,
+                _ => continue,
+            }
+        }
+    }
+
+    /// The next frame of `kind` (`"snapshot"`, `"event"`, `"ack"`, …),
+    /// skipping others; panics after five seconds.
+    pub async fn expect(&mut self, kind: &str) -> serde_json::Value {
+        self.expect_where(kind, |_| true).await
+    }
+
+    /// The next frame of `kind` that `test` accepts. Frames of other kinds
+    /// are kept for later calls, in order.
+    pub async fn expect_where(
+        &mut self,
+        kind: &str,
+        test: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        if let Some(at) = self
+            .skipped
+            .iter()
+            .position(|f| f["type"] == kind && test(f))
+        {
+            return self.skipped.remove(at).unwrap();
+        }
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.next_within(left).await {
+                Some(frame) if frame["type"] == kind && test(&frame) => return frame,
+                Some(frame) => self.skipped.push_back(frame),
+                None => panic!("no {kind} frame came; saw {:#?}", self.skipped),
+            }
+        }
+    }
+
+    /// Every frame of `kind` already kept or arriving until none has come
+    /// for `quiet`.
+    pub async fn drain(
+        &mut self,
+        kind: &str,
+        quiet: std::time::Duration,
+    ) -> Vec<serde_json::Value> {
+        let mut frames: Vec<serde_json::Value> = Vec::new();
+        self.skipped.retain(|f| {
+            if f["type"] == kind {
+                frames.push(f.clone());
+                false
+            } else {
+                true
+            }
+        });
+        while let Some(frame) = self.next_within(quiet).await {
+            if frame["type"] == kind {
+                frames.push(frame);
+            } else {
+                self.skipped.push_back(frame);
+            }
+        }
+        frames
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.stream.close(None).await;
+    }
+}

@@ -12,7 +12,7 @@ use crate::domain::broadcast::{
     Broadcast, BroadcastDetails, BroadcastState, Renditions, ReplayState, DESCRIPTION_MAX,
     TITLE_MAX,
 };
-use crate::domain::{BroadcastId, Community, CommunityId, Estate, EstateId};
+use crate::domain::{BroadcastId, Community, CommunityId, Estate, EstateId, Permission};
 use crate::live::Live;
 use crate::store::BroadcastFilter;
 use crate::web::context::Staff;
@@ -162,13 +162,13 @@ async fn list_page(
         ..Default::default()
     };
     let broadcasts = state.store.list_broadcasts(&filter).await?;
-    let may_schedule = staff
-        .account
-        .role
-        .can(crate::domain::Permission::RunBroadcasts);
+    let may_schedule = staff.account.role.can(Permission::RunBroadcasts);
     let body = html! {
         h1 { (ctx.t("broadcasts.title")) }
         (flash(ctx, done))
+        @if staff.account.role.can(Permission::ModerateChat) {
+            p { a href="/console/chat/words" { (ctx.t("chat_ui.words.title")) } }
+        }
         @if broadcasts.is_empty() {
             p class="muted" { (ctx.t("broadcasts.none")) }
         } @else {
@@ -303,7 +303,11 @@ pub async fn show(
 }
 
 /// The broadcast, if it belongs to the viewer's community (or they have none).
-async fn visible(state: &AppState, staff: &Staff, id: i64) -> Result<Broadcast, WebError> {
+pub(super) async fn visible(
+    state: &AppState,
+    staff: &Staff,
+    id: i64,
+) -> Result<Broadcast, WebError> {
     let broadcast = state.store.broadcast(BroadcastId(id)).await?;
     if staff
         .account
@@ -350,6 +354,16 @@ async fn show_page(
             dd { (ctx.t(&format!("broadcasts.replay_state.{}", broadcast.replay.as_str()))) }
             dt { (ctx.t("broadcasts.watch_page")) }
             dd { a href={"/live/" (broadcast.id)} { "/live/" (broadcast.id) } }
+        }
+        @if who.role.can(Permission::ModerateChat) || who.role.can(Permission::AnswerQuestions) {
+            p class="actions" {
+                @if who.role.can(Permission::ModerateChat) {
+                    a class="button" href={(base) "/moderate"} { (ctx.t("chat_ui.moderate.title")) }
+                }
+                @if who.role.can(Permission::AnswerQuestions) {
+                    a class="button" href={(base) "/answer"} { (ctx.t("chat_ui.answer.title")) }
+                }
+            }
         }
         @if Live::may_see_key(who, broadcast) && broadcast.state != BroadcastState::Ended {
             section class="panel" aria-labelledby="ingest" {

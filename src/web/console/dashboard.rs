@@ -26,19 +26,30 @@ pub async fn show(state: web::Data<AppState>, staff: Staff) -> Result<Markup, We
         None
     };
     let escalated = if staff.account.role.can(Permission::ReadRecords) {
-        let filter = crate::store::RecordFilter {
-            states: vec![crate::domain::record::RecordState::Escalated],
-            community: staff.account.community_id,
-            estate: (staff.account.role == crate::domain::Role::Observer)
-                .then_some(staff.account.estate_id)
-                .flatten(),
-            limit: 1000,
-            ..Default::default()
-        };
-        Some(state.store.list_records(&filter).await?.len())
+        // Every escalated record in the viewer's scope (no cap).
+        let observer_estate = (staff.account.role == crate::domain::Role::Observer)
+            .then_some(staff.account.estate_id);
+        let records = state
+            .store
+            .escalated_records(staff.account.community_id)
+            .await?;
+        Some(
+            records
+                .iter()
+                .filter(|r| observer_estate.is_none_or(|e| e == Some(r.estate_id)))
+                .count(),
+        )
     } else {
         None
     };
+    // The viewer's breach alerts (as an estate's staff lead), unseen first.
+    let alerts: Vec<_> = super::alerts::alert_rows(&state, &staff, 20)
+        .await?
+        .into_iter()
+        .filter(|(alert, _)| alert.seen_at.is_none())
+        .take(5)
+        .collect();
+    let unseen_alerts = super::alerts::unseen_badge();
     // Screens quiet for more than ten minutes, for those who look after them.
     let offline = super::screens::offline_alert(&state, &staff).await;
     let pending_notices = if staff.account.role.can(Permission::ApproveNotices) {
@@ -63,6 +74,13 @@ pub async fn show(state: web::Data<AppState>, staff: Staff) -> Result<Markup, We
     let body = html! {
         h1 { (ctx.t("dashboard.title")) }
         p { (ctx.lang.tf("dashboard.welcome", &[("name", &staff.account.display_name)])) }
+        @if !alerts.is_empty() {
+            section class="alert alert-error" role="alert" aria-labelledby="my-alerts" {
+                h2 id="my-alerts" { (ctx.lang.tf("alerts.dashboard", &[("n", &unseen_alerts.max(alerts.len() as i64))])) }
+                (super::alerts::alert_list(ctx, &alerts))
+                p { a href="/console/alerts" { (ctx.t("alerts.open_inbox")) } }
+            }
+        }
         @if let Some(n) = escalated.filter(|n| *n > 0) {
             p class="alert alert-error" role="alert" {
                 (ctx.lang.tf("dashboard.escalated", &[("n", &n)])) " "

@@ -4,9 +4,12 @@
 //! the same list.
 
 mod accounts;
+mod agenda;
+pub mod alerts;
 mod api_keys;
 mod audit;
 mod broadcasts;
+mod chat;
 mod codes;
 mod dashboard;
 mod directory;
@@ -15,6 +18,7 @@ mod media;
 mod notices;
 pub mod records;
 mod screens;
+mod sla;
 
 use actix_web::body::BoxBody;
 use actix_web::dev::ServiceRequest;
@@ -131,6 +135,19 @@ pub fn console_routes() -> Vec<ConsoleRoute> {
             .post(broadcasts::rotate_key),
         ConsoleRoute::at("/console/broadcasts/{id}/end", ManageReplays).post(broadcasts::end),
         ConsoleRoute::at("/console/broadcasts/{id}/replay", ManageReplays).post(broadcasts::replay),
+        ConsoleRoute::at("/console/broadcasts/{id}/moderate", ModerateChat)
+            .get(chat::moderate)
+            .post(chat::moderate_act),
+        ConsoleRoute::at("/console/broadcasts/{id}/moderate/settings", ModerateChat)
+            .post(chat::save_settings),
+        ConsoleRoute::at("/console/broadcasts/{id}/moderate/record", WorkRecords)
+            .post(chat::to_record),
+        ConsoleRoute::at("/console/broadcasts/{id}/answer", AnswerQuestions)
+            .get(chat::answer)
+            .post(chat::answer_act),
+        ConsoleRoute::at("/console/chat/words", ModerateChat)
+            .get(chat::words)
+            .post(chat::save_words),
         ConsoleRoute::at("/console/notices", WriteNotices)
             .get(notices::list)
             .post(notices::create),
@@ -154,7 +171,18 @@ pub fn console_routes() -> Vec<ConsoleRoute> {
             .post(screens::update),
         ConsoleRoute::at("/console/screens/{id}/revoke", ManageScreens).post(screens::revoke),
         ConsoleRoute::at("/console/records", ReadRecords).get(records::queue),
-        ConsoleRoute::at("/console/agenda", ReadRecords).get(records::agenda),
+        ConsoleRoute::at("/console/agenda", ReadRecords).get(agenda::show),
+        ConsoleRoute::at("/console/alerts", UseConsole).get(alerts::inbox),
+        ConsoleRoute::at("/console/alerts/seen", UseConsole).post(alerts::mark_seen),
+        ConsoleRoute::at("/console/sla", ConfigureRecords).get(sla::index),
+        ConsoleRoute::at("/console/communities/{id}/sla", ConfigureRecords)
+            .get(sla::show)
+            .post(sla::save),
+        ConsoleRoute::at("/console/communities/{id}/departments", ConfigureRecords)
+            .post(sla::add_department),
+        ConsoleRoute::at("/console/communities/{id}/leads", ConfigureRecords).post(sla::set_lead),
+        ConsoleRoute::at("/console/communities/{id}/meetings", ConfigureRecords)
+            .post(sla::add_meeting),
         ConsoleRoute::at("/console/export/records.csv", ReadRecords).get(export::records),
         ConsoleRoute::at("/console/export/events.csv", ReadRecords).get(export::events),
         ConsoleRoute::at("/console/records/new", WorkRecords)
@@ -162,6 +190,7 @@ pub fn console_routes() -> Vec<ConsoleRoute> {
             .post(records::file_phone),
         ConsoleRoute::at("/console/records/{id}", ReadRecords).get(records::show),
         ConsoleRoute::at("/console/records/{id}/act", WorkRecords).post(records::act),
+        ConsoleRoute::at("/console/records/{id}/discussed", WorkRecords).post(agenda::discussed),
     ]
 }
 
@@ -172,8 +201,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         for make in &route.routes {
             resource = resource.route(make());
         }
-        let guard =
-            move |req: ServiceRequest, next: Next<BoxBody>| authorize(permission, req, next);
+        let guard = move |req: ServiceRequest, next: Next<BoxBody>| async move {
+            // The unseen-alert badge of the console navigation.
+            let unseen = alerts::unseen_of(&req).await;
+            alerts::with_badge(unseen, authorize(permission, req, next)).await
+        };
         cfg.service(resource.wrap(from_fn(guard)));
     }
 }

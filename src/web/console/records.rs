@@ -8,7 +8,8 @@ use serde::Deserialize;
 
 use crate::domain::record::{Record, RecordAction, RecordClass, RecordSource, RecordState};
 use crate::domain::{EstateId, RecordId, Role};
-use crate::feedback::records::{sla_of, Filing, RecordError, Records, Request};
+use crate::feedback::escalation::{EscalationTarget, ManualEscalation};
+use crate::feedback::records::{Filing, RecordError, Records, Request};
 use crate::feedback::CATEGORIES;
 use crate::store::RecordFilter;
 use crate::web::context::Staff;
@@ -16,7 +17,7 @@ use crate::web::error::WebError;
 use crate::web::forms::{see_other, sent_back, CheckedForm};
 use crate::web::layout::{console_page, flash, form_error, form_token};
 use crate::web::record_view::{
-    category_name, record_facts, sla_badge, state_badge, submitted_action, timeline,
+    category_name, live_question, record_facts, sla_badge, state_badge, submitted_action, timeline,
 };
 use crate::web::AppState;
 
@@ -83,10 +84,20 @@ pub async fn queue(
     let ids: Vec<RecordId> = records.iter().map(|r| r.id).collect();
     let changes = state.store.state_changes(&ids).await?;
     let now = Utc::now();
+    let book = state
+        .records
+        .sla_book(
+            records
+                .iter()
+                .map(|r| r.community_id)
+                .collect::<std::collections::BTreeSet<_>>(),
+        )
+        .await
+        .map_err(super::sla::record_error)?;
     let mut rows: Vec<(Record, crate::feedback::sla::SlaStatus)> = records
         .into_iter()
         .map(|r| {
-            let sla = sla_of(&r, changes.get(&r.id).map_or(&[][..], Vec::as_slice), now);
+            let sla = book.status(&r, changes.get(&r.id).map_or(&[][..], Vec::as_slice), now);
             (r, sla)
         })
         .collect();
@@ -228,8 +239,13 @@ async fn record_page(
                 .map(|to| crate::feedback::sla::StateChange { at: e.at, to })
         })
         .collect();
-    let sla = sla_of(record, &changes, Utc::now());
+    let sla = state
+        .records
+        .sla_of(record, &changes, Utc::now())
+        .await
+        .map_err(super::sla::record_error)?;
     let place = place_of(state, record).await?;
+    let question = live_question(state, ctx, record).await?;
     let can_work = staff
         .account
         .role
@@ -243,6 +259,7 @@ async fn record_page(
         .into_iter()
         .filter(|a| *a != RecordAction::Close && a.apply(record.state, resume_to).is_ok())
         .collect();
+    let departments = state.store.departments(record.community_id).await?;
     let body = html! {
         p { a href="/console/records" { (ctx.t("action.back")) } }
         h1 { (record.title) }
@@ -250,6 +267,7 @@ async fn record_page(
         (form_error(problem))
         p { (ctx.t("record.sla")) ": " (sla_badge(ctx, &sla)) }
         (record_facts(ctx, record, &place))
+        (question)
         h2 { (ctx.t("record.history")) }
         (timeline(ctx, &events, true))
         @if can_work && !record.state.is_final() {
@@ -262,6 +280,14 @@ async fn record_page(
                     select id="action" name="action" {
                         option value="" { (ctx.t("records.only_note")) }
                         @for a in &actions { option value=(a.as_str()) { (ctx.t(&format!("action.record.{}", a.as_str()))) } }
+                    }
+                    @if actions.contains(&RecordAction::Escalate) {
+                        label for="escalate_to" { (ctx.t("sla_settings.escalate_to")) }
+                        select id="escalate_to" name="escalate_to" {
+                            option value="meeting" { (ctx.t("escalation.target.meeting")) }
+                            @for d in &departments { option value=(EscalationTarget::Department(d.id).key()) { (d.name) } }
+                        }
+                        p class="muted" { (ctx.t("escalation.hint")) }
                     }
                     label for="assignee" { (ctx.t("record.assignee")) }
                     input id="assignee" name="assignee" type="text" maxlength="40" value=[record.assignee.as_deref()];
@@ -293,6 +319,9 @@ pub struct ActionForm {
     #[serde(default)]
     note: String,
     public: Option<String>,
+    /// Where an escalation goes (`meeting` or `department:<id>`).
+    #[serde(default)]
+    escalate_to: String,
 }
 
 pub async fn act(
@@ -316,11 +345,37 @@ pub async fn act(
     if action.is_none() && data.note.trim().is_empty() && request.assignee.is_none() {
         return Ok(see_other(&format!("/console/records/{}", record.id)));
     }
-    match state
-        .records
-        .change(&staff.account, &record, request, Utc::now())
-        .await
-    {
+    let outcome = if action == Some(RecordAction::Escalate) {
+        let target = match data.escalate_to.as_str() {
+            "" => Some(EscalationTarget::JointMeeting),
+            key => EscalationTarget::parse(key),
+        };
+        match target {
+            Some(target) => {
+                state
+                    .records
+                    .escalate(
+                        &staff.account,
+                        &record,
+                        ManualEscalation {
+                            expected_version: data.version,
+                            target,
+                            note: &data.note,
+                            public: request.public,
+                        },
+                        Utc::now(),
+                    )
+                    .await
+            }
+            None => Err(RecordError::UnknownTarget),
+        }
+    } else {
+        state
+            .records
+            .change(&staff.account, &record, request, Utc::now())
+            .await
+    };
+    match outcome {
         Ok(_) => Ok(see_other(&format!(
             "/console/records/{}?done=updated",
             record.id
@@ -467,55 +522,4 @@ pub async fn file_phone(
             key: e.message_key(),
         }),
     }
-}
-
-/// The joint meeting's agenda (红色物业联席会议): every escalated record, by estate. Printable.
-pub async fn agenda(state: web::Data<AppState>, staff: Staff) -> Result<Markup, WebError> {
-    let ctx = &staff.ctx;
-    let mut filter = RecordFilter {
-        states: vec![RecordState::Escalated],
-        limit: 1000,
-        ..Default::default()
-    };
-    let records = if scope(&staff, &mut filter) {
-        state.store.list_records(&filter).await?
-    } else {
-        Vec::new()
-    };
-    let mut by_place: Vec<(String, Vec<Record>)> = Vec::new();
-    for record in records {
-        let estate = state.store.estate(record.estate_id).await?;
-        let community = state.store.community(estate.community_id).await?;
-        let place = format!("{} · {}", community.name, estate.name);
-        match by_place.iter_mut().find(|(p, _)| *p == place) {
-            Some((_, list)) => list.push(record),
-            None => by_place.push((place, vec![record])),
-        }
-    }
-    let today = Utc::now()
-        .with_timezone(&ctx.time_zone)
-        .format("%Y-%m-%d")
-        .to_string();
-    let body = html! {
-        h1 { (ctx.t("agenda.title")) }
-        p { (ctx.lang.tf("agenda.lead", &[("date", &today)])) }
-        @if by_place.is_empty() { p class="muted" { (ctx.t("agenda.none")) } }
-        @for (place, records) in &by_place {
-            section class="panel" {
-                h2 { (place) }
-                ol class="agenda" {
-                    @for r in records {
-                        li {
-                            strong { (r.number) " " (r.title) }
-                            " " span class="muted" { (category_name(ctx, &r.category)) " · " (ctx.t(&format!("class.{}", r.class.as_str()))) }
-                            br;
-                            span { (ctx.t("record.filed")) ": " (ctx.local_time(r.created_at)) }
-                            " " a class="no-print" href={"/console/records/" (r.id)} { (ctx.t("agenda.open")) }
-                        }
-                    }
-                }
-            }
-        }
-    };
-    Ok(console_page(&staff, &ctx.t("agenda.title"), body))
 }

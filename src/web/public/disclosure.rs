@@ -1,14 +1,13 @@
 //! 阳光公示: what happened to residents' records, per estate and month, for everyone to see.
 
 use actix_web::web;
-use chrono::{Datelike, Duration, NaiveDate, TimeZone, Utc};
+use chrono::{Duration, Utc};
 use maud::{html, Markup};
 use serde::Deserialize;
 
 use crate::domain::EstateId;
-use crate::feedback::disclosure::{disclose, History};
-use crate::feedback::sla::{SlaClock, SlaPolicy};
-use crate::store::RecordFilter;
+use crate::feedback::disclosure::Month;
+use crate::feedback::records::RecordError;
 use crate::web::context::Ctx;
 use crate::web::error::WebError;
 use crate::web::layout::page;
@@ -39,25 +38,12 @@ pub async fn show(
     query: web::Query<DisclosureQuery>,
 ) -> Result<Markup, WebError> {
     let zone = ctx.time_zone;
-    let today = Utc::now().with_timezone(&zone).date_naive();
-    let first = match query.month.as_deref().filter(|m| !m.is_empty()) {
-        Some(m) => NaiveDate::parse_from_str(&format!("{m}-01"), "%Y-%m-%d").map_err(|_| {
-            WebError::BadInput {
-                key: "error.bad_month",
-            }
+    let now = Utc::now();
+    let month = match query.month.as_deref().filter(|m| !m.is_empty()) {
+        Some(m) => Month::parse(m).ok_or(WebError::BadInput {
+            key: "error.bad_month",
         })?,
-        None => today.with_day(1).expect("first of month"),
-    };
-    let next = if first.month() == 12 {
-        NaiveDate::from_ymd_opt(first.year() + 1, 1, 1)
-    } else {
-        NaiveDate::from_ymd_opt(first.year(), first.month() + 1, 1)
-    }
-    .expect("valid month");
-    let start_of = |d: NaiveDate| {
-        zone.from_local_datetime(&d.and_hms_opt(0, 0, 0).expect("midnight"))
-            .earliest()
-            .map(|t| t.with_timezone(&Utc))
+        None => Month::of(now, zone),
     };
     let mut estates = Vec::new();
     for community in state.store.list_communities().await? {
@@ -65,41 +51,25 @@ pub async fn show(
             estates.push((estate.id, format!("{} · {}", community.name, estate.name)));
         }
     }
-    let estate = query
-        .estate
-        .map(EstateId)
-        .or_else(|| estates.first().map(|(id, _)| *id));
+    let estate = match query.estate.map(EstateId) {
+        Some(id) if estates.iter().any(|(e, _)| *e == id) => Some(id),
+        Some(_) => return Err(WebError::NotFound),
+        None => estates.first().map(|(id, _)| *id),
+    };
     let figures = match estate {
-        Some(estate) => {
-            let filter = RecordFilter {
-                estate: Some(estate),
-                since: start_of(first),
-                until: start_of(next),
-                limit: 1000,
-                ..Default::default()
-            };
-            let records = state.store.list_records(&filter).await?;
-            let ids: Vec<_> = records.iter().map(|r| r.id).collect();
-            let changes = state.store.state_changes(&ids).await?;
-            let ratings = state.store.ratings(&ids).await?;
-            let histories: Vec<History> = records
-                .iter()
-                .map(|r| History {
-                    record: r,
-                    changes: changes.get(&r.id).map_or(&[][..], Vec::as_slice),
-                    rating: ratings.get(&r.id).copied(),
-                })
-                .collect();
-            Some(disclose(
-                &histories,
-                &SlaPolicy::default(),
-                &SlaClock::AllHours,
-                Utc::now(),
-            ))
-        }
+        Some(estate) => Some(
+            state
+                .records
+                .disclosure(estate, month, zone, now)
+                .await
+                .map_err(|e| match e {
+                    RecordError::Store(e) => WebError::from(e),
+                    e => WebError::Internal(e.into()),
+                })?,
+        ),
         None => None,
     };
-    let month_label = first.format("%Y-%m").to_string();
+    let month_label = month.to_string();
     let body = html! {
         h1 { (ctx.t("disclosure.title")) }
         p { (ctx.t("disclosure.lead")) }

@@ -1,8 +1,6 @@
 //! Watching: the list of broadcasts, the watch page, its status socket, and
 //! the HLS playlists and segments (from memory while on air, from disk after).
 
-use std::time::Duration;
-
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
@@ -13,13 +11,16 @@ use crate::domain::{BroadcastId, Role};
 use crate::live::channel::Rendition;
 use crate::live::delivery::{self, DeliveryError};
 use crate::live::recording::{self, is_media_file};
-use crate::live::{Live, Status};
+use crate::live::Live;
 use crate::media::hls;
 use crate::web::assets::asset_url;
 use crate::web::context::Ctx;
 use crate::web::error::WebError;
 use crate::web::layout::page;
 use crate::web::AppState;
+
+use super::chat_pane;
+use super::live_chat::{self, chat_failure};
 
 /// Broadcasts on air and coming up, and the replays, for the viewer's community.
 pub async fn index(state: web::Data<AppState>, ctx: Ctx) -> Result<Markup, WebError> {
@@ -130,6 +131,26 @@ pub async fn watch(
         .viewer
         .as_ref()
         .is_some_and(|a| a.role != Role::Resident);
+    let side = if replay {
+        let comments = state
+            .chat
+            .snapshot(broadcast.id, None)
+            .await
+            .map_err(chat_failure)?
+            .comments;
+        let chapters = if has_replay {
+            state
+                .chat
+                .chapters(broadcast.id)
+                .await
+                .map_err(chat_failure)?
+        } else {
+            Vec::new()
+        };
+        chat_pane::replay(&ctx, &comments, &chapters)
+    } else {
+        chat_pane::live(&ctx, &broadcast)
+    };
     let body = html! {
         div class="watch"
             data-broadcast=(broadcast.id)
@@ -154,51 +175,53 @@ pub async fn watch(
                 }
                 " · " span class="muted" { (ctx.local_time(broadcast.starts_at)) }
             }
-            div class="player" {
-                video controls playsinline preload="none"
-                    poster=[has_replay.then(|| format!("/live/{}/poster.jpg", broadcast.id))]
-                    aria-label=(ctx.t("live.player")) {}
-                @if staff && !replay {
-                    span class="live-delay" data-delay hidden {}
-                }
-                @if !replay {
-                    button type="button" class="jump-live" data-jump-live hidden {
-                        (ctx.t("live.jump_to_live"))
+            div class="watch-layout" {
+                div class="watch-main" {
+                    div class="player" {
+                        video controls playsinline preload="none"
+                            poster=[has_replay.then(|| format!("/live/{}/poster.jpg", broadcast.id))]
+                            aria-label=(ctx.t("live.player")) {}
+                        @if staff && !replay {
+                            span class="live-delay" data-delay hidden {}
+                        }
+                        @if !replay {
+                            button type="button" class="jump-live" data-jump-live hidden {
+                                (ctx.t("live.jump_to_live"))
+                            }
+                        }
+                        p class="player-note" data-waiting hidden[status.ready || has_replay] {
+                            @if replay && !has_replay {
+                                (ctx.t("live.no_recording"))
+                            } @else {
+                                (ctx.t("live.waiting"))
+                            }
+                        }
+                    }
+                    @if has_replay && broadcast.replay == ReplayState::Published {
+                        p { a href={"/live/" (broadcast.id) "/replay.mp4"} download { (ctx.t("live.download")) } }
+                    }
+                    @if !broadcast.description.is_empty() {
+                        div class="prose" {
+                            @for line in broadcast.description.lines() { p { (line) } }
+                        }
                     }
                 }
-                p class="player-note" data-waiting hidden[status.ready || has_replay] {
-                    @if replay && !has_replay {
-                        (ctx.t("live.no_recording"))
-                    } @else {
-                        (ctx.t("live.waiting"))
-                    }
-                }
-            }
-            @if has_replay && broadcast.replay == ReplayState::Published {
-                p { a href={"/live/" (broadcast.id) "/replay.mp4"} download { (ctx.t("live.download")) } }
-            }
-            @if !broadcast.description.is_empty() {
-                div class="prose" {
-                    @for line in broadcast.description.lines() { p { (line) } }
-                }
+                (side)
             }
         }
         @if !upcoming.is_empty() {
             (schedule_list(&ctx, &state, &upcoming))
         }
         script src=(asset_url("vendor/hls.min.js")) defer {}
+        script src=(asset_url("js/live-socket.js")) defer {}
         script src=(asset_url("js/watch.js")) defer {}
+        script src=(asset_url("js/chat.js")) defer {}
     };
     Ok(page(&ctx, &broadcast.title, body))
 }
 
-/// How often the status socket pings a quiet client, and how long it waits
-/// for any sign of life before dropping it.
-const PING_EVERY: Duration = Duration::from_secs(20);
-const GIVE_UP_AFTER: Duration = Duration::from_secs(60);
-
-/// The watch page's status socket: the broadcast's state and viewer count,
-/// sent on connect and whenever they change.
+/// The watch page's socket: the broadcast's state and viewer count, and its
+/// chat (see `live_chat`): sent on connect and whenever they change.
 pub async fn socket(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -206,55 +229,35 @@ pub async fn socket(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, WebError> {
     let broadcast = state.store.broadcast(BroadcastId(*id)).await?;
-    let (response, mut session, stream) =
+    let viewer = live_chat::socket_viewer(&req, &broadcast).await?;
+    let after = live_chat::after_param(req.query_string());
+    let (subscription, queue) = live_chat::subscribe(&state, &viewer, broadcast.id).await?;
+    let (response, session, stream) =
         actix_ws::handle(&req, body).map_err(|_| WebError::BadInput {
             key: "error.bad_request",
         })?;
-    let mut stream = stream.max_frame_size(4 * 1024);
-    let (mut status, viewer) = state.live.hub().watch(&broadcast);
+    let stream = stream
+        .max_frame_size(live_chat::MAX_FRAME)
+        .aggregate_continuations()
+        .max_continuation_size(live_chat::MAX_FRAME);
+    let (status, watching) = state.live.hub().watch(&broadcast);
+    let state = state.clone();
     actix_web::rt::spawn(async move {
-        let _viewer = viewer;
-        let mut ping = tokio::time::interval(PING_EVERY);
-        let mut last_heard = tokio::time::Instant::now();
-        let first = status.borrow_and_update().clone();
-        if session.text(status_message(&first)).await.is_err() {
-            return;
-        }
-        loop {
-            tokio::select! {
-                changed = status.changed() => {
-                    if changed.is_err() {
-                        break;
-                    }
-                    let now = status.borrow_and_update().clone();
-                    if session.text(status_message(&now)).await.is_err() {
-                        break;
-                    }
-                }
-                message = stream.recv() => match message {
-                    Some(Ok(actix_ws::Message::Ping(bytes))) => {
-                        last_heard = tokio::time::Instant::now();
-                        if session.pong(&bytes).await.is_err() {
-                            break;
-                        }
-                    }
-                    Some(Ok(actix_ws::Message::Close(_))) | Some(Err(_)) | None => break,
-                    Some(Ok(_)) => last_heard = tokio::time::Instant::now(),
-                },
-                _ = ping.tick() => {
-                    if last_heard.elapsed() > GIVE_UP_AFTER || session.ping(b"").await.is_err() {
-                        break;
-                    }
-                }
-            }
-        }
-        let _ = session.close(None).await;
+        let _watching = watching;
+        live_chat::serve(
+            state,
+            broadcast.id,
+            viewer,
+            after,
+            session,
+            stream,
+            status,
+            subscription,
+            queue,
+        )
+        .await;
     });
     Ok(response)
-}
-
-fn status_message(status: &Status) -> String {
-    serde_json::json!({ "type": "status", "status": status }).to_string()
 }
 
 /// `/live/{id}/index.m3u8`: the multivariant playlist.

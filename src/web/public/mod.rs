@@ -1,10 +1,12 @@
 //! Pages for residents and visitors: home, login, registration, the first-admin
 //! setup link, the account page and the language switch.
 
+pub mod chat_pane;
 mod disclosure;
 mod home;
 mod lang;
 mod live;
+pub mod live_chat;
 mod login;
 mod me;
 mod records;
@@ -72,6 +74,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/live").get(live::index))
         .service(web::resource("/live/{id}").get(live::watch))
         .service(web::resource("/live/{id}/ws").get(live::socket))
+        .service(web::resource("/live/{id}/comments").post(live_chat::post))
+        .service(web::resource("/live/{id}/comments/{comment}/vote").post(live_chat::vote_http))
         .service(web::resource("/live/{id}/index.m3u8").get(live::multivariant))
         .service(web::resource("/live/{id}/poster.jpg").get(live::poster))
         .service(web::resource("/live/{id}/replay.mp4").get(live::download))

@@ -16,7 +16,7 @@ use crate::web::error::WebError;
 use crate::web::forms::{field_problem, see_other, sent_back, CheckedForm};
 use crate::web::layout::{flash, form_error, form_token, page};
 use crate::web::record_view::{
-    category_name, record_facts, state_badge, submitted_action, timeline,
+    category_name, live_question, record_facts, state_badge, submitted_action, timeline,
 };
 use crate::web::AppState;
 
@@ -243,6 +243,7 @@ async fn resident_record_page(
 ) -> Result<Markup, WebError> {
     let events = state.store.record_events(record.id).await?;
     let place = place_of(state, record).await?;
+    let question = live_question(state, ctx, record).await?;
     let action = format!("/me/records/{}", record.id);
     let body = html! {
         h1 { (record.title) }
@@ -251,6 +252,7 @@ async fn resident_record_page(
         } @else { (flash(ctx, done)) }
         (form_error(problem))
         (record_facts(ctx, record, &place))
+        (question)
         h2 { (ctx.t("record.history")) }
         (timeline(ctx, &events, false))
         @if can_act && record.state == RecordState::Resolved {

@@ -1,0 +1,1879 @@
+//! The filters every resident comment passes before anyone sees it.
+//!
+//! Pure functions — no I/O, no clock, no database — so the chat service can
+//! run them on every post and the tests below pin down every decision:
+//!
+//! - [`clean`] makes the text that is stored and shown: invisible and
+//!   reordering characters removed, blank lines collapsed, length checked.
+//! - [`normalise`] makes a matching key that is never shown: width, case,
+//!   accents, look-alike letters and whatever was typed between the letters
+//!   folded away, so "法 轮-功", "ＦＵＣＫ" and "f.u.c.k" all meet their word.
+//! - [`BlockedWords`] is a community's editable word list, matched on that key.
+//! - [`mask_personal_data`] hides phone, ID-card and bank-card numbers,
+//!   e-mail addresses and licence plates before others see a comment.
+//! - [`has_link`] spots web addresses, including the usual disguises.
+//! - [`duplicate_key`] says whether two messages say the same thing.
+
+use std::collections::HashMap;
+
+use unicode_normalization::char::is_combining_mark;
+use unicode_normalization::UnicodeNormalization;
+
+/// Longest comment, in characters (not bytes) after cleaning.
+pub const MAX_CHARS: usize = 500;
+
+/// Combining marks kept on one base character. More is "Zalgo" text that
+/// spills over the lines around it; no real script needs more than four.
+const MAX_MARKS_PER_CHAR: usize = 4;
+
+/// Why a comment cannot be posted at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TextProblem {
+    #[error("the message is empty")]
+    Empty,
+    #[error("the message is longer than {max} characters")]
+    TooLong { max: usize },
+}
+
+// ---------------------------------------------------------------------------
+// Cleaning: what is stored and shown
+// ---------------------------------------------------------------------------
+
+/// The text as it will be stored and shown.
+///
+/// Removes characters that draw nothing or reorder the text around them
+/// (zero-width characters, bidi controls, other format and control
+/// characters, Hangul fillers and the braille blank that people use to post
+/// "empty" messages). Tabs become spaces, every kind of line break becomes
+/// `\n`, trailing spaces go, a run of blank lines becomes one blank line, and
+/// the whole text is trimmed. NFC composes accents; combining marks beyond
+/// four on one character are dropped.
+///
+/// HTML and scripts stay as typed: escaping is the view's job.
+///
+/// The zero-width joiner goes too, so a family emoji 👨‍👩‍👧 shows as its
+/// three members — a small price for refusing every invisible character.
+pub fn clean(raw: &str) -> Result<String, TextProblem> {
+    let visible = strip_invisible(raw);
+    let composed: String = visible.nfc().collect();
+    let text = tidy_lines(&limit_marks(&composed));
+    if text.is_empty() {
+        return Err(TextProblem::Empty);
+    }
+    if text.chars().count() > MAX_CHARS {
+        return Err(TextProblem::TooLong { max: MAX_CHARS });
+    }
+    Ok(text)
+}
+
+fn strip_invisible(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    let mut chars = raw.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\r' => {
+                chars.next_if_eq(&'\n');
+                out.push('\n');
+            }
+            '\n' | '\u{0085}' | '\u{2028}' | '\u{2029}' => out.push('\n'),
+            '\t' => out.push(' '),
+            c if is_invisible(c) => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Characters that draw nothing or reorder the text around them.
+fn is_invisible(c: char) -> bool {
+    c.is_control()
+        || matches!(c,
+            '\u{00AD}'                      // soft hyphen
+            | '\u{034F}'                    // combining grapheme joiner
+            | '\u{0600}'..='\u{0605}'       // Arabic number signs (format)
+            | '\u{061C}'                    // Arabic letter mark (bidi)
+            | '\u{06DD}' | '\u{070F}' | '\u{0890}'..='\u{0891}' | '\u{08E2}'
+            | '\u{115F}' | '\u{1160}' | '\u{3164}' | '\u{FFA0}' // Hangul fillers
+            | '\u{17B4}' | '\u{17B5}'       // Khmer inherent vowels, invisible
+            | '\u{180E}'                    // Mongolian vowel separator
+            | '\u{200B}'..='\u{200F}'       // zero-width space and joiners, LRM, RLM
+            | '\u{202A}'..='\u{202E}'       // bidi embeddings and overrides
+            | '\u{2060}'..='\u{2064}'       // word joiner, invisible operators
+            | '\u{2066}'..='\u{206F}'       // bidi isolates, deprecated format characters
+            | '\u{2800}'                    // braille blank
+            | '\u{FEFF}'                    // byte-order mark
+            | '\u{FFF9}'..='\u{FFFB}'       // interlinear annotation
+            | '\u{110BD}' | '\u{110CD}'     // Kaithi number signs
+            | '\u{13430}'..='\u{1343F}'     // Egyptian hieroglyph format controls
+            | '\u{1BCA0}'..='\u{1BCA3}'     // shorthand format controls
+            | '\u{1D173}'..='\u{1D17A}'     // musical format controls
+            | '\u{E0000}'..='\u{E0FFF}' // tags, variation selectors supplement: can smuggle hidden text
+        )
+}
+
+fn limit_marks(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut marks_in_a_row = 0;
+    for c in text.chars() {
+        if is_combining_mark(c) {
+            marks_in_a_row += 1;
+            if marks_in_a_row > MAX_MARKS_PER_CHAR {
+                continue;
+            }
+        } else {
+            marks_in_a_row = 0;
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn tidy_lines(text: &str) -> String {
+    let mut lines: Vec<&str> = Vec::new();
+    for line in text.split('\n').map(str::trim_end) {
+        let after_blank = lines.last().is_some_and(|last| last.is_empty());
+        if !(line.is_empty() && after_blank) {
+            lines.push(line);
+        }
+    }
+    lines.join("\n").trim().to_owned()
+}
+
+// ---------------------------------------------------------------------------
+// Normalising: the key blocked words are matched on
+// ---------------------------------------------------------------------------
+
+/// The matching key of a text; never shown to anyone.
+///
+/// NFKD (full-width → half-width, ligatures, circled and styled letters and
+/// digits, compatibility ideographs), lower case, Cyrillic and Greek letters
+/// that look Latin replaced by the Latin letter (see [`latin_lookalike`]),
+/// then only letters and digits are kept: spaces, punctuation, symbols,
+/// emoji, invisible characters and accents (combining marks, so "fück" is
+/// "fuck") all go. Finally NFC, so Hangul syllables come out composed.
+///
+/// Not folded: traditional and simplified Chinese (list both 法轮功 and
+/// 法輪功), pinyin, digits used as letters.
+pub fn normalise(text: &str) -> String {
+    let kept: String = text
+        .nfkd()
+        .flat_map(char::to_lowercase)
+        .map(latin_lookalike)
+        .filter(|&c| c.is_alphanumeric() && !is_combining_mark(c))
+        .collect();
+    kept.nfc().collect()
+}
+
+/// Cyrillic and Greek letters (after lower-casing) that pass for Latin ones,
+/// as in "fuсk" with a Cyrillic "с". A short table of the letters people
+/// actually use to dodge filters, not the full Unicode confusables list.
+/// Lower-casing comes first, so capitals that look Latin (В, Н, М, Κ) are
+/// covered by their small letters here.
+fn latin_lookalike(c: char) -> char {
+    match c {
+        'а' => 'a',
+        'в' => 'b',
+        'е' => 'e',
+        'к' => 'k',
+        'м' => 'm',
+        'н' => 'h',
+        'о' => 'o',
+        'р' => 'p',
+        'с' => 'c',
+        'т' => 't',
+        'у' => 'y',
+        'х' => 'x',
+        'і' => 'i',
+        'ј' => 'j',
+        'ѕ' => 's',
+        'ԁ' => 'd',
+        'һ' => 'h',
+        'ӏ' => 'l',
+        'ԛ' => 'q',
+        'ԝ' => 'w',
+        'α' => 'a',
+        'β' => 'b',
+        'ε' => 'e',
+        'ι' => 'i',
+        'κ' => 'k',
+        'ο' => 'o',
+        'ρ' => 'p',
+        'τ' => 't',
+        'υ' => 'u',
+        'χ' => 'x',
+        other => other,
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Blocked words
+// ---------------------------------------------------------------------------
+
+/// A community's blocked words, ready to match.
+///
+/// Built from the editable list: one entry per line, surrounding spaces
+/// ignored, blank lines and lines starting with `#` skipped. Entries are
+/// matched on their [`normalise`]d key anywhere in the message's key, so they
+/// also match inside longer words ("ass" in "class"): keep entries specific.
+/// Entries with the same key are kept once (the first as listed); entries
+/// whose key is empty ("!!!", an emoji) can never match and are dropped.
+#[derive(Debug, Clone, Default)]
+pub struct BlockedWords {
+    entries: Vec<BlockedWord>,
+    /// Entry indexes by the first character of their key, so a message is
+    /// compared only with the entries that can start at each position.
+    by_first_char: HashMap<char, Vec<usize>>,
+}
+
+#[derive(Debug, Clone)]
+struct BlockedWord {
+    listed: String,
+    key: String,
+}
+
+impl BlockedWords {
+    /// Each item is a line of the list; items holding several lines are split.
+    pub fn new<I: IntoIterator<Item = S>, S: AsRef<str>>(words: I) -> Self {
+        let mut list = Self::default();
+        for item in words {
+            for line in item.as_ref().lines() {
+                list.add(line);
+            }
+        }
+        list
+    }
+
+    /// The list as the moderator typed it.
+    pub fn parse(list: &str) -> Self {
+        Self::new([list])
+    }
+
+    fn add(&mut self, line: &str) {
+        let listed = line.trim();
+        if listed.is_empty() || listed.starts_with('#') {
+            return;
+        }
+        let key = normalise(listed);
+        let Some(first) = key.chars().next() else {
+            return;
+        };
+        if self.entries.iter().any(|entry| entry.key == key) {
+            return;
+        }
+        self.by_first_char
+            .entry(first)
+            .or_default()
+            .push(self.entries.len());
+        self.entries.push(BlockedWord {
+            listed: listed.to_owned(),
+            key,
+        });
+    }
+
+    /// The entries that take part in matching, as listed, in list order.
+    pub fn entries(&self) -> impl Iterator<Item = &str> {
+        self.entries.iter().map(|entry| entry.listed.as_str())
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The listed entries found in `text` (as listed, in list order, once each).
+    pub fn find(&self, text: &str) -> Vec<String> {
+        if self.entries.is_empty() {
+            return Vec::new();
+        }
+        let key = normalise(text);
+        let mut found = vec![false; self.entries.len()];
+        for (at, c) in key.char_indices() {
+            let Some(candidates) = self.by_first_char.get(&c) else {
+                continue;
+            };
+            let rest = &key[at..];
+            for &index in candidates {
+                if !found[index] && rest.starts_with(&self.entries[index].key) {
+                    found[index] = true;
+                }
+            }
+        }
+        self.entries
+            .iter()
+            .zip(found)
+            .filter(|(_, found)| *found)
+            .map(|(entry, _)| entry.listed.clone())
+            .collect()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Personal data
+// ---------------------------------------------------------------------------
+
+/// A kind of personal data found (and masked) in a comment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PersonalData {
+    /// Mainland mobile number, 1[3-9] and 9 more digits, optionally +86 / 0086.
+    MobileNumber,
+    /// Landline with its area code: 010-, 02x-, 0xxx- and 7–8 digits.
+    Landline,
+    /// 18-character resident ID number with a valid birth date and checksum.
+    IdCardNumber,
+    /// 16–19 digit card number passing the Luhn check.
+    BankCard,
+    Email,
+    /// Mainland licence plate such as 辽B·12345 (it identifies a neighbour).
+    PlateNumber,
+}
+
+impl PersonalData {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PersonalData::MobileNumber => "mobile",
+            PersonalData::Landline => "landline",
+            PersonalData::IdCardNumber => "id_card",
+            PersonalData::BankCard => "bank_card",
+            PersonalData::Email => "email",
+            PersonalData::PlateNumber => "plate",
+        }
+    }
+}
+
+/// A text with its personal data masked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Masked {
+    pub text: String,
+    /// What was masked, each kind once, in order of first appearance.
+    pub kinds: Vec<PersonalData>,
+}
+
+impl Masked {
+    pub fn changed(&self) -> bool {
+        !self.kinds.is_empty()
+    }
+}
+
+/// Masks personal data so that it can be shown to everyone:
+///
+/// | kind | example | shown as |
+/// |---|---|---|
+/// | mobile | 138 1234 5678, +86-138-1234-5678, full-width digits | 138****5678 |
+/// | landline | 0411-87654321, (010)62345678 | 0411-****4321 |
+/// | ID card | 11010519491231002X, also in groups | 110*************2X |
+/// | bank card | 6228 4800 1234 5671 (Luhn) | 6228********5671 |
+/// | e-mail | zhang.san@example.com | z***@example.com |
+/// | plate | 辽B·12345 | 辽B***45 |
+///
+/// Digits count as one number when only spaces, dashes or brackets (at most
+/// three in a row) stand between groups of at least three digits, so "138 1234 5678"
+/// is a phone number but "3号楼502室", "2026-11-21", "12:30", "¥1280",
+/// "89.5平方米" and lists of short numbers are left alone. Digits touching a
+/// decimal point are never personal data. Masks keep the visible digits as
+/// typed (full-width stays full-width) and hide the same number of digits
+/// they replace, except e-mail local parts.
+pub fn mask_personal_data(text: &str) -> Masked {
+    let chars: Vec<char> = text.chars().collect();
+    let mut spans = Spans {
+        taken: vec![false; chars.len()],
+        found: Vec::new(),
+    };
+    find_emails(&chars, &mut spans);
+    find_plates(&chars, &mut spans);
+    find_numbers(&chars, &mut spans);
+
+    let mut found = spans.found;
+    found.sort_by_key(|span| span.start);
+    let mut out = String::with_capacity(text.len());
+    let mut kinds = Vec::new();
+    let mut at = 0;
+    for span in found {
+        out.extend(&chars[at..span.start]);
+        out.push_str(&span.replacement);
+        at = span.end;
+        if !kinds.contains(&span.kind) {
+            kinds.push(span.kind);
+        }
+    }
+    out.extend(&chars[at..]);
+    Masked { text: out, kinds }
+}
+
+/// A stretch of the text (character indexes) to replace.
+struct Span {
+    start: usize,
+    end: usize,
+    kind: PersonalData,
+    replacement: String,
+}
+
+struct Spans {
+    /// Characters already inside a span, so later scanners leave them alone.
+    taken: Vec<bool>,
+    found: Vec<Span>,
+}
+
+impl Spans {
+    fn is_free(&self, range: std::ops::Range<usize>) -> bool {
+        !self.taken[range].contains(&true)
+    }
+
+    fn add(&mut self, span: Span) {
+        self.taken[span.start..span.end].fill(true);
+        self.found.push(span);
+    }
+}
+
+/// Full-width ASCII (！ to ～) as plain ASCII; anything else unchanged.
+fn half_width(c: char) -> char {
+    match c {
+        '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+        _ => c,
+    }
+}
+
+fn digit_value(c: char) -> Option<u8> {
+    half_width(c).to_digit(10).map(|d| d as u8)
+}
+
+fn stars(n: usize) -> String {
+    "*".repeat(n)
+}
+
+fn find_emails(chars: &[char], spans: &mut Spans) {
+    for (at, &c) in chars.iter().enumerate() {
+        if !matches!(c, '@' | '＠') || !spans.is_free(at..at + 1) {
+            continue;
+        }
+        let mut start = at;
+        while start > 0 && is_local_part_char(chars[start - 1]) {
+            start -= 1;
+        }
+        while start < at && chars[start] == '.' {
+            start += 1;
+        }
+        let mut end = at + 1;
+        while end < chars.len() && is_domain_char(chars[end]) {
+            end += 1;
+        }
+        while end > at + 1 && matches!(chars[end - 1], '.' | '-') {
+            end -= 1;
+        }
+        let domain: String = chars[at + 1..end].iter().collect();
+        if start == at || !is_plausible_domain(&domain) || !spans.is_free(start..end) {
+            continue;
+        }
+        spans.add(Span {
+            start,
+            end,
+            kind: PersonalData::Email,
+            replacement: format!("{}***@{domain}", chars[start]),
+        });
+    }
+}
+
+fn is_local_part_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '%' | '+' | '-')
+}
+
+fn is_domain_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '.' | '-')
+}
+
+fn is_plausible_domain(domain: &str) -> bool {
+    let labels: Vec<&str> = domain.split('.').collect();
+    let Some(top) = labels.last() else {
+        return false;
+    };
+    labels.len() >= 2
+        && labels
+            .iter()
+            .all(|label| !label.is_empty() && !label.starts_with('-') && !label.ends_with('-'))
+        && top.len() >= 2
+        && top.chars().all(|c| c.is_ascii_alphabetic())
+}
+
+/// Province abbreviations that start a mainland licence plate.
+const PLATE_PROVINCES: &str = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼";
+
+fn find_plates(chars: &[char], spans: &mut Spans) {
+    let mut at = 0;
+    while at < chars.len() {
+        match plate_at(chars, at) {
+            Some((number_start, end)) if spans.is_free(at..end) => {
+                let number = &chars[number_start..end];
+                let mut replacement: String = chars[at..at + 2].iter().collect();
+                replacement.push_str(&stars(number.len() - 2));
+                replacement.extend(&number[number.len() - 2..]);
+                spans.add(Span {
+                    start: at,
+                    end,
+                    kind: PersonalData::PlateNumber,
+                    replacement,
+                });
+                at = end;
+            }
+            _ => at += 1,
+        }
+    }
+}
+
+/// A plate starting at `at`: province, letter, an optional dot or space,
+/// then 5 (6 for new-energy cars) letters and digits, at least three of them
+/// digits. Returns where the 5–6 characters start and where the plate ends.
+fn plate_at(chars: &[char], at: usize) -> Option<(usize, usize)> {
+    if !PLATE_PROVINCES.contains(chars[at]) {
+        return None;
+    }
+    if !half_width(*chars.get(at + 1)?).is_ascii_alphabetic() {
+        return None;
+    }
+    let mut start = at + 2;
+    if chars
+        .get(start)
+        .is_some_and(|&c| matches!(c, '·' | '•' | '・' | '.' | '．' | ' ' | '-' | '－'))
+    {
+        start += 1;
+    }
+    let len = chars[start.min(chars.len())..]
+        .iter()
+        .take_while(|&&c| half_width(c).is_ascii_alphanumeric())
+        .count();
+    let number = &chars[start..start + len];
+    let digits = number.iter().filter(|&&c| digit_value(c).is_some()).count();
+    ((5..=6).contains(&len) && digits >= 3).then_some((start, start + len))
+}
+
+/// Digits, in groups separated by spaces, dashes or brackets.
+struct Group {
+    start: usize,
+    /// End of the digits; an ID card's final X, if any, sits at `end`.
+    end: usize,
+    check_x: bool,
+}
+
+impl Group {
+    /// Digits only.
+    fn len(&self) -> usize {
+        self.end - self.start
+    }
+
+    /// Digits and the final X.
+    fn width(&self) -> usize {
+        self.len() + usize::from(self.check_x)
+    }
+
+    fn positions(&self) -> std::ops::Range<usize> {
+        self.start..self.end + usize::from(self.check_x)
+    }
+}
+
+/// No pattern below has more digits than a 19-digit bank card.
+const MAX_PATTERN_DIGITS: usize = 19;
+
+fn find_numbers(chars: &[char], spans: &mut Spans) {
+    let mut at = 0;
+    while at < chars.len() {
+        if !spans.is_free(at..at + 1) || digit_value(chars[at]).is_none() {
+            at += 1;
+            continue;
+        }
+        let (groups, end) = read_groups(chars, spans, at);
+        if !touches_decimal_point(chars, at, end) {
+            mask_groups(chars, &groups, spans);
+        }
+        at = end;
+    }
+}
+
+fn is_group_separator(c: char) -> bool {
+    matches!(
+        c,
+        ' ' | '\u{00A0}'
+            | '\u{3000}'
+            | '-'
+            | '－'
+            | '‐'
+            | '‑'
+            | '–'
+            | '—'
+            | '('
+            | ')'
+            | '（'
+            | '）'
+    )
+}
+
+fn is_check_x(c: char) -> bool {
+    matches!(c, 'X' | 'x' | 'Ｘ' | 'ｘ')
+}
+
+/// Reads the groups of one number starting at `at`; returns them and the end.
+fn read_groups(chars: &[char], spans: &Spans, at: usize) -> (Vec<Group>, usize) {
+    let is_digit_at =
+        |i: usize| i < chars.len() && !spans.taken[i] && digit_value(chars[i]).is_some();
+    let mut groups = Vec::new();
+    let mut at = at;
+    loop {
+        let start = at;
+        while is_digit_at(at) {
+            at += 1;
+        }
+        let check_x = at < chars.len()
+            && !spans.taken[at]
+            && is_check_x(chars[at])
+            && !chars
+                .get(at + 1)
+                .is_some_and(|&c| half_width(c).is_ascii_alphanumeric());
+        groups.push(Group {
+            start,
+            end: at,
+            check_x,
+        });
+        if check_x {
+            return (groups, at + 1);
+        }
+        let mut next = at;
+        while next < chars.len()
+            && next - at < 3
+            && !spans.taken[next]
+            && is_group_separator(chars[next])
+        {
+            next += 1;
+        }
+        if next == at || !is_digit_at(next) {
+            return (groups, at);
+        }
+        at = next;
+    }
+}
+
+fn touches_decimal_point(chars: &[char], start: usize, end: usize) -> bool {
+    let is_point = |c: char| matches!(c, '.' | '．');
+    let is_digit = |i: usize| chars.get(i).is_some_and(|&c| digit_value(c).is_some());
+    (start >= 2 && is_point(chars[start - 1]) && is_digit(start - 2))
+        || (chars.get(end).is_some_and(|&c| is_point(c)) && is_digit(end + 1))
+}
+
+/// Finds patterns among consecutive groups, the longest first, so that
+/// "2026-11-21 13812345678" masks only the phone number.
+fn mask_groups(chars: &[char], groups: &[Group], spans: &mut Spans) {
+    let mut first = 0;
+    while first < groups.len() {
+        let mut digits = 0;
+        let reach = groups[first..]
+            .iter()
+            .take_while(|group| {
+                digits += group.width();
+                digits <= MAX_PATTERN_DIGITS
+            })
+            .count();
+        let found = (first + 1..=first + reach)
+            .rev()
+            .find_map(|last| classify(chars, &groups[first..last]).map(|span| (last, span)));
+        match found {
+            Some((next, span)) => {
+                spans.add(span);
+                first = next;
+            }
+            None => first += 1,
+        }
+    }
+}
+
+fn classify(chars: &[char], groups: &[Group]) -> Option<Span> {
+    let mut positions: Vec<usize> = groups.iter().flat_map(Group::positions).collect();
+    let values = |positions: &[usize]| -> Vec<u8> {
+        positions
+            .iter()
+            .map(|&p| digit_value(chars[p]).unwrap_or(10))
+            .collect()
+    };
+    let with_x = Number {
+        chars,
+        groups,
+        positions: &positions,
+        values: &values(&positions),
+    };
+    if let Some(span) = with_x.id_card() {
+        return Some(span);
+    }
+    // Not an ID card: a trailing "x" is just a letter after the number.
+    if groups.last().is_some_and(|group| group.check_x) {
+        positions.pop();
+    }
+    let number = Number {
+        chars,
+        groups,
+        positions: &positions,
+        values: &values(&positions),
+    };
+    number
+        .mobile()
+        .or_else(|| number.landline())
+        .or_else(|| number.bank_card())
+}
+
+fn all_at_least_three(groups: &[Group]) -> bool {
+    groups.iter().all(|group| group.len() >= 3)
+}
+
+/// Some consecutive digit groups, with each digit's position in the text.
+struct Number<'a> {
+    chars: &'a [char],
+    groups: &'a [Group],
+    positions: &'a [usize],
+    /// Digit values; an ID card's final X is 10.
+    values: &'a [u8],
+}
+
+impl Number<'_> {
+    /// The digits at `range` as typed.
+    fn typed(&self, range: std::ops::Range<usize>) -> String {
+        self.positions[range]
+            .iter()
+            .map(|&p| self.chars[p])
+            .collect()
+    }
+
+    fn span(&self, from: usize, kind: PersonalData, replacement: String) -> Span {
+        Span {
+            start: self.positions[from],
+            end: self.positions[self.positions.len() - 1] + 1,
+            kind,
+            replacement,
+        }
+    }
+
+    fn id_card(&self) -> Option<Span> {
+        let v = self.values;
+        let grouped = self.groups.iter().all(|group| group.width() >= 3);
+        if v.len() != 18 || !grouped || !is_id_card_number(v) {
+            return None;
+        }
+        let replacement = format!("{}{}{}", self.typed(0..3), stars(13), self.typed(16..18));
+        Some(self.span(0, PersonalData::IdCardNumber, replacement))
+    }
+
+    fn mobile(&self) -> Option<Span> {
+        let v = self.values;
+        let prefix = match v.len() {
+            11 => 0,
+            13 if v.starts_with(&[8, 6]) => 2,
+            15 if v.starts_with(&[0, 0, 8, 6]) => 4,
+            _ => return None,
+        };
+        let number = &v[prefix..];
+        // The country code may stand alone ("+86 138…"); other groups need three digits.
+        let (first, rest) = self.groups.split_first()?;
+        let grouped = (first.len() >= 3 || first.len() == prefix) && all_at_least_three(rest);
+        if number[0] != 1 || !(3..=9).contains(&number[1]) || !grouped {
+            return None;
+        }
+        let replacement = format!(
+            "{}****{}",
+            self.typed(prefix..prefix + 3),
+            self.typed(prefix + 7..prefix + 11)
+        );
+        Some(self.span(prefix, PersonalData::MobileNumber, replacement))
+    }
+
+    fn landline(&self) -> Option<Span> {
+        let (area, local_groups) = self.groups.split_first()?;
+        let v = self.values;
+        let area_len = area.len();
+        let area_code = match area_len {
+            3 => v[0] == 0 && (v[1] == 2 || (v[1] == 1 && v[2] == 0)),
+            4 => v[0] == 0 && v[1] >= 3,
+            _ => false,
+        };
+        let local = &v[area_len..];
+        if !area_code
+            || local_groups.is_empty()
+            || !all_at_least_three(local_groups)
+            || !(7..=8).contains(&local.len())
+            || !(2..=8).contains(&local[0])
+        {
+            return None;
+        }
+        let replacement = format!(
+            "{}{}",
+            stars(local.len() - 4),
+            self.typed(v.len() - 4..v.len())
+        );
+        Some(self.span(area_len, PersonalData::Landline, replacement))
+    }
+
+    fn bank_card(&self) -> Option<Span> {
+        let v = self.values;
+        if !(16..=19).contains(&v.len()) {
+            return None;
+        }
+        // Card networks: 3–6, 9 (old domestic cards) and Mastercard's 2221–2720,
+        // which keeps date-prefixed order numbers ("20261121…") out.
+        let network = match v[0] {
+            3..=6 | 9 => true,
+            2 => (2221..=2720).contains(&as_number(&v[..4])),
+            _ => false,
+        };
+        // Written in one piece or in fours, as printed on the card.
+        let grouped = match self.groups.split_last() {
+            Some((_, [])) => true,
+            Some((last, fours)) => fours.iter().all(|g| g.len() == 4) && last.len() <= 4,
+            None => false,
+        };
+        if !network || !grouped || !passes_luhn(v) {
+            return None;
+        }
+        let replacement = format!(
+            "{}{}{}",
+            self.typed(0..4),
+            stars(v.len() - 8),
+            self.typed(v.len() - 4..v.len())
+        );
+        Some(self.span(0, PersonalData::BankCard, replacement))
+    }
+}
+
+fn as_number(digits: &[u8]) -> u32 {
+    digits.iter().fold(0, |n, &d| n * 10 + u32::from(d))
+}
+
+/// GB 11643: region, birth date (YYYYMMDD from 1900), sequence, and an
+/// ISO 7064 MOD 11-2 check character (10 written as X).
+fn is_id_card_number(v: &[u8]) -> bool {
+    const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    const CHECK: [u8; 11] = [1, 0, 10, 9, 8, 7, 6, 5, 4, 3, 2];
+    if v.len() != 18 || v[..17].iter().any(|&d| d > 9) || v[0] == 0 {
+        return false;
+    }
+    let year = as_number(&v[6..10]);
+    let month = as_number(&v[10..12]);
+    let day = as_number(&v[12..14]);
+    let sum: u32 = v[..17]
+        .iter()
+        .zip(WEIGHTS)
+        .map(|(&d, w)| u32::from(d) * w)
+        .sum();
+    (1900..=2099).contains(&year)
+        && (1..=12).contains(&month)
+        && (1..=31).contains(&day)
+        && CHECK[(sum % 11) as usize] == v[17]
+}
+
+fn passes_luhn(v: &[u8]) -> bool {
+    let sum: u32 = v
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, &d)| {
+            let d = u32::from(d);
+            match i % 2 {
+                0 => d,
+                _ if d * 2 > 9 => d * 2 - 9,
+                _ => d * 2,
+            }
+        })
+        .sum();
+    sum.is_multiple_of(10)
+}
+
+// ---------------------------------------------------------------------------
+// Links
+// ---------------------------------------------------------------------------
+
+/// Top-level domains recognised after a plain dot: the generic and country
+/// ones that real and spam links in Chinese chats use. English words that
+/// follow a missing space after a full stop ("fun.Live") are left out.
+const TLDS: &[&str] = &[
+    "asia", "biz", "cc", "club", "cn", "com", "cyou", "edu", "gov", "hk", "icu", "info", "io",
+    "jp", "kr", "ltd", "ly", "mo", "mobi", "net", "org", "ru", "shop", "site", "tech", "top", "tv",
+    "tw", "uk", "vip", "xyz",
+];
+
+/// The only top-level domains recognised in disguise ("example 点 com",
+/// "example dot com", "example . com"), where others would be ordinary words.
+const DISGUISED_TLDS: &[&str] = &["com", "cn"];
+
+/// Chinese top-level domains, recognised after an ASCII dot only.
+const CHINESE_TLDS: &[&str] = &["中国", "公司", "网络"];
+
+/// Whether the text contains a web address: a scheme ("https://"), "www.",
+/// an IPv4 address, or a domain ending in a known top-level domain
+/// (example.com, abc.cn, 例子.中国). Full-width letters and dots count
+/// ("ｅｘａｍｐｌｅ．ｃｏｍ"), as do the ideographic full stop ("example。com")
+/// and the disguises "点", "dot", "[.]" and a dot between spaces, for .com
+/// and .cn only. E-mail domains are not links (e-mails are masked instead).
+/// Decimals (1.5米, 3.5元), versions (v2.0), ellipses and ordinary
+/// sentence ends are not links.
+pub fn has_link(text: &str) -> bool {
+    let chars: Vec<char> = text
+        .nfkc()
+        .flat_map(char::to_lowercase)
+        .map(latin_lookalike)
+        .collect();
+    has_scheme(&chars)
+        || (0..chars.len()).any(|at| starts_www(&chars, at) || is_domain_at(&chars, at))
+        || has_ip_address(&chars)
+}
+
+fn has_scheme(chars: &[char]) -> bool {
+    chars
+        .windows(4)
+        .any(|w| w[0].is_ascii_alphabetic() && w[1..] == [':', '/', '/'])
+}
+
+fn starts_with_str(chars: &[char], at: usize, word: &str) -> bool {
+    word.chars()
+        .enumerate()
+        .all(|(i, c)| chars.get(at + i) == Some(&c))
+}
+
+fn starts_www(chars: &[char], at: usize) -> bool {
+    starts_with_str(chars, at, "www")
+        && (at == 0 || !chars[at - 1].is_ascii_alphanumeric())
+        && dot_at(chars, at + 3).is_some()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dot {
+    /// "." (full-width "．" is folded to it)
+    Ascii,
+    /// "。"
+    Ideographic,
+    /// "点", " dot ", "[.]", "(.)"
+    Spelled,
+}
+
+/// The dot between two labels at `at`, and how many characters it takes.
+fn dot_at(chars: &[char], at: usize) -> Option<(Dot, usize)> {
+    let bracketed = |open: char, close: char| {
+        chars.get(at) == Some(&open)
+            && chars.get(at + 1) == Some(&'.')
+            && chars.get(at + 2) == Some(&close)
+    };
+    match chars.get(at)? {
+        '.' => Some((Dot::Ascii, 1)),
+        '。' => Some((Dot::Ideographic, 1)),
+        '点' => Some((Dot::Spelled, 1)),
+        '[' if bracketed('[', ']') => Some((Dot::Spelled, 3)),
+        '(' if bracketed('(', ')') => Some((Dot::Spelled, 3)),
+        'd' if starts_with_str(chars, at, "dot")
+            && at > 0
+            && chars[at - 1] == ' '
+            && chars.get(at + 3) == Some(&' ') =>
+        {
+            Some((Dot::Spelled, 3))
+        }
+        _ => None,
+    }
+}
+
+fn is_cjk(c: char) -> bool {
+    matches!(c, '\u{3400}'..='\u{4DBF}' | '\u{4E00}'..='\u{9FFF}' | '\u{20000}'..='\u{3134F}')
+}
+
+fn is_domain_at(chars: &[char], at: usize) -> bool {
+    let Some((dot, dot_len)) = dot_at(chars, at) else {
+        return false;
+    };
+    let space_before = at > 0 && chars[at - 1] == ' ';
+    let label_end = at - usize::from(space_before);
+    let Some(&last) = label_end.checked_sub(1).and_then(|i| chars.get(i)) else {
+        return false;
+    };
+    let label_ok = match dot {
+        Dot::Ascii => last.is_ascii_alphanumeric() || is_cjk(last),
+        Dot::Ideographic => last.is_ascii_alphanumeric(),
+        Dot::Spelled if chars[at] == '点' => last.is_ascii_alphabetic() || is_cjk(last),
+        Dot::Spelled => last.is_ascii_alphabetic(),
+    };
+    if !label_ok {
+        return false;
+    }
+    let space_after = chars.get(at + dot_len) == Some(&' ');
+    let tld_start = at + dot_len + usize::from(space_after);
+    let tld_len = chars[tld_start.min(chars.len())..]
+        .iter()
+        .take_while(|c| c.is_ascii_lowercase())
+        .count();
+    if tld_len > 0 {
+        let tld: String = chars[tld_start..tld_start + tld_len].iter().collect();
+        let ends = chars
+            .get(tld_start + tld_len)
+            .is_none_or(|c| !c.is_ascii_alphanumeric());
+        let known = if dot == Dot::Spelled || space_before || space_after {
+            DISGUISED_TLDS
+        } else {
+            TLDS
+        };
+        return ends && known.contains(&tld.as_str()) && !is_email_domain(chars, label_end);
+    }
+    dot == Dot::Ascii
+        && !space_before
+        && !space_after
+        && (is_cjk(last) || last.is_ascii_alphabetic())
+        && CHINESE_TLDS
+            .iter()
+            .any(|tld| starts_with_str(chars, tld_start, tld))
+}
+
+/// Whether the label ending at `end` is the domain of an e-mail address.
+fn is_email_domain(chars: &[char], end: usize) -> bool {
+    // A domain name has at most 253 characters; looking further back would
+    // make a text of many dots quadratic.
+    let from = end.saturating_sub(254);
+    let before_domain = chars[from..end]
+        .iter()
+        .rposition(|&c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')));
+    before_domain.is_some_and(|i| chars[from + i] == '@')
+}
+
+fn has_ip_address(chars: &[char]) -> bool {
+    let mut at = 0;
+    while at < chars.len() {
+        let starts_here = chars[at].is_ascii_digit()
+            && (at == 0 || !(chars[at - 1].is_ascii_alphanumeric() || chars[at - 1] == '.'));
+        if !starts_here {
+            at += 1;
+            continue;
+        }
+        let len = chars[at..]
+            .iter()
+            .take_while(|&&c| c.is_ascii_digit() || c == '.')
+            .count();
+        let run: String = chars[at..at + len].iter().collect();
+        let ends = chars
+            .get(at + len)
+            .is_none_or(|c| !c.is_ascii_alphanumeric());
+        if ends && is_ipv4(run.trim_end_matches('.')) {
+            return true;
+        }
+        at += len;
+    }
+    false
+}
+
+fn is_ipv4(run: &str) -> bool {
+    let parts: Vec<&str> = run.split('.').collect();
+    parts.len() == 4
+        && parts
+            .iter()
+            .all(|part| (1..=3).contains(&part.len()) && part.parse::<u8>().is_ok())
+}
+
+// ---------------------------------------------------------------------------
+// Duplicates
+// ---------------------------------------------------------------------------
+
+/// The key under which the same message posted again is recognised.
+///
+/// The [`normalise`]d text (so case, width, spaces, punctuation, emoji,
+/// accents and invisible characters do not matter) with each run of one
+/// repeated letter shortened to one ("哈哈哈哈" = "哈", "好!!!" = "好").
+/// Digits are kept as typed, runs included: "3号楼电梯坏了" and "5号楼电梯
+/// 坏了" are different questions, and "100元" is not "1000元".
+/// A message of only emoji or punctuation keys on its visible characters
+/// (runs shortened the same way), so "👍👍" = "👍" but "👍" ≠ "🙏".
+pub fn duplicate_key(text: &str) -> String {
+    let key = normalise(text);
+    let key = if key.is_empty() {
+        text.nfkc()
+            .filter(|&c| !c.is_whitespace() && !is_invisible(c))
+            .collect()
+    } else {
+        key
+    };
+    let mut out = String::with_capacity(key.len());
+    let mut previous = None;
+    for c in key.chars() {
+        if previous != Some(c) || c.is_numeric() {
+            out.push(c);
+        }
+        previous = Some(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn masked(text: &str) -> String {
+        mask_personal_data(text).text
+    }
+
+    fn kinds(text: &str) -> Vec<PersonalData> {
+        mask_personal_data(text).kinds
+    }
+
+    // --- clean -------------------------------------------------------------
+
+    #[test]
+    fn clean_removes_zero_width_characters() {
+        for zw in [
+            '\u{200B}', '\u{200C}', '\u{200D}', '\u{200E}', '\u{200F}', '\u{2060}', '\u{2063}',
+            '\u{2064}', '\u{FEFF}',
+        ] {
+            assert_eq!(clean(&format!("傻{zw}逼{zw}")).unwrap(), "傻逼", "{:?}", zw);
+        }
+    }
+
+    #[test]
+    fn clean_removes_bidi_controls() {
+        assert_eq!(clean("abc\u{202E}gnp.exe\u{202C}").unwrap(), "abcgnp.exe");
+        for bidi in [
+            '\u{202A}', '\u{202B}', '\u{202D}', '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}',
+            '\u{061C}',
+        ] {
+            assert_eq!(
+                clean(&format!("{bidi}物业{bidi}费")).unwrap(),
+                "物业费",
+                "{:?}",
+                bidi
+            );
+        }
+    }
+
+    #[test]
+    fn clean_removes_other_format_and_control_characters() {
+        assert_eq!(
+            clean("a\u{0000}b\u{0007}c\u{007F}d\u{009B}e").unwrap(),
+            "abcde"
+        );
+        assert_eq!(clean("soft\u{00AD}hyphen").unwrap(), "softhyphen");
+        // Tag characters can smuggle hidden text past a reader.
+        assert_eq!(clean("hi\u{E0041}\u{E0042}\u{E007F}").unwrap(), "hi");
+        assert_eq!(clean("a\tb").unwrap(), "a b");
+    }
+
+    #[test]
+    fn clean_refuses_messages_that_draw_nothing() {
+        for blank in [
+            "",
+            "   ",
+            "\n\n",
+            "\u{200B}\u{200B}",
+            "\u{3000}",
+            "\u{3164}",
+            "\u{2800}\u{2800}",
+            "\u{202E}\t",
+        ] {
+            assert_eq!(clean(blank), Err(TextProblem::Empty), "{blank:?}");
+        }
+    }
+
+    #[test]
+    fn clean_keeps_lines_and_collapses_blank_runs() {
+        assert_eq!(clean("第一行\n第二行").unwrap(), "第一行\n第二行");
+        assert_eq!(clean("第一段\n\n\n\n\n第二段").unwrap(), "第一段\n\n第二段");
+        assert_eq!(clean("a\r\n\r\n\r\nb\rc").unwrap(), "a\n\nb\nc");
+        assert_eq!(clean("a  \n \u{3000} \n\t\nb").unwrap(), "a\n\nb");
+        assert_eq!(clean("a\u{2028}b\u{2029}c").unwrap(), "a\nb\nc");
+    }
+
+    #[test]
+    fn clean_trims() {
+        assert_eq!(clean("  \n 你好，物业 \u{3000}\n\n").unwrap(), "你好，物业");
+    }
+
+    #[test]
+    fn clean_keeps_html_and_script_as_text() {
+        let script = "<script>alert('x')</script> & <b>粗</b>";
+        assert_eq!(clean(script).unwrap(), script);
+    }
+
+    #[test]
+    fn clean_composes_accents_and_limits_stacked_marks() {
+        assert_eq!(clean("cafe\u{0301}").unwrap(), "café");
+        assert_eq!(clean("cafe\u{200B}\u{0301}").unwrap(), "café");
+        let zalgo = format!("a{}b", "\u{0316}".repeat(40));
+        assert_eq!(
+            clean(&zalgo).unwrap().chars().count(),
+            2 + MAX_MARKS_PER_CHAR
+        );
+    }
+
+    #[test]
+    fn clean_keeps_emoji_and_chinese_punctuation() {
+        assert_eq!(clean("👍🏻好！（真的）").unwrap(), "👍🏻好！（真的）");
+        // The zero-width joiner goes, so a joined emoji falls apart into its parts.
+        assert_eq!(clean("👨\u{200D}👩\u{200D}👧").unwrap(), "👨👩👧");
+    }
+
+    #[test]
+    fn clean_counts_characters_not_bytes() {
+        let chinese = "电".repeat(MAX_CHARS);
+        assert_eq!(chinese.len(), MAX_CHARS * 3);
+        assert_eq!(clean(&chinese).unwrap(), chinese);
+        assert_eq!(
+            clean(&format!("{chinese}梯")),
+            Err(TextProblem::TooLong { max: MAX_CHARS })
+        );
+        let emoji = "🙏".repeat(MAX_CHARS);
+        assert!(clean(&emoji).is_ok());
+    }
+
+    #[test]
+    fn clean_counts_length_after_removing_invisible_characters() {
+        let padded = format!("{}{}", "a".repeat(MAX_CHARS), "\u{200B}".repeat(300));
+        assert_eq!(clean(&padded).unwrap(), "a".repeat(MAX_CHARS));
+        let spaced = format!("   {}   ", "a".repeat(MAX_CHARS));
+        assert!(clean(&spaced).is_ok());
+    }
+
+    #[test]
+    fn clean_refuses_a_ten_thousand_character_message() {
+        let long = "请问电梯什么时候修？".repeat(1000);
+        assert_eq!(long.chars().count(), 10_000);
+        assert_eq!(clean(&long), Err(TextProblem::TooLong { max: 500 }));
+    }
+
+    // --- normalise -----------------------------------------------------------
+
+    #[test]
+    fn normalise_removes_what_is_typed_between_chinese_characters() {
+        for text in [
+            "法 轮-功",
+            "法.轮.功",
+            "法\u{3000}轮\u{3000}功",
+            "法、轮，功",
+            "法😀轮🌸功",
+            "法\u{200B}轮\u{202E}功",
+            "法_轮*功",
+            "【法】轮《功》",
+        ] {
+            assert_eq!(normalise(text), "法轮功", "{text:?}");
+        }
+        for text in ["傻*逼", "傻 逼", "傻。逼", "傻~~逼", "傻❤逼"] {
+            assert_eq!(normalise(text), "傻逼", "{text:?}");
+        }
+    }
+
+    #[test]
+    fn normalise_folds_width_case_and_styles_in_english() {
+        for text in [
+            "ＦＵＣＫ",
+            "f.u.c.k",
+            "F U C K",
+            "f-u-c-k!",
+            "FuCk",
+            "ⓕⓤⓒⓚ",
+            "𝐟𝐮𝐜𝐤",
+            "𝔣𝔲𝔠𝔨",
+            "fück",
+            "f\u{200B}uck",
+        ] {
+            assert_eq!(normalise(text), "fuck", "{text:?}");
+        }
+        assert_eq!(normalise("Hello, World!"), "helloworld");
+        assert_eq!(normalise("ﬁne"), "fine");
+    }
+
+    #[test]
+    fn normalise_folds_digits() {
+        assert_eq!(normalise("①②③"), "123");
+        assert_eq!(normalise("３号楼 ５０２室"), "3号楼502室");
+        assert_eq!(normalise("Ⅻ"), "xii");
+    }
+
+    #[test]
+    fn normalise_maps_latin_lookalikes() {
+        // Cyrillic с, Greek ο, Cyrillic capital В and Н.
+        assert_eq!(normalise("fuсk"), "fuck");
+        assert_eq!(normalise("gοοgle"), "google");
+        assert_eq!(normalise("ВАН"), "bah");
+    }
+
+    #[test]
+    fn normalise_keeps_hangul_syllables_whole() {
+        assert_eq!(normalise("가 나-다"), "가나다");
+        assert_eq!(normalise("가나다"), normalise("\u{1100}\u{1161}나다"));
+    }
+
+    #[test]
+    fn normalise_does_not_fold_traditional_into_simplified() {
+        assert_ne!(normalise("法輪功"), normalise("法轮功"));
+    }
+
+    #[test]
+    fn normalise_of_symbols_only_is_empty() {
+        assert_eq!(normalise("!!! 👍🙏 ……"), "");
+    }
+
+    // --- blocked words ------------------------------------------------------
+
+    fn words() -> BlockedWords {
+        BlockedWords::parse("# 社区屏蔽词\n\n法轮功\n  傻逼  \nfuck\n# 繁体要单独列\n法輪功\n")
+    }
+
+    #[test]
+    fn blocked_words_skip_comments_blanks_and_duplicates() {
+        let list = BlockedWords::parse("# comment\n\n 傻逼 \n傻 逼\nＦＵＣＫ\nfuck\n!!!\n👍\n");
+        assert_eq!(list.entries().collect::<Vec<_>>(), ["傻逼", "ＦＵＣＫ"]);
+        assert_eq!(list.len(), 2);
+        assert!(!list.is_empty());
+        assert!(BlockedWords::parse("# nothing\n\n").is_empty());
+    }
+
+    #[test]
+    fn blocked_words_new_takes_lines_or_whole_lists() {
+        let from_lines = BlockedWords::new(["法轮功", "傻逼"]);
+        let from_text = BlockedWords::new(vec![String::from("法轮功\n傻逼\n")]);
+        assert_eq!(
+            from_lines.entries().collect::<Vec<_>>(),
+            from_text.entries().collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn blocked_words_are_found_through_evasions() {
+        let list = words();
+        assert_eq!(list.find("大家好，法 轮-功好"), ["法轮功"]);
+        assert_eq!(list.find("你个傻*逼"), ["傻逼"]);
+        assert_eq!(list.find("你个傻 逼"), ["傻逼"]);
+        assert_eq!(list.find("ＦＵＣＫ you"), ["fuck"]);
+        assert_eq!(list.find("f.u.c.k you"), ["fuck"]);
+        assert_eq!(list.find("what the fuсk"), ["fuck"]);
+        assert_eq!(list.find("法\u{200B}輪\u{200B}功"), ["法輪功"]);
+    }
+
+    #[test]
+    fn blocked_words_report_each_entry_once_in_list_order() {
+        let list = words();
+        assert_eq!(
+            list.find("fuck 傻逼 法轮功 傻逼 FUCK"),
+            ["法轮功", "傻逼", "fuck"]
+        );
+    }
+
+    #[test]
+    fn blocked_words_leave_clean_messages_alone() {
+        assert!(words().find("请问3号楼电梯什么时候修好？").is_empty());
+        assert!(BlockedWords::default().find("傻逼").is_empty());
+    }
+
+    #[test]
+    fn blocked_words_match_inside_longer_words_by_design() {
+        // Matching ignores word boundaries (spaces are gone from the key), so a
+        // short Latin entry also holds innocent words: keep entries specific.
+        assert_eq!(BlockedWords::parse("ass").find("first class"), ["ass"]);
+    }
+
+    #[test]
+    fn blocked_words_entry_written_with_evasions_matches_plain_text() {
+        assert_eq!(
+            BlockedWords::parse("Ｆ Ｕ Ｃ Ｋ").find("fuck"),
+            ["Ｆ Ｕ Ｃ Ｋ"]
+        );
+    }
+
+    #[test]
+    fn blocked_words_handle_thousands_of_entries() {
+        let list: Vec<String> = (0..5000).map(|i| format!("屏蔽词{i:04}号")).collect();
+        let list = BlockedWords::new(&list);
+        assert_eq!(list.len(), 5000);
+        let mut message = "正常的内容，".repeat(80);
+        message.push_str("屏 蔽 词 4 2 4 2 号");
+        assert!(message.chars().count() >= 480);
+        for _ in 0..50 {
+            assert_eq!(list.find(&message), ["屏蔽词4242号"]);
+        }
+        assert!(list.find(&"屏蔽词".repeat(3000)).is_empty());
+    }
+
+    // --- personal data: mobile numbers ------------------------------------
+
+    #[test]
+    fn masks_mobile_numbers_inside_chinese_text() {
+        let result = mask_personal_data("电话13812345678谢谢");
+        assert_eq!(result.text, "电话138****5678谢谢");
+        assert_eq!(result.kinds, [PersonalData::MobileNumber]);
+        assert!(result.changed());
+    }
+
+    #[test]
+    fn masks_mobile_numbers_written_in_groups_or_with_country_code() {
+        for (typed, shown) in [
+            ("138 1234 5678", "138****5678"),
+            ("138-1234-5678", "138****5678"),
+            ("138 - 1234 - 5678", "138****5678"),
+            ("1381234 5678", "138****5678"),
+            ("+86 138 1234 5678", "+86 138****5678"),
+            ("+86-138-1234-5678", "+86-138****5678"),
+            ("+8613812345678", "+86138****5678"),
+            ("0086 13812345678", "0086 138****5678"),
+            ("(+86)19912345678", "(+86)199****5678"),
+        ] {
+            assert_eq!(
+                masked(&format!("联系我{typed}。")),
+                format!("联系我{shown}。"),
+                "{typed}"
+            );
+        }
+    }
+
+    #[test]
+    fn masks_full_width_mobile_numbers_keeping_their_width() {
+        assert_eq!(
+            masked("手机：１３８１２３４５６７８"),
+            "手机：１３８****５６７８"
+        );
+        assert_eq!(
+            masked("手机：１３８　１２３４　５６７８"),
+            "手机：１３８****５６７８"
+        );
+    }
+
+    #[test]
+    fn masks_every_mobile_number_in_a_message() {
+        assert_eq!(
+            masked("张13812345678，李15987654321 或 17712340000"),
+            "张138****5678，李159****4321 或 177****0000"
+        );
+    }
+
+    #[test]
+    fn mobile_number_followed_by_a_letter_x_is_still_masked() {
+        assert_eq!(masked("13812345678x"), "138****5678x");
+    }
+
+    #[test]
+    fn leaves_numbers_that_are_not_mobile_numbers() {
+        for text in [
+            "12812345678",    // 12 is not a mobile prefix
+            "138123456789",   // 12 digits: an order number
+            "1381234567",     // 10 digits
+            "10086",          // service number
+            "13 812 345 678", // groups too short to be a written phone number
+            "1 3 8 1 2 3 4 5 6 7 8",
+            "13812345678.5",
+            "0.13812345678",
+        ] {
+            assert_eq!(masked(text), text);
+            assert!(kinds(text).is_empty(), "{text}");
+        }
+    }
+
+    // --- personal data: landlines, ID cards, bank cards -------------------
+
+    #[test]
+    fn masks_landlines_with_an_area_code() {
+        assert_eq!(masked("物业电话0411-87654321"), "物业电话0411-****4321");
+        assert_eq!(masked("010-62345678"), "010-****5678");
+        assert_eq!(masked("(010)62345678"), "(010)****5678");
+        assert_eq!(masked("0411 8765 4321转"), "0411 ****4321转");
+        assert_eq!(masked("021-6234567"), "021-***4567");
+        assert_eq!(kinds("0411-87654321"), [PersonalData::Landline]);
+    }
+
+    #[test]
+    fn leaves_numbers_that_only_look_like_landlines() {
+        for text in [
+            "0411",
+            "041187654321",
+            "0411-12345678",
+            "0411-123",
+            "001-87654321",
+        ] {
+            assert_eq!(masked(text), text);
+        }
+    }
+
+    #[test]
+    fn masks_id_card_numbers_with_valid_checksum() {
+        let result = mask_personal_data("身份证号11010519491231002X请核实");
+        assert_eq!(result.text, "身份证号110*************2X请核实");
+        assert_eq!(result.kinds, [PersonalData::IdCardNumber]);
+        assert_eq!(masked("210202199003071239"), "210*************39");
+        assert_eq!(masked("11010519491231002x"), "110*************2x");
+        assert_eq!(
+            masked("ID: 110105 19491231 002X."),
+            "ID: 110*************2X."
+        );
+        assert_eq!(masked("110105 1949 1231 002X"), "110*************2X");
+        assert_eq!(
+            masked("１１０１０５１９４９１２３１００２Ｘ"),
+            "１１０*************２Ｘ"
+        );
+    }
+
+    #[test]
+    fn leaves_id_like_numbers_with_a_wrong_checksum_or_date() {
+        assert_eq!(masked("210202199003071230"), "210202199003071230");
+        assert_eq!(masked("11010519491231002Y"), "11010519491231002Y");
+        // A month of 13 is refused whatever the checksum says.
+        assert!(!is_id_card_number(&[
+            2, 1, 0, 2, 0, 2, 1, 9, 9, 0, 1, 3, 0, 7, 1, 2, 3, 9
+        ]));
+        assert!(is_id_card_number(&[
+            1, 1, 0, 1, 0, 5, 1, 9, 4, 9, 1, 2, 3, 1, 0, 0, 2, 10
+        ]));
+    }
+
+    #[test]
+    fn masks_bank_card_numbers_that_pass_luhn() {
+        let result = mask_personal_data("请转账到卡号6222021234567890128，谢谢");
+        assert_eq!(result.text, "请转账到卡号6222***********0128，谢谢");
+        assert_eq!(result.kinds, [PersonalData::BankCard]);
+        assert_eq!(masked("6228 4800 1234 5671"), "6228********5671");
+        assert_eq!(masked("4111-1111-1111-1111"), "4111********1111");
+        assert_eq!(masked("6217 0012 3456 7890 015"), "6217***********0015");
+    }
+
+    #[test]
+    fn leaves_long_numbers_that_are_not_bank_cards() {
+        for text in [
+            "6228480012345670",       // fails Luhn
+            "订单号2026112112345678", // date-prefixed order number
+            "1300 1500 1800 1900元",  // a price list
+            "6228 480012345671",      // not grouped like a card
+        ] {
+            assert_eq!(masked(text), text);
+        }
+    }
+
+    // --- personal data: e-mail and plates ---------------------------------
+
+    #[test]
+    fn masks_email_addresses() {
+        let result = mask_personal_data("联系zhang.san@example.com谢谢");
+        assert_eq!(result.text, "联系z***@example.com谢谢");
+        assert_eq!(result.kinds, [PersonalData::Email]);
+        assert_eq!(
+            masked("邮箱：13812345678@163.com。"),
+            "邮箱：1***@163.com。"
+        );
+        assert_eq!(kinds("13812345678@163.com"), [PersonalData::Email]);
+        assert_eq!(masked("mail a.b+c@mail.qq.com."), "mail a***@mail.qq.com.");
+    }
+
+    #[test]
+    fn leaves_at_signs_that_are_not_email() {
+        for text in ["@张三 你好", "a@b", "价格@100元", "me@localhost", "x@.com"] {
+            assert_eq!(masked(text), text);
+        }
+    }
+
+    #[test]
+    fn masks_licence_plates() {
+        let result = mask_personal_data("辽B·12345占用消防通道");
+        assert_eq!(result.text, "辽B***45占用消防通道");
+        assert_eq!(result.kinds, [PersonalData::PlateNumber]);
+        assert_eq!(masked("京AD12345停在门口"), "京A****45停在门口");
+        assert_eq!(masked("粤b 8x123"), "粤b***23");
+    }
+
+    #[test]
+    fn leaves_text_that_only_starts_like_a_plate() {
+        for text in [
+            "新A股",
+            "川A座1203室",
+            "苏A级景区",
+            "京A1234567",
+            "沪ABCDE1",
+        ] {
+            assert_eq!(masked(text), text);
+        }
+    }
+
+    // --- personal data: false positives ------------------------------------
+
+    #[test]
+    fn leaves_prices_dates_times_rooms_and_areas_alone() {
+        for text in [
+            "¥1280",
+            "3.5元",
+            "300元一个月",
+            "物业费每平方米1.8元，共1280元",
+            "2026年11月21日",
+            "2026-11-21",
+            "2026-11-21 12:30",
+            "2026/11/21 19:00-21:00",
+            "12:30开会",
+            "3号楼502室",
+            "5栋2单元1101",
+            "1栋1单元101 2栋3单元302",
+            "89.5平方米",
+            "订单号12345678",
+            "共1280户，3000人",
+            "第20261121期",
+            "2026 1121",
+            "v2.0.1",
+            "电话是 10086 或 12345",
+        ] {
+            let result = mask_personal_data(text);
+            assert_eq!(result.text, text);
+            assert!(!result.changed(), "{text}");
+        }
+    }
+
+    #[test]
+    fn masks_a_phone_number_next_to_a_date_or_room_number() {
+        assert_eq!(masked("2026-11-21 13812345678"), "2026-11-21 138****5678");
+        assert_eq!(masked("502 13812345678"), "502 138****5678");
+        assert_eq!(
+            masked("3号楼502室，电话13812345678"),
+            "3号楼502室，电话138****5678"
+        );
+    }
+
+    #[test]
+    fn reports_each_kind_once_in_order_of_appearance() {
+        let result = mask_personal_data("邮箱a@b.com 电话13812345678 或 13987654321，车牌辽B12345");
+        assert_eq!(
+            result.kinds,
+            [
+                PersonalData::Email,
+                PersonalData::MobileNumber,
+                PersonalData::PlateNumber
+            ]
+        );
+        assert_eq!(
+            result.text,
+            "邮箱a***@b.com 电话138****5678 或 139****4321，车牌辽B***45"
+        );
+        assert_eq!(PersonalData::IdCardNumber.as_str(), "id_card");
+    }
+
+    #[test]
+    fn masking_handles_a_ten_thousand_character_message() {
+        let long = "电话13812345678，3号楼502室，1.5米。".repeat(400);
+        let result = mask_personal_data(&long);
+        assert_eq!(result.kinds, [PersonalData::MobileNumber]);
+        assert!(!result.text.contains("13812345678"));
+        assert_eq!(result.text.matches("138****5678").count(), 400);
+        let digits = "1 ".repeat(5000);
+        assert_eq!(masked(&digits), digits);
+    }
+
+    // --- links -----------------------------------------------------------
+
+    #[test]
+    fn finds_links() {
+        for text in [
+            "看这里 http://x.y",
+            "HTTPS://EXAMPLE.COM/abc",
+            "https://例子.中国/路径",
+            "ftp://files",
+            "www.example.org",
+            "去WWW.abc看看",
+            "example.com",
+            "访问abc.cn吧",
+            "t.cn/AbC123",
+            "例子.中国",
+            "example。com",
+            "example｡com",
+            "example．com",
+            "ｅｘａｍｐｌｅ．ｃｏｍ",
+            "ｈｔｔｐｓ：／／ｘ",
+            "example 点 com",
+            "百度点com",
+            "example dot com",
+            "example[.]com",
+            "example(.)cn",
+            "example . com",
+            "加我shop.xyz领红包",
+            "еxample.сom",
+            "192.168.1.1:8080",
+            "打开 10.0.0.1 就行",
+        ] {
+            assert!(has_link(text), "{text}");
+        }
+    }
+
+    #[test]
+    fn does_not_mistake_numbers_and_sentences_for_links() {
+        for text in [
+            "1.5米",
+            "3.5元",
+            "89.5平方米",
+            "v2.0",
+            "版本2.0.1已发布",
+            "等等...好的",
+            "好的。谢谢。",
+            "我爱你。中国",
+            "1.中国的社区 2.公司的规定",
+            "Dr.Smith said e.g. this, at 9 a.m.",
+            "It was fun.Live again",
+            "I won. Net result is good",
+            "3.14159",
+            "12:30",
+            "No.5楼",
+            "2026.11.21",
+            "一点点",
+            "晚上八点tv直播",
+            "晚上8点com",
+            "node.js 和 index.html",
+            "我的邮箱是a@qq.com",
+            "<script>alert(1)</script>",
+        ] {
+            assert!(!has_link(text), "{text}");
+        }
+    }
+
+    // --- duplicates --------------------------------------------------------
+
+    #[test]
+    fn duplicate_key_ignores_spacing_punctuation_width_and_emoji() {
+        let key = duplicate_key("请问电梯什么时候修好？");
+        for same in [
+            "请问 电梯什么时候修好!!!",
+            "请问电梯什么时候修好😀",
+            "请问，电梯，什么时候修好？？？",
+            "请问电\u{200B}梯什么时候修好",
+        ] {
+            assert_eq!(duplicate_key(same), key, "{same}");
+        }
+        assert_eq!(duplicate_key("ＯＫ"), duplicate_key("ok"));
+    }
+
+    #[test]
+    fn duplicate_key_shortens_repeated_letters() {
+        assert_eq!(duplicate_key("哈哈哈哈哈"), duplicate_key("哈"));
+        assert_eq!(duplicate_key("好好好！！"), "好");
+    }
+
+    #[test]
+    fn duplicate_key_keeps_digits() {
+        assert_ne!(
+            duplicate_key("3号楼电梯坏了"),
+            duplicate_key("5号楼电梯坏了")
+        );
+        assert_ne!(duplicate_key("100元"), duplicate_key("1000元"));
+        assert_eq!(duplicate_key("666666"), "666666");
+    }
+
+    #[test]
+    fn duplicate_key_of_emoji_only_messages() {
+        assert_eq!(duplicate_key("👍👍👍"), duplicate_key("👍"));
+        assert_eq!(duplicate_key("👍 👍"), "👍");
+        assert_ne!(duplicate_key("👍"), duplicate_key("🙏"));
+        assert_eq!(duplicate_key(""), "");
+    }
+
+    // --- properties --------------------------------------------------------
+
+    fn longest_digit_run(text: &str) -> usize {
+        text.split(|c: char| digit_value(c).is_none())
+            .map(|run| run.chars().count())
+            .max()
+            .unwrap_or(0)
+    }
+
+    proptest! {
+        #[test]
+        fn clean_never_returns_invisible_characters(raw in any::<String>()) {
+            if let Ok(text) = clean(&raw) {
+                prop_assert!(text.chars().all(|c| c == '\n' || !is_invisible(c)));
+                prop_assert!(text.chars().count() <= MAX_CHARS);
+                prop_assert_eq!(text.trim(), text.as_str());
+                prop_assert!(!text.contains("\n\n\n"));
+            }
+        }
+
+        #[test]
+        fn clean_removes_inserted_zero_width_and_bidi_characters(
+            text in "[一-龥a-z0-9，。 ]{1,40}",
+            hidden in prop::collection::vec(prop::sample::select(vec!['\u{200B}', '\u{200D}', '\u{2060}', '\u{FEFF}', '\u{202E}', '\u{2067}', '\u{061C}']), 1..10),
+        ) {
+            let mut raw = String::new();
+            for (c, h) in text.chars().zip(hidden.iter().cycle()) {
+                raw.push(c);
+                raw.push(*h);
+            }
+            prop_assert_eq!(clean(&raw), clean(&text));
+        }
+
+        #[test]
+        fn normalise_is_idempotent(text in any::<String>()) {
+            let once = normalise(&text);
+            prop_assert!(once.chars().all(char::is_alphanumeric));
+            prop_assert_eq!(normalise(&once), once);
+        }
+
+        #[test]
+        fn normalise_ignores_separators_between_characters(
+            word in "[一-龥a-z]{2,6}",
+            separators in prop::collection::vec("[ .\\-*_，。、！~😀]{1,3}", 5),
+        ) {
+            let spread: String = word
+                .chars()
+                .zip(separators.iter().cycle())
+                .map(|(c, sep)| format!("{c}{sep}"))
+                .collect();
+            prop_assert_eq!(normalise(&spread), normalise(&word));
+        }
+
+        #[test]
+        fn masking_never_makes_a_longer_digit_run(text in "[0-9０-９ \\-+()@.a-zX一二号楼]{0,60}") {
+            let result = mask_personal_data(&text);
+            prop_assert!(longest_digit_run(&result.text) <= longest_digit_run(&text));
+            prop_assert!(result.text.chars().filter(|&c| digit_value(c).is_some()).count()
+                <= text.chars().filter(|&c| digit_value(c).is_some()).count());
+        }
+
+        #[test]
+        fn masking_hides_every_written_form_of_a_mobile_number(
+            before in "[一-龥a-z，。 ]{0,8}",
+            number in "1[3-9][0-9]{9}",
+            form in 0..5usize,
+            after in "[一-龥a-z，。 ]{0,8}",
+        ) {
+            let (a, b, c) = (&number[..3], &number[3..7], &number[7..]);
+            let (typed, shown) = match form {
+                0 => (number.clone(), format!("{a}****{c}")),
+                1 => (format!("{a} {b} {c}"), format!("{a}****{c}")),
+                2 => (format!("{a}-{b}-{c}"), format!("{a}****{c}")),
+                3 => (format!("+86 {number}"), format!("+86 {a}****{c}")),
+                _ => (format!("+86-{a}-{b}-{c}"), format!("+86-{a}****{c}")),
+            };
+            let result = mask_personal_data(&format!("{before}{typed}{after}"));
+            prop_assert_eq!(result.text, format!("{before}{shown}{after}"));
+            prop_assert_eq!(result.kinds, vec![PersonalData::MobileNumber]);
+        }
+
+        #[test]
+        fn masking_leaves_prices_and_dates_alone(
+            price in "[¥￥]?[0-9]{1,5}(\\.[0-9]{1,2})?(元|块|平方米|米)",
+            year in 1990..2100u32, month in 1..13u32, day in 1..29u32,
+            hour in 0..24u32, minute in 0..60u32,
+            room in "[1-9][0-9]?(号楼|栋)[1-9][0-9]{2,3}室?",
+        ) {
+            let text = format!("{year}年{month}月{day}日 {hour}:{minute:02}，{room}，{price}；{year}-{month:02}-{day:02}");
+            prop_assert_eq!(masked(&text), text);
+        }
+
+        #[test]
+        fn decimals_and_versions_are_not_links(
+            before in "[一-龥]{0,4}",
+            number in "v?[0-9]{1,4}(\\.[0-9]{1,2}){1,2}",
+            unit in "(元|米|平方米|公斤|%|km|kg|cm|)",
+            after in "[一-龥。，]{0,4}",
+        ) {
+            let text = format!("{before}{number}{unit}{after}");
+            prop_assert!(!has_link(&text), "{}", text);
+        }
+
+        #[test]
+        fn domains_are_links(
+            before in "[一-龥 ]{0,4}",
+            name in "[a-z][a-z0-9]{1,10}",
+            tld in prop::sample::select(vec!["com", "cn", "net", "org", "top", "xyz"]),
+            after in "[一-龥 /]{0,4}",
+        ) {
+            let text = format!("{before}{name}.{tld}{after}");
+            prop_assert!(has_link(&text), "{}", text);
+        }
+
+        #[test]
+        fn duplicate_key_is_stable(text in any::<String>()) {
+            let key = duplicate_key(&text);
+            prop_assert_eq!(duplicate_key(&key), key);
+        }
+    }
+}

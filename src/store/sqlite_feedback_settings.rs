@@ -1,0 +1,418 @@
+//! `SlaSettingsStore` and `EscalationStore` for SQLite.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+
+use super::feedback_settings::{
+    Department, EscalationRow, EscalationStore, NewEscalation, SlaSettingsStore, StaffAlert,
+    StoredSlaPolicy,
+};
+use super::sqlite::{ts, SqliteStore};
+use super::{RecordFilter, RecordStore, StoreError, StoreResult};
+use crate::domain::record::{Record, RecordState};
+use crate::domain::{AccountId, Actor, CommunityId, EstateId, RecordId};
+
+type PolicyRow = (i64, i64, String, DateTime<Utc>, String);
+
+fn policy(row: PolicyRow) -> StoreResult<StoredSlaPolicy> {
+    let (id, community, settings, created_at, created_by_name) = row;
+    Ok(StoredSlaPolicy {
+        id,
+        community_id: CommunityId(community),
+        settings: serde_json::from_str(&settings)
+            .map_err(|e| StoreError::Corrupt(format!("sla policy {id}: {e}")))?,
+        created_at,
+        created_by_name,
+    })
+}
+
+#[async_trait]
+impl SlaSettingsStore for SqliteStore {
+    async fn sla_policies(&self, community: CommunityId) -> StoreResult<Vec<StoredSlaPolicy>> {
+        let rows: Vec<PolicyRow> = sqlx::query_as(
+            "SELECT id, community_id, settings, created_at, created_by_name FROM sla_policies
+             WHERE community_id = ? ORDER BY created_at, id",
+        )
+        .bind(community.0)
+        .fetch_all(self.pool())
+        .await?;
+        rows.into_iter().map(policy).collect()
+    }
+
+    async fn add_sla_policy(
+        &self,
+        actor: &Actor,
+        community: CommunityId,
+        settings: &serde_json::Value,
+        at: DateTime<Utc>,
+    ) -> StoreResult<StoredSlaPolicy> {
+        let mut tx = self.pool().begin().await?;
+        let before: Option<String> = sqlx::query_scalar(
+            "SELECT settings FROM sla_policies WHERE community_id = ? ORDER BY created_at DESC, id DESC LIMIT 1",
+        )
+        .bind(community.0)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let row: PolicyRow = sqlx::query_as(
+            "INSERT INTO sla_policies (community_id, settings, created_at, created_by, created_by_name)
+             VALUES (?, ?, ?, ?, ?)
+             RETURNING id, community_id, settings, created_at, created_by_name",
+        )
+        .bind(community.0)
+        .bind(settings.to_string())
+        .bind(ts(at))
+        .bind(actor.id.map(|a| a.0))
+        .bind(&actor.name)
+        .fetch_one(&mut *tx)
+        .await?;
+        let mut entry = actor
+            .entry("sla.save", "community", community.0)
+            .after(settings);
+        entry.before = before.and_then(|b| serde_json::from_str(&b).ok());
+        Self::audit(&mut tx, entry).await?;
+        tx.commit().await?;
+        policy(row)
+    }
+}
+
+#[async_trait]
+impl EscalationStore for SqliteStore {
+    async fn departments(&self, community: CommunityId) -> StoreResult<Vec<Department>> {
+        let rows: Vec<(i64, String)> =
+            sqlx::query_as("SELECT id, name FROM departments WHERE community_id = ? ORDER BY id")
+                .bind(community.0)
+                .fetch_all(self.pool())
+                .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, name)| Department {
+                id,
+                community_id: community,
+                name,
+            })
+            .collect())
+    }
+
+    async fn add_department(
+        &self,
+        actor: &Actor,
+        community: CommunityId,
+        name: &str,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Department> {
+        let mut tx = self.pool().begin().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO departments (community_id, name, created_at) VALUES (?, ?, ?) RETURNING id",
+        )
+        .bind(community.0)
+        .bind(name)
+        .bind(ts(at))
+        .fetch_one(&mut *tx)
+        .await?;
+        let department = Department {
+            id,
+            community_id: community,
+            name: name.to_owned(),
+        };
+        Self::audit(
+            &mut tx,
+            actor
+                .entry("department.create", "department", id)
+                .after(&department),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(department)
+    }
+
+    async fn estate_leads(&self, estate: EstateId) -> StoreResult<Vec<AccountId>> {
+        let rows: Vec<i64> = sqlx::query_scalar(
+            "SELECT l.account_id FROM estate_leads l JOIN accounts a ON a.id = l.account_id
+             WHERE l.estate_id = ? AND a.disabled_at IS NULL ORDER BY l.account_id",
+        )
+        .bind(estate.0)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.into_iter().map(AccountId).collect())
+    }
+
+    async fn set_estate_lead(
+        &self,
+        actor: &Actor,
+        estate: EstateId,
+        account: AccountId,
+        lead: bool,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool().begin().await?;
+        let (sql, action) = if lead {
+            (
+                "INSERT OR IGNORE INTO estate_leads (estate_id, account_id) VALUES (?, ?)",
+                "estate.lead_add",
+            )
+        } else {
+            (
+                "DELETE FROM estate_leads WHERE estate_id = ? AND account_id = ?",
+                "estate.lead_remove",
+            )
+        };
+        let changed = sqlx::query(sql)
+            .bind(estate.0)
+            .bind(account.0)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if changed > 0 {
+            Self::audit(
+                &mut tx,
+                actor
+                    .entry(action, "estate", estate.0)
+                    .after(serde_json::json!({ "account_id": account.0 })),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn joint_meetings(&self, community: CommunityId) -> StoreResult<Vec<NaiveDate>> {
+        let rows: Vec<String> = sqlx::query_scalar(
+            "SELECT meets_on FROM joint_meetings WHERE community_id = ? ORDER BY meets_on",
+        )
+        .bind(community.0)
+        .fetch_all(self.pool())
+        .await?;
+        rows.into_iter()
+            .map(|d| {
+                NaiveDate::parse_from_str(&d, "%Y-%m-%d")
+                    .map_err(|_| StoreError::Corrupt(format!("meeting date {d:?}")))
+            })
+            .collect()
+    }
+
+    async fn add_joint_meeting(
+        &self,
+        actor: &Actor,
+        community: CommunityId,
+        on: NaiveDate,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool().begin().await?;
+        let added = sqlx::query(
+            "INSERT OR IGNORE INTO joint_meetings (community_id, meets_on, created_at) VALUES (?, ?, ?)",
+        )
+        .bind(community.0)
+        .bind(on.format("%Y-%m-%d").to_string())
+        .bind(ts(at))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if added > 0 {
+            Self::audit(
+                &mut tx,
+                actor
+                    .entry("meeting.schedule", "community", community.0)
+                    .after(serde_json::json!({ "meets_on": on })),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn records_page(
+        &self,
+        states: &[RecordState],
+        after: Option<RecordId>,
+        limit: i64,
+    ) -> StoreResult<Vec<Record>> {
+        let names: Vec<&str> = states.iter().map(|s| s.as_str()).collect();
+        let numbers: Vec<String> = sqlx::query_scalar(
+            "SELECT r.number FROM record_heads h JOIN records r ON r.id = h.record_id
+             WHERE h.state IN (SELECT value FROM json_each(?)) AND h.record_id > ?
+             ORDER BY h.record_id LIMIT ?",
+        )
+        .bind(serde_json::to_string(&names).unwrap_or_default())
+        .bind(after.map_or(0, |a| a.0))
+        .bind(limit.clamp(1, 10_000))
+        .fetch_all(self.pool())
+        .await?;
+        if numbers.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut records = self
+            .list_records(&RecordFilter {
+                limit: numbers.len() as i64,
+                numbers,
+                ..Default::default()
+            })
+            .await?;
+        records.sort_by_key(|r| r.id.0);
+        Ok(records)
+    }
+
+    async fn escalate_record(
+        &self,
+        id: RecordId,
+        expected_version: i64,
+        escalation: &NewEscalation<'_>,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Record> {
+        let event = escalation.event;
+        let mut tx = self.pool().begin().await?;
+        // The same steps as `append_record_event`, plus the target and alerts.
+        let moved = sqlx::query(
+            "UPDATE record_heads SET version = version + 1,
+                state = COALESCE(?2, state),
+                state_since = CASE WHEN ?2 IS NULL THEN state_since ELSE ?3 END,
+                assignee = COALESCE(?4, assignee)
+             WHERE record_id = ?1 AND version = ?5",
+        )
+        .bind(id.0)
+        .bind(event.to_state.map(RecordState::as_str))
+        .bind(ts(at))
+        .bind(event.assignee.as_deref())
+        .bind(expected_version)
+        .execute(&mut *tx)
+        .await?;
+        if moved.rows_affected() != 1 {
+            drop(tx);
+            self.record(id).await?;
+            return Err(StoreError::Conflict);
+        }
+        let seq = expected_version + 1;
+        sqlx::query(
+            "INSERT INTO record_events (record_id, seq, at, actor_id, actor_name, action, from_state, to_state,
+                                        note, public, assignee, rating)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(id.0)
+        .bind(seq)
+        .bind(ts(at))
+        .bind(event.actor.id.map(|a| a.0))
+        .bind(&event.actor.name)
+        .bind(&event.action)
+        .bind(event.from_state.map(RecordState::as_str))
+        .bind(event.to_state.map(RecordState::as_str))
+        .bind(&event.note)
+        .bind(event.public)
+        .bind(event.assignee.as_deref())
+        .bind(event.rating)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO record_escalations (record_id, seq, at, target, reason, overdue_minutes)
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(id.0)
+        .bind(seq)
+        .bind(ts(at))
+        .bind(escalation.target)
+        .bind(escalation.reason)
+        .bind(escalation.overdue_minutes)
+        .execute(&mut *tx)
+        .await?;
+        for account in escalation.alert {
+            sqlx::query(
+                "INSERT INTO staff_alerts (account_id, record_id, kind, created_at) VALUES (?, ?, 'breach', ?)",
+            )
+            .bind(account.0)
+            .bind(id.0)
+            .bind(ts(at))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        self.record(id).await
+    }
+
+    async fn escalations(
+        &self,
+        ids: &[RecordId],
+    ) -> StoreResult<HashMap<RecordId, Vec<EscalationRow>>> {
+        let ids_json =
+            serde_json::to_string(&ids.iter().map(|i| i.0).collect::<Vec<_>>()).unwrap_or_default();
+        type Row = (i64, i64, DateTime<Utc>, String, String, Option<i64>);
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT record_id, seq, at, target, reason, overdue_minutes FROM record_escalations
+             WHERE record_id IN (SELECT value FROM json_each(?)) ORDER BY record_id, seq",
+        )
+        .bind(ids_json)
+        .fetch_all(self.pool())
+        .await?;
+        let mut out: HashMap<RecordId, Vec<EscalationRow>> = HashMap::new();
+        for (record, seq, at, target, reason, overdue_minutes) in rows {
+            out.entry(RecordId(record))
+                .or_default()
+                .push(EscalationRow {
+                    record_id: RecordId(record),
+                    seq,
+                    at,
+                    target,
+                    reason,
+                    overdue_minutes,
+                });
+        }
+        Ok(out)
+    }
+
+    async fn escalated_records(&self, community: Option<CommunityId>) -> StoreResult<Vec<Record>> {
+        let mut out = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self
+                .records_page(&[RecordState::Escalated], after, 500)
+                .await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.id);
+            out.extend(
+                page.into_iter()
+                    .filter(|r| community.is_none_or(|c| c == r.community_id)),
+            );
+        }
+        Ok(out)
+    }
+
+    async fn staff_alerts(&self, account: AccountId, limit: i64) -> StoreResult<Vec<StaffAlert>> {
+        type Row = (i64, i64, String, DateTime<Utc>, Option<DateTime<Utc>>);
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT id, record_id, kind, created_at, seen_at FROM staff_alerts
+             WHERE account_id = ? ORDER BY id DESC LIMIT ?",
+        )
+        .bind(account.0)
+        .bind(limit.clamp(1, 1000))
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, record, kind, created_at, seen_at)| StaffAlert {
+                id,
+                record_id: RecordId(record),
+                kind,
+                created_at,
+                seen_at,
+            })
+            .collect())
+    }
+
+    async fn unseen_alert_count(&self, account: AccountId) -> StoreResult<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT count(*) FROM staff_alerts WHERE account_id = ? AND seen_at IS NULL",
+        )
+        .bind(account.0)
+        .fetch_one(self.pool())
+        .await?)
+    }
+
+    async fn mark_alerts_seen(&self, account: AccountId, at: DateTime<Utc>) -> StoreResult<u64> {
+        Ok(sqlx::query(
+            "UPDATE staff_alerts SET seen_at = ? WHERE account_id = ? AND seen_at IS NULL",
+        )
+        .bind(ts(at))
+        .bind(account.0)
+        .execute(self.pool())
+        .await?
+        .rows_affected())
+    }
+}
