@@ -47,6 +47,11 @@ pub fn console_page(staff: &Staff, title: &str, body: Markup) -> Markup {
             "nav.broadcasts",
             Permission::ManageReplays,
         ),
+        (
+            "/console/moderation",
+            "nav.moderation",
+            Permission::ModerateChat,
+        ),
         ("/console/records", "nav.records", Permission::ReadRecords),
         ("/console/agenda", "nav.agenda", Permission::ReadRecords),
         ("/console/alerts", "nav.alerts", Permission::UseConsole),

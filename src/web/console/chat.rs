@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::chat::{ChatError, QuestionToRecord};
-use crate::domain::broadcast::Broadcast;
+use crate::domain::broadcast::{Broadcast, BroadcastState};
 use crate::domain::chat::{
     ChatSettings, Comment, CommentKind, CommentState, QuestionOrder, QuestionStatus, StaffComment,
     ANSWER_MAX, REASON_MAX, SLOW_MODE_MAX_SECONDS,
@@ -21,7 +21,7 @@ use crate::domain::chat::{
 use crate::domain::record::RecordClass;
 use crate::domain::{AccountId, CommentId, CommunityId, Permission};
 use crate::feedback::CATEGORIES;
-use crate::store::{ChatAuthor, CommentFilter, CommentOrder};
+use crate::store::{BroadcastFilter, ChatAuthor, CommentFilter, CommentOrder};
 use crate::web::assets::asset_url;
 use crate::web::context::{Ctx, Staff};
 use crate::web::error::WebError;
@@ -624,6 +624,79 @@ pub async fn save_settings(
         )),
         Err(e) => refusal(&state, &staff, &req, &broadcast, e, Page::Moderate).await,
     }
+}
+
+/// `/console/moderation`: where a moderator or the secretary starts — the
+/// broadcasts on air and coming up first, then the latest ended ones, each
+/// with its moderation queue and (for the secretary) its answering console.
+pub async fn index(state: web::Data<AppState>, staff: Staff) -> Result<Markup, WebError> {
+    let ctx = &staff.ctx;
+    let mut current = state
+        .store
+        .list_broadcasts(&BroadcastFilter {
+            community: staff.account.community_id,
+            states: vec![
+                BroadcastState::Live,
+                BroadcastState::Reconnecting,
+                BroadcastState::Scheduled,
+            ],
+            upcoming_first: true,
+            limit: 50,
+            ..Default::default()
+        })
+        .await?;
+    // On air before scheduled; the sort is stable, so each keeps its order.
+    current.sort_by_key(|b| b.state == BroadcastState::Scheduled);
+    let ended = state
+        .store
+        .list_broadcasts(&BroadcastFilter {
+            community: staff.account.community_id,
+            states: vec![BroadcastState::Ended],
+            limit: 10,
+            ..Default::default()
+        })
+        .await?;
+    let may_answer = staff.account.role.can(Permission::AnswerQuestions);
+    let body = html! {
+        h1 { (ctx.t("chat_ui.index.title")) }
+        p { (ctx.t("chat_ui.index.intro")) }
+        p { a href="/console/chat/words" { (ctx.t("chat_ui.words.title")) } }
+        @if current.is_empty() && ended.is_empty() {
+            p class="muted" { (ctx.t("chat_ui.index.none")) }
+        } @else {
+            div class="table-wrap" {
+                table {
+                    thead { tr {
+                        th scope="col" { (ctx.t("broadcasts.title_field")) }
+                        th scope="col" { (ctx.t("broadcasts.starts_at")) }
+                        th scope="col" { (ctx.t("broadcasts.state")) }
+                        th scope="col" { (ctx.t("chat_ui.index.actions")) }
+                    } }
+                    tbody {
+                        @for b in current.iter().chain(&ended) {
+                            tr {
+                                th scope="row" { (b.title) }
+                                td { (ctx.local_time(b.starts_at)) }
+                                td { (ctx.t(&format!("live.state.{}", b.state.as_str()))) }
+                                td {
+                                    a class="button secondary" href={"/console/broadcasts/" (b.id) "/moderate"} {
+                                        (ctx.t("chat_ui.moderate.title"))
+                                    }
+                                    @if may_answer {
+                                        " "
+                                        a class="button secondary" href={"/console/broadcasts/" (b.id) "/answer"} {
+                                            (ctx.t("chat_ui.answer.title"))
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Ok(console_page(&staff, &ctx.t("chat_ui.index.title"), body))
 }
 
 #[derive(Deserialize)]

@@ -145,6 +145,7 @@ pub fn console_routes() -> Vec<ConsoleRoute> {
         ConsoleRoute::at("/console/broadcasts/{id}/answer", AnswerQuestions)
             .get(chat::answer)
             .post(chat::answer_act),
+        ConsoleRoute::at("/console/moderation", ModerateChat).get(chat::index),
         ConsoleRoute::at("/console/chat/words", ModerateChat)
             .get(chat::words)
             .post(chat::save_words),
