@@ -16,8 +16,15 @@ use super::AppState;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Pavilion", description = "社区议事厅 — the JSON API of a Pavilion server."),
-    paths(observability::health, me, directory, broadcasts),
-    components(schemas(observability::Health, Account, Role, Community, Estate, Building, DirectoryCommunity, DirectoryEstate, ApiError, BroadcastSummary, BroadcastState)),
+    paths(
+        observability::health,
+        me,
+        directory,
+        broadcasts,
+        crate::web::public::live_chat::post,
+        crate::web::public::live_chat::vote_http
+    ),
+    components(schemas(observability::Health, Account, Role, Community, Estate, Building, DirectoryCommunity, DirectoryEstate, ApiError, BroadcastSummary, BroadcastState, crate::web::public::live_chat::PostBody, crate::web::public::live_chat::VoteBody)),
     tags((name = "system"), (name = "accounts"), (name = "directory"), (name = "live"))
 )]
 pub struct ApiDoc;

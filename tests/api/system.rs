@@ -33,7 +33,13 @@ async fn openapi_describes_the_json_api_as_3_1() {
     let app = spawn_app().await;
     let doc: serde_json::Value = app.json(&client(), "/api/openapi.json").await;
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
-    for path in ["/healthz", "/api/v1/me", "/api/v1/directory"] {
+    for path in [
+        "/healthz",
+        "/api/v1/me",
+        "/api/v1/directory",
+        "/live/{id}/comments",
+        "/live/{id}/comments/{cid}/vote",
+    ] {
         assert!(
             doc["paths"][path].is_object(),
             "{path} missing from the OpenAPI document"

@@ -23,6 +23,7 @@ use crate::domain::chat::{Comment, CommentKind, CommentState};
 use crate::domain::{Account, BroadcastId, CommentId, Permission};
 use crate::i18n::Lang;
 use crate::live::Status;
+use crate::web::api::ApiError;
 use crate::web::context::{Ctx, SESSION_COOKIE};
 use crate::web::error::WebError;
 use crate::web::forms::same_origin;
@@ -125,14 +126,19 @@ enum ClientFrame {
 }
 
 /// A post, over the socket or HTTP.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct PostBody {
+    /// Chosen by the client; sending the same one again (after a lost
+    /// answer) never stores or shows the message twice.
     #[serde(default)]
     client_id: String,
+    /// `chat` or `question`.
     #[serde(default)]
     kind: String,
+    /// Up to 500 characters, shown as plain text.
     #[serde(default)]
     text: String,
+    /// Questions only: hidden from the public, known to staff.
     #[serde(default, deserialize_with = "lenient_bool")]
     anonymous: bool,
 }
@@ -815,6 +821,18 @@ fn refusal_reply(refusal: &Refusal, extra: Option<(&str, Value)>) -> HttpRespons
 }
 
 /// `POST /live/{id}/comments`: a comment or question, as over the socket.
+#[utoipa::path(
+    post, path = "/live/{id}/comments", tag = "live",
+    params(("id" = i64, Path, description = "The broadcast")),
+    request_body(content = PostBody, description = "JSON with an `X-CSRF-Token` header, or a plain form with the token field"),
+    responses(
+        (status = 200, description = "`{\"type\":\"ack\",\"client_id\",\"state\":\"shown\"|\"held\",\"comment\"}`"),
+        (status = 400, description = "Empty or too long", body = ApiError),
+        (status = 401, description = "Not signed in", body = ApiError),
+        (status = 403, description = "Timed out, banned, or a forged request", body = ApiError),
+        (status = 429, description = "Slow mode or flood guard; `retry_after` seconds", body = ApiError),
+    )
+)]
 pub async fn post(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -867,8 +885,9 @@ pub async fn post(
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct VoteBody {
+    /// `true` votes (the default), `false` takes the vote back.
     #[serde(default = "yes", deserialize_with = "lenient_bool")]
     up: bool,
 }
@@ -878,6 +897,17 @@ fn yes() -> bool {
 }
 
 /// `POST /live/{id}/comments/{cid}/vote`: `{"up": true}` votes, `false` takes it back.
+#[utoipa::path(
+    post, path = "/live/{id}/comments/{cid}/vote", tag = "live",
+    params(("id" = i64, Path, description = "The broadcast"), ("cid" = i64, Path, description = "The question")),
+    request_body(content = VoteBody, description = "JSON with an `X-CSRF-Token` header, or a plain form with the token field"),
+    responses(
+        (status = 200, description = "`{\"type\":\"ack\",\"vote\":{\"id\",\"up\",\"votes\"}}`"),
+        (status = 401, description = "Not signed in", body = ApiError),
+        (status = 403, description = "Not allowed (e.g. one's own question) or a forged request", body = ApiError),
+        (status = 404, description = "No such question", body = ApiError),
+    )
+)]
 pub async fn vote_http(
     state: web::Data<AppState>,
     req: HttpRequest,
