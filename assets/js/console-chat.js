@@ -52,6 +52,11 @@
       headers: { Accept: "application/json", "Content-Type": "application/x-www-form-urlencoded" },
       body: new URLSearchParams(new FormData(form)).toString(),
     }).then(function (response) {
+      // The session ran out: nothing was done; log in again and come back here.
+      if (response.redirected && new URL(response.url).pathname === "/login") {
+        location.assign(response.url);
+        return;
+      }
       return response.json().then(function (body) {
         Array.prototype.forEach.call(buttons, function (b) { b.disabled = false; });
         if (mode === "answer") {

@@ -1000,3 +1000,60 @@ async fn the_secretary_answers_and_a_question_becomes_a_record_with_its_chapter(
     assert!(replay.contains(&chapter), "no chapter {chapter}: {replay}");
     assert!(replay.contains("下周一维保公司来换控制板"));
 }
+
+#[tokio::test]
+async fn a_moderator_whose_session_ran_out_is_sent_to_log_in_and_nothing_is_decided() {
+    let s = scene().await;
+    let mut asker = s
+        .app
+        .live_socket(s.broadcast.id, Some(&s.asker), None)
+        .await;
+    asker.expect("snapshot").await;
+    let ack = s
+        .ask(
+            &mut asker,
+            "q-expired",
+            "question",
+            "垃圾站什么时候搬？",
+            false,
+        )
+        .await;
+    let question = comment_id(&ack);
+
+    // The session ends while the queue page is open (here: logged out
+    // elsewhere); the form still carries a valid form token.
+    let out = s.app.post_form(&s.moderator.http, "/logout", &[]).await;
+    assert_eq!(out.status(), 303);
+    let response = s
+        .moderate(&s.moderator, question, &[("action", "approve")])
+        .await;
+    assert_eq!(response.status(), 303);
+    assert!(
+        location(&response).starts_with("/login?next="),
+        "{}",
+        location(&response)
+    );
+    let comment = s
+        .app
+        .state
+        .chat
+        .comment(pavilion::domain::CommentId(question))
+        .await
+        .unwrap();
+    assert_eq!(comment.state.as_str(), "held", "nothing was decided");
+    assert!(s.app.audit("chat.approve").await.is_empty());
+
+    // Logged in again, the same action goes through.
+    let again = s.app.browser_of("shenhe").await;
+    let response = s.moderate(&again, question, &[("action", "approve")]).await;
+    assert_eq!(response.status(), 303);
+    assert!(!location(&response).starts_with("/login"));
+    let comment = s
+        .app
+        .state
+        .chat
+        .comment(pavilion::domain::CommentId(question))
+        .await
+        .unwrap();
+    assert_eq!(comment.state.as_str(), "approved");
+}
