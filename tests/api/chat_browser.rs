@@ -12,6 +12,28 @@ use serde_json::{json, Value};
 use crate::browser::{browser, log_in};
 use crate::helpers::*;
 
+/// Types a message of `kind` ("chat" or "question") into the compose box and sends it.
+async fn send(page: &Client, kind: &str, text: &str) {
+    page.find(Locator::Css(&format!("input[name=kind][value={kind}]")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    page.find(Locator::Id("chat-text"))
+        .await
+        .unwrap()
+        .send_keys(text)
+        .await
+        .unwrap();
+    page.find(Locator::Css("[data-compose] button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
 /// Polls `script` until `done` accepts its value; panics with the last one.
 async fn wait_for(page: &Client, script: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
@@ -92,27 +114,7 @@ async fn a_question_is_asked_approved_seen_by_all_and_answered_live() {
     );
 
     // The resident asks a question.
-    asker
-        .find(Locator::Css("input[name=kind][value=question]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    asker
-        .find(Locator::Id("chat-text"))
-        .await
-        .unwrap()
-        .send_keys("小区东门的路灯什么时候修？")
-        .await
-        .unwrap();
-    asker
-        .find(Locator::Css("[data-compose] button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    send(&asker, "question", "小区东门的路灯什么时候修？").await;
     let held = wait_for(&asker, COMMENTS, "the held question", |v| {
         v.as_str()
             .is_some_and(|t| t.contains("路灯") && t.contains("待审核"))
@@ -182,27 +184,12 @@ async fn a_question_is_asked_approved_seen_by_all_and_answered_live() {
     assert_eq!(theirs, json!(["0 人赞同", 0]));
 
     // Markup in a comment is shown as text, never run.
-    asker
-        .find(Locator::Css("input[name=kind][value=chat]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    asker
-        .find(Locator::Id("chat-text"))
-        .await
-        .unwrap()
-        .send_keys("<img src=x onerror=\"window.pwned=1\"><b>看得见吗</b>")
-        .await
-        .unwrap();
-    asker
-        .find(Locator::Css("[data-compose] button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    send(
+        &asker,
+        "chat",
+        "<img src=x onerror=\"window.pwned=1\"><b>看得见吗</b>",
+    )
+    .await;
     wait_for(&viewer, COMMENTS, "the comment with markup", |v| {
         v.as_str().is_some_and(|t| t.contains("<b>看得见吗</b>"))
     })

@@ -105,8 +105,15 @@ async fn broadcast_of(state: &AppState, staff: &Staff, id: i64) -> Result<Broadc
     visible(state, staff, id).await
 }
 
-/// The comment, if it belongs to this broadcast.
-async fn comment_of(state: &AppState, broadcast: &Broadcast, id: i64) -> Result<Comment, WebError> {
+/// The comment a form names, if it belongs to this broadcast.
+async fn comment_of(
+    state: &AppState,
+    broadcast: &Broadcast,
+    id: Option<i64>,
+) -> Result<Comment, WebError> {
+    let id = id.ok_or(WebError::BadInput {
+        key: "error.bad_request",
+    })?;
     let comment = state
         .chat
         .comment(CommentId(id))
@@ -484,10 +491,7 @@ pub async fn moderate_act(
 ) -> Result<HttpResponse, WebError> {
     let broadcast = broadcast_of(&state, &staff, *id).await?;
     let form = form.data;
-    let bad = WebError::BadInput {
-        key: "error.bad_request",
-    };
-    let comment = comment_of(&state, &broadcast, form.comment.ok_or(bad)?).await?;
+    let comment = comment_of(&state, &broadcast, form.comment).await?;
     let chat = &state.chat;
     let who = &staff.account;
     let author = comment.author_id;
@@ -718,14 +722,7 @@ pub async fn to_record(
 ) -> Result<HttpResponse, WebError> {
     let broadcast = broadcast_of(&state, &staff, *id).await?;
     let form = form.data;
-    let comment = comment_of(
-        &state,
-        &broadcast,
-        form.comment.ok_or(WebError::BadInput {
-            key: "error.bad_request",
-        })?,
-    )
-    .await?;
+    let comment = comment_of(&state, &broadcast, form.comment).await?;
     if !CATEGORIES.iter().any(|(code, _)| *code == form.category) {
         return Err(WebError::BadInput {
             key: "error.bad_request",
@@ -930,14 +927,7 @@ pub async fn answer_act(
 ) -> Result<HttpResponse, WebError> {
     let broadcast = broadcast_of(&state, &staff, *id).await?;
     let form = form.data;
-    let comment = comment_of(
-        &state,
-        &broadcast,
-        form.comment.ok_or(WebError::BadInput {
-            key: "error.bad_request",
-        })?,
-    )
-    .await?;
+    let comment = comment_of(&state, &broadcast, form.comment).await?;
     let chat = &state.chat;
     let who = &staff.account;
     let written = Some(form.answer.trim()).filter(|a| !a.is_empty());
