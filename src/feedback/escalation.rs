@@ -75,13 +75,33 @@ fn system() -> Actor {
 }
 
 impl Records {
-    /// The target a breached record of `category` goes to under `book`'s settings.
-    fn target_for(book: &SlaBook, record: &Record) -> EscalationTarget {
-        book.settings_of(record)
+    /// The target a breached record of `category` goes to under `book`'s
+    /// settings: its category's department while that is not retired (`active`
+    /// lists the departments still in service), else the joint meeting.
+    fn target_for(book: &SlaBook, record: &Record, active: &[i64]) -> EscalationTarget {
+        match book
+            .settings_of(record)
             .rule(&record.category)
             .and_then(|r| r.escalate_to.as_deref())
             .and_then(EscalationTarget::parse)
-            .unwrap_or(EscalationTarget::JointMeeting)
+        {
+            Some(EscalationTarget::Department(id)) if active.contains(&id) => {
+                EscalationTarget::Department(id)
+            }
+            _ => EscalationTarget::JointMeeting,
+        }
+    }
+
+    /// Ids of the community's departments that are not retired.
+    async fn active_departments(&self, community: CommunityId) -> Result<Vec<i64>, RecordError> {
+        Ok(self
+            .store
+            .departments(community)
+            .await?
+            .into_iter()
+            .filter(|d| !d.retired)
+            .map(|d| d.id)
+            .collect())
     }
 
     /// Who hears about a breach in this estate: its leads, or, if it has none,
@@ -121,6 +141,7 @@ impl Records {
         let mut sweep = Sweep::default();
         let mut book = SlaBook::default();
         let mut recipients: HashMap<EstateId, Vec<AccountId>> = HashMap::new();
+        let mut departments: HashMap<CommunityId, Vec<i64>> = HashMap::new();
         let working: Vec<RecordState> = RecordState::ALL
             .into_iter()
             .filter(|s| s.is_open() && *s != RecordState::Escalated)
@@ -160,7 +181,15 @@ impl Records {
                         list
                     }
                 };
-                let target = Self::target_for(&book, &record).key();
+                let active = match departments.get(&record.community_id) {
+                    Some(active) => active.clone(),
+                    None => {
+                        let active = self.active_departments(record.community_id).await?;
+                        departments.insert(record.community_id, active.clone());
+                        active
+                    }
+                };
+                let target = Self::target_for(&book, &record, &active).key();
                 let overdue = (sla.used - sla.limit).num_minutes();
                 let event = NewRecordEvent {
                     actor: system(),
@@ -258,8 +287,11 @@ impl Records {
             return Err(RecordError::Forbidden);
         }
         if let EscalationTarget::Department(id) = target {
-            let known = self.store.departments(record.community_id).await?;
-            if !known.iter().any(|d| d.id == id) {
+            if !self
+                .active_departments(record.community_id)
+                .await?
+                .contains(&id)
+            {
                 return Err(RecordError::UnknownTarget);
             }
         }

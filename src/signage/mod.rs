@@ -126,6 +126,9 @@ pub struct Signage {
     records: crate::feedback::records::Records,
     /// Computed disclosure figures per estate.
     figures: figures::FiguresCache,
+    /// Whether each community shows the figures on its screens (cached until
+    /// the setting is switched).
+    figures_shown: Mutex<HashMap<CommunityId, bool>>,
     /// Held while figures are computed, so that screens asking at once
     /// compute them once.
     computing_figures: tokio::sync::Mutex<()>,
@@ -162,6 +165,7 @@ impl Signage {
             rendered: screens::RenderCache::default(),
             records,
             figures: figures::FiguresCache::default(),
+            figures_shown: Mutex::new(HashMap::new()),
             computing_figures: tokio::sync::Mutex::new(()),
             library,
             pairing_requests: AttemptLimiter::per_minute(10),
@@ -265,6 +269,43 @@ impl Signage {
                 }
             }
         });
+    }
+
+    /// Whether the community's screens show the computed figures (cached; on
+    /// a database error, what the setting was, else yes).
+    async fn figures_shown(&self, community: CommunityId) -> bool {
+        let cached = self
+            .figures_shown
+            .lock()
+            .expect("figures switch poisoned")
+            .get(&community)
+            .copied();
+        if let Some(shown) = cached {
+            return shown;
+        }
+        match self.store.figures_on_screens(community).await {
+            Ok(shown) => {
+                self.figures_shown
+                    .lock()
+                    .expect("figures switch poisoned")
+                    .insert(community, shown);
+                shown
+            }
+            Err(e) => {
+                tracing::warn!(community = %community, error = %e, "cannot read the figures switch");
+                true
+            }
+        }
+    }
+
+    /// The community switched its figures on screens on or off: forget the
+    /// cached setting and wake its screens.
+    pub fn screen_figures_switched(&self, community: CommunityId) {
+        self.figures_shown
+            .lock()
+            .expect("figures switch poisoned")
+            .remove(&community);
+        self.changed(community);
     }
 
     /// The computed disclosure figures of the estate, if it has records this

@@ -429,9 +429,12 @@ impl Signage {
             .map(|b| self.live_item(b))
             .collect();
         items.splice(position..position, live);
-        // The computed disclosure figures go last in the rotation.
-        if let Some(figures) = self.estate_figures(screen.place.estate_id).await {
-            items.push(figures.item(screen.place.estate_id));
+        // The computed disclosure figures go last in the rotation, unless
+        // the community switched them off.
+        if self.figures_shown(screen.place.community_id).await {
+            if let Some(figures) = self.estate_figures(screen.place.estate_id).await {
+                items.push(figures.item(screen.place.estate_id));
+            }
         }
         let info = ScreenInfo {
             id: screen.id,

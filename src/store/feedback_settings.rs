@@ -27,6 +27,9 @@ pub struct Department {
     pub id: i64,
     pub community_id: CommunityId,
     pub name: String,
+    /// Retired departments stay for the records sent to them, but are no
+    /// longer offered as an escalation target.
+    pub retired: bool,
 }
 
 /// Where one escalation event sent a record.
@@ -74,6 +77,18 @@ pub trait SlaSettingsStore: Send + Sync + 'static {
         settings: &serde_json::Value,
         at: DateTime<Utc>,
     ) -> StoreResult<StoredSlaPolicy>;
+
+    /// Whether the community's lobby screens show the computed disclosure
+    /// figures (yes unless someone switched them off).
+    async fn figures_on_screens(&self, community: CommunityId) -> StoreResult<bool>;
+    /// Switches the figures on screens on or off (audited as `screen_figures.set`).
+    async fn set_figures_on_screens(
+        &self,
+        actor: &Actor,
+        community: CommunityId,
+        shown: bool,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()>;
 }
 
 #[async_trait]
@@ -85,6 +100,25 @@ pub trait EscalationStore: Send + Sync + 'static {
         actor: &Actor,
         community: CommunityId,
         name: &str,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Department>;
+    /// Renames a department of the community (audited); `NotFound` if it is
+    /// not the community's, `Conflict` if the name is taken.
+    async fn rename_department(
+        &self,
+        actor: &Actor,
+        community: CommunityId,
+        id: i64,
+        name: &str,
+    ) -> StoreResult<Department>;
+    /// Retires a department or brings it back (audited); `NotFound` if it is
+    /// not the community's.
+    async fn set_department_retired(
+        &self,
+        actor: &Actor,
+        community: CommunityId,
+        id: i64,
+        retired: bool,
         at: DateTime<Utc>,
     ) -> StoreResult<Department>;
 

@@ -75,22 +75,89 @@ impl SlaSettingsStore for SqliteStore {
         tx.commit().await?;
         policy(row)
     }
+
+    async fn figures_on_screens(&self, community: CommunityId) -> StoreResult<bool> {
+        let shown: Option<bool> =
+            sqlx::query_scalar("SELECT shown FROM screen_figures_settings WHERE community_id = ?")
+                .bind(community.0)
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(shown.unwrap_or(true))
+    }
+
+    async fn set_figures_on_screens(
+        &self,
+        actor: &Actor,
+        community: CommunityId,
+        shown: bool,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool().begin().await?;
+        let before: Option<bool> =
+            sqlx::query_scalar("SELECT shown FROM screen_figures_settings WHERE community_id = ?")
+                .bind(community.0)
+                .fetch_optional(&mut *tx)
+                .await?;
+        sqlx::query(
+            "INSERT INTO screen_figures_settings (community_id, shown, updated_at) VALUES (?, ?, ?)
+             ON CONFLICT (community_id) DO UPDATE SET shown = excluded.shown, updated_at = excluded.updated_at",
+        )
+        .bind(community.0)
+        .bind(shown)
+        .bind(ts(at))
+        .execute(&mut *tx)
+        .await?;
+        Self::audit(
+            &mut tx,
+            actor
+                .entry("screen_figures.set", "community", community.0)
+                .before(serde_json::json!({ "shown": before.unwrap_or(true) }))
+                .after(serde_json::json!({ "shown": shown })),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// The department `id` if it belongs to `community`.
+async fn department_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    community: CommunityId,
+    id: i64,
+) -> StoreResult<Department> {
+    let (name, retired): (String, bool) = sqlx::query_as(
+        "SELECT name, retired_at IS NOT NULL FROM departments WHERE id = ? AND community_id = ?",
+    )
+    .bind(id)
+    .bind(community.0)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(Department {
+        id,
+        community_id: community,
+        name,
+        retired,
+    })
 }
 
 #[async_trait]
 impl EscalationStore for SqliteStore {
     async fn departments(&self, community: CommunityId) -> StoreResult<Vec<Department>> {
-        let rows: Vec<(i64, String)> =
-            sqlx::query_as("SELECT id, name FROM departments WHERE community_id = ? ORDER BY id")
-                .bind(community.0)
-                .fetch_all(self.pool())
-                .await?;
+        let rows: Vec<(i64, String, bool)> = sqlx::query_as(
+            "SELECT id, name, retired_at IS NOT NULL FROM departments
+             WHERE community_id = ? ORDER BY id",
+        )
+        .bind(community.0)
+        .fetch_all(self.pool())
+        .await?;
         Ok(rows
             .into_iter()
-            .map(|(id, name)| Department {
+            .map(|(id, name, retired)| Department {
                 id,
                 community_id: community,
                 name,
+                retired,
             })
             .collect())
     }
@@ -115,6 +182,7 @@ impl EscalationStore for SqliteStore {
             id,
             community_id: community,
             name: name.to_owned(),
+            retired: false,
         };
         Self::audit(
             &mut tx,
@@ -125,6 +193,72 @@ impl EscalationStore for SqliteStore {
         .await?;
         tx.commit().await?;
         Ok(department)
+    }
+
+    async fn rename_department(
+        &self,
+        actor: &Actor,
+        community: CommunityId,
+        id: i64,
+        name: &str,
+    ) -> StoreResult<Department> {
+        let mut tx = self.pool().begin().await?;
+        let before = department_in(&mut tx, community, id).await?;
+        sqlx::query("UPDATE departments SET name = ? WHERE id = ?")
+            .bind(name)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        let after = Department {
+            name: name.to_owned(),
+            ..before.clone()
+        };
+        Self::audit(
+            &mut tx,
+            actor
+                .entry("department.rename", "department", id)
+                .before(&before)
+                .after(&after),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(after)
+    }
+
+    async fn set_department_retired(
+        &self,
+        actor: &Actor,
+        community: CommunityId,
+        id: i64,
+        retired: bool,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Department> {
+        let mut tx = self.pool().begin().await?;
+        let before = department_in(&mut tx, community, id).await?;
+        sqlx::query("UPDATE departments SET retired_at = ? WHERE id = ?")
+            .bind(retired.then(|| ts(at)))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        let after = Department {
+            retired,
+            ..before.clone()
+        };
+        let action = if retired {
+            "department.retire"
+        } else {
+            "department.restore"
+        };
+        Self::audit(
+            &mut tx,
+            actor
+                .entry(action, "department", id)
+                .before(&before)
+                .after(&after),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(after)
     }
 
     async fn estate_leads(&self, estate: EstateId) -> StoreResult<Vec<AccountId>> {

@@ -389,3 +389,67 @@ async fn the_lobby_qr_opens_the_report_form_and_files_a_screen_qr_record() {
     assert_eq!(filed[0].source, RecordSource::ScreenQr);
     assert_eq!(filed[0].building_id, Some(place.building.id));
 }
+
+fn has_figures(list: &Value) -> bool {
+    list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|i| i["kind"] == "figures")
+}
+
+#[tokio::test]
+async fn a_community_switches_the_figures_on_its_screens_off_and_on() {
+    let app = spawn_app().await;
+    let place = app.seed_place().await;
+    app.create_account(Role::Admin, None).await;
+    let token = pair_screen(&app, &place, "3号楼大堂").await;
+    seed(
+        &app,
+        place.estate.id,
+        1,
+        ("elevator", RecordClass::Major),
+        Utc::now() - Duration::minutes(30),
+        &[(5, RecordState::Accepted, None)],
+    )
+    .await;
+    assert!(has_figures(&playlist(&app, &token).await), "on by default");
+
+    // The secretary (not only the admin) may switch them; a moderator may not.
+    let secretary_account = app.create_account(Role::Secretary, None).await;
+    let secretary = app.login(secretary_account.username.as_str()).await;
+    let settings = format!("/console/communities/{}/sla", place.community.id);
+    let page = app.text(&secretary, &settings).await;
+    assert!(page.contains("在大屏上显示诉求办理数字"));
+    let switch = format!("/console/communities/{}/screen-figures", place.community.id);
+    let moderator_account = app.create_account(Role::Moderator, None).await;
+    let moderator = app.login(moderator_account.username.as_str()).await;
+    let response = app.post_form(&moderator, &switch, &[]).await;
+    assert_eq!(response.status(), 403);
+    assert!(has_figures(&playlist(&app, &token).await));
+
+    // Off: the next playlist has no figures (no wait for the 5-minute cache).
+    let response = app.post_form(&secretary, &switch, &[]).await;
+    assert_eq!(response.status(), 303);
+    assert!(!has_figures(&playlist(&app, &token).await));
+    assert!(!app
+        .text(&secretary, &settings)
+        .await
+        .contains("name=\"shown\" value=\"yes\" checked"));
+    let audit = app.audit("screen_figures.set").await;
+    assert_eq!(audit.len(), 1);
+
+    // The setting outlives a restart.
+    let app2 = crate::helpers::spawn_app_with(|s| {
+        s.database.url = app.database_url.clone();
+    })
+    .await;
+    assert!(!has_figures(&playlist(&app2, &token).await));
+
+    // On again.
+    let response = app
+        .post_form(&secretary, &switch, &[("shown", "yes")])
+        .await;
+    assert_eq!(response.status(), 303);
+    assert!(has_figures(&playlist(&app, &token).await));
+}

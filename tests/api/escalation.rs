@@ -401,3 +401,133 @@ async fn staff_escalate_to_a_department_and_the_meeting_records_its_decision() {
     let agenda = app.text(&staff, "/console/agenda").await;
     assert!(agenda.contains("已在会上讨论"));
 }
+
+#[tokio::test]
+async fn departments_are_renamed_and_retired_but_never_lost() {
+    let app = spawn_app().await;
+    let place = app.seed_place().await;
+    app.create_account(Role::Admin, None).await;
+    app.create_account(Role::Staff, None).await;
+    let admin = app.login("admin").await;
+    let staff = app.login("staff").await;
+    let department = add_department(&app, &admin, &place, "街道城管科").await;
+    let other = add_department(&app, &admin, &place, "区住建局").await;
+    let key = format!("department:{department}");
+    let settings = format!("/console/communities/{}/sla", place.community.id);
+    let response = app
+        .post_form(
+            &admin,
+            &settings,
+            &settings_form(&[("escalate_parking", &key)]),
+        )
+        .await;
+    assert_eq!(response.status(), 303);
+    let change = |id: i64| {
+        format!(
+            "/console/communities/{}/departments/{id}",
+            place.community.id
+        )
+    };
+
+    // Sent there by hand while it is in service.
+    let sent = file(&app, &place, "renovation", "楼顶违建").await;
+    let response = app
+        .post_form(
+            &staff,
+            &format!("/console/records/{}/act", sent.id),
+            &[
+                ("version", "1"),
+                ("action", "escalate"),
+                ("escalate_to", &key),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), 303);
+
+    // Renamed: the agenda shows the new name; a name already taken is refused.
+    let response = app
+        .post_form(
+            &admin,
+            &change(department),
+            &[("action", "rename"), ("name", "街道综合执法队")],
+        )
+        .await;
+    assert_eq!(response.status(), 303);
+    let agenda = app.text(&staff, "/console/agenda").await;
+    assert!(agenda.contains("部门：街道综合执法队") && agenda.contains(&sent.number));
+    let response = app
+        .post_form(
+            &admin,
+            &change(department),
+            &[("action", "rename"), ("name", "区住建局")],
+        )
+        .await;
+    assert_eq!(response.status(), 400);
+    assert!(response.text().await.unwrap().contains("已经有同名的部门"));
+    assert_eq!(app.audit("department.rename").await.len(), 1);
+
+    // Retired: still on the agenda with its records, no longer offered, refused
+    // by hand, and a breach of its category goes to the joint meeting.
+    let response = app
+        .post_form(&admin, &change(department), &[("action", "retire")])
+        .await;
+    assert_eq!(response.status(), 303);
+    let agenda = app.text(&staff, "/console/agenda").await;
+    assert!(agenda.contains("部门：街道综合执法队") && agenda.contains(&sent.number));
+    let parked = file(&app, &place, "parking", "消防通道被占").await;
+    let page = app
+        .text(&staff, &format!("/console/records/{}", parked.id))
+        .await;
+    assert!(!page.contains(&format!(r#"value="{key}""#)));
+    assert!(page.contains(&format!(r#"value="department:{other}""#)));
+    let settings_page = app.text(&admin, &settings).await;
+    assert!(settings_page.contains("已停用") && settings_page.contains("恢复使用"));
+    let response = app
+        .post_form(
+            &staff,
+            &format!("/console/records/{}/act", parked.id),
+            &[
+                ("version", "1"),
+                ("action", "escalate"),
+                ("escalate_to", &key),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), 400);
+    let sweep = app
+        .state
+        .records
+        .sweep(Utc::now() + Duration::hours(1))
+        .await
+        .unwrap();
+    assert_eq!(sweep.escalated, 1);
+    let escalations = app.state.store.escalations(&[parked.id]).await.unwrap();
+    assert_eq!(escalations[&parked.id][0].target, "meeting");
+
+    // Brought back; an unknown action or department is refused.
+    let response = app
+        .post_form(&admin, &change(department), &[("action", "restore")])
+        .await;
+    assert_eq!(response.status(), 303);
+    let departments = app
+        .state
+        .store
+        .departments(place.community.id)
+        .await
+        .unwrap();
+    let mine = departments.iter().find(|d| d.id == department).unwrap();
+    assert_eq!(
+        (mine.name.as_str(), mine.retired),
+        ("街道综合执法队", false)
+    );
+    assert_eq!(app.audit("department.retire").await.len(), 1);
+    assert_eq!(app.audit("department.restore").await.len(), 1);
+    let response = app
+        .post_form(&admin, &change(department), &[("action", "delete")])
+        .await;
+    assert_eq!(response.status(), 400);
+    let response = app
+        .post_form(&admin, &change(9999), &[("action", "retire")])
+        .await;
+    assert_eq!(response.status(), 404);
+}

@@ -12,6 +12,7 @@ mod broadcasts;
 mod chat;
 mod codes;
 mod dashboard;
+mod departments;
 mod directory;
 mod export;
 mod media;
@@ -180,7 +181,14 @@ pub fn console_routes() -> Vec<ConsoleRoute> {
             .get(sla::show)
             .post(sla::save),
         ConsoleRoute::at("/console/communities/{id}/departments", ConfigureRecords)
-            .post(sla::add_department),
+            .post(departments::add),
+        ConsoleRoute::at(
+            "/console/communities/{id}/departments/{department}",
+            ConfigureRecords,
+        )
+        .post(departments::change),
+        ConsoleRoute::at("/console/communities/{id}/screen-figures", ConfigureRecords)
+            .post(sla::set_screen_figures),
         ConsoleRoute::at("/console/communities/{id}/leads", ConfigureRecords).post(sla::set_lead),
         ConsoleRoute::at("/console/communities/{id}/meetings", ConfigureRecords)
             .post(sla::add_meeting),

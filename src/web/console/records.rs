@@ -285,7 +285,7 @@ async fn record_page(
                         label for="escalate_to" { (ctx.t("sla_settings.escalate_to")) }
                         select id="escalate_to" name="escalate_to" {
                             option value="meeting" { (ctx.t("escalation.target.meeting")) }
-                            @for d in &departments { option value=(EscalationTarget::Department(d.id).key()) { (d.name) } }
+                            @for d in departments.iter().filter(|d| !d.retired) { option value=(EscalationTarget::Department(d.id).key()) { (d.name) } }
                         }
                         p class="muted" { (ctx.t("escalation.hint")) }
                     }

@@ -18,7 +18,7 @@ use crate::feedback::escalation::EscalationTarget;
 use crate::feedback::records::RecordError;
 use crate::feedback::sla::{BusinessCalendar, CategoryRule, SlaPolicy, SlaSettings};
 use crate::feedback::CATEGORIES;
-use crate::store::{AccountFilter, Department, StoreError};
+use crate::store::{AccountFilter, Department};
 use crate::web::context::Staff;
 use crate::web::error::WebError;
 use crate::web::forms::{see_other, sent_back, CheckedForm};
@@ -41,7 +41,7 @@ pub(super) fn record_error(e: RecordError) -> WebError {
 }
 
 /// The community, if this staff member may configure it.
-async fn configurable(
+pub(super) async fn configurable(
     state: &AppState,
     staff: &Staff,
     id: i64,
@@ -113,6 +113,7 @@ async fn settings_page(
         .map_err(record_error)?;
     let versions = state.store.sla_policies(community.id).await?;
     let departments = state.store.departments(community.id).await?;
+    let figures_shown = state.store.figures_on_screens(community.id).await?;
     let estates = state.store.list_estates(community.id).await?;
     let mut leads = Vec::new();
     for estate in &estates {
@@ -209,7 +210,7 @@ async fn settings_page(
                                     td {
                                         select name={"escalate_" (code)} aria-label=(ctx.t("sla_settings.escalate_to")) {
                                             option value="meeting" { (ctx.t("escalation.target.meeting")) }
-                                            @for d in &departments {
+                                            @for d in departments.iter().filter(|d| !d.retired) {
                                                 @let key = EscalationTarget::Department(d.id).key();
                                                 option value=(key) selected[target == key] { (d.name) }
                                             }
@@ -255,15 +256,18 @@ async fn settings_page(
             button type="submit" { (ctx.t("action.save")) }
         }
 
-        section class="panel" aria-labelledby="departments" {
-            h2 id="departments" { (ctx.t("departments.title")) }
-            @if departments.is_empty() { p class="muted" { (ctx.t("departments.none")) } }
-            ul { @for d in &departments { li { (d.name) } } }
-            form method="post" action={(base) "/departments"} class="inline-form" {
+        (super::departments::panel(ctx, &base, &departments))
+
+        section class="panel" aria-labelledby="screen-figures" {
+            h2 id="screen-figures" { (ctx.t("screen_figures.setting.title")) }
+            p class="muted" { (ctx.t("screen_figures.setting.hint")) }
+            form method="post" action={(base) "/screen-figures"} class="inline-form" {
                 (form_token(ctx))
-                label for="department" { (ctx.t("departments.name")) }
-                input id="department" name="name" type="text" required maxlength="40";
-                button type="submit" class="secondary" { (ctx.t("departments.add")) }
+                label {
+                    input type="checkbox" name="shown" value="yes" checked[figures_shown];
+                    " " (ctx.t("screen_figures.setting.label"))
+                }
+                button type="submit" class="secondary" { (ctx.t("action.save")) }
             }
         }
 
@@ -359,7 +363,7 @@ fn parse_settings(
             "" | "meeting" => None,
             raw => match EscalationTarget::parse(raw) {
                 Some(EscalationTarget::Department(id))
-                    if departments.iter().any(|d| d.id == id) =>
+                    if departments.iter().any(|d| d.id == id && !d.retired) =>
                 {
                     Some(raw.to_owned())
                 }
@@ -420,7 +424,7 @@ fn parse_settings(
     Ok(settings)
 }
 
-async fn refuse(
+pub(super) async fn refuse(
     state: &AppState,
     staff: &Staff,
     community: &crate::domain::Community,
@@ -456,36 +460,31 @@ pub async fn save(
 }
 
 #[derive(Deserialize)]
-pub struct DepartmentForm {
+pub struct ScreenFiguresForm {
+    /// `yes` when the box is ticked; absent otherwise.
     #[serde(default)]
-    name: String,
+    shown: String,
 }
 
-pub async fn add_department(
+/// Switches the computed disclosure figures on the community's lobby screens
+/// on or off; screens drop or add them at their next playlist.
+pub async fn set_screen_figures(
     state: web::Data<AppState>,
     staff: Staff,
     id: web::Path<i64>,
-    form: CheckedForm<DepartmentForm>,
+    form: CheckedForm<ScreenFiguresForm>,
 ) -> Result<HttpResponse, WebError> {
     let community = configurable(&state, &staff, *id).await?;
-    let name = match crate::domain::text::clean_line(&form.data.name, 2, 40) {
-        Ok(name) => name,
-        Err(e) => return refuse(&state, &staff, &community, e.message_key()).await,
-    };
-    match state
+    let shown = form.data.shown == "yes";
+    state
         .store
-        .add_department(&staff.actor(), community.id, &name, Utc::now())
-        .await
-    {
-        Ok(_) => Ok(see_other(&format!(
-            "/console/communities/{}/sla?done=created#departments",
-            community.id
-        ))),
-        Err(StoreError::Conflict) => {
-            refuse(&state, &staff, &community, "departments.error.exists").await
-        }
-        Err(e) => Err(e.into()),
-    }
+        .set_figures_on_screens(&staff.actor(), community.id, shown, Utc::now())
+        .await?;
+    state.signage.screen_figures_switched(community.id);
+    Ok(see_other(&format!(
+        "/console/communities/{}/sla?done=updated#screen-figures",
+        community.id
+    )))
 }
 
 #[derive(Deserialize)]
@@ -607,6 +606,7 @@ mod tests {
             id: 3,
             community_id: CommunityId(1),
             name: "城管科".into(),
+            retired: false,
         }];
         let settings = parse_settings(&form(&pairs), &departments).unwrap();
         let rule = settings.rule("elevator").unwrap();
