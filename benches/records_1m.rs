@@ -206,8 +206,10 @@ async fn add_sla_versions(records: &Records) -> anyhow::Result<()> {
 }
 
 /// What the staff queue page reads and computes before rendering
-/// (`web/console/records.rs:queue`): the rows, their state changes, the SLA
-/// of each under its own settings, sorted most urgent first.
+/// (`web/console/records.rs:queue_page` for open records): every matching
+/// open record (oldest first, at most the 5,000 the page ranks), their state
+/// changes, the SLA of each under its own settings, sorted most urgent
+/// first, and the first page of 50 taken.
 async fn queue_page_data(store: &dyn Store, records: &Records, filter: &RecordFilter) -> usize {
     let rows = store.list_records(filter).await.unwrap();
     let ids: Vec<_> = rows.iter().map(|r| r.id).collect();
@@ -228,8 +230,8 @@ async fn queue_page_data(store: &dyn Store, records: &Records, filter: &RecordFi
             (r, sla)
         })
         .collect();
-    judged.sort_by_key(|(r, sla)| (!r.state.is_open(), !sla.breached, sla.left()));
-    judged.len()
+    judged.sort_by_key(|(r, sla)| (!sla.breached, sla.left(), r.id));
+    judged.into_iter().take(50).count()
 }
 
 fn main() -> anyhow::Result<()> {
@@ -289,14 +291,30 @@ fn main() -> anyhow::Result<()> {
         let records = Records::new(store_arc.clone(), ZONE);
         add_sla_versions(&records).await?;
         measure(
-            "queue page data: open records of one estate + SLA (200)",
+            "queue page data: all open records of one estate ranked + SLA",
             50,
             |i| {
                 let records = &records;
                 let filter = RecordFilter {
                     estate: Some(EstateId(i as i64 % ESTATES + 1)),
                     states: open.clone(),
-                    limit: 200,
+                    oldest_first: true,
+                    limit: 5_000,
+                    ..Default::default()
+                };
+                async move { queue_page_data(store, records, &filter).await }
+            },
+        )
+        .await;
+        measure(
+            "queue page data: whole community, 5,000 oldest open ranked + SLA",
+            20,
+            |_| {
+                let records = &records;
+                let filter = RecordFilter {
+                    states: open.clone(),
+                    oldest_first: true,
+                    limit: 5_000,
                     ..Default::default()
                 };
                 async move { queue_page_data(store, records, &filter).await }

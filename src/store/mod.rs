@@ -290,7 +290,20 @@ pub struct RecordFilter {
     pub since: Option<DateTime<Utc>>,
     /// Filed before.
     pub until: Option<DateTime<Utc>>,
+    /// Whose hands the record is in now (the current assignee).
+    pub assignee: Option<AssigneeFilter>,
+    /// Only records with an id below this one (the next page, newest first).
+    pub before: Option<RecordId>,
+    /// Oldest first instead of newest first (ignored for a period).
+    pub oldest_first: bool,
     pub limit: i64,
+}
+
+/// Records assigned to someone in particular, or to no one yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AssigneeFilter {
+    Named(String),
+    Nobody,
 }
 
 /// An event to append, already checked against the lifecycle by the caller.
@@ -329,6 +342,9 @@ pub trait RecordStore: Send + Sync + 'static {
         at: DateTime<Utc>,
     ) -> StoreResult<Record>;
     async fn list_records(&self, filter: &RecordFilter) -> StoreResult<Vec<Record>>;
+    /// The current assignees of open records in the filter's community or
+    /// estate, in name order (for the queue's "assigned to" filter).
+    async fn open_record_assignees(&self, filter: &RecordFilter) -> StoreResult<Vec<String>>;
     /// The state changes of several records at once, oldest first, for SLA figures.
     async fn state_changes(
         &self,

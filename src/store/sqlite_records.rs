@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{FromRow, QueryBuilder, Sqlite};
 
 use super::sqlite::{ts, SqliteStore};
-use super::{NewRecordEvent, RecordFilter, RecordStore, StoreError, StoreResult};
+use super::{AssigneeFilter, NewRecordEvent, RecordFilter, RecordStore, StoreError, StoreResult};
 use crate::domain::record::{
     record_number, NewRecord, Record, RecordClass, RecordEvent, RecordSource, RecordState,
 };
@@ -312,16 +312,54 @@ impl RecordStore for SqliteStore {
         if let Some(until) = filter.until {
             query.push(" AND r.created_at < ").push_bind(ts(until));
         }
+        match &filter.assignee {
+            Some(AssigneeFilter::Named(name)) => {
+                query.push(" AND h.assignee = ").push_bind(name.clone());
+            }
+            Some(AssigneeFilter::Nobody) => {
+                query.push(" AND (h.assignee IS NULL OR h.assignee = '')");
+            }
+            None => {}
+        }
+        if let Some(before) = filter.before {
+            query.push(" AND r.id < ").push_bind(before.0);
+        }
         // A period is answered from the (estate, filing time) index in its own order;
-        // otherwise newest first by id.
+        // otherwise by id.
         let order = if filter.since.is_some() || filter.until.is_some() {
             " ORDER BY r.created_at DESC, r.id DESC LIMIT "
+        } else if filter.oldest_first {
+            " ORDER BY r.id LIMIT "
         } else {
             " ORDER BY r.id DESC LIMIT "
         };
         query.push(order).push_bind(filter.limit.clamp(1, 100_000));
         let rows: Vec<RecordRow> = query.build_query_as().fetch_all(self.pool()).await?;
         rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    async fn open_record_assignees(&self, filter: &RecordFilter) -> StoreResult<Vec<String>> {
+        let open: Vec<&str> = RecordState::ALL
+            .iter()
+            .filter(|s| s.is_open())
+            .map(|s| s.as_str())
+            .collect();
+        let mut query = QueryBuilder::<Sqlite>::new(
+            "SELECT DISTINCT h.assignee FROM record_heads h JOIN records r ON r.id = h.record_id
+             WHERE h.assignee IS NOT NULL AND h.assignee <> ''
+             AND h.state IN (SELECT value FROM json_each(",
+        );
+        query
+            .push_bind(serde_json::to_string(&open).unwrap_or_default())
+            .push("))");
+        if let Some(community) = filter.community {
+            query.push(" AND r.community_id = ").push_bind(community.0);
+        }
+        if let Some(estate) = filter.estate {
+            query.push(" AND r.estate_id = ").push_bind(estate.0);
+        }
+        query.push(" ORDER BY h.assignee LIMIT 500");
+        Ok(query.build_query_scalar().fetch_all(self.pool()).await?)
     }
 
     async fn state_changes(

@@ -19,6 +19,7 @@ mod live;
 mod low_latency;
 mod open311;
 mod publisher;
+mod record_queue;
 mod records;
 mod registration;
 mod roles;

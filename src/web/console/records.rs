@@ -2,17 +2,17 @@
 //! filing a phone call.
 
 use actix_web::{web, HttpResponse};
-use chrono::Utc;
+use chrono::{Datelike, Utc};
 use maud::{html, Markup};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::domain::record::{Record, RecordAction, RecordClass, RecordSource, RecordState};
 use crate::domain::{EstateId, RecordId, Role};
 use crate::feedback::escalation::{EscalationTarget, ManualEscalation};
 use crate::feedback::records::{Filing, RecordError, Records, Request};
 use crate::feedback::CATEGORIES;
-use crate::store::RecordFilter;
-use crate::web::context::Staff;
+use crate::store::{AssigneeFilter, RecordFilter};
+use crate::web::context::{Ctx, Staff};
 use crate::web::error::WebError;
 use crate::web::forms::{see_other, sent_back, CheckedForm};
 use crate::web::layout::{console_page, flash, form_error, form_token};
@@ -21,23 +21,61 @@ use crate::web::record_view::{
 };
 use crate::web::AppState;
 
-#[derive(Deserialize, Default)]
+/// Rows per page of the queue.
+const PAGE_ROWS: usize = 50;
+/// Open records ranked by urgency at most, oldest first (the likeliest to be
+/// late); with more, the page says so and asks for a narrower filter.
+const URGENCY_WINDOW: i64 = 5_000;
+
+#[derive(Deserialize, Serialize, Default, Clone)]
 pub struct QueueQuery {
+    #[serde(skip_serializing_if = "Option::is_none")]
     estate: Option<i64>,
-    /// "open" (default), "resolved", "final" or "all".
+    /// A group, "open" (default), "resolved", "final" or "all", or one state.
+    #[serde(skip_serializing_if = "Option::is_none")]
     show: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     class: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     category: Option<String>,
+    /// A current assignee's name, or `-` for records nobody has yet.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    assignee: Option<String>,
+    /// Page of the open records ranked by urgency, from 1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    page: Option<usize>,
+    /// Other views, newest first: the records below this id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    before: Option<i64>,
 }
 
-fn states_for(show: &str) -> Vec<RecordState> {
+impl QueueQuery {
+    /// This queue with another page.
+    fn link(&self, page: Option<usize>, before: Option<i64>) -> String {
+        let query = QueueQuery {
+            page,
+            before,
+            ..self.clone()
+        };
+        format!(
+            "/console/records?{}",
+            serde_urlencoded::to_string(&query).unwrap_or_default()
+        )
+    }
+}
+
+const GROUPS: [&str; 4] = ["open", "resolved", "final", "all"];
+
+/// The states a `show` value stands for (no states: any); `None` if unknown.
+fn states_for(show: &str) -> Option<Vec<RecordState>> {
     let all = RecordState::ALL;
-    match show {
+    Some(match show {
         "all" => Vec::new(),
         "resolved" => vec![RecordState::Resolved],
         "final" => all.into_iter().filter(|s| s.is_final()).collect(),
-        _ => all.into_iter().filter(|s| s.is_open()).collect(),
-    }
+        "open" => all.into_iter().filter(|s| s.is_open()).collect(),
+        one => vec![RecordState::parse(one)?],
+    })
 }
 
 /// Observers see their own estate; staff of one community see that community.
@@ -55,32 +93,21 @@ fn scope(staff: &Staff, filter: &mut RecordFilter) -> bool {
     }
 }
 
-pub async fn queue(
-    state: web::Data<AppState>,
-    staff: Staff,
-    query: web::Query<QueueQuery>,
-) -> Result<Markup, WebError> {
-    let ctx = &staff.ctx;
-    let show = query.show.as_deref().unwrap_or("open");
-    let class = query.class.as_deref().and_then(RecordClass::parse);
-    let category = query
-        .category
-        .as_deref()
-        .filter(|c| CATEGORIES.iter().any(|(code, _)| code == c));
-    let mut filter = RecordFilter {
-        estate: query.estate.map(EstateId),
-        states: states_for(show),
-        class,
-        category: category.map(str::to_owned),
-        limit: 200,
-        ..Default::default()
-    };
-    let in_scope = scope(&staff, &mut filter);
-    let records = if in_scope {
-        state.store.list_records(&filter).await?
-    } else {
-        Vec::new()
-    };
+type Judged = (Record, crate::feedback::sla::SlaStatus);
+
+/// One page of the queue as staff see it.
+struct QueuePage {
+    rows: Vec<Judged>,
+    /// Ranked by urgency: (page, pages); else newest first.
+    ranked: Option<(usize, usize)>,
+    /// More open records than the ranking looks at.
+    window_full: bool,
+    /// Newest first: the id to continue below, if there are more.
+    next_before: Option<i64>,
+}
+
+/// Each record's promise, judged under its own community's settings.
+async fn judge(state: &AppState, records: Vec<Record>) -> Result<Vec<Judged>, WebError> {
     let ids: Vec<RecordId> = records.iter().map(|r| r.id).collect();
     let changes = state.store.state_changes(&ids).await?;
     let now = Utc::now();
@@ -94,27 +121,113 @@ pub async fn queue(
         )
         .await
         .map_err(super::sla::record_error)?;
-    let mut rows: Vec<(Record, crate::feedback::sla::SlaStatus)> = records
+    Ok(records
         .into_iter()
         .map(|r| {
             let sla = book.status(&r, changes.get(&r.id).map_or(&[][..], Vec::as_slice), now);
             (r, sla)
         })
-        .collect();
-    // Most urgent first: breached, then by time left.
-    rows.sort_by_key(|(r, sla)| (!r.state.is_open(), !sla.breached, sla.left()));
+        .collect())
+}
+
+/// Open records (of one or more open states) are ranked most urgent first
+/// across the whole filter, breached first, then by time left, and paged;
+/// any other view pages newest first.
+async fn queue_page(
+    state: &AppState,
+    mut filter: RecordFilter,
+    query: &QueueQuery,
+) -> Result<QueuePage, WebError> {
+    let open_only = !filter.states.is_empty() && filter.states.iter().all(|s| s.is_open());
+    if open_only {
+        filter.oldest_first = true;
+        filter.limit = URGENCY_WINDOW;
+        let records = state.store.list_records(&filter).await?;
+        let window_full = records.len() as i64 >= URGENCY_WINDOW;
+        let mut rows = judge(state, records).await?;
+        rows.sort_by_key(|(r, sla)| (!sla.breached, sla.left(), r.id));
+        let pages = rows.len().div_ceil(PAGE_ROWS).max(1);
+        let page = query.page.unwrap_or(1).clamp(1, pages);
+        let rows = rows
+            .into_iter()
+            .skip((page - 1) * PAGE_ROWS)
+            .take(PAGE_ROWS)
+            .collect();
+        return Ok(QueuePage {
+            rows,
+            ranked: Some((page, pages)),
+            window_full,
+            next_before: None,
+        });
+    }
+    filter.before = query.before.map(RecordId);
+    filter.limit = PAGE_ROWS as i64 + 1;
+    let mut records = state.store.list_records(&filter).await?;
+    let more = records.len() > PAGE_ROWS;
+    records.truncate(PAGE_ROWS);
+    let next_before = more.then(|| records.last().map(|r| r.id.0)).flatten();
+    Ok(QueuePage {
+        rows: judge(state, records).await?,
+        ranked: None,
+        window_full: false,
+        next_before,
+    })
+}
+
+pub async fn queue(
+    state: web::Data<AppState>,
+    staff: Staff,
+    query: web::Query<QueueQuery>,
+) -> Result<Markup, WebError> {
+    let ctx = &staff.ctx;
+    let show = query.show.as_deref().unwrap_or("open");
+    let bad = || WebError::BadInput {
+        key: "error.bad_request",
+    };
+    let states = states_for(show).ok_or_else(bad)?;
+    let class = query.class.as_deref().and_then(RecordClass::parse);
+    let category = query
+        .category
+        .as_deref()
+        .filter(|c| CATEGORIES.iter().any(|(code, _)| code == c));
+    let assignee = match query.assignee.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some("-") => Some(AssigneeFilter::Nobody),
+        Some(name) => Some(AssigneeFilter::Named(name.to_owned())),
+    };
+    let mut filter = RecordFilter {
+        estate: query.estate.map(EstateId),
+        states,
+        class,
+        category: category.map(str::to_owned),
+        assignee,
+        ..Default::default()
+    };
+    let in_scope = scope(&staff, &mut filter);
+    let (page, assignees) = if in_scope {
+        let assignees = state.store.open_record_assignees(&filter).await?;
+        (queue_page(&state, filter, &query).await?, assignees)
+    } else {
+        let empty = QueuePage {
+            rows: Vec::new(),
+            ranked: None,
+            window_full: false,
+            next_before: None,
+        };
+        (empty, Vec::new())
+    };
     let estates = estates_in_scope(&state, &staff).await?;
     let can_work = staff
         .account
         .role
         .can(crate::domain::Permission::WorkRecords);
+    let chosen_assignee = query.assignee.as_deref().unwrap_or("");
     let body = html! {
         h1 { (ctx.t("records.queue")) }
         p class="actions" {
             @if can_work { a class="button" href="/console/records/new" { (ctx.t("records.new_phone")) } }
-            a class="button secondary" href="/console/export/records.csv" download { (ctx.t("records.export_records")) }
-            a class="button secondary" href="/console/export/events.csv" download { (ctx.t("records.export_events")) }
         }
+        (export_form(ctx))
         form method="get" action="/console/records" class="filters" role="search" {
             label for="estate" { (ctx.t("record.estate")) }
             select id="estate" name="estate" {
@@ -123,8 +236,13 @@ pub async fn queue(
             }
             label for="show" { (ctx.t("record.state")) }
             select id="show" name="show" {
-                @for option in ["open", "resolved", "final", "all"] {
+                @for option in GROUPS {
                     option value=(option) selected[show == option] { (ctx.t(&format!("records.show.{option}"))) }
+                }
+                optgroup label=(ctx.t("records.show.one_state")) {
+                    @for one in RecordState::ALL {
+                        option value=(one.as_str()) selected[show == one.as_str()] { (ctx.t(&format!("state.{}", one.as_str()))) }
+                    }
                 }
             }
             label for="class" { (ctx.t("record.class")) }
@@ -137,36 +255,94 @@ pub async fn queue(
                 option value="" { (ctx.t("records.any")) }
                 @for (code, _) in CATEGORIES { option value=(code) selected[category == Some(*code)] { (category_name(ctx, code)) } }
             }
+            label for="assignee" { (ctx.t("record.assignee")) }
+            select id="assignee" name="assignee" {
+                option value="" { (ctx.t("records.any")) }
+                option value="-" selected[chosen_assignee == "-"] { (ctx.t("records.unassigned")) }
+                @for name in &assignees { option value=(name) selected[chosen_assignee == name] { (name) } }
+            }
             button type="submit" class="secondary" { (ctx.t("action.filter")) }
         }
         @if !in_scope { p class="alert alert-error" { (ctx.t("records.no_estate")) } }
-        @else if rows.is_empty() { p class="muted" { (ctx.t("records.none")) } }
+        @else if page.rows.is_empty() { p class="muted" { (ctx.t("records.none")) } }
         @else {
+            @if page.window_full {
+                p class="alert" { (ctx.lang.tf("records.window_full", &[("n", &URGENCY_WINDOW.to_string())])) }
+            }
             div class="table-wrap" {
-                table class="queue" {
+                table class="record-queue" {
                     thead { tr {
                         th scope="col" { (ctx.t("record.number")) }
                         th scope="col" { (ctx.t("record.title")) }
                         th scope="col" { (ctx.t("record.class")) }
                         th scope="col" { (ctx.t("record.state")) }
+                        th scope="col" { (ctx.t("record.assignee")) }
                         th scope="col" { (ctx.t("record.sla")) }
                     } }
                     tbody {
-                        @for (r, sla) in &rows {
-                            tr class=[sla.breached.then_some("breached")] {
+                        @for (r, sla) in &page.rows {
+                            tr class=[row_class(sla)] {
                                 th scope="row" { a href={"/console/records/" (r.id)} { (r.number) } }
                                 td { (r.title) br; span class="muted" { (category_name(ctx, &r.category)) } }
                                 td { (ctx.t(&format!("class.{}", r.class.as_str()))) }
                                 td { (state_badge(ctx, r.state)) }
+                                td { (r.assignee.as_deref().unwrap_or("—")) }
                                 td { (sla_badge(ctx, sla)) }
                             }
                         }
                     }
                 }
             }
+            (pager(ctx, &query, &page))
         }
     };
     Ok(console_page(&staff, &ctx.t("records.queue"), body))
+}
+
+/// Breached rows stand out, and so do rows about to breach.
+fn row_class(sla: &crate::feedback::sla::SlaStatus) -> Option<&'static str> {
+    if sla.breached {
+        Some("breached")
+    } else if matches!(
+        sla.phase,
+        crate::feedback::sla::SlaPhase::Running { due_soon: true, .. }
+    ) {
+        Some("due-soon")
+    } else {
+        None
+    }
+}
+
+fn pager(ctx: &Ctx, query: &QueueQuery, page: &QueuePage) -> Markup {
+    html! {
+        nav class="pager" aria-label=(ctx.t("records.pages")) {
+            @if let Some((at, pages)) = page.ranked {
+                @if at > 1 { a href=(query.link(Some(at - 1), None)) rel="prev" { (ctx.t("records.previous")) } }
+                span { (ctx.lang.tf("records.page_of", &[("page", &at.to_string()), ("pages", &pages.to_string())])) }
+                @if at < pages { a href=(query.link(Some(at + 1), None)) rel="next" { (ctx.t("records.next")) } }
+            } @else {
+                @if query.before.is_some() { a href=(query.link(None, None)) { (ctx.t("records.newest")) } }
+                @if let Some(before) = page.next_before { a href=(query.link(None, Some(before))) rel="next" { (ctx.t("records.older")) } }
+            }
+        }
+    }
+}
+
+/// Records and events as CSV for a period the staff member picks (this
+/// month by default).
+fn export_form(ctx: &Ctx) -> Markup {
+    let today = Utc::now().with_timezone(&ctx.time_zone).date_naive();
+    let first = today.with_day(1).unwrap_or(today);
+    html! {
+        form method="get" action="/console/export/records.csv" class="filters export" {
+            label for="export-from" { (ctx.t("records.export_from")) }
+            input id="export-from" name="from" type="date" required value=(first.format("%Y-%m-%d"));
+            label for="export-to" { (ctx.t("records.export_to")) }
+            input id="export-to" name="to" type="date" required value=(today.format("%Y-%m-%d"));
+            button type="submit" class="secondary" { (ctx.t("records.export_records")) }
+            button type="submit" class="secondary" formaction="/console/export/events.csv" { (ctx.t("records.export_events")) }
+        }
+    }
 }
 
 async fn estates_in_scope(state: &AppState, staff: &Staff) -> Result<Vec<(i64, String)>, WebError> {
