@@ -517,6 +517,9 @@ async fn staff_file_a_phone_call_and_bad_input_is_sent_back() {
     app.create_account(Role::Staff, None).await;
     let staff = app.login("staff").await;
     let estate = place.estate.id.to_string();
+    let building = place.building.id.to_string();
+    let form = app.text(&staff, "/console/records/new").await;
+    assert!(form.contains(&format!(r#"<option value="{building}">"#)));
     let fields = [
         ("estate", estate.as_str()),
         ("category", "safety"),
@@ -524,9 +527,29 @@ async fn staff_file_a_phone_call_and_bad_input_is_sent_back() {
         ("title", "地下车库有燃气味"),
         ("description", "住户来电：地下车库B区有燃气味"),
         ("location", "地下车库B区"),
+        ("building", building.as_str()),
     ];
     let response = app.post_form(&staff, "/console/records/new", &fields).await;
-    assert_eq!(response.status(), 303);
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["cache-control"].to_str().unwrap(),
+        "no-store"
+    );
+    // The caller's tracking link is shown once, to read out or text them.
+    let filed = response.text().await.unwrap();
+    let link = scraper::Html::parse_document(&filed)
+        .select(&scraper::Selector::parse("input.tracking-link").unwrap())
+        .next()
+        .and_then(|i| i.value().attr("value").map(str::to_owned))
+        .expect("the tracking link");
+    let public_url = app.state.settings.server.public_url.trim_end_matches('/');
+    let path = link
+        .strip_prefix(public_url)
+        .expect("an address on the public site")
+        .to_owned();
+    assert!(path.starts_with("/track/"));
+    let tracked = app.text(&client(), &path).await;
+    assert!(tracked.contains("地下车库有燃气味"));
     let listed = app
         .state
         .store
@@ -543,6 +566,28 @@ async fn staff_file_a_phone_call_and_bad_input_is_sent_back() {
         "safety defaults to urgent"
     );
     assert_eq!(listed[0].source, RecordSource::Phone);
+    assert_eq!(listed[0].building_id, Some(place.building.id));
+    assert!(filed.contains(&listed[0].number));
+
+    // A building of another estate is refused.
+    let store = &app.state.store;
+    let name = |n: &str| pavilion::domain::PlaceName::parse(n).unwrap();
+    let estate2 = store
+        .create_estate(&system(), place.community.id, &name("明月小区"))
+        .await
+        .unwrap();
+    let other = store
+        .create_building(&system(), estate2.id, &name("1号楼"))
+        .await
+        .unwrap()
+        .id
+        .to_string();
+    let mut elsewhere = fields;
+    elsewhere[6] = ("building", other.as_str());
+    let response = app
+        .post_form(&staff, "/console/records/new", &elsewhere)
+        .await;
+    assert_eq!(response.status(), 400);
 
     let mut bad = fields;
     bad[3] = ("title", "");

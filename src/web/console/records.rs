@@ -7,7 +7,7 @@ use maud::{html, Markup};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::record::{Record, RecordAction, RecordClass, RecordSource, RecordState};
-use crate::domain::{EstateId, RecordId, Role};
+use crate::domain::{BuildingId, EstateId, RecordId, Role};
 use crate::feedback::escalation::{EscalationTarget, ManualEscalation};
 use crate::feedback::records::{Filing, RecordError, Records, Request};
 use crate::feedback::CATEGORIES;
@@ -589,6 +589,9 @@ pub struct PhoneForm {
     description: String,
     #[serde(default)]
     location: String,
+    /// A building of the estate, or empty.
+    #[serde(default)]
+    building: String,
 }
 
 pub async fn new_form(state: web::Data<AppState>, staff: Staff) -> Result<Markup, WebError> {
@@ -603,6 +606,17 @@ async fn phone_page(
 ) -> Result<Markup, WebError> {
     let ctx = &staff.ctx;
     let estates = estates_in_scope(state, staff).await?;
+    let mut buildings = Vec::with_capacity(estates.len());
+    for (id, name) in &estates {
+        let list: Vec<(i64, String)> = state
+            .store
+            .list_buildings(EstateId(*id))
+            .await?
+            .into_iter()
+            .map(|b| (b.id.0, b.name.to_string()))
+            .collect();
+        buildings.push((name.clone(), list));
+    }
     let body = html! {
         p { a href="/console/records" { (ctx.t("action.back")) } }
         h1 { (ctx.t("records.new_phone")) }
@@ -613,6 +627,16 @@ async fn phone_page(
             select id="estate" name="estate" required {
                 @for (id, name) in &estates { option value=(id) selected[values.estate == id.to_string()] { (name) } }
             }
+            label for="building" { (ctx.t("record.building")) }
+            select id="building" name="building" aria-describedby="building-hint" {
+                option value="" { (ctx.t("records.no_building")) }
+                @for (estate, buildings) in &buildings {
+                    optgroup label=(estate) {
+                        @for (id, name) in buildings { option value=(id) selected[values.building == id.to_string()] { (name) } }
+                    }
+                }
+            }
+            p class="hint" id="building-hint" { (ctx.t("records.building_hint")) }
             label for="category" { (ctx.t("record.category")) }
             select id="category" name="category" required {
                 @for (code, _) in CATEGORIES { option value=(code) selected[values.category == *code] { (category_name(ctx, code)) } }
@@ -632,6 +656,27 @@ async fn phone_page(
         }
     };
     Ok(console_page(staff, &ctx.t("records.new_phone"), body))
+}
+
+/// What staff see once a phone call is filed: its number and the caller's
+/// tracking link, which cannot be shown again.
+fn filed_page(staff: &Staff, record: &Record, link: &str) -> Markup {
+    let ctx = &staff.ctx;
+    let body = html! {
+        div class="narrow" {
+            (flash(ctx, Some("created")))
+            h1 { (ctx.lang.tf("records.filed_title", &[("number", &record.number)])) }
+            p { (record.title) }
+            h2 { (ctx.t("records.tracking_link")) }
+            p { (ctx.t("records.tracking_hint")) }
+            p { input type="text" readonly value=(link) aria-label=(ctx.t("records.tracking_link")) class="tracking-link" onfocus="this.select()"; }
+            p class="actions" {
+                a class="button" href={"/console/records/" (record.id)} { (ctx.t("records.open_filed")) }
+                a class="button secondary" href="/console/records/new" { (ctx.t("records.new_phone")) }
+            }
+        }
+    };
+    console_page(staff, &record.number, body)
 }
 
 pub async fn file_phone(
@@ -659,9 +704,29 @@ pub async fn file_phone(
         crate::feedback::category_class(&data.category).ok_or(WebError::BadInput {
             key: "error.bad_request",
         })?;
+    let building_id = match data.building.trim() {
+        "" => None,
+        raw => {
+            let id = raw
+                .parse()
+                .map(BuildingId)
+                .map_err(|_| WebError::BadInput {
+                    key: "error.bad_request",
+                })?;
+            match state.store.building(id).await {
+                Ok(b) if b.estate_id == estate_id => Some(b.id),
+                Ok(_) | Err(crate::store::StoreError::NotFound) => {
+                    return Err(WebError::BadInput {
+                        key: "records.error.building_elsewhere",
+                    })
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    };
     let filing = Filing {
         estate_id,
-        building_id: None,
+        building_id,
         category: data.category.clone(),
         class: RecordClass::parse(&data.class).unwrap_or(default_class),
         title: data.title.clone(),
@@ -674,10 +739,18 @@ pub async fn file_phone(
         .file(&staff.actor(), None, filing, Utc::now())
         .await
     {
-        Ok((record, _)) => Ok(see_other(&format!(
-            "/console/records/{}?done=created",
-            record.id
-        ))),
+        // The caller's private tracking link exists only now: shown once, to
+        // read out or send by text message, never put in a URL of ours.
+        Ok((record, token)) => {
+            let link = format!(
+                "{}/track/{token}",
+                state.settings.server.public_url.trim_end_matches('/')
+            );
+            Ok(HttpResponse::Ok()
+                .content_type("text/html; charset=utf-8")
+                .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+                .body(filed_page(&staff, &record, &link).into_string()))
+        }
         Err(RecordError::BadText { field, error }) => {
             let problem =
                 crate::web::forms::field_problem(&staff.ctx, &format!("record.{field}"), &error);
@@ -688,6 +761,7 @@ pub async fn file_phone(
                 title: data.title.clone(),
                 description: data.description.clone(),
                 location: data.location.clone(),
+                building: data.building.clone(),
             };
             Ok(sent_back(
                 phone_page(&state, &staff, &values, Some(&problem)).await?,
