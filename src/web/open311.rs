@@ -2,15 +2,18 @@
 //! can read records and file new ones (with an API key issued by an admin).
 //! A record's number is its `service_request_id`.
 
+use std::collections::{BTreeSet, HashMap};
+
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use serde::Deserialize;
 
 use crate::accounts::tokens;
-use crate::domain::record::{Record, RecordSource, RecordState};
-use crate::domain::{Actor, EstateId};
+use crate::domain::record::{Record, RecordEvent, RecordSource, RecordState};
+use crate::domain::{Actor, BuildingId, EstateId, RecordId};
 use crate::feedback::records::{Filing, RecordError};
+use crate::feedback::sla::SlaPhase;
 use crate::feedback::{category_class, CATEGORIES};
 use crate::i18n::Lang;
 use crate::store::RecordFilter;
@@ -235,47 +238,118 @@ fn open311_status(state: RecordState) -> &'static str {
     }
 }
 
-async fn request_fields(
-    state: &AppState,
-    record: &Record,
-    lang: Lang,
-) -> Result<Fields, crate::store::StoreError> {
-    let events = state.store.record_events(record.id).await?;
-    let last_public = events.iter().rev().find(|e| e.public);
-    let status_notes = match last_public {
-        Some(e) if !e.note.is_empty() => e.note.clone(),
-        _ => lang
-            .t(&format!("state.{}", record.state.as_str()))
-            .into_owned(),
-    };
-    let updated = events.last().map_or(record.created_at, |e| e.at);
-    let estate = state.store.estate(record.estate_id).await?;
-    let mut address = estate.name;
-    if let Some(building) = record.building_id {
-        address = format!("{address} {}", state.store.building(building).await?.name);
+/// What a listing shows besides the records themselves, read once for all
+/// of them rather than record by record.
+struct Listing {
+    events: HashMap<RecordId, Vec<RecordEvent>>,
+    /// "阳光花园 3号楼" per estate and building.
+    places: HashMap<(EstateId, Option<BuildingId>), String>,
+    /// When the current promise runs out, for records whose clock runs.
+    deadlines: HashMap<RecordId, DateTime<Utc>>,
+}
+
+impl Listing {
+    async fn read(state: &AppState, records: &[Record]) -> Result<Self, RecordError> {
+        let ids: Vec<RecordId> = records.iter().map(|r| r.id).collect();
+        let mut events: HashMap<RecordId, Vec<RecordEvent>> = HashMap::new();
+        for (id, event) in state.store.events_of(&ids).await? {
+            events.entry(id).or_default().push(event);
+        }
+        let mut estates: HashMap<EstateId, String> = HashMap::new();
+        let mut places = HashMap::new();
+        for record in records {
+            let key = (record.estate_id, record.building_id);
+            if places.contains_key(&key) {
+                continue;
+            }
+            let estate = match estates.get(&record.estate_id) {
+                Some(name) => name.clone(),
+                None => {
+                    let name = state.store.estate(record.estate_id).await?.name.to_string();
+                    estates.insert(record.estate_id, name.clone());
+                    name
+                }
+            };
+            let place = match record.building_id {
+                Some(b) => format!("{estate} {}", state.store.building(b).await?.name),
+                None => estate,
+            };
+            places.insert(key, place);
+        }
+        let changes = state.store.state_changes(&ids).await?;
+        let book = state
+            .records
+            .sla_book(
+                records
+                    .iter()
+                    .map(|r| r.community_id)
+                    .collect::<BTreeSet<_>>(),
+            )
+            .await?;
+        let now = Utc::now();
+        let deadlines = records
+            .iter()
+            .filter(|r| r.state.is_open())
+            .filter_map(|r| {
+                let history = changes.get(&r.id).map_or(&[][..], Vec::as_slice);
+                match book.status(r, history, now).phase {
+                    SlaPhase::Running {
+                        deadline: Some(at), ..
+                    } => Some((r.id, at)),
+                    _ => None,
+                }
+            })
+            .collect();
+        Ok(Listing {
+            events,
+            places,
+            deadlines,
+        })
     }
-    Ok(vec![
-        ("service_request_id", text(record.number.clone())),
-        ("status", text(open311_status(record.state))),
-        ("status_notes", text(status_notes)),
-        (
-            "service_name",
-            text(lang.t(&format!("category.{}", record.category))),
-        ),
-        ("service_code", text(record.category.clone())),
-        // Only the title: descriptions may hold details residents told the property office alone.
-        ("description", text(record.title.clone())),
-        ("agency_responsible", NONE),
-        ("service_notice", NONE),
-        ("requested_datetime", text(record.created_at.to_rfc3339())),
-        ("updated_datetime", text(updated.to_rfc3339())),
-        ("expected_datetime", NONE),
-        ("address", text(address)),
-        ("address_id", text(record.estate_id.to_string())),
-        ("lat", NONE),
-        ("long", NONE),
-        ("media_url", NONE),
-    ])
+
+    fn fields(&self, record: &Record, lang: Lang) -> Fields {
+        let events = self.events.get(&record.id).map_or(&[][..], Vec::as_slice);
+        let last_public = events.iter().rev().find(|e| e.public);
+        let status_notes = match last_public {
+            Some(e) if !e.note.is_empty() => e.note.clone(),
+            _ => lang
+                .t(&format!("state.{}", record.state.as_str()))
+                .into_owned(),
+        };
+        let updated = events.last().map_or(record.created_at, |e| e.at);
+        let address = self
+            .places
+            .get(&(record.estate_id, record.building_id))
+            .cloned()
+            .unwrap_or_default();
+        let expected = self
+            .deadlines
+            .get(&record.id)
+            .map_or(NONE, |at| text(at.to_rfc3339()));
+        vec![
+            ("service_request_id", text(record.number.clone())),
+            ("status", text(open311_status(record.state))),
+            ("status_notes", text(status_notes)),
+            (
+                "service_name",
+                text(lang.t(&format!("category.{}", record.category))),
+            ),
+            ("service_code", text(record.category.clone())),
+            // Only the title: descriptions may hold details residents told the property office alone.
+            ("description", text(record.title.clone())),
+            ("agency_responsible", NONE),
+            ("service_notice", NONE),
+            ("requested_datetime", text(record.created_at.to_rfc3339())),
+            ("updated_datetime", text(updated.to_rfc3339())),
+            // The deadline of the record's current promise (the 5431 rule).
+            ("expected_datetime", expected),
+            ("address", text(address)),
+            ("address_id", text(record.estate_id.to_string())),
+            ("lat", NONE),
+            ("long", NONE),
+            ("media_url", NONE),
+        ]
+    }
 }
 
 async fn list_requests(
@@ -361,16 +435,14 @@ async fn list_requests(
             return error(format, StatusCode::INTERNAL_SERVER_ERROR, "internal error");
         }
     };
-    let mut items = Vec::with_capacity(records.len());
-    for record in &records {
-        match request_fields(state, record, lang).await {
-            Ok(fields) => items.push(fields),
-            Err(e) => {
-                tracing::error!(error = %e, "open311 listing failed");
-                return error(format, StatusCode::INTERNAL_SERVER_ERROR, "internal error");
-            }
+    let listing = match Listing::read(state, &records).await {
+        Ok(listing) => listing,
+        Err(e) => {
+            tracing::error!(error = %e, "open311 listing failed");
+            return error(format, StatusCode::INTERNAL_SERVER_ERROR, "internal error");
         }
-    }
+    };
+    let items: Vec<Fields> = records.iter().map(|r| listing.fields(r, lang)).collect();
     respond(
         format,
         StatusCode::OK,

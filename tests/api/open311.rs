@@ -244,11 +244,21 @@ async fn requests_are_listed_filtered_and_read_one_by_one() {
         .await;
     assert_eq!(open.as_array().unwrap().len(), 1);
     assert_eq!(open[0]["service_request_id"], numbers[0].as_str());
+    // An open record is expected by the deadline of its promise (an elevator
+    // fault is major: 4 hours to resolve under the 5431 rule); a closed one is not.
+    let expected =
+        chrono::DateTime::parse_from_rfc3339(open[0]["expected_datetime"].as_str().unwrap())
+            .unwrap();
+    let requested =
+        chrono::DateTime::parse_from_rfc3339(open[0]["requested_datetime"].as_str().unwrap())
+            .unwrap();
+    assert_eq!(expected - requested, chrono::Duration::hours(4));
     let by_code: serde_json::Value = app
         .json(&client(), "/open311/v2/requests.json?service_code=rubbish")
         .await;
     assert_eq!(by_code[0]["status"], "closed");
     assert_eq!(by_code[0]["status_notes"], "由市政环卫负责");
+    assert!(by_code[0]["expected_datetime"].is_null());
     assert!(by_code[0]["description"]
         .as_str()
         .unwrap()
