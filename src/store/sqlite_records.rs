@@ -275,14 +275,29 @@ impl RecordStore for SqliteStore {
     async fn list_records(&self, filter: &RecordFilter) -> StoreResult<Vec<Record>> {
         // Only the conditions that are set go into the query, so that SQLite can
         // pick the index that fits (an `? IS NULL OR …` clause would defeat it).
-        let mut query = QueryBuilder::<Sqlite>::new(format!(
-            "SELECT {RECORD_COLUMNS} FROM records r JOIN record_heads h ON h.record_id = r.id WHERE 1 = 1"
-        ));
+        // Open records are few next to the finished ones: when only open
+        // states are asked for, start from `open_records` (an estate's open
+        // records, not every record it ever had).
+        let only_open = !filter.states.is_empty() && filter.states.iter().all(|s| s.is_open());
+        let (from, place) = if only_open {
+            (
+                "open_records o JOIN records r ON r.id = o.record_id JOIN record_heads h ON h.record_id = r.id",
+                "o",
+            )
+        } else {
+            ("records r JOIN record_heads h ON h.record_id = r.id", "r")
+        };
+        let mut query =
+            QueryBuilder::<Sqlite>::new(format!("SELECT {RECORD_COLUMNS} FROM {from} WHERE 1 = 1"));
         if let Some(community) = filter.community {
-            query.push(" AND r.community_id = ").push_bind(community.0);
+            query
+                .push(format!(" AND {place}.community_id = "))
+                .push_bind(community.0);
         }
         if let Some(estate) = filter.estate {
-            query.push(" AND r.estate_id = ").push_bind(estate.0);
+            query
+                .push(format!(" AND {place}.estate_id = "))
+                .push_bind(estate.0);
         }
         if !filter.states.is_empty() {
             let states: Vec<&str> = filter.states.iter().map(|s| s.as_str()).collect();
@@ -326,12 +341,13 @@ impl RecordStore for SqliteStore {
         }
         // A period is answered from the (estate, filing time) index in its own order;
         // otherwise by id.
+        let key = if only_open { "o.record_id" } else { "r.id" };
         let order = if filter.since.is_some() || filter.until.is_some() {
-            " ORDER BY r.created_at DESC, r.id DESC LIMIT "
+            " ORDER BY r.created_at DESC, r.id DESC LIMIT ".to_owned()
         } else if filter.oldest_first {
-            " ORDER BY r.id LIMIT "
+            format!(" ORDER BY {key} LIMIT ")
         } else {
-            " ORDER BY r.id DESC LIMIT "
+            format!(" ORDER BY {key} DESC LIMIT ")
         };
         query.push(order).push_bind(filter.limit.clamp(1, 100_000));
         let rows: Vec<RecordRow> = query.build_query_as().fetch_all(self.pool()).await?;
