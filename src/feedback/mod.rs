@@ -3,6 +3,8 @@
 
 pub mod disclosure;
 pub mod escalation;
+pub mod notifications;
+pub mod photos;
 pub mod records;
 pub mod sla;
 

@@ -140,6 +140,18 @@ impl Records {
         filing: Filing,
         now: DateTime<Utc>,
     ) -> Result<(Record, String), RecordError> {
+        let (new, token) = self.checked_filing(reporter, filing, now).await?;
+        let record = self.store.create_record(by, &new, now).await?;
+        Ok((record, token))
+    }
+
+    /// The record a filing makes, checked, and its new tracking token.
+    pub(super) async fn checked_filing(
+        &self,
+        reporter: Option<&Account>,
+        filing: Filing,
+        now: DateTime<Utc>,
+    ) -> Result<(NewRecord, String), RecordError> {
         let token = tokens::random_token();
         // A category's configured class replaces its built-in one; a class the
         // filer chose on purpose (another than the built-in) is kept.
@@ -168,8 +180,7 @@ impl Records {
             tracking_hash: tokens::fingerprint(&token),
             filed_year: now.with_timezone(&self.time_zone).year(),
         };
-        let record = self.store.create_record(by, &new, now).await?;
-        Ok((record, token))
+        Ok((new, token))
     }
 
     /// The record behind a tracking link, if the token is genuine.
@@ -199,6 +210,22 @@ impl Records {
         request: Request,
         now: DateTime<Utc>,
     ) -> Result<Record, RecordError> {
+        let event = self.checked_change(who, record, &request, now).await?;
+        Ok(self
+            .store
+            .append_record_event(record.id, request.expected_version, &event, now)
+            .await?)
+    }
+
+    /// The event `request` by `who` makes, checked against the lifecycle and
+    /// against what `who` may do.
+    pub(super) async fn checked_change(
+        &self,
+        who: &Account,
+        record: &Record,
+        request: &Request,
+        now: DateTime<Utc>,
+    ) -> Result<NewRecordEvent, RecordError> {
         let is_reporter = record.reporter_id == Some(who.id);
         let is_staff = matches!(
             who.role,
@@ -266,10 +293,7 @@ impl Records {
                 None => None,
             },
         };
-        Ok(self
-            .store
-            .append_record_event(record.id, request.expected_version, &event, now)
-            .await?)
+        Ok(event)
     }
 }
 

@@ -12,16 +12,23 @@
 //! - [`replay`] turns a finished recording into a poster and a downloadable MP4;
 //! - [`test_pattern`] is a synthetic encoder for demos and tests.
 //!
+//! Uploaded files are checked here too, for whichever capability takes them:
+//! [`upload`] recognises what a file holds and says why one is refused, and
+//! [`picture`] re-encodes pictures without their metadata (notice images,
+//! photos on feedback records).
+//!
 //! Everything that calls into libav runs on dedicated threads, never on the
 //! tokio runtime.
 
 pub mod flv;
 pub mod fmp4;
 pub mod hls;
+pub mod picture;
 pub mod replay;
 pub mod rtmp;
 pub mod test_pattern;
 pub mod transcode;
+pub mod upload;
 
 use bytes::Bytes;
 

@@ -3,11 +3,15 @@
 
 mod error;
 mod feedback_settings;
+mod record_photos;
+mod record_reads;
 mod sqlite;
 mod sqlite_broadcasts;
 mod sqlite_chat;
 mod sqlite_disclosure;
 mod sqlite_feedback_settings;
+mod sqlite_record_photos;
+mod sqlite_record_reads;
 mod sqlite_records;
 mod sqlite_signage;
 
@@ -31,6 +35,8 @@ pub use feedback_settings::{
     Department, EscalationRow, EscalationStore, NewEscalation, SlaSettingsStore, StaffAlert,
     StoredSlaPolicy,
 };
+pub use record_photos::{NewRecordPhoto, RecordPhoto, RecordPhotoStore};
+pub use record_reads::{RecordReadStore, RecordUpdate, FILING_SEQ};
 pub use sqlite::SqliteStore;
 
 /// The database was too busy to take a write, even after waiting and
@@ -74,6 +80,8 @@ pub trait Store:
     + SlaSettingsStore
     + EscalationStore
     + DisclosureStore
+    + RecordPhotoStore
+    + RecordReadStore
 {
 }
 impl<T> Store for T where
@@ -88,6 +96,8 @@ impl<T> Store for T where
         + SlaSettingsStore
         + EscalationStore
         + DisclosureStore
+        + RecordPhotoStore
+        + RecordReadStore
 {
 }
 

@@ -396,45 +396,7 @@ impl EscalationStore for SqliteStore {
         let event = escalation.event;
         let mut tx = self.pool().begin().await?;
         // The same steps as `append_record_event`, plus the target and alerts.
-        let moved = sqlx::query(
-            "UPDATE record_heads SET version = version + 1,
-                state = COALESCE(?2, state),
-                state_since = CASE WHEN ?2 IS NULL THEN state_since ELSE ?3 END,
-                assignee = COALESCE(?4, assignee)
-             WHERE record_id = ?1 AND version = ?5",
-        )
-        .bind(id.0)
-        .bind(event.to_state.map(RecordState::as_str))
-        .bind(ts(at))
-        .bind(event.assignee.as_deref())
-        .bind(expected_version)
-        .execute(&mut *tx)
-        .await?;
-        if moved.rows_affected() != 1 {
-            drop(tx);
-            self.record(id).await?;
-            return Err(StoreError::Conflict);
-        }
-        let seq = expected_version + 1;
-        sqlx::query(
-            "INSERT INTO record_events (record_id, seq, at, actor_id, actor_name, action, from_state, to_state,
-                                        note, public, assignee, rating)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(id.0)
-        .bind(seq)
-        .bind(ts(at))
-        .bind(event.actor.id.map(|a| a.0))
-        .bind(&event.actor.name)
-        .bind(&event.action)
-        .bind(event.from_state.map(RecordState::as_str))
-        .bind(event.to_state.map(RecordState::as_str))
-        .bind(&event.note)
-        .bind(event.public)
-        .bind(event.assignee.as_deref())
-        .bind(event.rating)
-        .execute(&mut *tx)
-        .await?;
+        let seq = Self::insert_event(&mut tx, id, expected_version, event, at).await?;
         sqlx::query(
             "INSERT INTO record_escalations (record_id, seq, at, target, reason, overdue_minutes)
              VALUES (?, ?, ?, ?, ?, ?)",

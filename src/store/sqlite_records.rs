@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{FromRow, QueryBuilder, Sqlite};
+use sqlx::{FromRow, QueryBuilder, Sqlite, Transaction};
 
 use super::sqlite::{ts, SqliteStore};
 use super::{AssigneeFilter, NewRecordEvent, RecordFilter, RecordStore, StoreError, StoreResult};
@@ -117,22 +117,20 @@ impl SqliteStore {
         .await?;
         row.try_into()
     }
-}
 
-#[async_trait]
-impl RecordStore for SqliteStore {
-    async fn create_record(
-        &self,
+    /// Writes a new record with its number, its first event (`submitted`,
+    /// seq 1) and its head, inside the caller's transaction.
+    pub(super) async fn insert_record(
+        tx: &mut Transaction<'_, Sqlite>,
         actor: &Actor,
         new: &NewRecord,
         at: DateTime<Utc>,
-    ) -> StoreResult<Record> {
-        let mut tx = self.pool().begin().await?;
+    ) -> StoreResult<RecordId> {
         let (community_id, code): (i64, String) = sqlx::query_as(
             "SELECT c.id, c.code FROM estates e JOIN communities c ON c.id = e.community_id WHERE e.id = ?",
         )
         .bind(new.estate_id.0)
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut **tx)
         .await?;
         let year = new.filed_year;
         let serial: i64 = sqlx::query_scalar(
@@ -141,7 +139,7 @@ impl RecordStore for SqliteStore {
         )
         .bind(community_id)
         .bind(year)
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut **tx)
         .await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO records (number, community_id, estate_id, building_id, category, class, title, description,
@@ -161,7 +159,7 @@ impl RecordStore for SqliteStore {
         .bind(new.reporter_id.map(|a| a.0))
         .bind(&new.tracking_hash)
         .bind(ts(at))
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut **tx)
         .await?;
         sqlx::query(
             "INSERT INTO record_events (record_id, seq, at, actor_id, actor_name, action, to_state, public)
@@ -171,14 +169,78 @@ impl RecordStore for SqliteStore {
         .bind(ts(at))
         .bind(actor.id.map(|a| a.0))
         .bind(&actor.name)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
         sqlx::query("INSERT INTO record_heads (record_id, state, version, state_since) VALUES (?, 'submitted', 1, ?)")
             .bind(id)
             .bind(ts(at))
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
-        let record = Self::fetch_record(&mut *tx, "r.id", id).await?;
+        Ok(RecordId(id))
+    }
+
+    /// Appends an event to a record still at `expected_version` and moves its
+    /// head on, inside the caller's transaction; returns the event's seq.
+    pub(super) async fn insert_event(
+        tx: &mut Transaction<'_, Sqlite>,
+        id: RecordId,
+        expected_version: i64,
+        event: &NewRecordEvent,
+        at: DateTime<Utc>,
+    ) -> StoreResult<i64> {
+        let moved = sqlx::query(
+            "UPDATE record_heads SET version = version + 1,
+                state = COALESCE(?2, state),
+                state_since = CASE WHEN ?2 IS NULL THEN state_since ELSE ?3 END,
+                assignee = COALESCE(?4, assignee)
+             WHERE record_id = ?1 AND version = ?5",
+        )
+        .bind(id.0)
+        .bind(event.to_state.map(RecordState::as_str))
+        .bind(ts(at))
+        .bind(event.assignee.as_deref())
+        .bind(expected_version)
+        .execute(&mut **tx)
+        .await?;
+        if moved.rows_affected() != 1 {
+            // Either no such record, or someone else changed it first.
+            Self::fetch_record(&mut **tx, "r.id", id.0).await?;
+            return Err(StoreError::Conflict);
+        }
+        sqlx::query(
+            "INSERT INTO record_events (record_id, seq, at, actor_id, actor_name, action, from_state, to_state,
+                                        note, public, assignee, rating)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(id.0)
+        .bind(expected_version + 1)
+        .bind(ts(at))
+        .bind(event.actor.id.map(|a| a.0))
+        .bind(&event.actor.name)
+        .bind(&event.action)
+        .bind(event.from_state.map(RecordState::as_str))
+        .bind(event.to_state.map(RecordState::as_str))
+        .bind(&event.note)
+        .bind(event.public)
+        .bind(event.assignee.as_deref())
+        .bind(event.rating)
+        .execute(&mut **tx)
+        .await?;
+        Ok(expected_version + 1)
+    }
+}
+
+#[async_trait]
+impl RecordStore for SqliteStore {
+    async fn create_record(
+        &self,
+        actor: &Actor,
+        new: &NewRecord,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Record> {
+        let mut tx = self.pool().begin().await?;
+        let id = Self::insert_record(&mut tx, actor, new, at).await?;
+        let record = Self::fetch_record(&mut *tx, "r.id", id.0).await?;
         tx.commit().await?;
         Ok(record)
     }
@@ -229,44 +291,7 @@ impl RecordStore for SqliteStore {
         at: DateTime<Utc>,
     ) -> StoreResult<Record> {
         let mut tx = self.pool().begin().await?;
-        let moved = sqlx::query(
-            "UPDATE record_heads SET version = version + 1,
-                state = COALESCE(?2, state),
-                state_since = CASE WHEN ?2 IS NULL THEN state_since ELSE ?3 END,
-                assignee = COALESCE(?4, assignee)
-             WHERE record_id = ?1 AND version = ?5",
-        )
-        .bind(id.0)
-        .bind(event.to_state.map(RecordState::as_str))
-        .bind(ts(at))
-        .bind(event.assignee.as_deref())
-        .bind(expected_version)
-        .execute(&mut *tx)
-        .await?;
-        if moved.rows_affected() != 1 {
-            // Either no such record, or someone else changed it first.
-            Self::fetch_record(&mut *tx, "r.id", id.0).await?;
-            return Err(StoreError::Conflict);
-        }
-        sqlx::query(
-            "INSERT INTO record_events (record_id, seq, at, actor_id, actor_name, action, from_state, to_state,
-                                        note, public, assignee, rating)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(id.0)
-        .bind(expected_version + 1)
-        .bind(ts(at))
-        .bind(event.actor.id.map(|a| a.0))
-        .bind(&event.actor.name)
-        .bind(&event.action)
-        .bind(event.from_state.map(RecordState::as_str))
-        .bind(event.to_state.map(RecordState::as_str))
-        .bind(&event.note)
-        .bind(event.public)
-        .bind(event.assignee.as_deref())
-        .bind(event.rating)
-        .execute(&mut *tx)
-        .await?;
+        Self::insert_event(&mut tx, id, expected_version, event, at).await?;
         let record = Self::fetch_record(&mut *tx, "r.id", id.0).await?;
         tx.commit().await?;
         Ok(record)

@@ -13,6 +13,7 @@ use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 
 use crate::accounts::tokens;
 use crate::domain::{Account, Permission};
+use crate::feedback::notifications;
 use crate::i18n::Lang;
 
 use super::error::WebError;
@@ -31,6 +32,9 @@ pub struct Ctx {
     /// Path and query, to come back to after logging in or switching language.
     pub here: String,
     pub time_zone: chrono_tz::Tz,
+    /// A resident's records with news they have not seen (the "我的诉求"
+    /// badge); always 0 for everyone else.
+    pub unread_records: i64,
 }
 
 /// The anonymous form token from the `pavilion_csrf` cookie, or a fresh one.
@@ -64,6 +68,11 @@ impl Ctx {
             .and_then(|a| a.locale.as_deref())
             .and_then(Lang::parse)
             .unwrap_or_else(|| request_lang(req));
+        // One small indexed query, for residents only.
+        let unread_records = match &viewer {
+            Some(account) => notifications::badge_count(state.store.as_ref(), account).await,
+            None => 0,
+        };
         let here = match req.query_string() {
             "" => req.path().to_owned(),
             q => format!("{}?{q}", req.path()),
@@ -74,6 +83,7 @@ impl Ctx {
             csrf_token,
             here,
             time_zone: state.settings.time_zone,
+            unread_records,
         };
         req.extensions_mut().insert(ctx.clone());
         Ok(ctx)

@@ -145,7 +145,7 @@ fn header(ctx: Option<&Ctx>) -> Markup {
                                 a href="/console" { (lang.t("nav.console")) }
                             }
                             @if !account.role.is_staff() {
-                                a href="/me/records" { (lang.t("nav.my_records")) }
+                                (my_records_link(ctx))
                             }
                             a href="/me" { (account.display_name) }
                             form method="post" action="/logout" class="inline" {
@@ -161,6 +161,25 @@ fn header(ctx: Option<&Ctx>) -> Markup {
                     (language_switch(ctx))
                 }
             }
+        }
+    }
+}
+
+/// "我的诉求" with a badge counting the resident's records that have news
+/// for them (`Ctx::unread_records`). While there is news the link leads
+/// straight to it, one tap from any page.
+fn my_records_link(ctx: &Ctx) -> Markup {
+    let unread = ctx.unread_records;
+    html! {
+        @if unread > 0 {
+            a href="/me/notifications" class="my-records" {
+                (ctx.t("nav.my_records")) " "
+                // The number is for the eye; screen readers read the sentence.
+                span class="count-badge" aria-hidden="true" { (unread) }
+                span class="visually-hidden" { (ctx.lang.tf("notifications.badge", &[("n", &unread)])) }
+            }
+        } @else {
+            a href="/me/records" class="my-records" { (ctx.t("nav.my_records")) }
         }
     }
 }

@@ -9,9 +9,11 @@ pub mod error;
 pub mod forms;
 pub mod kiosk;
 pub mod layout;
+pub mod multipart;
 pub mod observability;
 pub mod open311;
 pub mod public;
+pub mod record_photos;
 pub mod record_view;
 pub mod spreadsheet;
 

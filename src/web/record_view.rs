@@ -5,6 +5,7 @@ use maud::{html, Markup};
 
 use crate::domain::record::{Record, RecordAction, RecordEvent, RecordState};
 use crate::feedback::sla::{SlaPhase, SlaStatus};
+use crate::store::RecordPhoto;
 
 use super::context::Ctx;
 
@@ -94,8 +95,22 @@ pub fn record_facts(ctx: &Ctx, record: &Record, place: &str) -> Markup {
     }
 }
 
-/// The history, newest last. Residents see only public events.
-pub fn timeline(ctx: &Ctx, events: &[RecordEvent], include_internal: bool) -> Markup {
+/// The photos a timeline shows beside the events they came with, and where
+/// this viewer fetches them (a path under which `{id}` is the full picture
+/// and `{id}/thumb` its thumbnail).
+pub struct TimelinePhotos<'a> {
+    pub photos: &'a [RecordPhoto],
+    pub base: String,
+}
+
+/// The history, newest last, each event with its photos. Residents see only
+/// public events.
+pub fn timeline(
+    ctx: &Ctx,
+    events: &[RecordEvent],
+    include_internal: bool,
+    photos: &TimelinePhotos<'_>,
+) -> Markup {
     html! {
         ol class="timeline" {
             @for e in events.iter().filter(|e| include_internal || e.public) {
@@ -108,6 +123,50 @@ pub fn timeline(ctx: &Ctx, events: &[RecordEvent], include_internal: bool) -> Ma
                     @if !e.public { " " span class="badge muted" { (ctx.t("record.internal")) } }
                     @if !e.note.is_empty() {
                         div class="note" { @for line in e.note.lines() { p { (line) } } }
+                    }
+                    (event_photos(ctx, e, include_internal, photos))
+                }
+            }
+        }
+    }
+}
+
+/// The file picker for photos on a record form (the form must be sent as
+/// `multipart/form-data`).
+pub fn photo_input(ctx: &Ctx, id: &str) -> Markup {
+    use super::record_photos::{ACCEPTED_TYPES, PHOTOS_FIELD};
+    let hint = format!("{id}-hint");
+    html! {
+        label for=(id) { (ctx.t("record_photos.label")) }
+        input id=(id) name=(PHOTOS_FIELD) type="file" multiple accept=(ACCEPTED_TYPES) aria-describedby=(hint);
+        p class="hint" id=(hint) { (ctx.lang.tf("record_photos.hint", &[("n", &crate::feedback::photos::MAX_PHOTOS)])) }
+    }
+}
+
+/// Thumbnails of the photos posted with event `e`, each a link to the
+/// full picture.
+fn event_photos(
+    ctx: &Ctx,
+    e: &RecordEvent,
+    include_internal: bool,
+    photos: &TimelinePhotos<'_>,
+) -> Markup {
+    let shown: Vec<&RecordPhoto> = photos
+        .photos
+        .iter()
+        .filter(|p| p.seq == e.seq && (include_internal || p.public))
+        .collect();
+    if shown.is_empty() {
+        return html! {};
+    }
+    html! {
+        ul class="record-photos" aria-label=(ctx.t("record_photos.title")) {
+            @for (n, photo) in shown.iter().enumerate() {
+                @let full = format!("{}/{}", photos.base, photo.id);
+                li {
+                    a href=(full) target="_blank" rel="noopener" title=(ctx.t("record_photos.open")) {
+                        img src={(full) "/thumb"} alt=(ctx.lang.tf("record_photos.alt", &[("n", &(n + 1))]))
+                            width=(photo.width) height=(photo.height) loading="lazy" decoding="async";
                     }
                 }
             }

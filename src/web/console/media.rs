@@ -6,13 +6,14 @@ use std::io::Write;
 
 use actix_multipart::Multipart;
 use actix_web::{web, HttpRequest, HttpResponse};
-use futures_util::StreamExt;
 
 use crate::domain::CommunityId;
+use crate::media::upload::MIB;
 use crate::signage::{media::MAX_IMAGE_BYTES, media::MAX_VIDEO_BYTES, SignageError};
 use crate::web::context::Staff;
 use crate::web::error::WebError;
-use crate::web::forms::{encode_component, safe_next, same_origin, see_other};
+use crate::web::forms::{encode_component, safe_next, see_other};
+use crate::web::multipart::{self, FileRead, TokenFirstForm, SHORT_TEXT};
 use crate::web::AppState;
 
 /// What the upload form sent, read in document order: the form token comes
@@ -54,49 +55,19 @@ fn claimed_kind(content_type: &str, name: &str) -> Option<Kind> {
     None
 }
 
-async fn read_text(field: &mut actix_multipart::Field) -> Result<String, WebError> {
-    let mut value = Vec::new();
-    while let Some(chunk) = field.next().await {
-        let chunk = chunk.map_err(|_| WebError::BadInput {
-            key: "error.bad_request",
-        })?;
-        if value.len() + chunk.len() > 4096 {
-            return Err(WebError::BadInput {
-                key: "error.bad_request",
-            });
-        }
-        value.extend_from_slice(&chunk);
-    }
-    String::from_utf8(value).map_err(|_| WebError::BadInput {
-        key: "error.bad_request",
-    })
-}
-
 async fn read_file(
+    form: &mut TokenFirstForm,
     field: &mut actix_multipart::Field,
     temp_dir: &std::path::Path,
 ) -> Result<ReceivedFile, WebError> {
-    let name = field
-        .content_disposition()
-        .and_then(|d| d.get_filename())
-        .unwrap_or("")
-        .to_owned();
-    let content_type = field
-        .content_type()
-        .map(|m| m.essence_str().to_owned())
-        .unwrap_or_default();
+    let name = multipart::file_name(field);
+    let content_type = multipart::claimed_type(field);
     let kind = claimed_kind(&content_type, &name).ok_or(WebError::BadInput {
         key: "signage.upload.unsupported_type",
     })?;
     let limit = match kind {
         Kind::Image => MAX_IMAGE_BYTES,
         Kind::Video => MAX_VIDEO_BYTES,
-    };
-    let too_large = WebError::BadInput {
-        key: match kind {
-            Kind::Image => "signage.upload.image_file_too_large",
-            Kind::Video => "signage.upload.video_file_too_large",
-        },
     };
     let mut received = ReceivedFile {
         name,
@@ -111,60 +82,55 @@ async fn read_file(
             tempfile::NamedTempFile::new_in(temp_dir).map_err(|e| WebError::Internal(e.into()))?,
         );
     }
-    let mut total: u64 = 0;
-    while let Some(chunk) = field.next().await {
-        let chunk = chunk.map_err(|_| WebError::BadInput {
-            key: "signage.upload.interrupted",
-        })?;
-        total += chunk.len() as u64;
-        if total > limit {
-            return Err(too_large);
-        }
-        match &mut received.spool {
-            Some(spool) => spool
-                .write_all(&chunk)
-                .map_err(|e| WebError::Internal(e.into()))?,
-            None => received.bytes.extend_from_slice(&chunk),
-        }
-    }
-    if total == 0 {
-        return Err(WebError::BadInput {
+    let (spool, bytes) = (&mut received.spool, &mut received.bytes);
+    let read = form
+        .read_file(field, limit, |chunk| match spool {
+            Some(spool) => spool.write_all(chunk),
+            None => {
+                bytes.extend_from_slice(chunk);
+                Ok(())
+            }
+        })
+        .await?;
+    match read {
+        FileRead::TooLarge => Err(WebError::BadInput {
+            key: match kind {
+                Kind::Image => "signage.upload.image_file_too_large",
+                Kind::Video => "signage.upload.video_file_too_large",
+            },
+        }),
+        FileRead::Complete(0) => Err(WebError::BadInput {
             key: "signage.upload.empty",
-        });
+        }),
+        FileRead::Complete(_) => Ok(received),
     }
-    Ok(received)
 }
 
 pub async fn upload(
     state: web::Data<AppState>,
     staff: Staff,
     req: HttpRequest,
-    mut payload: Multipart,
+    payload: Multipart,
 ) -> Result<HttpResponse, WebError> {
-    if !same_origin(&req) {
-        return Err(WebError::Csrf);
-    }
+    let mut form = TokenFirstForm::new(&req, payload, MAX_VIDEO_BYTES + MIB)?;
     let mut upload = Upload::default();
-    let mut token_checked = false;
     let temp_dir = state.settings.data_dir.join("tmp");
-    while let Some(field) = payload.next().await {
-        let mut field = field.map_err(|_| WebError::BadInput {
-            key: "error.bad_request",
-        })?;
+    while let Some(mut field) = form.next_field(&staff.ctx).await? {
         let name = field.name().unwrap_or("").to_owned();
         match name.as_str() {
-            "csrf_token" => {
-                let token = read_text(&mut field).await?;
-                staff.ctx.check_form_token(&token)?;
-                token_checked = true;
+            "return_to" => {
+                upload.return_to = Some(form.read_text(&mut field, SHORT_TEXT).await?);
             }
-            _ if !token_checked => return Err(WebError::Csrf),
-            "return_to" => upload.return_to = Some(read_text(&mut field).await?),
-            "community" => upload.community = read_text(&mut field).await?.trim().parse().ok(),
-            "file" => upload.file = Some(read_file(&mut field, &temp_dir).await?),
-            _ => {
-                read_text(&mut field).await?;
+            "community" => {
+                upload.community = form
+                    .read_text(&mut field, SHORT_TEXT)
+                    .await?
+                    .trim()
+                    .parse()
+                    .ok();
             }
+            "file" => upload.file = Some(read_file(&mut form, &mut field, &temp_dir).await?),
+            _ => form.skip(&mut field).await?,
         }
     }
     let file = upload.file.ok_or(WebError::BadInput {

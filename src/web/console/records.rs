@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::domain::record::{Record, RecordAction, RecordClass, RecordSource, RecordState};
 use crate::domain::{BuildingId, EstateId, RecordId, Role};
 use crate::feedback::escalation::{EscalationTarget, ManualEscalation};
+use crate::feedback::photos::{PhotoError, PhotoViewer};
 use crate::feedback::records::{Filing, RecordError, Records, Request};
 use crate::feedback::CATEGORIES;
 use crate::store::{AssigneeFilter, RecordFilter};
@@ -16,8 +17,10 @@ use crate::web::context::{Ctx, Staff};
 use crate::web::error::WebError;
 use crate::web::forms::{see_other, sent_back, CheckedForm};
 use crate::web::layout::{console_page, flash, form_error, form_token};
+use crate::web::record_photos::{photo_problem, photos_by_record, FormWithPhotos};
 use crate::web::record_view::{
-    category_name, live_question, record_facts, sla_badge, state_badge, submitted_action, timeline,
+    category_name, live_question, photo_input, record_facts, sla_badge, state_badge,
+    submitted_action, timeline, TimelinePhotos,
 };
 use crate::web::AppState;
 
@@ -396,18 +399,31 @@ pub async fn show(
     done: web::Query<Done>,
 ) -> Result<Markup, WebError> {
     let record = visible_record(&state, &staff, RecordId(*id)).await?;
-    record_page(&state, &staff, &record, done.done.as_deref(), None).await
+    record_page(&state, &staff, &record, done.done.as_deref(), None, None).await
 }
 
+/// The record with its history and, for staff who work records, the action
+/// form (filled with `draft` when it is sent back).
 async fn record_page(
     state: &AppState,
     staff: &Staff,
     record: &Record,
     done: Option<&str>,
     problem: Option<&str>,
+    draft: Option<&ActionForm>,
 ) -> Result<Markup, WebError> {
     let ctx = &staff.ctx;
     let events = state.store.record_events(record.id).await?;
+    let photos = state
+        .records
+        .photos(&state.settings.data_dir)
+        .visible(PhotoViewer::Account(&staff.account), record)
+        .await
+        .map_err(|e| WebError::Internal(e.into()))?;
+    let photos = TimelinePhotos {
+        photos: &photos,
+        base: photos_by_record(record.id),
+    };
     let changes: Vec<_> = events
         .iter()
         .filter_map(|e| {
@@ -445,11 +461,11 @@ async fn record_page(
         (record_facts(ctx, record, &place))
         (question)
         h2 { (ctx.t("record.history")) }
-        (timeline(ctx, &events, true))
+        (timeline(ctx, &events, true, &photos))
         @if can_work && !record.state.is_final() {
             section class="panel narrow" aria-labelledby="act" {
                 h2 id="act" { (ctx.t("records.act")) }
-                form method="post" action={"/console/records/" (record.id) "/act"} class="stack" {
+                form method="post" action={"/console/records/" (record.id) "/act"} class="stack" enctype="multipart/form-data" {
                     (form_token(ctx))
                     input type="hidden" name="version" value=(record.version);
                     label for="action" { (ctx.t("records.action")) }
@@ -468,9 +484,10 @@ async fn record_page(
                     label for="assignee" { (ctx.t("record.assignee")) }
                     input id="assignee" name="assignee" type="text" maxlength="40" value=[record.assignee.as_deref()];
                     label for="note" { (ctx.t("records.note")) }
-                    textarea id="note" name="note" rows="3" maxlength="2000" {}
+                    textarea id="note" name="note" rows="3" maxlength="2000" { @if let Some(d) = draft { (d.note) } }
+                    (photo_input(ctx, "photos"))
                     div class="check" {
-                        input id="public" name="public" type="checkbox" value="on" checked;
+                        input id="public" name="public" type="checkbox" value="on" checked[draft.is_none_or(|d| d.public.is_some())];
                         label for="public" { (ctx.t("records.note_public")) }
                     }
                     button type="submit" { (ctx.t("action.save")) }
@@ -504,11 +521,20 @@ pub async fn act(
     state: web::Data<AppState>,
     staff: Staff,
     id: web::Path<i64>,
-    form: CheckedForm<ActionForm>,
+    form: FormWithPhotos<ActionForm>,
 ) -> Result<HttpResponse, WebError> {
     let record = visible_record(&state, &staff, RecordId(*id)).await?;
     let data = &form.data;
     let action = submitted_action(&data.action)?;
+    let photos = match &form.photos {
+        Ok(photos) => photos.as_slice(),
+        Err(refused) => {
+            let problem = photo_problem(&staff.ctx, refused);
+            let page = record_page(&state, &staff, &record, None, Some(&problem), Some(data));
+            return Ok(sent_back(page.await?));
+        }
+    };
+    let record_photos = state.records.photos(&state.settings.data_dir);
     let request = Request {
         expected_version: data.version,
         action,
@@ -518,7 +544,11 @@ pub async fn act(
             .filter(|a| a.trim() != record.assignee.as_deref().unwrap_or("")),
         rating: None,
     };
-    if action.is_none() && data.note.trim().is_empty() && request.assignee.is_none() {
+    if action.is_none()
+        && data.note.trim().is_empty()
+        && request.assignee.is_none()
+        && photos.is_empty()
+    {
         return Ok(see_other(&format!("/console/records/{}", record.id)));
     }
     let outcome = if action == Some(RecordAction::Escalate) {
@@ -528,7 +558,7 @@ pub async fn act(
         };
         match target {
             Some(target) => {
-                state
+                let escalated = state
                     .records
                     .escalate(
                         &staff.account,
@@ -541,14 +571,27 @@ pub async fn act(
                         },
                         Utc::now(),
                     )
-                    .await
+                    .await;
+                // The escalation writes its own event: the photos join it.
+                match escalated {
+                    Ok(escalated) => record_photos
+                        .add_to_event(
+                            &staff.account,
+                            &record,
+                            data.version + 1,
+                            photos,
+                            Utc::now(),
+                        )
+                        .await
+                        .map(|()| escalated),
+                    Err(e) => Err(e.into()),
+                }
             }
-            None => Err(RecordError::UnknownTarget),
+            None => Err(RecordError::UnknownTarget.into()),
         }
     } else {
-        state
-            .records
-            .change(&staff.account, &record, request, Utc::now())
+        record_photos
+            .change(&staff.account, &record, request, photos, Utc::now())
             .await
     };
     match outcome {
@@ -556,17 +599,19 @@ pub async fn act(
             "/console/records/{}?done=updated",
             record.id
         ))),
-        Err(RecordError::Forbidden) => Err(WebError::Forbidden),
-        Err(RecordError::Store(e)) => Err(e.into()),
+        Err(PhotoError::Record(RecordError::Forbidden)) => Err(WebError::Forbidden),
+        Err(PhotoError::Record(RecordError::Store(e))) => Err(e.into()),
+        Err(PhotoError::Files(e)) => Err(WebError::Internal(e.into())),
         Err(e) => {
-            let problem = staff.ctx.t(e.message_key()).into_owned();
-            let status = if matches!(e, RecordError::ChangedMeanwhile) {
+            let problem = photo_problem(&staff.ctx, &e);
+            let status = if matches!(e, PhotoError::Record(RecordError::ChangedMeanwhile)) {
                 409
             } else {
                 400
             };
             let current = state.store.record(record.id).await?;
-            let page = record_page(&state, &staff, &current, None, Some(&problem)).await?;
+            let page =
+                record_page(&state, &staff, &current, None, Some(&problem), Some(data)).await?;
             let mut response = sent_back(page);
             *response.status_mut() =
                 actix_web::http::StatusCode::from_u16(status).expect("valid status");

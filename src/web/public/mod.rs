@@ -9,6 +9,7 @@ mod live;
 pub mod live_chat;
 mod login;
 mod me;
+pub mod notifications;
 mod records;
 mod register;
 mod setup;
@@ -20,6 +21,7 @@ use crate::domain::Account;
 use super::context::session_cookie;
 use super::error::WebError;
 use super::forms::see_other;
+use super::record_photos;
 use super::AppState;
 
 /// Starts a session for `account` and sends the browser on to `location`.
@@ -58,6 +60,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/me").get(me::show))
         .service(web::resource("/me/password").post(me::change_password))
         .service(web::resource("/me/records").get(records::mine))
+        .service(web::resource("/me/notifications").get(notifications::list))
+        .service(web::resource("/me/notifications/seen").post(notifications::mark_all))
+        .service(web::resource("/me/notifications/{id}").get(notifications::open))
         .service(
             web::resource("/me/records/{id}")
                 .get(records::my_record)
@@ -69,6 +74,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .post(records::file),
         )
         .service(web::resource("/track/{token}").get(records::track))
+        .service(web::resource("/track/{token}/photos/{photo}").get(record_photos::tracked_photo))
+        .service(
+            web::resource("/track/{token}/photos/{photo}/thumb")
+                .get(record_photos::tracked_photo_thumbnail),
+        )
+        .service(web::resource("/records/{record}/photos/{photo}").get(record_photos::photo))
+        .service(
+            web::resource("/records/{record}/photos/{photo}/thumb")
+                .get(record_photos::photo_thumbnail),
+        )
         .service(web::resource("/lang").post(lang::switch))
         .service(web::resource("/disclosure").get(disclosure::show))
         .service(web::resource("/live").get(live::index))

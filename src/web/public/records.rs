@@ -6,7 +6,8 @@ use maud::{html, Markup};
 use serde::Deserialize;
 
 use crate::domain::record::{Record, RecordSource, RecordState};
-use crate::domain::{Actor, BuildingId, RecordId, Role};
+use crate::domain::{BuildingId, RecordId, Role};
+use crate::feedback::photos::{PhotoError, PhotoViewer};
 use crate::feedback::records::{Filing, RecordError, Request};
 use crate::feedback::{category_class, CATEGORIES};
 use crate::store::RecordFilter;
@@ -15,8 +16,12 @@ use crate::web::context::{Ctx, SignedIn};
 use crate::web::error::WebError;
 use crate::web::forms::{field_problem, see_other, sent_back, CheckedForm};
 use crate::web::layout::{flash, form_error, form_token, page};
+use crate::web::record_photos::{
+    photo_problem, photos_by_record, photos_by_tracking_link, FormWithPhotos,
+};
 use crate::web::record_view::{
-    category_name, live_question, record_facts, state_badge, submitted_action, timeline,
+    category_name, live_question, photo_input, record_facts, state_badge, submitted_action,
+    timeline, TimelinePhotos,
 };
 use crate::web::AppState;
 
@@ -63,7 +68,7 @@ fn report_page(ctx: &Ctx, values: &ReportForm, problem: Option<&str>) -> Markup 
             h1 { (ctx.t("report.title")) }
             p { (ctx.t("report.lead")) }
             (form_error(problem))
-            form method="post" action="/report" class="stack" {
+            form method="post" action="/report" class="stack" enctype="multipart/form-data" {
                 (form_token(ctx))
                 @if let Some(b) = values.building { input type="hidden" name="building" value=(b); }
                 label for="category" { (ctx.t("record.category")) }
@@ -78,6 +83,7 @@ fn report_page(ctx: &Ctx, values: &ReportForm, problem: Option<&str>) -> Markup 
                 label for="location" { (ctx.t("record.location")) }
                 input id="location" name="location" type="text" maxlength="80" value=(values.location) aria-describedby="location-hint";
                 p class="hint" id="location-hint" { (ctx.t("report.location_hint")) }
+                (photo_input(ctx, "photos"))
                 button type="submit" { (ctx.t("report.submit")) }
             }
         }
@@ -88,7 +94,7 @@ fn report_page(ctx: &Ctx, values: &ReportForm, problem: Option<&str>) -> Markup 
 pub async fn file(
     state: web::Data<AppState>,
     me: SignedIn,
-    form: CheckedForm<ReportForm>,
+    form: FormWithPhotos<ReportForm>,
 ) -> Result<HttpResponse, WebError> {
     resident(&me)?;
     let data = &form.data;
@@ -124,6 +130,13 @@ pub async fn file(
     let Some(class) = category_class(&data.category) else {
         return back(ctx.t("error.bad_request").into_owned());
     };
+    let photos = match &form.photos {
+        Ok(photos) => photos,
+        Err(refused) => {
+            let again = ctx.t("record_photos.choose_again");
+            return back(format!("{} {again}", photo_problem(ctx, refused)));
+        }
+    };
     let filing = Filing {
         estate_id,
         building_id,
@@ -138,24 +151,22 @@ pub async fn file(
             RecordSource::Web
         },
     };
-    let actor = Actor {
-        id: Some(me.account.id),
-        name: me.account.display_name.clone(),
-    };
     match state
         .records
-        .file(&actor, Some(&me.account), filing, Utc::now())
+        .photos(&state.settings.data_dir)
+        .file(&me.account, filing, photos, Utc::now())
         .await
     {
         Ok((record, token)) => Ok(see_other(&format!(
             "/track/{token}?done=filed&number={}",
             record.number
         ))),
-        Err(RecordError::BadText { field, error }) => {
+        Err(PhotoError::Record(RecordError::BadText { field, error })) => {
             back(field_problem(ctx, &format!("record.{field}"), &error))
         }
-        Err(RecordError::Store(e)) => Err(e.into()),
-        Err(e) => back(ctx.t(e.message_key()).into_owned()),
+        Err(PhotoError::Record(RecordError::Store(e))) => Err(e.into()),
+        Err(PhotoError::Files(e)) => Err(WebError::Internal(e.into())),
+        Err(e) => back(photo_problem(ctx, &e)),
     }
 }
 
@@ -169,13 +180,15 @@ pub async fn mine(state: web::Data<AppState>, me: SignedIn) -> Result<Markup, We
             ..Default::default()
         })
         .await?;
+    let unread =
+        crate::feedback::notifications::unread_ids(state.store.as_ref(), &me.account).await?;
     let body = html! {
         h1 { (ctx.t("my_records.title")) }
         @if me.account.role == Role::Resident { p { a class="button" href="/report" { (ctx.t("report.title")) } } }
         @if records.is_empty() { p class="muted" { (ctx.t("my_records.none")) } }
         ul class="list records" {
             @for r in &records {
-                li { a href={"/me/records/" (r.id)} { (r.number) " " (r.title) } " " (state_badge(ctx, r.state)) }
+                li { a href={"/me/records/" (r.id)} { (r.number) " " (r.title) } " " (state_badge(ctx, r.state)) @if unread.contains(&r.id) { " " (super::notifications::unread_marker(ctx)) } }
             }
         }
     };
@@ -189,12 +202,33 @@ pub struct Done {
 
 pub async fn my_record(
     state: web::Data<AppState>,
-    me: SignedIn,
+    mut me: SignedIn,
     id: web::Path<i64>,
     done: web::Query<Done>,
 ) -> Result<Markup, WebError> {
     let record = own_record(&state, &me, RecordId(*id)).await?;
-    resident_record_page(&state, &me.ctx, &record, true, done.done.as_deref(), None).await
+    // Shown now: the record leaves the resident's news and the badge.
+    super::notifications::seen_now(&state, &mut me.ctx, &record).await?;
+    let photos = PhotosFor {
+        viewer: PhotoViewer::Account(&me.account),
+        base: photos_by_record(record.id),
+    };
+    resident_record_page(
+        &state,
+        &me.ctx,
+        &record,
+        true,
+        done.done.as_deref(),
+        None,
+        photos,
+    )
+    .await
+}
+
+/// Whose photos a resident's record page shows, and where they come from.
+struct PhotosFor<'a> {
+    viewer: PhotoViewer<'a>,
+    base: String,
 }
 
 async fn own_record(state: &AppState, me: &SignedIn, id: RecordId) -> Result<Record, WebError> {
@@ -222,6 +256,10 @@ pub async fn track(
         .viewer
         .as_ref()
         .is_some_and(|v| record.reporter_id == Some(v.id));
+    let photos = PhotosFor {
+        viewer: PhotoViewer::TrackingLink,
+        base: photos_by_tracking_link(&token),
+    };
     resident_record_page(
         &state,
         &ctx,
@@ -229,6 +267,7 @@ pub async fn track(
         is_reporter,
         done.done.as_deref(),
         None,
+        photos,
     )
     .await
 }
@@ -240,8 +279,19 @@ async fn resident_record_page(
     can_act: bool,
     done: Option<&str>,
     problem: Option<&str>,
+    photos: PhotosFor<'_>,
 ) -> Result<Markup, WebError> {
     let events = state.store.record_events(record.id).await?;
+    let visible = state
+        .records
+        .photos(&state.settings.data_dir)
+        .visible(photos.viewer, record)
+        .await
+        .map_err(|e| WebError::Internal(e.into()))?;
+    let photos = TimelinePhotos {
+        photos: &visible,
+        base: photos.base,
+    };
     let place = place_of(state, record).await?;
     let question = live_question(state, ctx, record).await?;
     let action = format!("/me/records/{}", record.id);
@@ -254,7 +304,7 @@ async fn resident_record_page(
         (record_facts(ctx, record, &place))
         (question)
         h2 { (ctx.t("record.history")) }
-        (timeline(ctx, &events, false))
+        (timeline(ctx, &events, false, &photos))
         @if can_act && record.state == RecordState::Resolved {
             div class="columns" {
                 section class="panel" aria-labelledby="confirm" {
@@ -356,8 +406,21 @@ pub async fn act(
         Err(e) => {
             let problem = me.ctx.t(e.message_key()).into_owned();
             let current = state.store.record(record.id).await?;
+            let photos = PhotosFor {
+                viewer: PhotoViewer::Account(&me.account),
+                base: photos_by_record(current.id),
+            };
             Ok(sent_back(
-                resident_record_page(&state, &me.ctx, &current, true, None, Some(&problem)).await?,
+                resident_record_page(
+                    &state,
+                    &me.ctx,
+                    &current,
+                    true,
+                    None,
+                    Some(&problem),
+                    photos,
+                )
+                .await?,
             ))
         }
     }

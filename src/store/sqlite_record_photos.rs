@@ -1,0 +1,158 @@
+//! `RecordPhotoStore` for SQLite. Photo rows go into the transaction of the
+//! record or event they come with, taking its public flag from the event row.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::{FromRow, Sqlite, Transaction};
+
+use super::record_photos::{NewRecordPhoto, RecordPhoto, RecordPhotoStore};
+use super::sqlite::{ts, SqliteStore};
+use super::{NewRecordEvent, RecordStore, StoreError, StoreResult};
+use crate::domain::record::{NewRecord, Record};
+use crate::domain::{AccountId, Actor, RecordId};
+
+#[derive(FromRow)]
+struct PhotoRow {
+    id: i64,
+    record_id: i64,
+    seq: i64,
+    sha256: String,
+    mime: String,
+    width: i64,
+    height: i64,
+    size_bytes: i64,
+    uploaded_by: i64,
+    created_at: DateTime<Utc>,
+    public: bool,
+}
+
+const PHOTO_COLUMNS: &str =
+    "id, record_id, seq, sha256, mime, width, height, size_bytes, uploaded_by, created_at, public";
+
+impl TryFrom<PhotoRow> for RecordPhoto {
+    type Error = StoreError;
+
+    fn try_from(r: PhotoRow) -> Result<Self, StoreError> {
+        let number = |what: &str, value: i64| {
+            value
+                .try_into()
+                .map_err(|_| StoreError::Corrupt(format!("photo {} {what} {value}", r.id)))
+        };
+        Ok(RecordPhoto {
+            id: r.id,
+            record_id: RecordId(r.record_id),
+            seq: r.seq,
+            width: number("width", r.width)?,
+            height: number("height", r.height)?,
+            size_bytes: u64::try_from(r.size_bytes)
+                .map_err(|_| StoreError::Corrupt(format!("photo {} size", r.id)))?,
+            sha256: r.sha256,
+            mime: r.mime,
+            uploaded_by: AccountId(r.uploaded_by),
+            created_at: r.created_at,
+            public: r.public,
+        })
+    }
+}
+
+impl SqliteStore {
+    /// Writes the photos of event `seq` inside the caller's transaction;
+    /// `NotFound` if the record has no such event.
+    async fn insert_photos(
+        tx: &mut Transaction<'_, Sqlite>,
+        id: RecordId,
+        seq: i64,
+        photos: &[NewRecordPhoto],
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        for photo in photos {
+            let written = sqlx::query(
+                "INSERT INTO record_photos (record_id, seq, sha256, mime, width, height, size_bytes,
+                                            uploaded_by, created_at, public)
+                 SELECT e.record_id, e.seq, ?, ?, ?, ?, ?, ?, ?, e.public
+                   FROM record_events e WHERE e.record_id = ? AND e.seq = ?",
+            )
+            .bind(&photo.sha256)
+            .bind(&photo.mime)
+            .bind(photo.width)
+            .bind(photo.height)
+            .bind(i64::try_from(photo.size_bytes).unwrap_or(i64::MAX))
+            .bind(photo.uploaded_by.0)
+            .bind(ts(at))
+            .bind(id.0)
+            .bind(seq)
+            .execute(&mut **tx)
+            .await?;
+            if written.rows_affected() != 1 {
+                return Err(StoreError::NotFound);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl RecordPhotoStore for SqliteStore {
+    async fn create_record_with_photos(
+        &self,
+        actor: &Actor,
+        new: &NewRecord,
+        photos: &[NewRecordPhoto],
+        at: DateTime<Utc>,
+    ) -> StoreResult<Record> {
+        let mut tx = self.pool().begin().await?;
+        let id = Self::insert_record(&mut tx, actor, new, at).await?;
+        Self::insert_photos(&mut tx, id, 1, photos, at).await?;
+        tx.commit().await?;
+        self.record(id).await
+    }
+
+    async fn append_record_event_with_photos(
+        &self,
+        id: RecordId,
+        expected_version: i64,
+        event: &NewRecordEvent,
+        photos: &[NewRecordPhoto],
+        at: DateTime<Utc>,
+    ) -> StoreResult<Record> {
+        let mut tx = self.pool().begin().await?;
+        let seq = Self::insert_event(&mut tx, id, expected_version, event, at).await?;
+        Self::insert_photos(&mut tx, id, seq, photos, at).await?;
+        tx.commit().await?;
+        self.record(id).await
+    }
+
+    async fn add_record_photos(
+        &self,
+        id: RecordId,
+        seq: i64,
+        photos: &[NewRecordPhoto],
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool().begin().await?;
+        Self::insert_photos(&mut tx, id, seq, photos, at).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn record_photos(&self, id: RecordId) -> StoreResult<Vec<RecordPhoto>> {
+        let rows: Vec<PhotoRow> = sqlx::query_as(&format!(
+            "SELECT {PHOTO_COLUMNS} FROM record_photos WHERE record_id = ? ORDER BY seq, id"
+        ))
+        .bind(id.0)
+        .fetch_all(self.pool())
+        .await?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    async fn record_photo(&self, id: RecordId, photo: i64) -> StoreResult<RecordPhoto> {
+        let row: PhotoRow = sqlx::query_as(&format!(
+            "SELECT {PHOTO_COLUMNS} FROM record_photos WHERE record_id = ? AND id = ?"
+        ))
+        .bind(id.0)
+        .bind(photo)
+        .fetch_one(self.pool())
+        .await?;
+        row.try_into()
+    }
+}

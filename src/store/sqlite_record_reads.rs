@@ -1,0 +1,224 @@
+//! `RecordReadStore` for SQLite.
+//!
+//! Every query here states the unread rule the same way (`has_news!`): a public event
+//! (`e.public = 1`, which lets SQLite use the partial index
+//! `record_events_public_by_record`) by someone other than the reporter
+//! (`e.actor_id IS NOT reporter`, true for the system's events too) with a
+//! seq past what the reporter has seen (`COALESCE(rr.seen_seq, FILING_SEQ)`).
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::FromRow;
+
+use super::record_reads::{RecordReadStore, RecordUpdate, FILING_SEQ};
+use super::sqlite::{ts, SqliteStore};
+use super::{StoreError, StoreResult};
+use crate::domain::record::{RecordEvent, RecordState};
+use crate::domain::{AccountId, RecordId};
+
+/// The condition "record `r` (with read row `rr`) has news for reporter `?1`",
+/// with `?2` bound to `FILING_SEQ`. A macro so that queries can `concat!` it.
+macro_rules! has_news {
+    () => {
+        "EXISTS (
+            SELECT 1 FROM record_events e
+             WHERE e.record_id = r.id AND e.public = 1
+               AND e.seq > COALESCE(rr.seen_seq, ?2)
+               AND e.actor_id IS NOT ?1)"
+    };
+}
+
+/// The badge's query: how many of reporter `?1`'s records have news.
+const UNREAD_COUNT: &str = concat!(
+    "SELECT COUNT(*) FROM records r
+       LEFT JOIN record_reads rr ON rr.account_id = ?1 AND rr.record_id = r.id
+      WHERE r.reporter_id = ?1 AND ",
+    has_news!()
+);
+
+/// Reads every unread record of reporter `?1` up to its latest event, at `?3`;
+/// only unread records are touched, so the rows written are their count.
+const MARK_ALL_SEEN: &str = concat!(
+    "INSERT INTO record_reads (account_id, record_id, seen_seq, seen_at)
+     SELECT r.reporter_id, r.id, h.version, ?3
+       FROM records r
+       JOIN record_heads h ON h.record_id = r.id
+       LEFT JOIN record_reads rr ON rr.account_id = ?1 AND rr.record_id = r.id
+      WHERE r.reporter_id = ?1 AND ",
+    has_news!(),
+    "
+     ON CONFLICT (account_id, record_id) DO UPDATE
+        SET seen_seq = excluded.seen_seq, seen_at = excluded.seen_at
+      WHERE excluded.seen_seq > record_reads.seen_seq"
+);
+
+#[derive(FromRow)]
+struct UpdateRow {
+    record_id: i64,
+    number: String,
+    title: String,
+    state: String,
+    seq: i64,
+    at: DateTime<Utc>,
+    actor_id: Option<i64>,
+    actor_name: String,
+    action: String,
+    from_state: Option<String>,
+    to_state: Option<String>,
+    note: String,
+    public: bool,
+    rating: Option<u8>,
+}
+
+fn state(value: &str) -> StoreResult<RecordState> {
+    RecordState::parse(value).ok_or_else(|| StoreError::Corrupt(format!("state {value:?}")))
+}
+
+impl TryFrom<UpdateRow> for RecordUpdate {
+    type Error = StoreError;
+
+    fn try_from(row: UpdateRow) -> Result<Self, StoreError> {
+        Ok(RecordUpdate {
+            record_id: RecordId(row.record_id),
+            number: row.number,
+            title: row.title,
+            state: state(&row.state)?,
+            latest: RecordEvent {
+                seq: row.seq,
+                at: row.at,
+                actor_name: row.actor_name,
+                actor_id: row.actor_id.map(AccountId),
+                action: row.action,
+                from_state: row.from_state.as_deref().map(state).transpose()?,
+                to_state: row.to_state.as_deref().map(state).transpose()?,
+                note: row.note,
+                public: row.public,
+                rating: row.rating,
+            },
+        })
+    }
+}
+
+#[async_trait]
+impl RecordReadStore for SqliteStore {
+    async fn unread_record_count(&self, reporter: AccountId) -> StoreResult<i64> {
+        let count: i64 = sqlx::query_scalar(UNREAD_COUNT)
+            .bind(reporter.0)
+            .bind(FILING_SEQ)
+            .fetch_one(self.pool())
+            .await?;
+        Ok(count)
+    }
+
+    async fn unread_records(
+        &self,
+        reporter: AccountId,
+        limit: i64,
+    ) -> StoreResult<Vec<RecordUpdate>> {
+        // The latest event that counts for the reporter, kept only when it is
+        // past what they have seen: the same rule as has_news!, one row per record.
+        let rows: Vec<UpdateRow> = sqlx::query_as(
+            "SELECT r.id AS record_id, r.number, r.title, h.state,
+                    e.seq, e.at, e.actor_id, e.actor_name, e.action, e.from_state, e.to_state,
+                    e.note, e.public, e.rating
+               FROM records r
+               JOIN record_heads h ON h.record_id = r.id
+               LEFT JOIN record_reads rr ON rr.account_id = ?1 AND rr.record_id = r.id
+               JOIN record_events e ON e.record_id = r.id AND e.seq = (
+                    SELECT MAX(x.seq) FROM record_events x
+                     WHERE x.record_id = r.id AND x.public = 1 AND x.actor_id IS NOT ?1)
+              WHERE r.reporter_id = ?1 AND e.seq > COALESCE(rr.seen_seq, ?2)
+              ORDER BY e.at DESC, r.id DESC
+              LIMIT ?3",
+        )
+        .bind(reporter.0)
+        .bind(FILING_SEQ)
+        .bind(limit.clamp(1, 1_000))
+        .fetch_all(self.pool())
+        .await?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    async fn mark_record_seen(
+        &self,
+        reader: AccountId,
+        record: RecordId,
+        seq: i64,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        // The SELECT yields a row only for the record's reporter; the WHERE on
+        // the update keeps seen_seq from moving backwards. (SQLite needs a
+        // WHERE in an upsert's SELECT; it has one.)
+        sqlx::query(
+            "INSERT INTO record_reads (account_id, record_id, seen_seq, seen_at)
+             SELECT r.reporter_id, r.id, MAX(?3, MIN(?4, h.version)), ?5
+               FROM records r JOIN record_heads h ON h.record_id = r.id
+              WHERE r.id = ?2 AND r.reporter_id = ?1
+             ON CONFLICT (account_id, record_id) DO UPDATE
+                SET seen_seq = excluded.seen_seq, seen_at = excluded.seen_at
+              WHERE excluded.seen_seq > record_reads.seen_seq",
+        )
+        .bind(reader.0)
+        .bind(record.0)
+        .bind(FILING_SEQ)
+        .bind(seq)
+        .bind(ts(at))
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    async fn mark_all_records_seen(
+        &self,
+        reporter: AccountId,
+        at: DateTime<Utc>,
+    ) -> StoreResult<u64> {
+        let done = sqlx::query(MARK_ALL_SEEN)
+            .bind(reporter.0)
+            .bind(FILING_SEQ)
+            .bind(ts(at))
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The badge query runs on every page a resident opens: it must be
+    /// answered from indexes alone, never by scanning records or events.
+    #[tokio::test]
+    async fn the_badge_query_reads_only_indexes() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("plan.sqlite").display());
+        let store = SqliteStore::open(&url).await.unwrap();
+        let plan: Vec<(i64, i64, i64, String)> =
+            sqlx::query_as(&format!("EXPLAIN QUERY PLAN {UNREAD_COUNT}"))
+                .bind(1_i64)
+                .bind(FILING_SEQ)
+                .fetch_all(store.pool())
+                .await
+                .unwrap();
+        let steps: Vec<&str> = plan.iter().map(|(_, _, _, step)| step.as_str()).collect();
+        let reads: Vec<&&str> = steps
+            .iter()
+            .filter(|s| s.starts_with("SEARCH") || s.starts_with("SCAN"))
+            .collect();
+        assert_eq!(reads.len(), 3, "{steps:#?}");
+        for step in reads {
+            assert!(
+                step.starts_with("SEARCH")
+                    && (step.contains("COVERING INDEX") || step.contains("PRIMARY KEY")),
+                "{steps:#?}"
+            );
+        }
+        assert!(
+            steps
+                .iter()
+                .any(|s| s.contains("record_events_public_by_record")),
+            "{steps:#?}"
+        );
+    }
+}
