@@ -337,6 +337,8 @@ pub struct RecordEvent {
     pub public: bool,
     /// The resident's 1–5 satisfaction rating, on the closing event.
     pub rating: Option<u8>,
+    /// Who the record was handed to with this event, if anyone.
+    pub assignee: Option<String>,
 }
 
 /// A new record, checked.

@@ -163,6 +163,7 @@ mod tests {
             note: String::new(),
             public,
             rating: None,
+            assignee: None,
         }
     }
 

@@ -78,6 +78,7 @@ struct EventRow {
     note: String,
     public: bool,
     rating: Option<u8>,
+    assignee: Option<String>,
 }
 
 impl TryFrom<EventRow> for RecordEvent {
@@ -99,6 +100,7 @@ impl TryFrom<EventRow> for RecordEvent {
             note: r.note,
             public: r.public,
             rating: r.rating,
+            assignee: r.assignee.filter(|a| !a.is_empty()),
         })
     }
 }
@@ -255,32 +257,13 @@ impl RecordStore for SqliteStore {
 
     async fn record_events(&self, id: RecordId) -> StoreResult<Vec<RecordEvent>> {
         let rows: Vec<EventRow> = sqlx::query_as(
-            "SELECT seq, at, actor_id, actor_name, action, from_state, to_state, note, public, rating
+            "SELECT seq, at, actor_id, actor_name, action, from_state, to_state, note, public, rating, assignee
              FROM record_events WHERE record_id = ? ORDER BY seq",
         )
         .bind(id.0)
         .fetch_all(self.pool())
         .await?;
-        let state = |s: Option<String>| -> StoreResult<Option<RecordState>> {
-            s.map(|s| RecordState::parse(&s).ok_or_else(|| corrupt("state", &s)))
-                .transpose()
-        };
-        rows.into_iter()
-            .map(|r| {
-                Ok(RecordEvent {
-                    seq: r.seq,
-                    at: r.at,
-                    actor_id: r.actor_id.map(AccountId),
-                    actor_name: r.actor_name,
-                    action: r.action,
-                    from_state: state(r.from_state)?,
-                    to_state: state(r.to_state)?,
-                    note: r.note,
-                    public: r.public,
-                    rating: r.rating,
-                })
-            })
-            .collect()
+        rows.into_iter().map(TryInto::try_into).collect()
     }
 
     async fn append_record_event(
@@ -463,7 +446,8 @@ impl RecordStore for SqliteStore {
             serde_json::to_string(&ids.iter().map(|i| i.0).collect::<Vec<_>>()).unwrap_or_default();
         let mut out = Vec::new();
         let rows = sqlx::query_as::<_, EventWithRecord>(
-            "SELECT record_id, seq, at, actor_id, actor_name, action, from_state, to_state, note, public, rating
+            "SELECT record_id, seq, at, actor_id, actor_name, action, from_state, to_state, note, public, rating,
+                    assignee
              FROM record_events WHERE record_id IN (SELECT value FROM json_each(?)) ORDER BY record_id, seq",
         )
         .bind(ids_json)

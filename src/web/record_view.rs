@@ -1,13 +1,18 @@
 //! Pieces shared by the resident's and the staff's views of a feedback record.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use maud::{html, Markup};
 
 use crate::domain::record::{Record, RecordAction, RecordEvent, RecordState};
+use crate::feedback::escalation::EscalationTarget;
 use crate::feedback::sla::{SlaPhase, SlaStatus};
-use crate::store::RecordPhoto;
+use crate::store::{Department, RecordPhoto};
 
 use super::context::Ctx;
+use super::error::WebError;
+use super::AppState;
 
 pub fn state_badge(ctx: &Ctx, state: RecordState) -> Markup {
     let tone = match state {
@@ -59,7 +64,7 @@ pub fn sla_badge(ctx: &Ctx, status: &SlaStatus) -> Markup {
     html! { span class={"badge sla " (tone)} { (text) } }
 }
 
-fn human_minutes(ctx: &Ctx, minutes: i64) -> String {
+pub fn human_minutes(ctx: &Ctx, minutes: i64) -> String {
     if minutes >= 60 * 24 {
         ctx.lang.tf(
             "time.days_hours",
@@ -103,22 +108,87 @@ pub struct TimelinePhotos<'a> {
     pub base: String,
 }
 
-/// The history, newest last, each event with its photos. Residents see only
-/// public events.
+/// "联席会议" or "部门：街道城管科".
+pub fn target_title(ctx: &Ctx, departments: &[Department], target: EscalationTarget) -> String {
+    match target {
+        EscalationTarget::JointMeeting => ctx.t("escalation.target.meeting").into_owned(),
+        EscalationTarget::Department(id) => {
+            let name = departments
+                .iter()
+                .find(|d| d.id == id)
+                .map_or_else(|| id.to_string(), |d| d.name.clone());
+            ctx.lang
+                .tf("escalation.target.department", &[("name", &name)])
+        }
+    }
+}
+
+/// Where each escalation of the record went and why, in words, by the seq
+/// of its event ("超时 2 小时，已上报：联席会议").
+pub async fn escalation_notes(
+    state: &AppState,
+    ctx: &Ctx,
+    record: &Record,
+) -> Result<HashMap<i64, String>, WebError> {
+    let rows = state
+        .store
+        .escalations(&[record.id])
+        .await?
+        .remove(&record.id)
+        .unwrap_or_default();
+    if rows.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let departments = state.store.departments(record.community_id).await?;
+    Ok(rows
+        .into_iter()
+        .map(|e| {
+            let target = EscalationTarget::parse(&e.target)
+                .map_or_else(|| e.target.clone(), |t| target_title(ctx, &departments, t));
+            let text = match (e.reason.as_str(), e.overdue_minutes) {
+                ("breach", Some(m)) => ctx.lang.tf(
+                    "escalation.note.breach",
+                    &[("n", &human_minutes(ctx, m.max(0))), ("target", &target)],
+                ),
+                _ => ctx
+                    .lang
+                    .tf("escalation.note.manual", &[("target", &target)]),
+            };
+            (e.seq, text)
+        })
+        .collect())
+}
+
+/// Who did it: a person's name, or the system for what the watcher does.
+fn actor_of(ctx: &Ctx, e: &RecordEvent) -> String {
+    if e.actor_id.is_none() && e.actor_name == "system" {
+        ctx.t("record.actor.system").into_owned()
+    } else {
+        e.actor_name.clone()
+    }
+}
+
+/// The history, newest last, each event with its photos, who it was handed
+/// to and where an escalation went. Residents see only public events.
 pub fn timeline(
     ctx: &Ctx,
     events: &[RecordEvent],
     include_internal: bool,
     photos: &TimelinePhotos<'_>,
+    escalations: &HashMap<i64, String>,
 ) -> Markup {
     html! {
         ol class="timeline" {
             @for e in events.iter().filter(|e| include_internal || e.public) {
                 li class=[(!e.public).then_some("internal")] {
                     (time_tag(ctx, e.at))
-                    " " strong { (e.actor_name) } " "
+                    " " strong { (actor_of(ctx, e)) } " "
                     (ctx.t(&format!("action.record.{}", e.action)))
                     @if let Some(to) = e.to_state { " → " (state_badge(ctx, to)) }
+                    @if let Some(note) = escalations.get(&e.seq) { div class="escalation-note" { (note) } }
+                    @if include_internal {
+                        @if let Some(who) = &e.assignee { div class="assignee" { (ctx.lang.tf("record.handed_to", &[("name", who)])) } }
+                    }
                     @if let Some(rating) = e.rating { " " span class="rating" { (ctx.lang.tf("record.rating_n", &[("n", &rating)])) } }
                     @if !e.public { " " span class="badge muted" { (ctx.t("record.internal")) } }
                     @if !e.note.is_empty() {

@@ -131,6 +131,14 @@ async fn a_breach_alerts_the_estate_lead_and_goes_to_the_categorys_target() {
     );
     assert!(last.note.is_empty(), "no untranslated text for residents");
 
+    // The record's history says where it went, why, and that the system did it.
+    let lead_browser = app.login("staff").await;
+    let page = app
+        .text(&lead_browser, &format!("/console/records/{}", parking.id))
+        .await;
+    assert!(page.contains("已自动上报：部门：街道城管科"), "{page}");
+    assert!(page.contains("超时") && page.contains("<strong>系统</strong>"));
+
     // The lead sees a badge, the alerts on the dashboard and in the inbox; the admin sees none.
     let staff = app.login("staff").await;
     let dashboard = app.text(&staff, "/console").await;
@@ -355,6 +363,10 @@ async fn staff_escalate_to_a_department_and_the_meeting_records_its_decision() {
         assert_eq!(escalations[&record.id][0].reason, "manual");
     }
 
+    let page = app
+        .text(&staff, &format!("/console/records/{}", to_department.id))
+        .await;
+    assert!(page.contains("已上报：部门：区住建局"));
     let agenda = app.text(&staff, "/console/agenda").await;
     assert!(agenda.contains(&format!("下次联席会议：{meeting}")));
     assert!(agenda.contains("部门：区住建局"));

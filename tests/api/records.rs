@@ -1086,7 +1086,10 @@ async fn records_and_events_export_as_csv_for_a_period() {
         .change(
             &staff_account,
             &record,
-            act(1, RecordAction::Accept),
+            Request {
+                assignee: Some("维修班老李".into()),
+                ..act(1, RecordAction::Accept)
+            },
             oct10 + Duration::minutes(3),
         )
         .await
@@ -1136,6 +1139,10 @@ async fn records_and_events_export_as_csv_for_a_period() {
     let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
     let actions: Vec<&str> = rows.iter().map(|r| r.get(4).unwrap()).collect();
     assert_eq!(actions, ["submit", "accept"]);
+    let header = reader.headers().unwrap().clone();
+    let assignee = header.iter().position(|h| h == "assignee").unwrap();
+    assert_eq!(&rows[1][assignee], "维修班老李");
+    assert_eq!(&rows[0][assignee], "");
 
     for bad in ["?from=10/01/2026", "?from=2026-10-31&to=2026-10-01"] {
         let response = staff
@@ -1145,4 +1152,105 @@ async fn records_and_events_export_as_csv_for_a_period() {
             .unwrap();
         assert_eq!(response.status(), 400, "{bad}");
     }
+}
+
+#[tokio::test]
+async fn a_resident_answers_a_question_withdraws_and_sees_until_when_to_reopen() {
+    let app = spawn_app().await;
+    let place = app.seed_place().await;
+    let resident_account = app.create_account(Role::Resident, Some(&place)).await;
+    let staff_account = app.create_account(Role::Staff, None).await;
+    let resident = app.login("resident").await;
+    let records = &app.state.records;
+    let file = || async {
+        records
+            .file(
+                &actor(&resident_account),
+                Some(&resident_account),
+                filing(&place),
+                Utc::now(),
+            )
+            .await
+            .unwrap()
+            .0
+    };
+
+    // Staff ask for more information: the resident's answer resumes the work.
+    let asked = walk(
+        records,
+        &staff_account,
+        file().await,
+        &[RecordAction::Accept, RecordAction::WaitForResident],
+        Utc::now(),
+    )
+    .await;
+    let path = format!("/me/records/{}", asked.id);
+    let page = app.text(&resident, &path).await;
+    assert!(page.contains("工作人员在等您补充情况") && page.contains("提交并继续办理"));
+    assert!(page.contains(r#"name="action" value="resume""#));
+    let version = asked.version.to_string();
+    let response = app
+        .post_form(
+            &resident,
+            &path,
+            &[
+                ("version", version.as_str()),
+                ("action", "resume"),
+                ("note", "是2单元的电梯，不是1单元"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), 303);
+    let resumed = app.state.store.record(asked.id).await.unwrap();
+    assert_eq!(
+        resumed.state,
+        RecordState::Accepted,
+        "back where work stopped"
+    );
+    let events = app.state.store.record_events(asked.id).await.unwrap();
+    assert!(events.last().unwrap().note.contains("是2单元的电梯"));
+
+    // A record can be withdrawn from its page (asking to be sure first).
+    let page = app.text(&resident, &path).await;
+    assert!(page.contains("撤回诉求") && page.contains(r#"name="sure""#));
+    let version = resumed.version.to_string();
+    let response = app
+        .post_form(
+            &resident,
+            &path,
+            &[
+                ("version", version.as_str()),
+                ("action", "withdraw"),
+                ("note", "已经修好了"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), 303);
+    let withdrawn = app.state.store.record(asked.id).await.unwrap();
+    assert_eq!(withdrawn.state, RecordState::Withdrawn);
+    let page = app.text(&resident, &path).await;
+    assert!(!page.contains("撤回诉求") && !page.contains("提交并继续办理"));
+
+    // A resolved record says until when it can be confirmed or reopened.
+    let resolved = walk(
+        records,
+        &staff_account,
+        file().await,
+        &[RecordAction::Accept, RecordAction::Resolve],
+        Utc::now(),
+    )
+    .await;
+    let page = app
+        .text(&resident, &format!("/me/records/{}", resolved.id))
+        .await;
+    let events = app.state.store.record_events(resolved.id).await.unwrap();
+    let until = (events.last().unwrap().at + Duration::days(7))
+        .with_timezone(&app.state.settings.time_zone)
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string();
+    assert!(page.contains(&format!("您可以在 {until} 前确认办结或重新打开")));
+    assert!(
+        !page.contains("撤回诉求"),
+        "a resolved record is confirmed or reopened instead"
+    );
 }

@@ -19,7 +19,7 @@ use crate::web::context::{Ctx, Staff};
 use crate::web::error::WebError;
 use crate::web::forms::{see_other, CheckedForm};
 use crate::web::layout::{console_page, flash, form_token};
-use crate::web::record_view::category_name;
+use crate::web::record_view::{category_name, human_minutes, target_title};
 use crate::web::AppState;
 
 use super::sla::record_error;
@@ -28,22 +28,6 @@ use super::sla::record_error;
 pub struct AgendaQuery {
     community: Option<i64>,
     done: Option<String>,
-}
-
-fn human_minutes(ctx: &Ctx, minutes: i64) -> String {
-    if minutes >= 60 * 24 {
-        ctx.lang.tf(
-            "time.days_hours",
-            &[("d", &(minutes / (60 * 24))), ("h", &((minutes / 60) % 24))],
-        )
-    } else if minutes >= 60 {
-        ctx.lang.tf(
-            "time.hours_minutes",
-            &[("h", &(minutes / 60)), ("m", &(minutes % 60))],
-        )
-    } else {
-        ctx.lang.tf("time.minutes", &[("m", &minutes)])
-    }
 }
 
 /// One line of the agenda.
@@ -190,20 +174,6 @@ pub async fn show(
         }
     };
     Ok(console_page(&staff, &ctx.t("agenda.title"), body))
-}
-
-fn target_title(ctx: &Ctx, departments: &[Department], target: EscalationTarget) -> String {
-    match target {
-        EscalationTarget::JointMeeting => ctx.t("escalation.target.meeting").into_owned(),
-        EscalationTarget::Department(id) => {
-            let name = departments
-                .iter()
-                .find(|d| d.id == id)
-                .map_or_else(|| id.to_string(), |d| d.name.clone());
-            ctx.lang
-                .tf("escalation.target.department", &[("name", &name)])
-        }
-    }
 }
 
 fn group(

@@ -141,12 +141,9 @@ pub async fn events(
     let (records, span) = records_in(&state, &staff, &period).await?;
     let ids: Vec<_> = records.iter().map(|r| r.id).collect();
     let events = state.store.events_of(&ids).await?;
-    let number = |id| {
-        records
-            .iter()
-            .find(|r| r.id == id)
-            .map_or("", |r| r.number.as_str())
-    };
+    let numbers: std::collections::HashMap<_, _> =
+        records.iter().map(|r| (r.id, r.number.as_str())).collect();
+    let number = |id| numbers.get(&id).copied().unwrap_or("");
     let mut w = writer();
     w.write_record([
         "number",
@@ -156,6 +153,7 @@ pub async fn events(
         "action",
         "from_state",
         "to_state",
+        "assignee",
         "public",
         "rating",
         "note",
@@ -170,6 +168,7 @@ pub async fn events(
             &e.action,
             e.from_state.map_or("", |s| s.as_str()),
             e.to_state.map_or("", |s| s.as_str()),
+            &inert(e.assignee.as_deref().unwrap_or("")),
             if e.public { "yes" } else { "no" },
             &e.rating.map(|r| r.to_string()).unwrap_or_default(),
             &inert(&e.note),

@@ -19,8 +19,8 @@ use crate::web::forms::{see_other, sent_back, CheckedForm};
 use crate::web::layout::{console_page, flash, form_error, form_token};
 use crate::web::record_photos::{photo_problem, photos_by_record, FormWithPhotos};
 use crate::web::record_view::{
-    category_name, live_question, photo_input, record_facts, sla_badge, state_badge,
-    submitted_action, timeline, TimelinePhotos,
+    category_name, escalation_notes, live_question, photo_input, record_facts, sla_badge,
+    state_badge, submitted_action, timeline, TimelinePhotos,
 };
 use crate::web::AppState;
 
@@ -452,6 +452,7 @@ async fn record_page(
         .filter(|a| *a != RecordAction::Close && a.apply(record.state, resume_to).is_ok())
         .collect();
     let departments = state.store.departments(record.community_id).await?;
+    let escalations = escalation_notes(state, ctx, record).await?;
     let body = html! {
         p { a href="/console/records" { (ctx.t("action.back")) } }
         h1 { (record.title) }
@@ -461,7 +462,7 @@ async fn record_page(
         (record_facts(ctx, record, &place))
         (question)
         h2 { (ctx.t("record.history")) }
-        (timeline(ctx, &events, true, &photos))
+        (timeline(ctx, &events, true, &photos, &escalations))
         @if can_work && !record.state.is_final() {
             section class="panel narrow" aria-labelledby="act" {
                 h2 id="act" { (ctx.t("records.act")) }

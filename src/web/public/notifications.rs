@@ -175,6 +175,7 @@ mod tests {
                 note: "<script>alert(1)</script>".into(),
                 public: true,
                 rating: None,
+                assignee: None,
             },
         };
         let ctx = Ctx {

@@ -5,7 +5,7 @@ use chrono::Utc;
 use maud::{html, Markup};
 use serde::Deserialize;
 
-use crate::domain::record::{Record, RecordSource, RecordState};
+use crate::domain::record::{Record, RecordAction, RecordSource, RecordState};
 use crate::domain::{BuildingId, RecordId, Role};
 use crate::feedback::photos::{PhotoError, PhotoViewer};
 use crate::feedback::records::{Filing, RecordError, Request};
@@ -20,8 +20,8 @@ use crate::web::record_photos::{
     photo_problem, photos_by_record, photos_by_tracking_link, FormWithPhotos,
 };
 use crate::web::record_view::{
-    category_name, live_question, photo_input, record_facts, state_badge, submitted_action,
-    timeline, TimelinePhotos,
+    category_name, escalation_notes, live_question, photo_input, record_facts, state_badge,
+    submitted_action, timeline, TimelinePhotos,
 };
 use crate::web::AppState;
 
@@ -294,6 +294,12 @@ async fn resident_record_page(
     };
     let place = place_of(state, record).await?;
     let question = live_question(state, ctx, record).await?;
+    let escalations = escalation_notes(state, ctx, record).await?;
+    let reopen_until = events
+        .iter()
+        .rev()
+        .find(|e| e.to_state == Some(RecordState::Resolved))
+        .map(|e| e.at + chrono::Duration::days(crate::feedback::records::REOPEN_WINDOW_DAYS));
     let action = format!("/me/records/{}", record.id);
     let body = html! {
         h1 { (record.title) }
@@ -304,8 +310,11 @@ async fn resident_record_page(
         (record_facts(ctx, record, &place))
         (question)
         h2 { (ctx.t("record.history")) }
-        (timeline(ctx, &events, false, &photos))
+        (timeline(ctx, &events, false, &photos, &escalations))
         @if can_act && record.state == RecordState::Resolved {
+            @if let Some(until) = reopen_until {
+                p class="hint" { (ctx.lang.tf("my_records.reopen_until", &[("date", &ctx.local_time(until))])) }
+            }
             div class="columns" {
                 section class="panel" aria-labelledby="confirm" {
                     h2 id="confirm" { (ctx.t("my_records.confirm")) }
@@ -341,14 +350,35 @@ async fn resident_record_page(
             }
         }
         @if can_act && record.state.is_open() {
+            @let waiting = record.state == RecordState::WaitingOnResident;
             section class="panel narrow" aria-labelledby="add" {
-                h2 id="add" { (ctx.t("my_records.add_info")) }
+                h2 id="add" { (ctx.t(if waiting { "my_records.reply" } else { "my_records.add_info" })) }
+                @if waiting { p { (ctx.t("my_records.reply_hint")) } }
                 form method="post" action=(action) class="stack" {
                     (form_token(ctx))
                     input type="hidden" name="version" value=(record.version);
+                    // Answering what staff asked for starts their clock again.
+                    @if waiting { input type="hidden" name="action" value="resume"; }
                     label for="info" { (ctx.t("record.note")) }
                     textarea id="info" name="note" rows="3" required maxlength="2000" {}
-                    button type="submit" class="secondary" { (ctx.t("my_records.send")) }
+                    button type="submit" class=[(!waiting).then_some("secondary")] { (ctx.t(if waiting { "my_records.reply_send" } else { "my_records.send" })) }
+                }
+            }
+            @if RecordAction::Withdraw.apply(record.state, None).is_ok() {
+                details class="withdraw narrow" {
+                    summary { (ctx.t("my_records.withdraw")) }
+                    form method="post" action=(action) class="stack" {
+                        (form_token(ctx))
+                        input type="hidden" name="version" value=(record.version);
+                        input type="hidden" name="action" value="withdraw";
+                        label for="withdraw-note" { (ctx.t("my_records.withdraw_why")) }
+                        textarea id="withdraw-note" name="note" rows="2" maxlength="2000" {}
+                        div class="check" {
+                            input type="checkbox" id="withdraw-sure" name="sure" value="yes" required;
+                            label for="withdraw-sure" { (ctx.t("my_records.withdraw_sure")) }
+                        }
+                        button type="submit" class="secondary" { (ctx.t("my_records.withdraw")) }
+                    }
                 }
             }
         }
