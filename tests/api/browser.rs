@@ -179,7 +179,7 @@ async fn an_admin_creates_a_building_through_the_real_form() {
     page.close().await.unwrap();
 }
 
-async fn axe_violations(page: &Client) -> Vec<serde_json::Value> {
+pub(crate) async fn axe_violations(page: &Client) -> Vec<serde_json::Value> {
     let axe = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/node_modules/axe-core/axe.min.js"
@@ -378,7 +378,7 @@ async fn wait_for_playback(page: &Client, past: f64, limit: Duration, what: &str
 }
 
 /// Polls `script` (which returns a value) until `done` accepts it.
-async fn wait_for_value(
+pub(crate) async fn wait_for_value(
     page: &Client,
     script: &str,
     limit: Duration,

@@ -23,6 +23,7 @@ mod publisher;
 mod record_photos;
 mod record_queue;
 mod records;
+mod records_browser;
 mod registration;
 mod roles;
 mod screens_console;

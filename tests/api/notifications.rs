@@ -428,7 +428,6 @@ async fn staff_observers_and_visitors_see_no_badge_and_no_errors() {
 
 #[tokio::test]
 async fn opening_the_record_page_clears_the_badge() {
-    // needs the hook in public/records.rs
     let scene = Scene::new().await;
     let first = scene.file("楼道灯坏了").await;
     let second = scene.file("电梯按钮失灵").await;
@@ -448,7 +447,6 @@ async fn opening_the_record_page_clears_the_badge() {
 
 #[tokio::test]
 async fn the_records_list_marks_unread_records() {
-    // needs the hook in public/records.rs
     let scene = Scene::new().await;
     let first = scene.file("楼道灯坏了").await;
     let second = scene.file("电梯按钮失灵").await;
@@ -471,4 +469,38 @@ async fn the_records_list_marks_unread_records() {
             assert!(text.contains(&first.number) && !is_marked, "{text}");
         }
     }
+}
+
+#[tokio::test]
+async fn reading_the_tracking_page_clears_the_badge_for_the_reporter_only() {
+    let scene = Scene::new().await;
+    let fields = [
+        ("category", "repairs"),
+        ("title", "单元门关不上"),
+        ("description", "单元门的闭门器坏了。"),
+        ("location", "3号楼"),
+    ];
+    let response = scene
+        .app
+        .post_form(&scene.resident, "/report", &fields)
+        .await;
+    let link = location(&response);
+    let link = link.split('?').next().unwrap().to_owned();
+    let record = scene
+        .app
+        .state
+        .records
+        .by_tracking_token(link.trim_start_matches("/track/"))
+        .await
+        .unwrap();
+    scene.staff_act(&record, "accept", "", true).await;
+    assert_eq!(scene.badge().await, Some(1));
+    // A stranger with the link reads it without touching the reporter's news.
+    let page = scene.app.text(&client(), &link).await;
+    assert!(page.contains("单元门关不上"));
+    assert_eq!(scene.badge().await, Some(1));
+    // The reporter reading it has seen the news.
+    let page = scene.app.text(&scene.resident, &link).await;
+    assert_eq!(badge_in(&page), None);
+    assert_eq!(scene.badge().await, None);
 }

@@ -18,7 +18,7 @@ const TITLE: &str = "楼道灯坏了好几天";
 const DESCRIPTION: &str = "3号楼2单元三楼的楼道灯不亮，\n晚上上楼很危险。";
 
 /// A photo-like JPEG (a gradient, so that it does not compress to nothing).
-fn jpeg(width: u32, height: u32) -> Vec<u8> {
+pub(crate) fn jpeg(width: u32, height: u32) -> Vec<u8> {
     let picture = image::RgbImage::from_fn(width, height, |x, y| {
         image::Rgb([(x * 255 / width) as u8, (y * 255 / height) as u8, 90])
     });

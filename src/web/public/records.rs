@@ -243,7 +243,7 @@ async fn own_record(state: &AppState, me: &SignedIn, id: RecordId) -> Result<Rec
 /// The private tracking link: readable by whoever holds it, changeable by the reporter.
 pub async fn track(
     state: web::Data<AppState>,
-    ctx: Ctx,
+    mut ctx: Ctx,
     token: web::Path<String>,
     done: web::Query<Done>,
 ) -> Result<Markup, WebError> {
@@ -256,6 +256,8 @@ pub async fn track(
         .viewer
         .as_ref()
         .is_some_and(|v| record.reporter_id == Some(v.id));
+    // The reporter reading their tracking page has seen the news too.
+    super::notifications::seen_now(&state, &mut ctx, &record).await?;
     let photos = PhotosFor {
         viewer: PhotoViewer::TrackingLink,
         base: photos_by_tracking_link(&token),
