@@ -14,7 +14,7 @@ use pavilion::signage::Intent;
 use pavilion::startup::Application;
 use pavilion::store::{PlayFilter, ScreenSetup};
 
-use crate::browser::browser;
+use crate::browser::{browser, Driver};
 use crate::helpers::*;
 
 /// A server that can be stopped and started again on the same port and data.
@@ -157,6 +157,55 @@ async fn plant_stale_playlist(page: &Client, stale: &str) {
     assert_eq!(planted.as_str(), Some("planted"));
 }
 
+/// A fresh Chromium on the real kiosk page, paired the way an admin pairs a
+/// screen: the code it shows is claimed for `place`'s building.
+async fn open_paired_kiosk(
+    app: &TestApp,
+    admin: &Account,
+    place: &Place,
+    name: &str,
+) -> (Driver, Client) {
+    let (driver, page) = browser().await;
+    page.set_window_size(1920, 1080).await.unwrap();
+    page.goto(&app.url("/kiosk/")).await.unwrap();
+    let mut code = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while code.len() != 6 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no pairing code shown"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        code = page
+            .execute(
+                "return document.querySelector('#pair-code')?.innerText ?? ''",
+                vec![],
+            )
+            .await
+            .unwrap()
+            .as_str()
+            .unwrap_or_default()
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .collect();
+    }
+    app.state
+        .signage
+        .claim_pairing(
+            admin,
+            &code,
+            &ScreenSetup {
+                name: name.into(),
+                building_id: place.building.id,
+                group_id: None,
+                orientation: Orientation::Landscape,
+            },
+        )
+        .await
+        .expect("the code the screen shows pairs it");
+    (driver, page)
+}
+
 const STAGE_TEXT: &str = "return document.querySelector('#stage')?.innerText ?? ''";
 /// The item on screen now, without the one still fading out beneath it.
 const CURRENT_ITEM: &str =
@@ -194,43 +243,7 @@ async fn a_lobby_screen_pairs_rotates_and_survives_the_server_going_down() {
         .await
         .unwrap();
 
-    let (_driver, page) = browser().await;
-    page.set_window_size(1920, 1080).await.unwrap();
-    page.goto(&app.url("/kiosk/")).await.unwrap();
-    let mut code = String::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while code.len() != 6 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no pairing code shown"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-        code = page
-            .execute(
-                "return document.querySelector('#pair-code')?.innerText ?? ''",
-                vec![],
-            )
-            .await
-            .unwrap()
-            .as_str()
-            .unwrap_or_default()
-            .chars()
-            .filter(char::is_ascii_alphanumeric)
-            .collect();
-    }
-    signage
-        .claim_pairing(
-            &admin,
-            &code,
-            &ScreenSetup {
-                name: "3号楼大堂".into(),
-                building_id: place.building.id,
-                group_id: None,
-                orientation: Orientation::Landscape,
-            },
-        )
-        .await
-        .expect("the code the screen shows pairs it");
+    let (_driver, page) = open_paired_kiosk(app, &admin, &place, "3号楼大堂").await;
 
     wait_for_text(
         &page,
@@ -377,4 +390,106 @@ async fn a_lobby_screen_pairs_rotates_and_survives_the_server_going_down() {
         .remove(0);
     assert!(screen.last_seen_at.is_some(), "heartbeats arrive");
     assert!(!screen.heartbeat.client_version.is_empty());
+}
+
+/// The live tile on screen (not one fading out), as JSON: its text, the
+/// number of QR codes in it, and the outlines those codes draw.
+const LIVE_TILE: &str =
+    "const tile = [...document.querySelectorAll('#stage > .item.live:not(.leaving)')].pop(); \
+     if (!tile) return ''; \
+     const qr = tile.querySelector('.live-qr'); \
+     return JSON.stringify({ \
+       text: tile.innerText, \
+       svgs: qr ? qr.querySelectorAll('svg').length : 0, \
+       paths: qr ? [...qr.querySelectorAll('svg path')].map((p) => p.getAttribute('d')) : [], \
+     });";
+const ANY_LIVE_TILE: &str =
+    "return document.querySelector('#stage > .item.live') ? 'present' : 'absent'";
+
+#[tokio::test]
+async fn a_lobby_screen_shows_the_live_tile_while_its_estate_is_on_air() {
+    let app = spawn_app_with(|s| s.live.grace_seconds = 1).await;
+    let place = app.seed_place().await;
+    let admin = app.create_account(Role::Admin, None).await;
+    let secretary = app.create_account(Role::Secretary, Some(&place)).await;
+    let broadcast = app
+        .schedule_broadcast(&place, &secretary, Default::default())
+        .await;
+    let (_driver, page) = open_paired_kiosk(&app, &admin, &place, "3号楼大堂").await;
+    // Paired and running (the idle view: nothing to show yet), no live tile.
+    wait_for_text(
+        &page,
+        "return document.querySelector('#screen-name')?.innerText ?? ''",
+        "3号楼大堂",
+        Duration::from_secs(15),
+        "paired",
+    )
+    .await;
+    never_shows(
+        &page,
+        ANY_LIVE_TILE,
+        "present",
+        Duration::from_millis(500),
+        "a live tile before the broadcast",
+    )
+    .await;
+
+    let publisher = crate::publisher::Publisher::start(&app.ingest_url(&broadcast.stream_key));
+    app.wait_for_broadcast(broadcast.id, Duration::from_secs(15), "live", |b| {
+        b.state == broadcast::BroadcastState::Live
+    })
+    .await;
+    let shown = wait_for_text(
+        &page,
+        LIVE_TILE,
+        "书记直播间",
+        Duration::from_secs(15),
+        "the live tile",
+    )
+    .await;
+    let tile: serde_json::Value = serde_json::from_str(&shown).unwrap();
+    let text = tile["text"].as_str().unwrap();
+    assert!(text.contains("正在直播"), "no heading in {text:?}");
+    assert!(text.contains("扫码观看直播"), "no QR caption in {text:?}");
+    assert_eq!(tile["svgs"], 1, "one QR code in the tile: {tile}");
+    // The watch URL is not written out on the tile, only encoded: the code
+    // drawn must be the one for this broadcast's watch page.
+    let watch_url = format!(
+        "{}/live/{}",
+        app.state.settings.server.public_url.trim_end_matches('/'),
+        broadcast.id
+    );
+    let expected = pavilion::signage::screens::qr_svg(&watch_url);
+    let expected = roxmltree::Document::parse(&expected).unwrap();
+    let expected: Vec<&str> = expected
+        .descendants()
+        .filter(|n| n.has_tag_name("path"))
+        .filter_map(|n| n.attribute("d"))
+        .collect();
+    assert!(!expected.is_empty());
+    assert_eq!(
+        tile["paths"],
+        serde_json::json!(expected),
+        "the tile's QR code is not the one for {watch_url}"
+    );
+
+    publisher.kill();
+    app.state.live.end(&admin, broadcast.id).await.unwrap();
+    wait_for_text(
+        &page,
+        ANY_LIVE_TILE,
+        "absent",
+        Duration::from_secs(15),
+        "the live tile going after the broadcast ended",
+    )
+    .await;
+    // And it stays gone (the on-air list is refreshed every two seconds).
+    never_shows(
+        &page,
+        ANY_LIVE_TILE,
+        "present",
+        Duration::from_secs(3),
+        "the live tile after the broadcast ended",
+    )
+    .await;
 }
