@@ -212,24 +212,7 @@ async fn add_sla_versions(records: &Records) -> anyhow::Result<()> {
 /// first, and the first page of 50 taken.
 async fn queue_page_data(store: &dyn Store, records: &Records, filter: &RecordFilter) -> usize {
     let rows = store.list_records(filter).await.unwrap();
-    let ids: Vec<_> = rows.iter().map(|r| r.id).collect();
-    let changes = store.state_changes(&ids).await.unwrap();
-    let now = Utc::now();
-    let book = records
-        .sla_book(
-            rows.iter()
-                .map(|r| r.community_id)
-                .collect::<std::collections::BTreeSet<_>>(),
-        )
-        .await
-        .unwrap();
-    let mut judged: Vec<_> = rows
-        .into_iter()
-        .map(|r| {
-            let sla = book.status(&r, changes.get(&r.id).map_or(&[][..], Vec::as_slice), now);
-            (r, sla)
-        })
-        .collect();
+    let mut judged = records.judge(rows, Utc::now()).await.unwrap();
     judged.sort_by_key(|(r, sla)| (!sla.breached, sla.left(), r.id));
     judged.into_iter().take(50).count()
 }

@@ -389,6 +389,29 @@ impl Records {
         Ok(book)
     }
 
+    /// Each record with its SLA at `now`, judged under its own community's
+    /// settings in force when it was filed (one read of the state changes
+    /// and settings for all of them).
+    pub async fn judge(
+        &self,
+        records: Vec<Record>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(Record, SlaStatus)>, RecordError> {
+        let ids: Vec<_> = records.iter().map(|r| r.id).collect();
+        let changes = self.store.state_changes(&ids).await?;
+        let book = self
+            .sla_book(records.iter().map(|r| r.community_id))
+            .await?;
+        Ok(records
+            .into_iter()
+            .map(|r| {
+                let history = changes.get(&r.id).map_or(&[][..], Vec::as_slice);
+                let sla = book.status(&r, history, now);
+                (r, sla)
+            })
+            .collect())
+    }
+
     /// The SLA of one record at `now`, under the settings in force when it was filed.
     pub async fn sla_of(
         &self,

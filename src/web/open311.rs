@@ -2,7 +2,7 @@
 //! can read records and file new ones (with an API key issued by an admin).
 //! A record's number is its `service_request_id`.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -276,28 +276,21 @@ impl Listing {
             };
             places.insert(key, place);
         }
-        let changes = state.store.state_changes(&ids).await?;
-        let book = state
-            .records
-            .sla_book(
-                records
-                    .iter()
-                    .map(|r| r.community_id)
-                    .collect::<BTreeSet<_>>(),
-            )
-            .await?;
-        let now = Utc::now();
-        let deadlines = records
+        let open: Vec<Record> = records
             .iter()
             .filter(|r| r.state.is_open())
-            .filter_map(|r| {
-                let history = changes.get(&r.id).map_or(&[][..], Vec::as_slice);
-                match book.status(r, history, now).phase {
-                    SlaPhase::Running {
-                        deadline: Some(at), ..
-                    } => Some((r.id, at)),
-                    _ => None,
-                }
+            .cloned()
+            .collect();
+        let deadlines = state
+            .records
+            .judge(open, Utc::now())
+            .await?
+            .into_iter()
+            .filter_map(|(r, sla)| match sla.phase {
+                SlaPhase::Running {
+                    deadline: Some(at), ..
+                } => Some((r.id, at)),
+                _ => None,
             })
             .collect();
         Ok(Listing {

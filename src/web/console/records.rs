@@ -109,30 +109,6 @@ struct QueuePage {
     next_before: Option<i64>,
 }
 
-/// Each record's promise, judged under its own community's settings.
-async fn judge(state: &AppState, records: Vec<Record>) -> Result<Vec<Judged>, WebError> {
-    let ids: Vec<RecordId> = records.iter().map(|r| r.id).collect();
-    let changes = state.store.state_changes(&ids).await?;
-    let now = Utc::now();
-    let book = state
-        .records
-        .sla_book(
-            records
-                .iter()
-                .map(|r| r.community_id)
-                .collect::<std::collections::BTreeSet<_>>(),
-        )
-        .await
-        .map_err(super::sla::record_error)?;
-    Ok(records
-        .into_iter()
-        .map(|r| {
-            let sla = book.status(&r, changes.get(&r.id).map_or(&[][..], Vec::as_slice), now);
-            (r, sla)
-        })
-        .collect())
-}
-
 /// Open records (of one or more open states) are ranked most urgent first
 /// across the whole filter, breached first, then by time left, and paged;
 /// any other view pages newest first.
@@ -147,7 +123,11 @@ async fn queue_page(
         filter.limit = URGENCY_WINDOW;
         let records = state.store.list_records(&filter).await?;
         let window_full = records.len() as i64 >= URGENCY_WINDOW;
-        let mut rows = judge(state, records).await?;
+        let mut rows = state
+            .records
+            .judge(records, Utc::now())
+            .await
+            .map_err(super::sla::record_error)?;
         rows.sort_by_key(|(r, sla)| (!sla.breached, sla.left(), r.id));
         let pages = rows.len().div_ceil(PAGE_ROWS).max(1);
         let page = query.page.unwrap_or(1).clamp(1, pages);
@@ -170,7 +150,11 @@ async fn queue_page(
     records.truncate(PAGE_ROWS);
     let next_before = more.then(|| records.last().map(|r| r.id.0)).flatten();
     Ok(QueuePage {
-        rows: judge(state, records).await?,
+        rows: state
+            .records
+            .judge(records, Utc::now())
+            .await
+            .map_err(super::sla::record_error)?,
         ranked: None,
         window_full: false,
         next_before,
