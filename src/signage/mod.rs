@@ -227,10 +227,14 @@ impl Signage {
         let notices = Arc::new(self.store.current_notices(community, Utc::now()).await?);
         // Only cache what was read after the latest change.
         if *self.changes.borrow() == generation {
-            self.current
-                .lock()
-                .expect("signage cache poisoned")
-                .insert(community, notices.clone());
+            let mut current = self.current.lock().expect("signage cache poisoned");
+            current.insert(community, notices.clone());
+            let revisions = current
+                .values()
+                .flat_map(|list| list.iter().map(|n| (n.id, n.revision)))
+                .collect();
+            drop(current);
+            self.rendered.retain_bodies(&revisions);
         }
         Ok(notices)
     }

@@ -1,6 +1,6 @@
 //! Screens: pairing, what a screen reports, and the playlist it is sent.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Offset, Utc};
@@ -169,6 +169,10 @@ pub fn live_tile_end(now: DateTime<Utc>) -> DateTime<Utc> {
 
 /// Rendered notice bodies and QR codes, so that a thousand screens asking at
 /// once do not render the same thing a thousand times.
+///
+/// Bodies are kept for as long as their notice is current (see
+/// `retain_bodies`), however many that is: a community with 10,000 current
+/// notices must not render Markdown on every poll.
 #[derive(Default)]
 pub struct RenderCache {
     bodies: Mutex<HashMap<(NoticeId, i64), Arc<str>>>,
@@ -176,7 +180,9 @@ pub struct RenderCache {
 }
 
 impl RenderCache {
-    const MAX: usize = 2000;
+    /// A bound on memory should `retain_bodies` not be called.
+    const MAX_BODIES: usize = 50_000;
+    const MAX_QR_CODES: usize = 2000;
 
     fn body(&self, notice: &Notice) -> Arc<str> {
         let key = (notice.id, notice.revision);
@@ -185,11 +191,20 @@ impl RenderCache {
         }
         let html: Arc<str> = markdown::render(&notice.body).into();
         let mut bodies = self.bodies.lock().expect("render cache poisoned");
-        if bodies.len() > Self::MAX {
+        if bodies.len() >= Self::MAX_BODIES {
             bodies.clear();
         }
         bodies.insert(key, html.clone());
         html
+    }
+
+    /// Forgets the bodies of every notice revision not in `current`: old
+    /// revisions, ended and withdrawn notices, previews.
+    pub(super) fn retain_bodies(&self, current: &HashSet<(NoticeId, i64)>) {
+        self.bodies
+            .lock()
+            .expect("render cache poisoned")
+            .retain(|key, _| current.contains(key));
     }
 
     fn qr(&self, url: &str) -> Arc<str> {
@@ -203,7 +218,7 @@ impl RenderCache {
         }
         let svg: Arc<str> = qr_svg(url).into();
         let mut codes = self.qr_codes.lock().expect("render cache poisoned");
-        if codes.len() > Self::MAX {
+        if codes.len() >= Self::MAX_QR_CODES {
             codes.clear();
         }
         codes.insert(url.to_owned(), svg.clone());

@@ -659,10 +659,15 @@ impl SignageStore for SqliteStore {
         community: CommunityId,
         now: DateTime<Utc>,
     ) -> StoreResult<Vec<Notice>> {
+        // Two searches of `notices_current` (open-ended, and ending later)
+        // rather than one with OR, which SQLite may answer by walking every
+        // published notice the community ever had.
         let rows: Vec<NoticeRow> = sqlx::query_as(&format!(
-            "{NOTICE} WHERE n.community_id = ? AND n.state = 'published'
-                AND (n.ends_at IS NULL OR n.ends_at > ?)"
+            "{NOTICE} WHERE n.community_id = ? AND n.state = 'published' AND n.ends_at IS NULL
+             UNION ALL
+             {NOTICE} WHERE n.community_id = ? AND n.state = 'published' AND n.ends_at > ?"
         ))
+        .bind(community.0)
         .bind(community.0)
         .bind(ts(now))
         .fetch_all(self.pool())
