@@ -65,7 +65,7 @@ pub fn console_page(staff: &Staff, title: &str, body: Markup) -> Markup {
             Permission::ManageAccounts,
         ),
     ];
-    let unseen_alerts = super::console::alerts::unseen_badge();
+    let badges = super::console::alerts::badges();
     let nav = html! {
         nav class="console-nav" aria-label=(ctx.t("nav.console")) {
             ul {
@@ -75,8 +75,11 @@ pub fn console_page(staff: &Staff, title: &str, body: Markup) -> Markup {
                         li {
                             a href=(href) aria-current=[current.then_some("page")] {
                                 (ctx.t(key))
-                                @if href == "/console/alerts" && unseen_alerts > 0 {
-                                    " " span class="count-badge" aria-label=(ctx.lang.tf("alerts.unseen", &[("n", &unseen_alerts)])) { (unseen_alerts) }
+                                @if href == "/console/alerts" && badges.unseen_alerts > 0 {
+                                    " " span class="count-badge" aria-label=(ctx.lang.tf("alerts.unseen", &[("n", &badges.unseen_alerts)])) { (badges.unseen_alerts) }
+                                }
+                                @if href == "/console/screens" && badges.offline_screens > 0 {
+                                    " " span class="count-badge" data-offline-badge=(badges.offline_screens) aria-label=(ctx.lang.tf("screens.offline_badge", &[("n", &badges.offline_screens)])) { (badges.offline_screens) }
                                 }
                             }
                         }

@@ -292,6 +292,23 @@ async fn heartbeats_show_whether_a_screen_is_alive() {
     let alert = text_of(&page, "[data-offline-screens]").expect("an offline alert");
     assert!(alert.contains("3号楼电梯厅"));
     assert!(alert.contains("30 分钟前"));
+    // Every console page flags it in the navigation, next to 大屏.
+    let elsewhere = app.text(&admin, "/console/notices").await;
+    let badge = scraper::Html::parse_document(&elsewhere);
+    let badge = badge
+        .select(
+            &scraper::Selector::parse(
+                "nav.console-nav a[href='/console/screens'] [data-offline-badge]",
+            )
+            .unwrap(),
+        )
+        .next()
+        .expect("an offline badge in the navigation");
+    assert_eq!(badge.text().collect::<String>(), "1");
+    assert_eq!(
+        badge.value().attr("aria-label"),
+        Some("1 块大屏离线超过 10 分钟")
+    );
 
     let response = client()
         .post(app.url("/kiosk/api/heartbeat"))
@@ -310,6 +327,7 @@ async fn heartbeats_show_whether_a_screen_is_alive() {
     let page = app.text(&admin, "/console/screens").await;
     assert!(page.contains(r#"data-health="online""#), "{page}");
     assert!(text_of(&page, "[data-offline-screens]").is_none());
+    assert!(text_of(&page, "[data-offline-badge]").is_none());
     let row = text_of(&page, &format!(r#"tr[data-screen="{}"]"#, id.0)).unwrap();
     assert!(row.contains("在线"));
     assert!(row.contains("刚刚"));

@@ -6,6 +6,7 @@ use actix_web::{web, HttpResponse};
 use chrono::Utc;
 use maud::{html, Markup};
 
+use crate::domain::Permission;
 use crate::store::StaffAlert;
 use crate::web::context::{Ctx, Staff};
 use crate::web::error::WebError;
@@ -13,37 +14,61 @@ use crate::web::forms::{see_other, CheckedForm};
 use crate::web::layout::{console_page, flash, form_token};
 use crate::web::AppState;
 
+/// What the console navigation flags on every page: unseen alerts, and
+/// lobby screens offline for more than 10 minutes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Badges {
+    pub unseen_alerts: i64,
+    pub offline_screens: usize,
+}
+
 tokio::task_local! {
-    /// The viewer's unseen alerts, for the navigation badge of this request.
-    static UNSEEN: i64;
+    /// The viewer's badges, for the navigation of this request.
+    static BADGES: Badges;
 }
 
-/// The unseen-alert count of the console page being rendered (0 outside a console request).
-pub fn unseen_badge() -> i64 {
-    UNSEEN.try_with(|n| *n).unwrap_or(0)
+/// The badges of the console page being rendered (none outside a console request).
+pub fn badges() -> Badges {
+    BADGES.try_with(|b| *b).unwrap_or_default()
 }
 
-/// The viewer's unseen alerts (0 for anyone who is not staff).
-pub async fn unseen_of(req: &ServiceRequest) -> i64 {
+/// The viewer's badges (none for anyone who is not staff; offline screens
+/// only for those who look after screens).
+pub async fn badges_of(req: &ServiceRequest) -> Badges {
     let (Ok(ctx), Some(state)) = (
         Ctx::load(req.request()).await,
         req.app_data::<web::Data<AppState>>(),
     ) else {
-        return 0;
+        return Badges::default();
     };
-    match ctx.viewer.filter(|v| v.role.is_staff()) {
-        Some(viewer) => state
-            .store
-            .unseen_alert_count(viewer.id)
-            .await
-            .unwrap_or_default(),
-        None => 0,
+    let Some(viewer) = ctx.viewer.filter(|v| v.role.is_staff()) else {
+        return Badges::default();
+    };
+    let unseen_alerts = state
+        .store
+        .unseen_alert_count(viewer.id)
+        .await
+        .unwrap_or_default();
+    let offline_screens = if viewer.role.can(Permission::ManageScreens) {
+        match state.signage.offline_screens(viewer.community_id).await {
+            Ok(screens) => screens.len(),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot count the offline screens");
+                0
+            }
+        }
+    } else {
+        0
+    };
+    Badges {
+        unseen_alerts,
+        offline_screens,
     }
 }
 
-/// Runs a console request with its unseen-alert count at hand for the navigation.
-pub async fn with_badge<F: std::future::Future>(unseen: i64, request: F) -> F::Output {
-    UNSEEN.scope(unseen, request).await
+/// Runs a console request with its badges at hand for the navigation.
+pub async fn with_badges<F: std::future::Future>(badges: Badges, request: F) -> F::Output {
+    BADGES.scope(badges, request).await
 }
 
 /// The alerts with their records, for the inbox and the dashboard.

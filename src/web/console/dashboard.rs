@@ -49,7 +49,7 @@ pub async fn show(state: web::Data<AppState>, staff: Staff) -> Result<Markup, We
         .filter(|(alert, _)| alert.seen_at.is_none())
         .take(5)
         .collect();
-    let unseen_alerts = super::alerts::unseen_badge();
+    let unseen_alerts = super::alerts::badges().unseen_alerts;
     // Screens quiet for more than ten minutes, for those who look after them.
     let offline = super::screens::offline_alert(&state, &staff).await;
     let pending_notices = if staff.account.role.can(Permission::ApproveNotices) {

@@ -211,9 +211,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             resource = resource.route(make());
         }
         let guard = move |req: ServiceRequest, next: Next<BoxBody>| async move {
-            // The unseen-alert badge of the console navigation.
-            let unseen = alerts::unseen_of(&req).await;
-            alerts::with_badge(unseen, authorize(permission, req, next)).await
+            // The badges of the console navigation.
+            let badges = alerts::badges_of(&req).await;
+            alerts::with_badges(badges, authorize(permission, req, next)).await
         };
         cfg.service(resource.wrap(from_fn(guard)));
     }
