@@ -210,9 +210,15 @@ async fn write_notice(
     let (category, body) = match i % 8 {
         0 => (NoticeCategory::Disclosure, FEE_TABLE),
         1 => (NoticeCategory::PriceList, PRICE_TABLE),
-        2 => (NoticeCategory::Event, "周六上午九点，社区广场义诊，欢迎参加。"),
+        2 => (
+            NoticeCategory::Event,
+            "周六上午九点，社区广场义诊，欢迎参加。",
+        ),
         3 => (NoticeCategory::Outage, PROSE),
-        4 => (NoticeCategory::BroadcastSchedule, "本周四晚七点，书记在线答疑。"),
+        4 => (
+            NoticeCategory::BroadcastSchedule,
+            "本周四晚七点，书记在线答疑。",
+        ),
         _ => (NoticeCategory::Announcement, PROSE),
     };
     let draft = NoticeDraft::new(
@@ -350,9 +356,8 @@ fn one_screen(c: &mut Criterion, runtime: &Runtime, world: &World, database: Dat
             .iter(|| async { assert_eq!(world.poll(token, None, false).await.0, 200) })
     });
     group.bench_function("http_304", |b| {
-        b.to_async(runtime).iter(|| async {
-            assert_eq!(world.poll(token, Some(&etag), false).await.0, 304)
-        })
+        b.to_async(runtime)
+            .iter(|| async { assert_eq!(world.poll(token, Some(&etag), false).await.0, 304) })
     });
     group.finish();
 }
@@ -376,8 +381,7 @@ fn thousand_screens(c: &mut Criterion, runtime: &Runtime, world: &World, databas
         .measurement_time(Duration::from_secs(20))
         .throughput(Throughput::Elements(world.screens.len() as u64));
     group.bench_function("poll_304", |b| {
-        b.to_async(runtime)
-            .iter(|| world.burst(Some(&etags), 304))
+        b.to_async(runtime).iter(|| world.burst(Some(&etags), 304))
     });
     group.bench_function("fetch_200", |b| {
         b.to_async(runtime).iter(|| world.burst(None, 200))

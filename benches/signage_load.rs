@@ -153,11 +153,11 @@ mod server {
     use pavilion::web::AppState;
     use tokio::io::{AsyncBufReadExt, BufReader};
 
+    use super::percentile;
     use super::place::{
         self, create_admin, estate_of, hm, pair, seed_place, Place, BUILDINGS_PER_ESTATE,
         FEE_TABLE, PRICE_TABLE, PROSE,
     };
-    use super::percentile;
 
     pub async fn serve(screens: usize) {
         tracing_subscriber::fmt()

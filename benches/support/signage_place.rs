@@ -72,7 +72,6 @@ pub fn actor(who: &Account) -> Actor {
     }
 }
 
-
 /// Screens go round the buildings in order.
 pub fn building_of(screen: usize) -> usize {
     screen % (ESTATES * BUILDINGS_PER_ESTATE)

@@ -629,6 +629,28 @@ mod tests {
             }
         }
 
+        /// Targeting written out independently of `aimed_at`: the places a
+        /// screen stands in, as (kind, id) keys, meet the notice's targets
+        /// (no targets: the whole community).
+        fn aimed_at_by_keys(n: &Notice, place: &ScreenPlace) -> bool {
+            let key = |t: &Target| match *t {
+                Target::Community(id) => ("community", id.0),
+                Target::Estate(id) => ("estate", id.0),
+                Target::Building(id) => ("building", id.0),
+                Target::Screen(id) => ("screen", id.0),
+                Target::Group(id) => ("group", id.0),
+            };
+            let mut places: HashSet<(&str, i64)> = [
+                ("community", place.community_id.0),
+                ("estate", place.estate_id.0),
+                ("building", place.building_id.0),
+                ("screen", place.screen_id.0),
+            ]
+            .into();
+            places.extend(place.group_id.map(|g| ("group", g.0)));
+            n.targets.is_empty() || n.targets.iter().any(|t| places.contains(&key(t)))
+        }
+
         proptest! {
             #![proptest_config(ProptestConfig::with_cases(256))]
 
@@ -648,7 +670,7 @@ mod tests {
                     .iter()
                     .filter(|n| n.state == NoticeState::Published
                         && n.community_id == place.community_id
-                        && aimed_at(n, &place)
+                        && aimed_at_by_keys(n, &place)
                         && n.validity.ends_at().is_none_or(|end| now < end))
                     .map(|n| n.id.0)
                     .collect();
