@@ -577,3 +577,56 @@ async fn staff_cannot_manage_screens() {
         .revoked_at
         .is_none());
 }
+
+#[tokio::test]
+async fn the_secretary_sees_an_emergency_staff_published_until_it_is_cleared() {
+    let app = spawn_app().await;
+    let place = app.seed_place().await;
+    let staff = app.create_account(Role::Staff, None).await;
+    let secretary = app.create_account(Role::Secretary, None).await;
+    published_notice(&app, &place, &staff, "停水通知").await;
+    let draft = NoticeDraft::new(
+        place.community.id,
+        "燃气泄漏，请勿使用明火",
+        "请立即开窗通风。",
+        NoticeCategory::Outage,
+        true,
+        Validity::new(Utc::now() - Duration::minutes(1), None).unwrap(),
+        Vec::new(),
+        Vec::new(),
+        30,
+        9,
+        Vec::new(),
+        None,
+    )
+    .unwrap();
+    // Staff may publish an emergency without waiting for approval …
+    let emergency = app
+        .state
+        .signage
+        .create_notice(&staff, &draft, pavilion::signage::Intent::Publish)
+        .await
+        .unwrap();
+    assert_eq!(emergency.state, NoticeState::Published);
+
+    // … and the secretary's dashboard says so, with a link to clear it.
+    let secretary_client = app.login("secretary").await;
+    let dashboard = app.text(&secretary_client, "/console").await;
+    let alert = text_of(&dashboard, "[data-emergencies]").expect("the emergency on the dashboard");
+    assert!(alert.contains("大屏上正在显示 1 条紧急公告"), "{alert}");
+    assert!(alert.contains("燃气泄漏，请勿使用明火"));
+    assert!(!alert.contains("停水通知"));
+    assert!(dashboard.contains(&format!(r#"href="/console/notices/{}""#, emergency.id.0)));
+    // Staff, who cannot clear it, are not told twice.
+    let staff_client = app.login("staff").await;
+    let staff_dashboard = app.text(&staff_client, "/console").await;
+    assert!(text_of(&staff_dashboard, "[data-emergencies]").is_none());
+
+    app.state
+        .signage
+        .withdraw_notice(&secretary, emergency.id)
+        .await
+        .unwrap();
+    let dashboard = app.text(&secretary_client, "/console").await;
+    assert!(text_of(&dashboard, "[data-emergencies]").is_none());
+}

@@ -1,6 +1,7 @@
 use actix_web::web;
 use maud::{html, Markup};
 
+use crate::domain::notice::{Notice, NoticeState};
 use crate::domain::{AuditFilter, Permission};
 use crate::web::context::Staff;
 use crate::web::error::WebError;
@@ -55,13 +56,33 @@ pub async fn show(state: web::Data<AppState>, staff: Staff) -> Result<Markup, We
     let pending_notices = if staff.account.role.can(Permission::ApproveNotices) {
         let filter = crate::store::NoticeFilter {
             community: staff.account.community_id,
-            states: vec![crate::domain::notice::NoticeState::Pending],
+            states: vec![NoticeState::Pending],
             limit: 1000,
             ..Default::default()
         };
         state.store.list_notices(&filter).await?.len()
     } else {
         0
+    };
+    // Emergencies on the screens now: anyone may publish one without
+    // approval, so those who approve notices see them here and may clear them.
+    let emergencies: Vec<Notice> = if staff.account.role.can(Permission::ApproveNotices) {
+        let filter = crate::store::NoticeFilter {
+            community: staff.account.community_id,
+            states: vec![NoticeState::Published],
+            limit: 1000,
+            ..Default::default()
+        };
+        let now = chrono::Utc::now();
+        state
+            .store
+            .list_notices(&filter)
+            .await?
+            .into_iter()
+            .filter(|n| n.emergency && !n.validity.has_ended(now))
+            .collect()
+    } else {
+        Vec::new()
     };
     let figures = [
         ("dashboard.communities", counts.communities),
@@ -88,6 +109,21 @@ pub async fn show(state: web::Data<AppState>, staff: Staff) -> Result<Markup, We
             }
         }
         (offline)
+        @if !emergencies.is_empty() {
+            section class="alert alert-error" role="alert" aria-labelledby="emergencies" data-emergencies=(emergencies.len()) {
+                strong id="emergencies" { (ctx.lang.tf("dashboard.emergencies", &[("n", &emergencies.len())])) }
+                ul {
+                    @for notice in &emergencies {
+                        li {
+                            a href={"/console/notices/" (notice.id)} { (notice.title) }
+                            @if let Some(at) = notice.published_at {
+                                " " span class="muted" { (ctx.lang.tf("dashboard.emergency_since", &[("at", &ctx.local_time(at))])) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
         @if pending_notices > 0 {
             p class="alert" role="status" {
                 a href="/console/notices?state=pending" {
