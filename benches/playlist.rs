@@ -270,7 +270,7 @@ async fn write_notice(
 
 /// Started an hour ago; every third open-ended, the rest for a month.
 fn current(now: chrono::DateTime<Utc>, i: usize) -> Validity {
-    let end = (i % 3 != 0).then(|| now + Span::days(30));
+    let end = (!i.is_multiple_of(3)).then(|| now + Span::days(30));
     Validity::new(now - Span::hours(1), end).unwrap()
 }
 

@@ -310,6 +310,185 @@ pub enum NoticeError {
     Priority,
     #[error("too many images")]
     TooManyImages,
+    #[error("body: {0}")]
+    UnsafeBody(Scripting),
+}
+
+/// Something in a notice body that would run code or restyle the screen.
+/// Such bodies are refused when written, so the author learns of it; the
+/// renderer strips the same things again on the way to a screen.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Scripting {
+    /// A raw HTML element such as `script`, `style` or `iframe` (lower case).
+    #[error("a <{0}> element")]
+    Element(String),
+    /// An inline event handler attribute such as `onerror` (lower case).
+    #[error("an {0}= event handler")]
+    EventHandler(String),
+    /// A `javascript:` (or `vbscript:`) address in a link, picture or attribute.
+    #[error("a javascript: address")]
+    ScriptUrl,
+}
+
+/// Raw HTML elements a notice body may not contain.
+const FORBIDDEN_ELEMENTS: [&str; 9] = [
+    "script", "style", "iframe", "frame", "frameset", "object", "embed", "applet", "base",
+];
+
+/// The first thing in `markdown` that would script or restyle a screen, if
+/// any. Only raw HTML and link targets count: text in a code span or code
+/// block, or escaped, is just text.
+pub fn scripting(markdown: &str) -> Option<Scripting> {
+    use pulldown_cmark::{Event, Options, Parser, Tag};
+    let mut options = Options::empty();
+    options.insert(Options::ENABLE_TABLES);
+    options.insert(Options::ENABLE_STRIKETHROUGH);
+    let mut raw_html = String::new();
+    for event in Parser::new_ext(markdown, options) {
+        match event {
+            Event::Html(html) | Event::InlineHtml(html) => raw_html.push_str(&html),
+            Event::Start(Tag::Link { dest_url, .. } | Tag::Image { dest_url, .. })
+                if is_script_url(&dest_url) =>
+            {
+                return Some(Scripting::ScriptUrl);
+            }
+            // Raw HTML of one block arrives line by line; text between
+            // blocks keeps tags of different blocks apart.
+            _ => raw_html.push('\n'),
+        }
+    }
+    scripting_in_html(&raw_html)
+}
+
+/// Reads the tags of raw HTML (comments skipped) for forbidden elements,
+/// `on…` attributes and script addresses.
+fn scripting_in_html(html: &str) -> Option<Scripting> {
+    let lower = html.to_lowercase();
+    let mut rest = lower.as_str();
+    while let Some(at) = rest.find('<') {
+        rest = &rest[at + 1..];
+        if let Some(comment) = rest.strip_prefix("!--") {
+            rest = comment.find("-->").map_or("", |end| &comment[end + 3..]);
+            continue;
+        }
+        let tag = rest.strip_prefix('/').unwrap_or(rest);
+        let name_len = tag
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+            .unwrap_or(tag.len());
+        let name = &tag[..name_len];
+        if name.is_empty() || !name.starts_with(|c: char| c.is_ascii_alphabetic()) {
+            continue;
+        }
+        if FORBIDDEN_ELEMENTS.contains(&name) {
+            return Some(Scripting::Element(name.to_owned()));
+        }
+        let (problem, after) = attributes(&tag[name_len..]);
+        if problem.is_some() {
+            return problem;
+        }
+        rest = after;
+    }
+    None
+}
+
+/// Reads a tag's attributes up to its `>`; returns the first problem and
+/// what follows the tag.
+fn attributes(mut rest: &str) -> (Option<Scripting>, &str) {
+    loop {
+        rest = rest.trim_start_matches(|c: char| c.is_whitespace() || c == '/');
+        if rest.is_empty() {
+            return (None, rest);
+        }
+        if let Some(after) = rest.strip_prefix('>') {
+            return (None, after);
+        }
+        // A new tag inside an unterminated one: read it as a tag.
+        if rest.starts_with('<') {
+            return (None, rest);
+        }
+        let name_len = rest
+            .find(|c: char| c.is_whitespace() || matches!(c, '=' | '>' | '/' | '<'))
+            .unwrap_or(rest.len())
+            .max(1);
+        let name = &rest[..name_len];
+        rest = &rest[name_len..];
+        if name.len() > 2 && name.starts_with("on") {
+            return (Some(Scripting::EventHandler(name.to_owned())), rest);
+        }
+        let trimmed = rest.trim_start();
+        let Some(value) = trimmed.strip_prefix('=') else {
+            continue;
+        };
+        let value = value.trim_start();
+        let (value, after) = match value.chars().next() {
+            Some(quote @ ('"' | '\'')) => {
+                let inner = &value[1..];
+                match inner.find(quote) {
+                    Some(end) => (&inner[..end], &inner[end + 1..]),
+                    None => (inner, ""),
+                }
+            }
+            _ => {
+                let end = value
+                    .find(|c: char| c.is_whitespace() || c == '>')
+                    .unwrap_or(value.len());
+                (&value[..end], &value[end..])
+            }
+        };
+        if is_script_url(value) {
+            return (Some(Scripting::ScriptUrl), after);
+        }
+        rest = after;
+    }
+}
+
+/// Whether an address runs script once browsers have ignored the
+/// whitespace, control characters and character references hiding it.
+fn is_script_url(url: &str) -> bool {
+    let decoded = decode_references(url);
+    let scheme: String = decoded
+        .chars()
+        .filter(|c| !c.is_whitespace() && !c.is_control())
+        .take_while(|&c| c != ':')
+        .collect::<String>()
+        .to_ascii_lowercase();
+    decoded.contains(':') && matches!(scheme.as_str(), "javascript" | "vbscript")
+}
+
+/// Decodes numeric character references and the few named ones that can
+/// hide a scheme (`&colon;`, `&tab;`, `&newline;`).
+fn decode_references(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('&') {
+        out.push_str(&rest[..at]);
+        rest = &rest[at + 1..];
+        let end = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '#'))
+            .unwrap_or(rest.len());
+        let reference = rest[..end].to_ascii_lowercase();
+        let decoded = if let Some(hex) = reference.strip_prefix("#x") {
+            u32::from_str_radix(hex, 16).ok().and_then(char::from_u32)
+        } else if let Some(decimal) = reference.strip_prefix('#') {
+            decimal.parse().ok().and_then(char::from_u32)
+        } else {
+            match reference.as_str() {
+                "colon" => Some(':'),
+                "tab" => Some('\t'),
+                "newline" => Some('\n'),
+                _ => None,
+            }
+        };
+        match decoded {
+            Some(c) => {
+                out.push(c);
+                rest = rest[end..].strip_prefix(';').unwrap_or(&rest[end..]);
+            }
+            None => out.push('&'),
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 impl NoticeDraft {
@@ -332,6 +511,9 @@ impl NoticeDraft {
     ) -> Result<Self, NoticeError> {
         let title = clean_prose_line(title, 2, TITLE_MAX).map_err(NoticeError::Title)?;
         let body = clean_markdown(body, BODY_MAX).map_err(NoticeError::Body)?;
+        if let Some(problem) = scripting(&body) {
+            return Err(NoticeError::UnsafeBody(problem));
+        }
         if !DISPLAY_SECONDS.contains(&display_seconds) {
             return Err(NoticeError::DisplaySeconds);
         }
@@ -537,6 +719,92 @@ mod tests {
         assert!(DayPart::new(Weekdays::EVERY_DAY, t(22), t(2))
             .unwrap()
             .crosses_midnight());
+    }
+
+    #[test]
+    fn scripts_styles_frames_handlers_and_script_links_are_found() {
+        let element = |name: &str| Some(Scripting::Element(name.into()));
+        let handler = |name: &str| Some(Scripting::EventHandler(name.into()));
+        for (body, found) in [
+            ("通知<script>alert(1)</script>", element("script")),
+            (
+                "<SCRIPT src=//evil.example/x.js></SCRIPT>",
+                element("script"),
+            ),
+            (
+                "正文\n\n<style>body{display:none}</style>",
+                element("style"),
+            ),
+            (
+                "<iframe src=\"https://evil.example/\"></iframe>",
+                element("iframe"),
+            ),
+            ("<object data=\"x.swf\"></object>", element("object")),
+            ("<embed src=\"x.swf\">", element("embed")),
+            ("<img src=x onerror=alert(1)>", handler("onerror")),
+            ("<p onclick=\"alert(1)\">点我</p>", handler("onclick")),
+            ("<div\n  ONMOUSEOVER='x'>a</div>", handler("onmouseover")),
+            ("<svg onload=alert(1)>", handler("onload")),
+            ("[点我](javascript:alert(1))", Some(Scripting::ScriptUrl)),
+            ("[点我]( JaVaScRiPt:alert(1) )", Some(Scripting::ScriptUrl)),
+            ("<javascript:alert(1)>", Some(Scripting::ScriptUrl)),
+            (
+                "[x][r]\n\n[r]: javascript:alert(1)",
+                Some(Scripting::ScriptUrl),
+            ),
+            (
+                "<a href=\"java&#x09;script:alert(1)\">c</a>",
+                Some(Scripting::ScriptUrl),
+            ),
+            (
+                "<a href='javascript&colon;alert(1)'>c</a>",
+                Some(Scripting::ScriptUrl),
+            ),
+            ("![图](vbscript:msgbox)", Some(Scripting::ScriptUrl)),
+        ] {
+            assert_eq!(scripting(body), found, "{body:?}");
+        }
+    }
+
+    #[test]
+    fn markdown_and_mentions_of_scripts_in_code_are_fine() {
+        for body in [
+            "# 停水通知\n\n明天 **8:00–12:00** 停水。",
+            "| 项目 | 金额 |\n|---|---:|\n| 保洁 | 1,200 |",
+            "不要在公告里写 `<script>` 标签。",
+            "```html\n<script>alert(1)</script>\n<p onclick=x>\n```",
+            "    <iframe src=x></iframe>",
+            "\\<script> 只是文字",
+            "[物业](https://example.org/javascript:x) [报修](/feedback)",
+            "<b>加粗</b> 和 <a href=\"https://example.org\" title=\"one = two\">链接</a>",
+            "<p>online = yes</p>",
+            "3 < 5 且 a<b",
+            "<!-- 内部备注 <script> -->",
+        ] {
+            assert_eq!(scripting(body), None, "{body:?}");
+        }
+    }
+
+    #[test]
+    fn a_draft_with_a_script_is_refused() {
+        let refused = NoticeDraft::new(
+            CommunityId(1),
+            "停水通知",
+            "正文<script>alert(1)</script>",
+            NoticeCategory::Outage,
+            false,
+            Validity::new(at(1), None).unwrap(),
+            vec![],
+            vec![],
+            15,
+            5,
+            vec![],
+            None,
+        );
+        assert_eq!(
+            refused.unwrap_err(),
+            NoticeError::UnsafeBody(Scripting::Element("script".into()))
+        );
     }
 
     #[test]

@@ -141,6 +141,22 @@ fn index_html() -> String {
     String::from_utf8_lossy(&file.data).replace(VERSION_PLACEHOLDER, client_version())
 }
 
+/// The kiosk page with `playlist` embedded: the client shows it once, as a
+/// preview, instead of pairing and fetching (see kiosk.js).
+pub(crate) fn preview_document(playlist: &ScreenPlaylist) -> String {
+    // `</` cannot close the script element early once escaped.
+    let json = serde_json::to_string(playlist)
+        .unwrap_or_default()
+        .replace("</", "<\\/");
+    index_html().replacen(
+        "</head>",
+        &format!(
+            "<script id=\"pavilion-preview\" type=\"application/json\">{json}</script></head>"
+        ),
+        1,
+    )
+}
+
 /// The page itself: always revalidated, so a new deployment reaches screens.
 async fn index() -> HttpResponse {
     HttpResponse::Ok()
@@ -422,17 +438,7 @@ async fn preview(
         orientation,
         Utc::now(),
     );
-    // `</` cannot close the script element early once escaped.
-    let json = serde_json::to_string(&playlist)
-        .unwrap_or_default()
-        .replace("</", "<\\/");
-    let html = index_html().replacen(
-        "</head>",
-        &format!(
-            "<script id=\"pavilion-preview\" type=\"application/json\">{json}</script></head>"
-        ),
-        1,
-    );
+    let html = preview_document(&playlist);
     Ok(HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "no-store"))

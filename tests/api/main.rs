@@ -17,6 +17,7 @@ mod i18n;
 mod kiosk_browser;
 mod live;
 mod low_latency;
+mod notices_console;
 mod notifications;
 mod open311;
 mod publisher;

@@ -510,6 +510,9 @@ async fn hostile_and_malformed_notices_are_refused_or_made_harmless() {
         ..
     } = setup().await;
     let body = "<script>alert(1)</script>\n\n<img src=x onerror=alert(2)>\n\n[点我](javascript:alert(3))\n\n| 项目 | 金额 |\n|---|---|\n| 保洁 | 1200 |";
+    // The form refuses it (notices_console.rs has each kind); a body that
+    // reached the store some other way is still made harmless on its way to
+    // the screens.
     let response = app
         .post_form(
             &secretary,
@@ -517,7 +520,36 @@ async fn hostile_and_malformed_notices_are_refused_or_made_harmless() {
             &notice_form("收支公示", body, "publish"),
         )
         .await;
-    assert_eq!(response.status(), 303);
+    assert_eq!(response.status(), 400);
+    let checked = notice::NoticeDraft::new(
+        CommunityId(1),
+        "收支公示",
+        "",
+        notice::NoticeCategory::Disclosure,
+        false,
+        notice::Validity::new(chrono::Utc::now() - chrono::Duration::hours(1), None).unwrap(),
+        vec![],
+        vec![],
+        15,
+        5,
+        vec![],
+        None,
+    )
+    .unwrap();
+    let hostile = notice::NoticeDraft {
+        body: body.into(),
+        ..checked
+    };
+    app.state
+        .store
+        .create_notice(
+            &crate::helpers::system(),
+            AccountId(1),
+            &hostile,
+            notice::NoticeState::Published,
+        )
+        .await
+        .unwrap();
     let list = playlist(&app, &token).await;
     let html = list["items"][0]["html"].as_str().unwrap();
     assert!(!html.contains("<script"), "{html}");
@@ -683,7 +715,7 @@ async fn the_kiosk_client_and_preview_are_served() {
         .post_form(
             &secretary,
             "/console/notices",
-            &notice_form("预览测试", "正文</script><script>alert(1)</script>", "save"),
+            &notice_form("预览</script><script>alert(1)", "正文", "save"),
         )
         .await;
     let id = notice_id(&response);

@@ -53,7 +53,7 @@ async fn media_count(app: &TestApp) -> usize {
         .len()
 }
 
-fn png(width: u32, height: u32) -> Vec<u8> {
+pub(crate) fn png(width: u32, height: u32) -> Vec<u8> {
     let picture = image::RgbaImage::from_fn(width, height, |x, y| {
         image::Rgba([
             (x % 256) as u8,
@@ -185,7 +185,7 @@ async fn bad_pictures_are_refused_and_nothing_is_stored() {
 }
 
 /// A second of H.264/AAC MP4 that says where and when it was filmed.
-fn phone_video(out: &std::path::Path) -> Vec<u8> {
+pub(crate) fn phone_video(out: &std::path::Path) -> Vec<u8> {
     let video = ffmpeg(
         &[
             "-f",

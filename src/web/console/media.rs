@@ -7,6 +7,7 @@ use std::io::Write;
 use actix_multipart::Multipart;
 use actix_web::{web, HttpRequest, HttpResponse};
 
+use crate::domain::notice::MediaFile;
 use crate::domain::CommunityId;
 use crate::media::upload::MIB;
 use crate::signage::{media::MAX_IMAGE_BYTES, media::MAX_VIDEO_BYTES, SignageError};
@@ -25,19 +26,52 @@ struct Upload {
     file: Option<ReceivedFile>,
 }
 
-struct ReceivedFile {
-    name: String,
+/// A file read from a form, not yet checked by the library.
+pub(super) struct ReceivedFile {
+    pub(super) name: String,
     content_type: String,
-    kind: Kind,
+    pub(super) kind: Kind,
     /// Pictures are kept in memory; videos go to a temporary file.
     bytes: Vec<u8>,
     spool: Option<tempfile::NamedTempFile>,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum Kind {
     Image,
     Video,
+}
+
+/// Why a file was refused before the library saw it: a catalogue key and
+/// the limit it mentions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Refusal {
+    pub(super) key: &'static str,
+    pub(super) limit: Option<u64>,
+}
+
+impl Refusal {
+    fn of(key: &'static str) -> Self {
+        Self { key, limit: None }
+    }
+
+    /// The refusal of a library check (content, pixels, duration …).
+    pub(super) fn by_library(e: &SignageError) -> Self {
+        Self {
+            key: e.message_key(),
+            limit: match e {
+                SignageError::Upload(upload) => upload.limit(),
+                _ => None,
+            },
+        }
+    }
+
+    pub(super) fn message(&self, ctx: &crate::web::context::Ctx) -> String {
+        match self.limit {
+            Some(n) => ctx.lang.tf(self.key, &[("n", &n)]),
+            None => ctx.t(self.key).into_owned(),
+        }
+    }
 }
 
 /// Image or video by what the browser claims; the library checks the
@@ -55,16 +89,32 @@ fn claimed_kind(content_type: &str, name: &str) -> Option<Kind> {
     None
 }
 
-async fn read_file(
+/// Reads a file field within the limit of its kind (`expected`, when the
+/// field only takes one kind). A refused file is read past, so that the
+/// rest of the form can still be read.
+pub(super) async fn receive_file(
     form: &mut TokenFirstForm,
     field: &mut actix_multipart::Field,
     temp_dir: &std::path::Path,
-) -> Result<ReceivedFile, WebError> {
+    expected: Option<Kind>,
+) -> Result<Result<ReceivedFile, Refusal>, WebError> {
     let name = multipart::file_name(field);
     let content_type = multipart::claimed_type(field);
-    let kind = claimed_kind(&content_type, &name).ok_or(WebError::BadInput {
-        key: "signage.upload.unsupported_type",
-    })?;
+    let kind = match (claimed_kind(&content_type, &name), expected) {
+        (None, _) => None,
+        (Some(kind), Some(wanted)) if kind != wanted => {
+            form.skip(field).await?;
+            return Ok(Err(Refusal::of(match wanted {
+                Kind::Image => "signage.upload.not_an_image",
+                Kind::Video => "signage.upload.not_a_video",
+            })));
+        }
+        (Some(kind), _) => Some(kind),
+    };
+    let Some(kind) = kind else {
+        form.skip(field).await?;
+        return Ok(Err(Refusal::of("signage.upload.unsupported_type")));
+    };
     let limit = match kind {
         Kind::Image => MAX_IMAGE_BYTES,
         Kind::Video => MAX_VIDEO_BYTES,
@@ -92,17 +142,52 @@ async fn read_file(
             }
         })
         .await?;
-    match read {
-        FileRead::TooLarge => Err(WebError::BadInput {
-            key: match kind {
+    Ok(match read {
+        FileRead::TooLarge => {
+            form.skip(field).await?;
+            Err(Refusal::of(match kind {
                 Kind::Image => "signage.upload.image_file_too_large",
                 Kind::Video => "signage.upload.video_file_too_large",
-            },
-        }),
-        FileRead::Complete(0) => Err(WebError::BadInput {
-            key: "signage.upload.empty",
-        }),
+            }))
+        }
+        FileRead::Complete(0) => Err(Refusal::of("signage.upload.empty")),
         FileRead::Complete(_) => Ok(received),
+    })
+}
+
+/// Hands a received file to the library, which checks its content and
+/// stores it (a video is made ready in the background).
+pub(super) async fn store_file(
+    state: &AppState,
+    staff: &Staff,
+    community: CommunityId,
+    file: ReceivedFile,
+) -> Result<MediaFile, SignageError> {
+    let signage = &state.signage;
+    match file.kind {
+        Kind::Image => {
+            signage
+                .upload_image(
+                    &staff.account,
+                    community,
+                    &file.name,
+                    &file.content_type,
+                    file.bytes,
+                )
+                .await
+        }
+        Kind::Video => {
+            let spool = file.spool.expect("videos are spooled");
+            signage
+                .upload_video(
+                    &staff.account,
+                    community,
+                    &file.name,
+                    &file.content_type,
+                    spool.path(),
+                )
+                .await
+        }
     }
 }
 
@@ -129,7 +214,11 @@ pub async fn upload(
                     .parse()
                     .ok();
             }
-            "file" => upload.file = Some(read_file(&mut form, &mut field, &temp_dir).await?),
+            "file" => {
+                let received = receive_file(&mut form, &mut field, &temp_dir, None).await?;
+                upload.file =
+                    Some(received.map_err(|refused| WebError::BadInput { key: refused.key })?);
+            }
             _ => form.skip(&mut field).await?,
         }
     }
@@ -143,32 +232,7 @@ pub async fn upload(
         .ok_or(WebError::BadInput {
             key: "notices.pick_community",
         })?;
-    let signage = &state.signage;
-    let stored = match file.kind {
-        Kind::Image => {
-            signage
-                .upload_image(
-                    &staff.account,
-                    community,
-                    &file.name,
-                    &file.content_type,
-                    file.bytes,
-                )
-                .await
-        }
-        Kind::Video => {
-            let spool = file.spool.expect("videos are spooled");
-            signage
-                .upload_video(
-                    &staff.account,
-                    community,
-                    &file.name,
-                    &file.content_type,
-                    spool.path(),
-                )
-                .await
-        }
-    };
+    let stored = store_file(&state, &staff, community, file).await;
     let back = safe_next(upload.return_to.as_deref(), "/console/notices/new");
     let separator = if back.contains('?') { '&' } else { '?' };
     match stored {
@@ -180,14 +244,11 @@ pub async fn upload(
         Err(SignageError::Store(e)) => Err(e.into()),
         Err(e) => {
             tracing::info!(error = %e, "upload refused");
-            let limit = match &e {
-                SignageError::Upload(upload) => upload.limit(),
-                _ => None,
-            };
-            let limit = limit.map(|n| format!("&n={n}")).unwrap_or_default();
+            let refused = Refusal::by_library(&e);
+            let limit = refused.limit.map(|n| format!("&n={n}")).unwrap_or_default();
             Ok(see_other(&format!(
                 "{back}{separator}refused={}{limit}",
-                encode_component(e.message_key())
+                encode_component(refused.key)
             )))
         }
     }

@@ -4,29 +4,45 @@
 
 use std::collections::HashMap;
 
-use actix_web::{web, HttpResponse};
+use actix_multipart::Multipart;
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use chrono::{DateTime, NaiveDateTime, NaiveTime, TimeZone, Utc};
 use maud::{html, Markup};
 use serde::Deserialize;
 
+use super::media::{receive_file, store_file, Kind, ReceivedFile, Refusal};
 use crate::domain::notice::{
     DayPart, DayPartError, MediaFile, MediaKind, MediaState, Notice, NoticeCategory, NoticeDraft,
-    NoticeError, NoticeState, Target, Validity, Weekdays, BODY_MAX, IMAGES_MAX, TITLE_MAX,
+    NoticeError, NoticeState, Scripting, Target, Validity, Weekdays, BODY_MAX, IMAGES_MAX,
+    TITLE_MAX,
 };
-use crate::domain::screen::Screen;
+use crate::domain::screen::{Orientation, Screen};
 use crate::domain::{
     Building, Community, CommunityId, Estate, EstateId, MediaId, NoticeId, ScreenGroupId, ScreenId,
 };
-use crate::signage::{Intent, Signage, SignageError};
-use crate::store::NoticeFilter;
-use crate::web::context::Staff;
+use crate::media::upload::MIB;
+use crate::signage::media::{MAX_IMAGE_BYTES, MAX_VIDEO_BYTES};
+use crate::signage::{markdown, Intent, PlaylistItem, Signage, SignageError};
+use crate::store::{NoticeFilter, StoreError};
+use crate::web::context::{Ctx, Staff};
 use crate::web::error::WebError;
 use crate::web::forms::{field_problem, see_other, sent_back, CheckedForm};
 use crate::web::layout::{console_page, flash, form_error, form_token};
+use crate::web::multipart::{self, TokenFirstForm};
 use crate::web::AppState;
 
 /// How many day-part rows the form offers.
-const DAY_PART_ROWS: usize = 2;
+const DAY_PART_ROWS: usize = 4;
+
+/// The notice form's file inputs: new pictures (several) and a new video.
+const NEW_IMAGES: &str = "new_images";
+const NEW_VIDEO: &str = "new_video";
+/// What the picture input offers to pick.
+const IMAGE_TYPES: &str = "image/jpeg,image/png,image/webp,image/gif";
+/// The longest typed field of the form (the body, up to 4 bytes a character).
+const TEXT_FIELD_LIMIT: usize = BODY_MAX * 4 + 1024;
+/// The `intent` of the preview button: nothing is saved.
+const PREVIEW: &str = "preview";
 
 #[derive(Deserialize)]
 pub struct ListQuery {
@@ -36,6 +52,8 @@ pub struct ListQuery {
     refused: Option<String>,
     /// The limit the refusal mentions.
     n: Option<u64>,
+    /// The file just uploaded through the library's own form: ticked.
+    media: Option<i64>,
 }
 
 impl ListQuery {
@@ -243,6 +261,10 @@ impl NoticeForm {
         };
         let validity =
             Validity::new(starts_at, ends_at).map_err(|_| problem("notices.inverted_validity"))?;
+        // It would be expired the moment it was published.
+        if validity.has_ended(Utc::now()) {
+            return Err(problem("notices.ends_in_past"));
+        }
         let day_parts = self.day_parts().map_err(problem)?;
         let display_seconds: u32 = self
             .display_seconds
@@ -280,6 +302,13 @@ impl NoticeForm {
             NoticeError::DisplaySeconds => problem("notices.bad_display_seconds"),
             NoticeError::Priority => problem("notices.bad_priority"),
             NoticeError::TooManyImages => problem("notices.too_many_images"),
+            NoticeError::UnsafeBody(Scripting::Element(name)) => {
+                ctx.lang.tf("notices.unsafe_element", &[("name", &name)])
+            }
+            NoticeError::UnsafeBody(Scripting::EventHandler(name)) => {
+                ctx.lang.tf("notices.unsafe_handler", &[("name", &name)])
+            }
+            NoticeError::UnsafeBody(Scripting::ScriptUrl) => problem("notices.unsafe_url"),
         })
     }
 }
@@ -309,6 +338,193 @@ fn signage_error(e: SignageError) -> WebError {
             key: other.message_key(),
         },
     }
+}
+
+// ------------------------------------------------------------ submission
+
+/// The notice form as sent: the typed fields, and the files chosen to
+/// attach (not yet stored).
+struct Submission {
+    form: NoticeForm,
+    files: Vec<ReceivedFile>,
+    /// A chosen file refused before anything was stored: its name and why.
+    refused: Option<(String, Refusal)>,
+}
+
+impl Submission {
+    fn is_preview(&self) -> bool {
+        self.form.intent == PREVIEW
+    }
+}
+
+/// Reads the notice form: `multipart/form-data` from our pages (it may carry
+/// new pictures and a video), or urlencoded from older pages and scripts.
+/// Either way the form token is checked first, and every typed field is read
+/// even when a file is refused, so the form can be shown again as it was.
+async fn read_submission(
+    state: &AppState,
+    staff: &Staff,
+    req: &HttpRequest,
+    payload: web::Payload,
+) -> Result<Submission, WebError> {
+    let mut payload = payload.into_inner();
+    if !multipart::is_multipart(req) {
+        let form = CheckedForm::<NoticeForm>::from_request(req, &mut payload).await?;
+        return Ok(Submission {
+            form: form.data,
+            files: Vec::new(),
+            refused: None,
+        });
+    }
+    let most = MAX_VIDEO_BYTES + (IMAGES_MAX as u64 + 1) * MAX_IMAGE_BYTES + MIB;
+    let mut form = TokenFirstForm::new(req, Multipart::new(req.headers(), payload), most)?;
+    let temp_dir = state.settings.data_dir.join("tmp");
+    let mut fields = Vec::new();
+    let mut files = Vec::new();
+    let mut refused = None;
+    while let Some(mut field) = form.next_field(&staff.ctx).await? {
+        let name = field.name().unwrap_or("").to_owned();
+        if !multipart::is_file(&field) {
+            let value = form.read_text(&mut field, TEXT_FIELD_LIMIT).await?;
+            fields.push((name, value));
+            continue;
+        }
+        let expected = match name.as_str() {
+            NEW_IMAGES => Kind::Image,
+            NEW_VIDEO => Kind::Video,
+            _ => {
+                form.skip(&mut field).await?;
+                continue;
+            }
+        };
+        let file_name = multipart::file_name(&field);
+        // An empty file input still sends a part, without a file name; after
+        // a refusal nothing will be stored, so the rest is read past.
+        if file_name.is_empty() || refused.is_some() {
+            form.skip(&mut field).await?;
+            continue;
+        }
+        match receive_file(&mut form, &mut field, &temp_dir, Some(expected)).await? {
+            Ok(file) => files.push(file),
+            Err(refusal) => refused = Some((file_name, refusal)),
+        }
+    }
+    let bad_request = || WebError::BadInput {
+        key: "error.bad_request",
+    };
+    let encoded = serde_urlencoded::to_string(&fields).map_err(|_| bad_request())?;
+    let form = serde_urlencoded::from_str(&encoded).map_err(|_| bad_request())?;
+    Ok(Submission {
+        form,
+        files,
+        refused,
+    })
+}
+
+/// "The file … was not uploaded: why", in the viewer's language.
+fn upload_problem(ctx: &Ctx, file_name: &str, refusal: &Refusal) -> String {
+    ctx.lang.tf(
+        "notices.upload_refused",
+        &[("name", &file_name), ("problem", &refusal.message(ctx))],
+    )
+}
+
+/// Stores the chosen files in the library and ticks them in the form.
+/// Returns how many were stored and, if one was refused, why.
+async fn attach_files(
+    state: &AppState,
+    staff: &Staff,
+    form: &mut NoticeForm,
+    files: Vec<ReceivedFile>,
+) -> Result<(usize, Option<String>), WebError> {
+    let ctx = &staff.ctx;
+    if files.is_empty() {
+        return Ok((0, None));
+    }
+    let new_images = files.iter().filter(|f| f.kind == Kind::Image).count();
+    if form.images().len() + new_images > IMAGES_MAX {
+        return Ok((0, Some(ctx.t("notices.too_many_images").into_owned())));
+    }
+    let Some(community) = staff
+        .account
+        .community_id
+        .or(form.community.map(CommunityId))
+    else {
+        return Ok((0, Some(ctx.t("notices.pick_community").into_owned())));
+    };
+    let mut stored = 0;
+    for file in files {
+        let name = file.name.clone();
+        match store_file(state, staff, community, file).await {
+            Ok(media) => {
+                stored += 1;
+                match media.kind {
+                    MediaKind::Image => {
+                        form.rest.insert(format!("image-{}", media.id), "on".into());
+                    }
+                    MediaKind::Video => form.video = media.id.to_string(),
+                }
+            }
+            Err(e @ SignageError::Upload(_)) => {
+                tracing::info!(error = %e, "upload with a notice refused");
+                let problem = upload_problem(ctx, &name, &Refusal::by_library(&e));
+                return Ok((stored, Some(problem)));
+            }
+            Err(e) => return Err(signage_error(e)),
+        }
+    }
+    Ok((stored, None))
+}
+
+/// Why this save may not publish: only approvers publish an ordinary notice
+/// directly; others may publish only an emergency.
+fn publish_refusal(staff: &Staff, draft: &NoticeDraft, intent: Intent) -> Option<String> {
+    let refused = intent == Intent::Publish
+        && !draft.emergency
+        && !Signage::may_approve(&staff.account, draft.community_id);
+    refused.then(|| staff.ctx.t("notices.publish_needs_emergency").into_owned())
+}
+
+/// Ticks a file uploaded through the library's own form, after its redirect.
+async fn tick_uploaded(state: &AppState, staff: &Staff, form: &mut NoticeForm, media: Option<i64>) {
+    let Some(id) = media else { return };
+    let Ok(file) = state.store.media(MediaId(id)).await else {
+        return;
+    };
+    if staff
+        .account
+        .community_id
+        .is_some_and(|own| own != file.community_id)
+    {
+        return;
+    }
+    match file.kind {
+        MediaKind::Image if form.images().len() < IMAGES_MAX => {
+            form.rest.insert(format!("image-{}", file.id), "on".into());
+        }
+        MediaKind::Image => {}
+        MediaKind::Video => form.video = file.id.to_string(),
+    }
+}
+
+/// The pictures and video of a draft belong to its community (the store
+/// checks this again when saving); the problem to show if not.
+async fn foreign_media(
+    state: &AppState,
+    staff: &Staff,
+    draft: &NoticeDraft,
+) -> Result<Option<String>, WebError> {
+    for id in draft.images.iter().chain(draft.video.iter()) {
+        match state.store.media(*id).await {
+            Ok(file) if file.community_id == draft.community_id => {}
+            Ok(_) | Err(StoreError::NotFound) => {
+                let key = SignageError::ForeignReference.message_key();
+                return Ok(Some(staff.ctx.t(key).into_owned()));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(None)
 }
 
 /// A community with its estates and their buildings.
@@ -357,6 +573,35 @@ async fn choices(state: &AppState, staff: &Staff) -> Result<Choices, WebError> {
         .into_iter()
         .filter(|s| s.revoked_at.is_none())
         .collect();
+    Ok(choices)
+}
+
+/// Adds the files `form` refers to that are not among the latest ones (so
+/// that saving never drops one silently).
+async fn with_referenced_media(
+    state: &AppState,
+    staff: &Staff,
+    mut choices: Choices,
+    form: &NoticeForm,
+) -> Result<Choices, WebError> {
+    let video = form.video.trim().parse().ok().map(MediaId);
+    for id in form.images().into_iter().chain(video) {
+        if choices.media.iter().any(|m| m.id == id) {
+            continue;
+        }
+        match state.store.media(id).await {
+            Ok(file)
+                if staff
+                    .account
+                    .community_id
+                    .is_none_or(|own| own == file.community_id) =>
+            {
+                choices.media.push(file);
+            }
+            Ok(_) | Err(StoreError::NotFound) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
     Ok(choices)
 }
 
@@ -468,6 +713,14 @@ fn notice_fields(staff: &Staff, choices: &Choices, form: &NoticeForm) -> Markup 
         .iter()
         .filter(|m| m.kind == MediaKind::Video && m.state != MediaState::Failed)
         .collect();
+    // A failed video cannot be kept (there is nothing to play): the notice
+    // says so, with why, so that staff replace it rather than lose it
+    // unnoticed.
+    let failed_video = choices.media.iter().find(|m| {
+        m.kind == MediaKind::Video
+            && m.state == MediaState::Failed
+            && form.video == m.id.to_string()
+    });
     html! {
         label for="title" { (ctx.t("notices.title_field")) }
         input id="title" name="title" type="text" required minlength="2" maxlength=(TITLE_MAX) value=(form.title);
@@ -600,12 +853,34 @@ fn notice_fields(staff: &Staff, choices: &Choices, form: &NoticeForm) -> Markup 
                     }
                 }
             }
+            @if let Some(video) = failed_video {
+                (video_failed(ctx, video))
+            }
+        }
+        fieldset {
+            legend { (ctx.t("notices.attach")) }
+            p class="hint" id="attach-hint" { (ctx.t("notices.attach_hint")) }
+            label for=(NEW_IMAGES) { (ctx.t("notices.new_images")) }
+            input id=(NEW_IMAGES) name=(NEW_IMAGES) type="file" multiple accept=(IMAGE_TYPES) aria-describedby="attach-hint";
+            label for=(NEW_VIDEO) { (ctx.t("notices.new_video")) }
+            input id=(NEW_VIDEO) name=(NEW_VIDEO) type="file" accept="video/*" aria-describedby="attach-hint";
+        }
+    }
+}
+
+/// Why the notice's video will not play, for staff to replace it.
+fn video_failed(ctx: &Ctx, video: &MediaFile) -> Markup {
+    let error = video.error.as_deref().unwrap_or("");
+    html! {
+        p class="alert alert-error" role="alert" id="video-failed" {
+            (ctx.lang.tf("notices.video_failed", &[("name", &video.original_name), ("error", &error)]))
         }
     }
 }
 
 /// The save buttons this viewer gets: approvers publish directly, others
-/// submit for approval; everyone may keep a draft.
+/// submit for approval; everyone may keep a draft, and preview the form as
+/// typed in a new tab without saving.
 fn save_buttons(staff: &Staff, community: Option<CommunityId>) -> Markup {
     let ctx = &staff.ctx;
     let may_approve = community.is_some_and(|c| Signage::may_approve(&staff.account, c))
@@ -623,6 +898,8 @@ fn save_buttons(staff: &Staff, community: Option<CommunityId>) -> Markup {
                 button type="submit" name="intent" value="publish" class="danger" title=(ctx.t("notices.publish_emergency_hint")) { (ctx.t("notices.publish_emergency")) }
             }
             button type="submit" name="intent" value="save" class="secondary" { (ctx.t("notices.save_draft")) }
+            button type="submit" name="intent" value=(PREVIEW) class="secondary" formtarget="_blank"
+                formnovalidate { (ctx.t("notices.preview_button")) }
         }
     }
 }
@@ -652,7 +929,8 @@ pub async fn new_form(
     staff: Staff,
     query: web::Query<ListQuery>,
 ) -> Result<Markup, WebError> {
-    let form = NoticeForm::blank(staff.ctx.time_zone);
+    let mut form = NoticeForm::blank(staff.ctx.time_zone);
+    tick_uploaded(&state, &staff, &mut form, query.media).await;
     let refusal = query.refusal(&staff.ctx);
     new_page(
         &state,
@@ -673,6 +951,7 @@ async fn new_page(
 ) -> Result<Markup, WebError> {
     let ctx = &staff.ctx;
     let choices = choices(state, staff).await?;
+    let choices = with_referenced_media(state, staff, choices, form).await?;
     let community = staff
         .account
         .community_id
@@ -681,42 +960,81 @@ async fn new_page(
         p { a href="/console/notices" { "← " (ctx.t("notices.title")) } }
         h1 { (ctx.t("notices.new")) }
         (flash(ctx, done))
-        (upload_form(staff, "/console/notices/new", community))
         section class="panel" aria-labelledby="write" {
             h2 id="write" { (ctx.t("notices.write")) }
             (form_error(problem))
-            form method="post" action="/console/notices" class="stack" {
+            form method="post" action="/console/notices" enctype="multipart/form-data" class="stack" {
                 (form_token(ctx))
                 (notice_fields(staff, &choices, form))
                 (save_buttons(staff, community))
             }
         }
+        (upload_form(staff, "/console/notices/new", community))
     };
     Ok(console_page(staff, &ctx.t("notices.new"), body))
+}
+
+/// The new-notice page again, with what was typed and why it was not saved.
+async fn new_page_back(
+    state: &AppState,
+    staff: &Staff,
+    form: &NoticeForm,
+    problem: &str,
+) -> Result<HttpResponse, WebError> {
+    Ok(sent_back(
+        new_page(state, staff, None, form, Some(problem)).await?,
+    ))
+}
+
+/// `problem`, and that the files just uploaded are kept, if there are any.
+fn with_uploads_kept(ctx: &Ctx, uploaded: usize, problem: String) -> String {
+    if uploaded == 0 {
+        problem
+    } else {
+        format!("{problem} {}", ctx.t("notices.uploaded_kept"))
+    }
 }
 
 pub async fn create(
     state: web::Data<AppState>,
     staff: Staff,
-    form: CheckedForm<NoticeForm>,
+    req: HttpRequest,
+    payload: web::Payload,
 ) -> Result<HttpResponse, WebError> {
-    let draft = match form.data.draft(&staff) {
+    let submission = read_submission(&state, &staff, &req, payload).await?;
+    if submission.is_preview() {
+        return preview_draft(&state, &staff, None, &submission).await;
+    }
+    let Submission {
+        mut form,
+        files,
+        refused,
+    } = submission;
+    if let Some((name, refusal)) = refused {
+        let problem = upload_problem(&staff.ctx, &name, &refusal);
+        return new_page_back(&state, &staff, &form, &problem).await;
+    }
+    let (uploaded, problem) = attach_files(&state, &staff, &mut form, files).await?;
+    let kept = |problem| with_uploads_kept(&staff.ctx, uploaded, problem);
+    if let Some(problem) = problem {
+        return new_page_back(&state, &staff, &form, &kept(problem)).await;
+    }
+    let draft = match form.draft(&staff) {
         Ok(draft) => draft,
-        Err(problem) => {
-            let page = new_page(&state, &staff, None, &form.data, Some(&problem)).await?;
-            return Ok(sent_back(page));
-        }
+        Err(problem) => return new_page_back(&state, &staff, &form, &kept(problem)).await,
     };
+    if let Some(problem) = publish_refusal(&staff, &draft, form.intent()) {
+        return new_page_back(&state, &staff, &form, &kept(problem)).await;
+    }
     let notice = match state
         .signage
-        .create_notice(&staff.account, &draft, form.data.intent())
+        .create_notice(&staff.account, &draft, form.intent())
         .await
     {
         Ok(notice) => notice,
         Err(e @ (SignageError::ForeignReference | SignageError::Forbidden)) => {
-            let problem = staff.ctx.t(e.message_key()).into_owned();
-            let page = new_page(&state, &staff, None, &form.data, Some(&problem)).await?;
-            return Ok(sent_back(page));
+            let problem = kept(staff.ctx.t(e.message_key()).into_owned());
+            return new_page_back(&state, &staff, &form, &problem).await;
         }
         Err(e) => return Err(signage_error(e)),
     };
@@ -724,6 +1042,130 @@ pub async fn create(
         "/console/notices/{}?done=created",
         notice.id
     )))
+}
+
+// ------------------------------------------------------------ preview
+
+/// The form as typed, on both screen shapes, without saving anything; or
+/// why it could not be saved as it is. Files chosen but not yet stored are
+/// left out (the preview stores nothing).
+async fn preview_draft(
+    state: &AppState,
+    staff: &Staff,
+    saved: Option<&Notice>,
+    submission: &Submission,
+) -> Result<HttpResponse, WebError> {
+    let ctx = &staff.ctx;
+    let checked = match submission.form.draft(staff) {
+        Ok(draft) => match foreign_media(state, staff, &draft).await? {
+            Some(problem) => Err(problem),
+            None => Ok(unsaved_notice(&draft, saved, staff)),
+        },
+        Err(problem) => Err(problem),
+    };
+    let files_chosen = !submission.files.is_empty() || submission.refused.is_some();
+    let title = ctx.t("notices.preview_draft_title");
+    let body = html! {
+        @if let Some(notice) = saved {
+            p { a href={"/console/notices/" (notice.id)} { "← " (notice.title) } }
+        }
+        h1 { (title) }
+        p class="hint" { (ctx.t("notices.preview_draft_hint")) }
+        @match &checked {
+            Err(problem) => (form_error(Some(problem))),
+            Ok(notice) => {
+                @if files_chosen {
+                    p class="hint" { (ctx.t("notices.preview_files_not_shown")) }
+                }
+                (draft_frames(state, ctx, notice))
+            }
+        }
+    };
+    let page = console_page(staff, &title, body);
+    Ok(match checked {
+        Ok(_) => HttpResponse::Ok()
+            .content_type("text/html; charset=utf-8")
+            .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+            .body(page.into_string()),
+        Err(_) => sent_back(page),
+    })
+}
+
+/// The notice a draft would become, for the preview only: never stored.
+fn unsaved_notice(draft: &NoticeDraft, saved: Option<&Notice>, staff: &Staff) -> Notice {
+    let now = Utc::now();
+    Notice {
+        id: saved.map_or(NoticeId(0), |n| n.id),
+        community_id: draft.community_id,
+        title: draft.title.clone(),
+        body: draft.body.clone(),
+        category: draft.category,
+        emergency: draft.emergency,
+        validity: draft.validity,
+        day_parts: draft.day_parts.clone(),
+        targets: draft.targets.clone(),
+        display_seconds: draft.display_seconds,
+        priority: draft.priority,
+        images: draft.images.clone(),
+        video: draft.video,
+        state: NoticeState::Draft,
+        rejection_reason: None,
+        author_id: saved.map_or(staff.account.id, |n| n.author_id),
+        approved_by: None,
+        revision: saved.map_or(0, |n| n.revision),
+        published_at: None,
+        created_at: saved.map_or(now, |n| n.created_at),
+        updated_at: now,
+    }
+}
+
+/// The landscape and portrait frames, each the kiosk client showing the
+/// unsaved notice as its screens would.
+fn draft_frames(state: &AppState, ctx: &Ctx, notice: &Notice) -> Markup {
+    let shapes = [
+        (Orientation::Landscape, "notices.preview_landscape"),
+        (Orientation::Portrait, "notices.preview_portrait"),
+    ];
+    html! {
+        section class="panel" aria-labelledby="preview" {
+            h2 id="preview" { (ctx.t("notices.preview")) }
+            p class="hint" { (ctx.t("notices.preview_hint")) }
+            div class="preview-frames" {
+                @for (orientation, label) in shapes {
+                    figure class={"preview preview-" (orientation.as_str())} {
+                        div class="preview-screen" {
+                            iframe srcdoc=(kiosk_document(state, ctx, notice, orientation))
+                                title=(ctx.t(label)) {}
+                        }
+                        figcaption { (ctx.t(label)) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The kiosk page with the one-notice playlist embedded, as the saved
+/// notices' preview serves it.
+fn kiosk_document(
+    state: &AppState,
+    ctx: &Ctx,
+    notice: &Notice,
+    orientation: Orientation,
+) -> String {
+    let mut playlist = state.signage.preview(
+        notice,
+        &ctx.t("notices.preview_screen"),
+        orientation,
+        Utc::now(),
+    );
+    // Rendered here: the render cache holds saved revisions only.
+    for item in &mut playlist.items {
+        if let PlaylistItem::Notice { html, .. } = item {
+            *html = markdown::render(&notice.body).into();
+        }
+    }
+    crate::web::kiosk::preview_document(&playlist)
 }
 
 // ------------------------------------------------------------ one notice
@@ -748,7 +1190,8 @@ pub async fn show(
     query: web::Query<ListQuery>,
 ) -> Result<Markup, WebError> {
     let notice = visible(&state, &staff, *id).await?;
-    let form = NoticeForm::of(&notice, staff.ctx.time_zone);
+    let mut form = NoticeForm::of(&notice, staff.ctx.time_zone);
+    tick_uploaded(&state, &staff, &mut form, query.media).await;
     let refusal = query.refusal(&staff.ctx);
     show_page(
         &state,
@@ -796,7 +1239,17 @@ async fn show_page(
     let may_approve = Signage::may_approve(who, notice.community_id);
     let now = Utc::now();
     let choices = choices(state, staff).await?;
+    let choices = with_referenced_media(state, staff, choices, form).await?;
     let author = state.store.account(notice.author_id).await.ok();
+    let failed_video = match notice.video {
+        Some(id) => state
+            .store
+            .media(id)
+            .await
+            .ok()
+            .filter(|v| v.state == MediaState::Failed),
+        None => None,
+    };
     let body = html! {
         p { a href="/console/notices" { "← " (ctx.t("notices.title")) } }
         h1 {
@@ -824,6 +1277,10 @@ async fn show_page(
             }
             dt { (ctx.t("notices.plays")) }
             dd { a href={"/console/screens/plays.csv?notice=" (notice.id)} { (ctx.t("notices.plays_csv")) } }
+        }
+        // Writers see it in the edit form, by the video choice.
+        @if let Some(video) = failed_video.as_ref().filter(|_| !may_write) {
+            (video_failed(ctx, video))
         }
         div class="actions" {
             @if may_approve && notice.state == NoticeState::Pending {
@@ -863,19 +1320,19 @@ async fn show_page(
         }
         (preview_frames(ctx, notice))
         @if may_write {
-            (upload_form(staff, &base, Some(notice.community_id)))
             section class="panel" aria-labelledby="edit" {
                 h2 id="edit" { (ctx.t("notices.edit")) }
                 @if notice.state == NoticeState::Published {
                     p class="hint" { (ctx.t("notices.edit_published_hint")) }
                 }
-                form method="post" action=(base) class="stack" {
+                form method="post" action=(base) enctype="multipart/form-data" class="stack" {
                     (form_token(ctx))
                     input type="hidden" name="revision" value=(form.revision.unwrap_or(notice.revision));
                     (notice_fields(staff, &choices, form))
                     (save_buttons(staff, Some(notice.community_id)))
                 }
             }
+            (upload_form(staff, &base, Some(notice.community_id)))
         }
     };
     Ok(console_page(staff, &notice.title, body))
@@ -885,38 +1342,61 @@ pub async fn update(
     state: web::Data<AppState>,
     staff: Staff,
     id: web::Path<i64>,
-    form: CheckedForm<NoticeForm>,
+    req: HttpRequest,
+    payload: web::Payload,
 ) -> Result<HttpResponse, WebError> {
     let notice = visible(&state, &staff, *id).await?;
-    let send_back = |problem: String| {
-        let (state, staff, notice, form) = (&state, &staff, &notice, &form.data);
+    let submission = read_submission(&state, &staff, &req, payload).await?;
+    if submission.is_preview() {
+        return preview_draft(&state, &staff, Some(&notice), &submission).await;
+    }
+    let Submission {
+        mut form,
+        files,
+        refused,
+    } = submission;
+    let send_back = |form: NoticeForm, problem: String| {
+        let (state, staff, notice) = (&state, &staff, &notice);
         async move {
-            let page = show_page(state, staff, notice, None, form, Some(&problem)).await?;
+            let page = show_page(state, staff, notice, None, &form, Some(&problem)).await?;
             Ok::<_, WebError>(sent_back(page))
         }
     };
-    let draft = match form.data.draft(&staff) {
+    if let Some((name, refusal)) = refused {
+        let problem = upload_problem(&staff.ctx, &name, &refusal);
+        return send_back(form, problem).await;
+    }
+    let (uploaded, problem) = attach_files(&state, &staff, &mut form, files).await?;
+    let kept = |problem| with_uploads_kept(&staff.ctx, uploaded, problem);
+    if let Some(problem) = problem {
+        return send_back(form, kept(problem)).await;
+    }
+    let draft = match form.draft(&staff) {
         Ok(draft) => draft,
-        Err(problem) => return send_back(problem).await,
+        Err(problem) => return send_back(form, kept(problem)).await,
     };
-    let revision = form.data.revision.unwrap_or(notice.revision);
+    // Someone who may not approve asked to publish an ordinary notice: say
+    // so, with the edits kept.
+    if let Some(problem) = publish_refusal(&staff, &draft, form.intent()) {
+        return send_back(form, kept(problem)).await;
+    }
+    let revision = form.revision.unwrap_or(notice.revision);
     match state
         .signage
-        .update_notice(
-            &staff.account,
-            notice.id,
-            revision,
-            &draft,
-            form.data.intent(),
-        )
+        .update_notice(&staff.account, notice.id, revision, &draft, form.intent())
         .await
     {
         Ok(notice) => Ok(see_other(&format!(
             "/console/notices/{}?done=updated",
             notice.id
         ))),
-        Err(e @ (SignageError::ForeignReference | SignageError::ChangedMeanwhile)) => {
-            send_back(staff.ctx.t(e.message_key()).into_owned()).await
+        Err(
+            e @ (SignageError::ForeignReference
+            | SignageError::ChangedMeanwhile
+            | SignageError::Forbidden),
+        ) => {
+            let problem = kept(staff.ctx.t(e.message_key()).into_owned());
+            send_back(form, problem).await
         }
         Err(e) => Err(signage_error(e)),
     }
@@ -937,6 +1417,13 @@ async fn step(
     form: &StepForm,
 ) -> Result<HttpResponse, WebError> {
     let notice = visible(state, staff, id).await?;
+    // Submitted or approved now, it would reach the screens already expired.
+    if matches!(action, "approve" | "submit") && notice.is_expired(Utc::now()) {
+        let problem = staff.ctx.t("notices.already_ended").into_owned();
+        let form = NoticeForm::of(&notice, staff.ctx.time_zone);
+        let page = show_page(state, staff, &notice, None, &form, Some(&problem)).await?;
+        return Ok(sent_back(page));
+    }
     let revision = form.revision.unwrap_or(notice.revision);
     let who = &staff.account;
     let result = match action {
