@@ -277,6 +277,19 @@ async fn heartbeats_show_whether_a_screen_is_alive() {
     let (id, token) = pair_screen(&app, &admin, &place, "3号楼电梯厅").await;
     let notice = published_notice(&app, &place, &admin_account, "停水通知").await;
 
+    // Last heard from five minutes ago: stale, not yet worth an alert.
+    app.state
+        .store
+        .record_heartbeat(id, &Heartbeat::default(), Utc::now() - Duration::minutes(5))
+        .await
+        .unwrap();
+    let page = app.text(&admin, "/console/screens").await;
+    assert!(page.contains(r#"data-health="stale""#), "{page}");
+    let row = text_of(&page, &format!(r#"tr[data-screen="{}"]"#, id.0)).unwrap();
+    assert!(row.contains("5 分钟前"), "{row}");
+    assert!(text_of(&page, "[data-offline-screens]").is_none());
+    assert!(text_of(&page, "[data-offline-badge]").is_none());
+
     // Last heard from half an hour ago: offline, and the console says so.
     app.state
         .store
@@ -292,6 +305,11 @@ async fn heartbeats_show_whether_a_screen_is_alive() {
     let alert = text_of(&page, "[data-offline-screens]").expect("an offline alert");
     assert!(alert.contains("3号楼电梯厅"));
     assert!(alert.contains("30 分钟前"));
+    // The dashboard, where staff land, carries the same alert.
+    let dashboard = app.text(&admin, "/console").await;
+    let alert = text_of(&dashboard, "[data-offline-screens]").expect("an alert on the dashboard");
+    assert!(alert.contains("有 1 块大屏离线超过 10 分钟"), "{alert}");
+    assert!(alert.contains("3号楼电梯厅"));
     // Every console page flags it in the navigation, next to 大屏.
     let elsewhere = app.text(&admin, "/console/notices").await;
     let badge = scraper::Html::parse_document(&elsewhere);
