@@ -122,6 +122,8 @@ pub struct Signage {
     /// The live tiles' current rolling end.
     live_step: Mutex<Option<chrono::DateTime<Utc>>>,
     rendered: screens::RenderCache,
+    /// Each screen's playlist version as last built (see `known_version`).
+    versions: Mutex<HashMap<crate::domain::ScreenId, screens::KnownVersion>>,
     /// The feedback service, for the computed disclosure figures.
     records: crate::feedback::records::Records,
     /// Computed disclosure figures per estate.
@@ -163,6 +165,7 @@ impl Signage {
             answering: Mutex::new(Arc::new(HashMap::new())),
             live_step: Mutex::new(None),
             rendered: screens::RenderCache::default(),
+            versions: Mutex::new(HashMap::new()),
             records,
             figures: figures::FiguresCache::default(),
             figures_shown: Mutex::new(HashMap::new()),

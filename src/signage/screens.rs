@@ -412,12 +412,30 @@ impl Signage {
             .collect())
     }
 
+    /// The version `playlist(screen, now)` would have, when known without
+    /// building it: nothing changed since it was last built for this screen
+    /// and nothing in it has ended. A poll that already has this version is
+    /// answered from here.
+    pub fn known_version(&self, screen: &Screen, now: DateTime<Utc>) -> Option<String> {
+        let generation = *self.changes.borrow();
+        let offset = utc_offset_minutes(now, self.settings.time_zone);
+        let versions = self.versions.lock().expect("versions poisoned");
+        let known = versions.get(&screen.id)?;
+        (known.generation == generation
+            && known.built_at <= now
+            && now < known.until
+            && known.utc_offset_minutes == offset)
+            .then(|| known.version.clone())
+    }
+
     /// The playlist for a screen at `now`.
     pub async fn playlist(
         &self,
         screen: &Screen,
         now: DateTime<Utc>,
     ) -> Result<ScreenPlaylist, SignageError> {
+        // Read first: a change while building makes what is built stale.
+        let generation = *self.changes.borrow();
         let notices = self.current_notices(screen.place.community_id).await?;
         let mut items: Vec<PlaylistItem> = Vec::new();
         for notice in playlist::for_screen(&notices, &screen.place, now) {
@@ -456,7 +474,19 @@ impl Signage {
             name: screen.name.clone(),
             orientation: screen.orientation.as_str(),
         };
-        Ok(self.finish(info, Some(screen.place.building_id), items, now))
+        let playlist = self.finish(info, Some(screen.place.building_id), items, now);
+        let known = KnownVersion {
+            generation,
+            built_at: now,
+            until: version_holds_until(&playlist.items, now),
+            utc_offset_minutes: playlist.utc_offset_minutes,
+            version: playlist.version.clone(),
+        };
+        self.versions
+            .lock()
+            .expect("versions poisoned")
+            .insert(screen.id, known);
+        Ok(playlist)
     }
 
     /// The playlist a preview shows: just this notice, as its screens get
@@ -548,7 +578,7 @@ impl Signage {
         now: DateTime<Utc>,
     ) -> ScreenPlaylist {
         let zone = self.settings.time_zone;
-        let offset = now.with_timezone(&zone).offset().fix().local_minus_utc() / 60;
+        let offset = utc_offset_minutes(now, zone);
         let resident_url = report_url(&self.settings.public_url, building);
         let mut playlist = ScreenPlaylist {
             version: String::new(),
@@ -567,6 +597,45 @@ impl Signage {
         playlist.version = version_of(&playlist);
         playlist
     }
+}
+
+/// A screen's playlist version as last built, and until when it holds.
+pub(super) struct KnownVersion {
+    /// `Signage::changes` when it was built.
+    generation: u64,
+    built_at: DateTime<Utc>,
+    until: DateTime<Utc>,
+    utc_offset_minutes: i32,
+    version: String,
+}
+
+/// Longest a built version is trusted: a bound on anything that moves with
+/// time alone and is not listed in `version_holds_until`.
+const VERSION_TRUST_SECONDS: i64 = 60;
+
+/// When a playlist built at `now` stops being what `playlist` would build,
+/// with nothing changed: the first item to end, and the live tiles' rolling
+/// end moving on.
+fn version_holds_until(items: &[PlaylistItem], now: DateTime<Utc>) -> DateTime<Utc> {
+    let mut until = now + chrono::Duration::seconds(VERSION_TRUST_SECONDS);
+    for item in items {
+        let ends_at = match item {
+            PlaylistItem::Notice { ends_at, .. } | PlaylistItem::Figures { ends_at, .. } => {
+                *ends_at
+            }
+            PlaylistItem::Live { .. } => {
+                Some(live_tile_end(now) - chrono::Duration::minutes(LIVE_TILE_STEP_MINUTES))
+            }
+        };
+        if let Some(end) = ends_at.filter(|end| *end > now) {
+            until = until.min(end);
+        }
+    }
+    until
+}
+
+fn utc_offset_minutes(now: DateTime<Utc>, zone: chrono_tz::Tz) -> i32 {
+    now.with_timezone(&zone).offset().fix().local_minus_utc() / 60
 }
 
 /// Where the lobby QR code leads: the report form for the screen's building

@@ -232,13 +232,18 @@ async fn poll_pairing(
 
 // ------------------------------------------------------------ playlist and push
 
-fn playlist_response(req: &HttpRequest, playlist: &ScreenPlaylist) -> HttpResponse {
-    let etag = format!("\"{}\"", playlist.version);
-    let unchanged = req
-        .headers()
+/// Whether the request's `If-None-Match` names this playlist version.
+fn has_version(req: &HttpRequest, version: &str) -> bool {
+    let etag = format!("\"{version}\"");
+    req.headers()
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|tag| tag.trim() == etag));
+        .is_some_and(|v| v.split(',').any(|tag| tag.trim() == etag))
+}
+
+fn playlist_response(req: &HttpRequest, playlist: &ScreenPlaylist) -> HttpResponse {
+    let etag = format!("\"{}\"", playlist.version);
+    let unchanged = has_version(req, &playlist.version);
     let mut response = if unchanged {
         HttpResponse::NotModified()
     } else {
@@ -259,7 +264,17 @@ async fn playlist(
     req: HttpRequest,
 ) -> Result<HttpResponse, KioskError> {
     let screen = screen_of(&state, &req).await?;
-    let playlist = state.signage.playlist(&screen, Utc::now()).await?;
+    let now = Utc::now();
+    // The usual poll: nothing changed, answered without building anything.
+    if let Some(version) = state.signage.known_version(&screen, now) {
+        if has_version(&req, &version) {
+            return Ok(HttpResponse::NotModified()
+                .insert_header((header::ETAG, format!("\"{version}\"")))
+                .insert_header((header::CACHE_CONTROL, "no-cache"))
+                .finish());
+        }
+    }
+    let playlist = state.signage.playlist(&screen, now).await?;
     Ok(playlist_response(&req, &playlist))
 }
 

@@ -803,3 +803,91 @@ async fn wait_for_playlist(app: &TestApp, token: &str, done: impl Fn(&Value) -> 
     }
     panic!("the playlist never changed as expected");
 }
+
+/// A poll that already has the current version is answered without building
+/// the playlist; that shortcut must end with any change, and with the first
+/// notice in it that ends, though nothing changed.
+#[tokio::test]
+async fn a_known_playlist_version_ends_with_a_change_or_when_a_notice_in_it_ends() {
+    let Setup {
+        app, place, token, ..
+    } = setup().await;
+    let admin = app.state.store.account(AccountId(1)).await.unwrap();
+    let now = chrono::Utc::now();
+    let draft = |title: &str, ends_in: Option<chrono::Duration>| {
+        pavilion::domain::notice::NoticeDraft::new(
+            place.community.id,
+            title,
+            "请留意。",
+            pavilion::domain::notice::NoticeCategory::Announcement,
+            false,
+            pavilion::domain::notice::Validity::new(
+                now - chrono::Duration::minutes(1),
+                ends_in.map(|d| now + d),
+            )
+            .unwrap(),
+            vec![],
+            vec![],
+            15,
+            5,
+            vec![],
+            None,
+        )
+        .unwrap()
+    };
+    let publish = |d| {
+        let (app, admin) = (&app, &admin);
+        async move {
+            app.state
+                .signage
+                .create_notice(admin, &d, pavilion::signage::Intent::Publish)
+                .await
+                .unwrap()
+        }
+    };
+    publish(draft("三秒后结束", Some(chrono::Duration::seconds(3)))).await;
+    let client = reqwest::Client::new();
+    let poll = |etag: Option<String>| {
+        let (client, app, token) = (&client, &app, &token);
+        async move {
+            let mut request = client
+                .get(app.url("/kiosk/api/playlist"))
+                .bearer_auth(token);
+            if let Some(etag) = etag {
+                request = request.header("if-none-match", etag);
+            }
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            let etag = response.headers()["etag"].to_str().unwrap().to_owned();
+            let body = response.text().await.unwrap();
+            (status, etag, body)
+        }
+    };
+    let (status, first, body) = poll(None).await;
+    assert_eq!(status, 200);
+    assert!(body.contains("三秒后结束"));
+    let (status, etag, _) = poll(Some(first.clone())).await;
+    assert_eq!((status, etag.as_str()), (304, first.as_str()));
+
+    // A change: the old version is no longer good.
+    publish(draft("长期有效", None)).await;
+    let (status, second, body) = poll(Some(first.clone())).await;
+    assert_eq!(status, 200);
+    assert_ne!(second, first);
+    assert!(body.contains("长期有效") && body.contains("三秒后结束"));
+    assert_eq!(poll(Some(second.clone())).await.0, 304);
+
+    // Nothing changes, but the first notice ends.
+    tokio::time::sleep_until(
+        tokio::time::Instant::now()
+            + (now + chrono::Duration::seconds(3) - chrono::Utc::now())
+                .to_std()
+                .unwrap_or_default()
+            + Duration::from_millis(200),
+    )
+    .await;
+    let (status, third, body) = poll(Some(second.clone())).await;
+    assert_eq!(status, 200, "the ended notice must leave the playlist");
+    assert_ne!(third, second);
+    assert!(body.contains("长期有效") && !body.contains("三秒后结束"));
+}
