@@ -17,6 +17,10 @@ const TEXT = {
   answering: { zh: '正在回答', en: 'Answering now' },
   emergency: { zh: '紧急通知', en: 'Emergency' },
   offline: { zh: '离线 自 {t}', en: 'offline since {t}' },
+  revoked: {
+    zh: '此屏幕已被停用或凭证无效，请管理员重新配对',
+    en: 'This screen was deactivated or its credentials are no longer valid: ask an admin to pair it again',
+  },
   figures: { zh: '阳光公示 · 诉求办理情况', en: 'Public disclosure · residents\' requests' },
   figuresNote: { zh: '由诉求记录自动统计', en: 'Computed from the records, not typed in' },
   thisMonth: { zh: '本月至今', en: 'This month so far' },
@@ -47,7 +51,7 @@ const CLIENT_VERSION = (() => {
 const KEY = {
   token: 'pavilion.kiosk.token', playlist: 'pavilion.kiosk.playlist', etag: 'pavilion.kiosk.etag',
   plays: 'pavilion.kiosk.plays', offlineSince: 'pavilion.kiosk.offlineSince',
-  reloadedFor: 'pavilion.kiosk.reloadedFor',
+  reloadedFor: 'pavilion.kiosk.reloadedFor', clock: 'pavilion.kiosk.clock', revoked: 'pavilion.kiosk.revoked',
 };
 const OFFLINE_HEADER = 'X-Pavilion-Offline'; // set by sw.js when it answers from its cache
 const REQUEST_TIMEOUT_MS = 15000;    // flaky Wi-Fi leaves half-open connections hanging
@@ -55,8 +59,8 @@ const PAIR_POLL_MS = 3000;
 const HEARTBEAT_MS = 30000;
 const POLL_MS = 30000;               // playlist polling while the push stream is down
 const PLAYS_FLUSH_MS = 60000;
-const PLAYS_CAP = 5000;
-const PLAYS_BATCH = 200;
+const PLAYS_CAP = 200000;            // ~11 days of 5 s turns (~3 MB), a month of 15 s turns
+const PLAYS_BATCH = 200;             // the server's limit per report
 const STREAM_SILENCE_MS = 45000;     // the server comments every 15 s; silence means a dead link
 const BACKOFF_MAX_MS = 60000;
 const MIN_FIT = 0.8;                 // shrink text to 80 % at most (stays ≥ 40 px at 1080p)
@@ -65,6 +69,8 @@ const SCROLL_HOLD_MS = 3000;         // pause at the top and at the bottom of a 
 const MAX_TURN_MS = 300000;          // longest a turn may stretch for scrolling text
 const VIDEO_EXTRA_MAX_MS = 300000;   // a long video plays to its end, but 5 min more at most
 const ERROR_REPORT_MS = 600000;      // last_error is reported for 10 minutes
+const CLOCK_JUMP_MS = 5000;          // the box's clock moved against the monotonic one: it was set
+const DATE_SLACK_MS = 1500;          // an HTTP Date header is whole seconds, stamped before sending
 
 // --------------------------------------------------------------- state ----
 const state = {
@@ -124,7 +130,7 @@ function timeoutSignal(ms) {
 function retryAfterMs(res, fallback = 30000) {
   const value = res.headers.get('Retry-After');
   let ms = Number(value) * 1000;
-  if (!Number.isFinite(ms) && value) ms = Date.parse(value) - Date.now();
+  if (!Number.isFinite(ms) && value) ms = Date.parse(value) - serverNow();
   return Math.min(Math.max(Number.isFinite(ms) && value ? ms : fallback, 1000), 3600000);
 }
 
@@ -173,6 +179,79 @@ function runDue() {
 const sleep = (name, ms) => new Promise((resolve) => later(name, ms, resolve));
 
 // ---------------------------------------------------------------- time ----
+// The box's own clock is not trusted either: a Raspberry Pi has no battery
+// clock and may boot at the time it was switched off, or in 1970. The screen
+// keeps the server's clock as an offset from the box's, measured on every
+// answer from the server (the playlist's generated_at_ms to the millisecond,
+// the HTTP Date header to the second) and saved beside the playlist:
+//
+//   serverNow() = max(box clock + offset, last server time seen + time since)
+//
+// "Time since" is measured on the monotonic clock (performance.now()), which
+// the box's clock cannot move. The second term is a floor: however wrong the
+// box's clock, the screen never goes back before the last server time it saw
+// (after a reboot offline, that and the time since the page loaded is all it
+// knows). If the box's clock is set while the page runs so that it now agrees
+// with the server's (NTP after a boot), the offset takes up the jump at once.
+// Validity, day-parts, the clock on screen and proof-of-play all use it.
+const clock = {
+  offset: 0,          // server clock − box clock, in ms
+  floorMs: 0,         // the last server time seen …
+  floorPerf: 0,       // … and performance.now() at that moment
+  boxBase: null,      // box clock − monotonic clock at the last look, to notice the box's clock being set
+};
+
+function loadClock() {
+  const saved = store.get(KEY.clock) || {};
+  if (Number.isFinite(saved.offset)) clock.offset = saved.offset;
+  const playlist = store.get(KEY.playlist);
+  // Saved before this page loaded: count the time since from the page's start.
+  clock.floorMs = Math.max(Number(saved.server_ms) || 0, playlist ? generatedMs(playlist) : 0);
+  clock.floorPerf = 0;
+}
+
+/** The server's time now, in ms since the epoch (a whole number). */
+function serverNow() {
+  const box = Date.now();
+  const mono = performance.now();
+  const base = box - mono;
+  const jump = clock.boxBase === null ? 0 : base - clock.boxBase;
+  clock.boxBase = base;
+  // Set right (it now agrees with us): keep the time continuous. Any other jump
+  // (a suspend, a bad setting) leaves the offset for the server to correct.
+  if (Math.abs(jump) > CLOCK_JUMP_MS && Math.abs(clock.offset - jump) < CLOCK_JUMP_MS) {
+    clock.offset -= jump;
+    saveClock();
+  }
+  return Math.round(Math.max(box + clock.offset, clock.floorMs + (mono - clock.floorPerf)));
+}
+
+/** A reading of the server's clock, taken now, good to ±slack ms. */
+function noteServerTime(serverMs, slack) {
+  if (!Number.isFinite(serverMs) || serverMs <= 0) return;
+  const mono = performance.now();
+  const offset = serverMs - Date.now();
+  // A coarse reading (the Date header) only corrects an offset it disagrees with.
+  if (slack === 0 || Math.abs(offset - clock.offset) > slack) clock.offset = offset;
+  clock.boxBase = Date.now() - mono;
+  if (serverMs - slack > clock.floorMs + (mono - clock.floorPerf)) {
+    clock.floorMs = serverMs - slack;
+    clock.floorPerf = mono;
+  }
+  saveClock();
+}
+
+function saveClock() {
+  const serverMs = Math.round(clock.floorMs + (performance.now() - clock.floorPerf));
+  store.set(KEY.clock, { offset: clock.offset, server_ms: serverMs });
+}
+
+/** The Date header of a live answer (not one sw.js kept). */
+function noteServerDate(res) {
+  const date = Date.parse(res.headers.get('Date'));
+  if (Number.isFinite(date)) noteServerTime(date + 500, DATE_SLACK_MS); // the middle of the second it names
+}
+
 // Community time comes from utc_offset_minutes, never from the box's own time
 // zone, which is often wrong on cheap boxes.
 function offsetMinutes() {
@@ -196,7 +275,7 @@ function fmtDate(ms) {
 
 /** "14:05" today, "11月20日 14:05" on another day. */
 function fmtSince(ms) {
-  const sameDay = communityDate(ms).toISOString().slice(0, 10) === communityDate(Date.now()).toISOString().slice(0, 10);
+  const sameDay = communityDate(ms).toISOString().slice(0, 10) === communityDate(serverNow()).toISOString().slice(0, 10);
   const d = communityDate(ms);
   return sameDay ? fmtTime(ms) : `${d.getUTCMonth() + 1}月${d.getUTCDate()}日 ${fmtTime(ms)}`;
 }
@@ -269,8 +348,9 @@ async function api(path, { method = 'GET', body, headers = {} } = {}) {
 }
 
 function noteReachability(res) {
-  if (res.headers.get(OFFLINE_HEADER) || (res.status >= 502 && res.status <= 504)) markOffline();
-  else markOnline();
+  if (res.headers.get(OFFLINE_HEADER) || (res.status >= 502 && res.status <= 504)) return markOffline();
+  noteServerDate(res);
+  markOnline();
 }
 
 // ------------------------------------------------------------- pairing ----
@@ -281,6 +361,10 @@ function startPairing() {
   $('#pairing').hidden = false;
   $('#pair-title').replaceChildren(bilingual(TEXT.pairTitle));
   $('#pair-hint').replaceChildren(bilingual(TEXT.pairHint));
+  // Kept until the screen is paired again, so a reload does not hide why it asks.
+  const notice = $('#pair-notice');
+  notice.replaceChildren(bilingual(TEXT.revoked));
+  notice.hidden = !store.get(KEY.revoked);
   showCode(null);
   requestCode();
 }
@@ -291,10 +375,9 @@ async function requestCode() {
     if (res.status === 429) return later('pair', retryAfterMs(res), requestCode);
     if (!res.ok) throw new Error(`pairings: HTTP ${res.status}`);
     const p = await res.json();
-    // Count the code's life from the server's clock: the box's may be off.
-    const serverNow = Date.parse(res.headers.get('Date')) || Date.now();
+    // Count the code's life on the monotonic clock, from the server's time.
     pairing.secret = p.secret;
-    pairing.expiresAt = performance.now() + (Date.parse(p.expires_at) - serverNow);
+    pairing.expiresAt = performance.now() + (Date.parse(p.expires_at) - serverNow());
     pairing.failures = 0;
     showCode(p.code);
     later('pair', PAIR_POLL_MS, pollPairing);
@@ -314,6 +397,7 @@ async function pollPairing() {
       if (!token) throw new Error('pairing: no token in answer');
       state.token = token;
       store.set(KEY.token, token);
+      store.remove(KEY.revoked);
       return startRuntime();
     }
     if (res.status === 410 || res.status === 404) return requestCode(); // expired or forgotten
@@ -355,6 +439,8 @@ function forgetToken() {
   for (const name of ['heartbeat', 'plays', 'poll', 'stream', 'turn', 'slide', 'playlist-now', 'resync']) cancel(name);
   // The queued plays belong to the revoked screen; a new pairing may be another screen.
   for (const key of [KEY.token, KEY.playlist, KEY.etag, KEY.plays]) store.remove(key);
+  playLog.rows = [];
+  store.set(KEY.revoked, true); // the pairing screen says why it is back
   tellServiceWorker({ type: 'forget' });
   $('#stage').replaceChildren();
   startPairing();
@@ -392,6 +478,7 @@ async function fetchPlaylist() {
     if (!res.ok) throw new Error(`playlist: HTTP ${res.status}`);
     const playlist = await res.json();
     const fromCache = Boolean(res.headers.get(OFFLINE_HEADER));
+    if (!fromCache) noteServerTime(playlist.generated_at_ms, 0);
     // Offline, sw.js answers with its copy, which may be older than ours: never go back.
     if (fromCache && state.playlist && !(generatedMs(playlist) > generatedMs(state.playlist))) return;
     applyPlaylist(playlist, res.headers.get('ETag'), !fromCache);
@@ -446,7 +533,7 @@ function fillQr(box) {
 /** Called every second and after each new playlist: does the stage still show the right thing? */
 function watchRotation() {
   if (!state.running) return;
-  const showing = showingItems(state.playlist, Date.now());
+  const showing = showingItems(state.playlist, serverNow());
   const turn = state.turn;
   if (!turn) {
     if (showing.length) nextTurn();
@@ -461,7 +548,7 @@ function watchRotation() {
 function nextTurn() {
   const previous = state.turn;
   endTurn();
-  const showing = showingItems(state.playlist, Date.now());
+  const showing = showingItems(state.playlist, serverNow());
   if (!showing.length) return showIdle();
   const item = pickNext(showing);
   const json = JSON.stringify(item);
@@ -491,7 +578,7 @@ function startTurn(item, json, reuse) {
     }
   }
   const ms = Math.min(Math.max(Number(item.display_seconds) || 15, 5), 300) * 1000;
-  const turn = { item, key: itemKey(item), json, node, ms, startedAt: new Date().toISOString(), video: node.querySelector('video') };
+  const turn = { item, key: itemKey(item), json, node, ms, startedAt: serverNow(), video: node.querySelector('video') };
   state.turn = turn;
   state.lastKey = turn.key;
   state.idle = false;
@@ -533,7 +620,7 @@ function endTurn() {
   state.turn = null;
   cancel('turn');
   cancel('slide');
-  if (turn.item.kind === 'notice' && !state.preview) recordPlay(turn.item.id, turn.startedAt, new Date().toISOString());
+  if (turn.item.kind === 'notice' && !state.preview) recordPlay(turn.item.id, turn.startedAt, serverNow());
 }
 
 function showIdle() {
@@ -839,14 +926,14 @@ function startSlides(turn) {
 
 // ------------------------------------------------------ clock, offline ----
 function tick() {
-  later('tick', 1000 - (Date.now() % 1000) + 20, tick); // on the second, so minutes flip on time
+  later('tick', 1000 - (serverNow() % 1000) + 20, tick); // on the second, so minutes flip on time
   updateClock();
   updatePairingStatus();
   watchRotation();
 }
 
 function updateClock() {
-  const now = Date.now();
+  const now = serverNow();
   const values = { time: fmtTime(now), date: fmtDate(now) };
   for (const node of document.querySelectorAll('[data-clock]')) {
     const v = values[node.dataset.clock];
@@ -857,7 +944,7 @@ function updateClock() {
 function markOffline() {
   if (state.offline) return;
   state.offline = true;
-  state.offlineSince = state.offlineSince || Date.now();
+  state.offlineSince = state.offlineSince || serverNow();
   store.set(KEY.offlineSince, state.offlineSince);
   const mark = $('#offline');
   mark.replaceChildren(bilingual(TEXT.offline, { t: fmtSince(state.offlineSince) }));
@@ -988,30 +1075,89 @@ async function sendHeartbeat() {
   } catch (e) { noteError(e); }
 }
 
-function recordPlay(noticeId, startedAt, endedAt) {
-  if (!(Date.parse(endedAt) > Date.parse(startedAt))) return;
-  const queue = store.get(KEY.plays) || [];
-  queue.push({ notice_id: noticeId, started_at: startedAt, ended_at: endedAt });
-  store.set(KEY.plays, queue.slice(-PLAYS_CAP)); // over the cap, the oldest go
+// Proof of play must survive days offline and lose nothing, so the queue is
+// kept compact in localStorage: {"v": 2, "base": ms, "rows": [[notice_id,
+// start − end of the row before (the first: − base), end − start], …]}, all in
+// ms of the server's clock. A row is ~16 characters: a week of 5 s turns
+// (~121 000 plays) is ~2 MB, well within the 5–10 MB a browser gives a site.
+// Clients before this one kept [{notice_id, started_at, ended_at}, …] under
+// the same key; that list is read and rewritten in the new form. Plays go to
+// the server PLAYS_BATCH at a time, oldest first; a batch leaves the queue
+// only once accepted, and the server ignores a play it already has.
+const playLog = { rows: null }; // [{id, start, end}] in ms, oldest first; read on first use
+
+function queuedPlays() {
+  if (!playLog.rows) {
+    const saved = store.get(KEY.plays);
+    playLog.rows = Array.isArray(saved) ? legacyPlays(saved) : decodePlays(saved);
+    if (Array.isArray(saved)) savePlays();
+  }
+  return playLog.rows;
 }
 
-const playKey = (p) => `${p.notice_id}|${p.started_at}`;
+function legacyPlays(list) {
+  return list
+    .map((p) => ({ id: p && p.notice_id, start: Date.parse(p && p.started_at), end: Date.parse(p && p.ended_at) }))
+    .filter((p) => Number.isSafeInteger(p.id) && p.end > p.start);
+}
+
+function decodePlays(saved) {
+  if (!saved || saved.v !== 2 || !Number.isFinite(saved.base) || !Array.isArray(saved.rows)) return [];
+  const rows = [];
+  let end = saved.base;
+  for (const row of saved.rows) {
+    const [id, gap, length] = Array.isArray(row) ? row : [];
+    const start = end + gap;
+    end = start + length;
+    if (Number.isSafeInteger(id) && Number.isFinite(start) && length > 0) rows.push({ id, start, end });
+    if (!Number.isFinite(end)) return rows; // damaged beyond this point: keep what came before
+  }
+  return rows;
+}
+
+function encodePlays(rows) {
+  const base = rows[0].start;
+  let end = base;
+  const out = rows.map((p) => {
+    const row = [p.id, p.start - end, p.end - p.start];
+    end = p.end;
+    return row;
+  });
+  return { v: 2, base, rows: out };
+}
+
+function savePlays() {
+  const rows = playLog.rows || [];
+  if (rows.length) store.set(KEY.plays, encodePlays(rows));
+  else store.remove(KEY.plays);
+}
+
+function recordPlay(noticeId, startMs, endMs) {
+  if (!Number.isSafeInteger(noticeId) || !(endMs > startMs)) return;
+  const rows = queuedPlays();
+  rows.push({ id: noticeId, start: startMs, end: endMs });
+  if (rows.length > PLAYS_CAP) rows.splice(0, rows.length - PLAYS_CAP); // weeks offline: the oldest go
+  savePlays();
+}
 
 async function flushPlays() {
   if (!state.running || state.offline || state.flushing) return;
   state.flushing = true;
   try {
     for (;;) {
-      const batch = (store.get(KEY.plays) || []).slice(0, PLAYS_BATCH);
+      const batch = queuedPlays().slice(0, PLAYS_BATCH);
       if (!batch.length) return;
-      const res = await api('plays', { method: 'POST', body: batch });
+      const iso = (ms) => new Date(ms).toISOString();
+      const body = batch.map((p) => ({ notice_id: p.id, started_at: iso(p.start), ended_at: iso(p.end) }));
+      const res = await api('plays', { method: 'POST', body });
       // 400/422: this batch can never be accepted, so drop it rather than block the queue.
       const hopeless = res.status === 400 || res.status === 422;
       if (res.status !== 204 && !hopeless) throw new Error(`plays: HTTP ${res.status}`);
       if (hopeless) noteError(new Error(`plays: HTTP ${res.status}, ${batch.length} dropped`));
-      // Re-read: plays were added (and maybe old ones dropped) while we waited.
-      const sent = new Set(batch.map(playKey));
-      store.set(KEY.plays, (store.get(KEY.plays) || []).filter((p) => !sent.has(playKey(p))));
+      // Plays were added (and maybe the oldest dropped) while we waited: remove exactly these.
+      const sent = new Set(batch);
+      playLog.rows = queuedPlays().filter((p) => !sent.has(p));
+      savePlays();
     }
   } catch (e) {
     noteError(e);
@@ -1025,7 +1171,7 @@ async function updateClient(version) {
   if (!version || version === CLIENT_VERSION || CLIENT_VERSION === DEV_VERSION || state.updating) return;
   if (state.offline || !navigator.onLine) return; // the next fresh playlist asks again
   const tried = store.get(KEY.reloadedFor);
-  if (tried && tried.version === version && Math.abs(Date.now() - tried.at) < 15 * 60000) return; // no reload loops
+  if (tried && tried.version === version && Math.abs(serverNow() - tried.at) < 15 * 60000) return; // no reload loops
   state.updating = true;
   try {
     const page = await fetch('/kiosk/', { cache: 'no-store', signal: timeoutSignal(REQUEST_TIMEOUT_MS) });
@@ -1035,7 +1181,7 @@ async function updateClient(version) {
       await reg.update();
       await workerSettled(reg.installing);
     }
-    store.set(KEY.reloadedFor, { version, at: Date.now() });
+    store.set(KEY.reloadedFor, { version, at: serverNow() });
     endTurn(); // keep the proof of play of what is on screen
     location.reload();
   } catch (e) {
@@ -1074,10 +1220,34 @@ function postMediaList() {
   if (!state.playlist || !state.running) return;
   const urls = [];
   for (const item of state.playlist.items) {
-    urls.push(...(item.images || []));
+    urls.push(...(item.images || []), ...bodyPictures(item));
     if (item.video) urls.push(item.video.url, item.video.poster);
   }
   tellServiceWorker({ type: 'media', urls: urls.filter(Boolean) });
+}
+
+/** Pictures placed in a notice's Markdown body: <img src="/kiosk/media/…"> in its html. */
+function bodyPictures(item) {
+  if (typeof item.html !== 'string' || !item.html.includes('<img')) return [];
+  const parsed = document.createElement('template');
+  parsed.innerHTML = item.html; // a template's content is inert: nothing loads, nothing runs
+  const urls = [];
+  for (const img of parsed.content.querySelectorAll('img[src]')) {
+    let url;
+    try { url = new URL(img.getAttribute('src'), location.href); } catch { continue; }
+    if (url.origin === location.origin && url.pathname.startsWith('/kiosk/media/')) urls.push(url.pathname + url.search);
+  }
+  return urls;
+}
+
+/** Asks the browser not to evict the token, the playlist and the cached media when space runs low. */
+function keepStorage() {
+  const storage = navigator.storage;
+  if (!storage || !storage.persist) return;
+  storage.persisted()
+    .then((kept) => kept || storage.persist())
+    .then((kept) => { if (!kept) console.info('[kiosk] storage may be evicted under pressure'); })
+    .catch(noteError);
 }
 
 // ----------------------------------------------------------------- boot ----
@@ -1100,6 +1270,8 @@ function boot() {
   window.addEventListener('pagehide', endTurn); // the play on screen still counts
   window.addEventListener('online', () => { if (state.running && !stream.ctrl) later('stream', 0, openStream); });
   registerServiceWorker();
+  keepStorage();
+  loadClock();
   state.offlineSince = store.get(KEY.offlineSince);
   state.token = store.get(KEY.token);
   tick();

@@ -11,9 +11,10 @@ use std::sync::LazyLock;
 use ammonia::{Builder, UrlRelative};
 use pulldown_cmark::{html, Alignment, CowStr, Event, Options, Parser, Tag, TagEnd};
 
-/// Pictures may only come from Pavilion's own media routes, so a screen never
-/// fetches from a third party (no tracking pixels, no mixed content offline).
-const IMAGE_PREFIXES: [&str; 2] = ["/kiosk/media/", "/media/"];
+/// Pictures may only come from the screens' own media route, so a screen
+/// never fetches from a third party (no tracking pixels, no mixed content
+/// offline) and keeps every picture for offline (see kiosk.js).
+const IMAGE_PREFIXES: [&str; 1] = ["/kiosk/media/"];
 
 const TAGS: [&str; 31] = [
     "a",
@@ -377,14 +378,14 @@ mod tests {
             html,
             "<p><img src=\"/kiosk/media/5/image.webp\" alt=\"停水范围\" title=\"范围\"></p>\n"
         );
-        assert!(
-            render("<img src=\"/media/3/a.jpg\" alt=\"图\">").contains("src=\"/media/3/a.jpg\"")
-        );
+        assert!(render("<img src=\"/kiosk/media/3/image.jpg\" alt=\"图\">")
+            .contains("src=\"/kiosk/media/3/image.jpg\""));
 
         for input in [
             "![外链](https://evil.example/pixel.png)",
             "![协议相对](//evil.example/pixel.png)",
-            "![上级](/media/../admin/export.csv)",
+            "![上级](/kiosk/media/../admin/export.csv)",
+            "![没有这条路由](/media/3/a.jpg)",
             "![相对](images/a.png)",
             "<img src=\"https://evil.example/pixel.png\">",
             "<img src=\"data:image/png;base64,iVBORw0KGgo=\">",
