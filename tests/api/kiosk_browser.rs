@@ -493,3 +493,783 @@ async fn a_lobby_screen_shows_the_live_tile_while_its_estate_is_on_air() {
     )
     .await;
 }
+
+// ------------------------------------------------ rotation, emergency, offline
+
+/// A published-notice draft with the fields these tests vary.
+fn timed_draft(
+    place: &Place,
+    title: &str,
+    priority: u8,
+    display_seconds: u32,
+    ends_at: Option<chrono::DateTime<chrono::Utc>>,
+) -> NoticeDraft {
+    NoticeDraft::new(
+        place.community.id,
+        title,
+        "请相互转告。",
+        NoticeCategory::Announcement,
+        false,
+        Validity::new(chrono::Utc::now() - chrono::Duration::hours(1), ends_at).unwrap(),
+        vec![],
+        vec![],
+        display_seconds,
+        priority,
+        vec![],
+        None,
+    )
+    .unwrap()
+}
+
+/// Installs, in the page, a record of every item put on the stage: when
+/// (`performance.now()` and the box's `Date.now()`), its title, and when its
+/// fade-in ended.
+const RECORD_TURNS: &str = "
+    window.__turns = [];
+    new MutationObserver((changes) => {
+      for (const change of changes) for (const node of change.addedNodes) {
+        if (node.nodeType !== 1 || !node.classList.contains('item')) continue;
+        const turn = { at: performance.now(), wall: Date.now(),
+                       title: node.querySelector('.title')?.textContent ?? '', opaque: null };
+        window.__turns.push(turn);
+        node.addEventListener('transitionend', () => { turn.opaque ??= performance.now(); });
+      }
+    }).observe(document.querySelector('#stage'), { childList: true });
+    return 'recording';";
+const RECORDED_TURNS: &str = "return JSON.stringify(window.__turns ?? [])";
+
+#[derive(Debug, serde::Deserialize)]
+struct Turn {
+    /// `performance.now()` when the item was put on the stage, ms.
+    at: f64,
+    /// The box's clock then (the same machine's clock as the test's), ms.
+    wall: f64,
+    title: String,
+    /// `performance.now()` when its fade-in ended.
+    opaque: Option<f64>,
+}
+
+async fn record_turns(page: &Client) {
+    let answer = page.execute(RECORD_TURNS, vec![]).await.unwrap();
+    assert_eq!(answer.as_str(), Some("recording"));
+}
+
+async fn recorded_turns(page: &Client) -> Vec<Turn> {
+    let value = page.execute(RECORDED_TURNS, vec![]).await.unwrap();
+    serde_json::from_str(value.as_str().unwrap_or("[]")).unwrap()
+}
+
+/// Waits until the recorded turns satisfy `done`, and returns them.
+async fn wait_for_turns(
+    page: &Client,
+    limit: Duration,
+    what: &str,
+    done: impl Fn(&[Turn]) -> bool,
+) -> Vec<Turn> {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let turns = recorded_turns(page).await;
+        if done(&turns) {
+            return turns;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: waited {limit:?}, saw {turns:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+fn titles(turns: &[Turn]) -> Vec<&str> {
+    turns.iter().map(|t| t.title.as_str()).collect()
+}
+
+#[tokio::test]
+async fn a_lobby_screen_rotates_in_order_each_notice_for_its_own_time() {
+    let app = spawn_app().await;
+    let place = app.seed_place().await;
+    let admin = app.create_account(Role::Admin, None).await;
+    let signage = app.state.signage.clone();
+    // (title, priority, display seconds), published in this order.
+    let notices = [
+        ("旧通知 垃圾分类", 5, 8),
+        ("高优先 消防演练", 9, 6),
+        ("新通知 停车调整", 5, 5),
+    ];
+    for (title, priority, seconds) in notices {
+        signage
+            .create_notice(
+                &admin,
+                &timed_draft(&place, title, priority, seconds, None),
+                Intent::Publish,
+            )
+            .await
+            .unwrap();
+        // Distinct publication times, so "newest first" has one answer.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Priority high to low, then the newest published first.
+    let order = ["高优先 消防演练", "新通知 停车调整", "旧通知 垃圾分类"];
+    let seconds = |title: &str| {
+        notices
+            .iter()
+            .find(|n| n.0 == title)
+            .map(|n| f64::from(n.2))
+            .unwrap()
+    };
+
+    let (_driver, page) = open_paired_kiosk(&app, &admin, &place, "3号楼大堂").await;
+    wait_for_text(
+        &page,
+        CURRENT_ITEM,
+        "通知",
+        Duration::from_secs(30),
+        "a first notice",
+    )
+    .await;
+    record_turns(&page).await;
+    // Five changes: four whole turns measured, each notice at least once.
+    let turns = wait_for_turns(&page, Duration::from_secs(60), "five turns", |t| {
+        t.len() >= 5
+    })
+    .await;
+    let shown = titles(&turns);
+    for pair in turns.windows(2) {
+        let (this, next) = (&pair[0], &pair[1]);
+        let at = order
+            .iter()
+            .position(|t| *t == this.title)
+            .unwrap_or_else(|| panic!("unexpected item {:?} in {shown:?}", this.title));
+        assert_eq!(
+            next.title,
+            order[(at + 1) % order.len()],
+            "out of rotation order: {shown:?}"
+        );
+        let lasted = (next.at - this.at) / 1000.0;
+        let wanted = seconds(&this.title);
+        eprintln!("turn: {} for {lasted:.2} s (set: {wanted} s)", this.title);
+        assert!(
+            (lasted - wanted).abs() <= 1.5,
+            "{:?} stayed {lasted:.2} s, not {wanted} s: {turns:?}",
+            this.title
+        );
+    }
+    for title in order {
+        assert!(shown.contains(&title), "{title} never shown: {shown:?}");
+    }
+}
+
+#[tokio::test]
+async fn an_emergency_takes_over_a_lobby_screen_within_two_seconds() {
+    let app = spawn_app().await;
+    let place = app.seed_place().await;
+    let admin = app.create_account(Role::Admin, None).await;
+    let signage = app.state.signage.clone();
+    for title in ["电梯年检通知", "楼道清洁通知"] {
+        signage
+            .create_notice(
+                &admin,
+                &timed_draft(&place, title, 5, 5, None),
+                Intent::Publish,
+            )
+            .await
+            .unwrap();
+    }
+    let (_driver, page) = open_paired_kiosk(&app, &admin, &place, "3号楼大堂").await;
+    wait_for_text(
+        &page,
+        CURRENT_ITEM,
+        "通知",
+        Duration::from_secs(30),
+        "the rotation",
+    )
+    .await;
+    record_turns(&page).await;
+
+    // The clock starts in the page before the publishing call even begins,
+    // so the time measured includes the publishing itself.
+    page.execute("window.__mark = performance.now(); return 1", vec![])
+        .await
+        .unwrap();
+    signage
+        .create_notice(
+            &admin,
+            &draft(&place, "燃气泄漏 请勿动火", true, vec![]),
+            Intent::Publish,
+        )
+        .await
+        .unwrap();
+    let turns = wait_for_turns(&page, Duration::from_secs(10), "the emergency", |t| {
+        t.iter()
+            .any(|turn| turn.title == "燃气泄漏 请勿动火" && turn.opaque.is_some())
+    })
+    .await;
+    let mark = page
+        .execute("return window.__mark", vec![])
+        .await
+        .unwrap()
+        .as_f64()
+        .unwrap();
+    let taken = turns
+        .iter()
+        .position(|t| t.title == "燃气泄漏 请勿动火")
+        .unwrap();
+    let appeared = turns[taken].at - mark;
+    let opaque = turns[taken].opaque.unwrap() - mark;
+    eprintln!(
+        "emergency takeover: on screen {appeared:.0} ms after publishing began, \
+         fully faded in after {opaque:.0} ms"
+    );
+    assert!(
+        appeared <= 2000.0 && opaque <= 2000.0,
+        "the emergency took {appeared:.0} ms to reach the screen, {opaque:.0} ms to be fully shown"
+    );
+    let whole_screen = page
+        .execute(
+            "return document.body.classList.contains('is-emergency')",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(whole_screen.as_bool(), Some(true), "not full screen");
+
+    // Longer than two rounds of the other notices: they do not come back.
+    for other in ["电梯年检通知", "楼道清洁通知"] {
+        never_shows(
+            &page,
+            CURRENT_ITEM,
+            other,
+            Duration::from_secs(6),
+            "a notice while the emergency is on",
+        )
+        .await;
+    }
+    let current = page.execute(CURRENT_ITEM, vec![]).await.unwrap();
+    assert!(current.as_str().unwrap_or_default().contains("燃气泄漏"));
+    let after = recorded_turns(&page).await;
+    assert!(
+        after[taken..]
+            .iter()
+            .all(|t| t.title == "燃气泄漏 请勿动火"),
+        "something else was put on the stage during the emergency: {:?}",
+        titles(&after)
+    );
+}
+
+#[tokio::test]
+async fn a_lobby_screen_offline_rotates_from_its_copy_drops_what_ends_and_resyncs() {
+    let mut server = Restartable::new().await;
+    let place = server.app.seed_place().await;
+    let admin = server.app.create_account(Role::Admin, None).await;
+    let signage = server.app.state.signage.clone();
+    let (first, second, ending) = ("电梯维保通知", "楼道清洁通知", "临时停水通知");
+    for title in [first, second] {
+        signage
+            .create_notice(
+                &admin,
+                &timed_draft(&place, title, 5, 5, None),
+                Intent::Publish,
+            )
+            .await
+            .unwrap();
+    }
+    let (_driver, page) = open_paired_kiosk(&server.app, &admin, &place, "3号楼大堂").await;
+    wait_for_text(
+        &page,
+        CURRENT_ITEM,
+        "通知",
+        Duration::from_secs(30),
+        "the rotation",
+    )
+    .await;
+    record_turns(&page).await;
+
+    // A notice whose validity ends a little after the server goes away.
+    let ends_at = chrono::Utc::now() + chrono::Duration::seconds(25);
+    signage
+        .create_notice(
+            &admin,
+            &timed_draft(&place, ending, 9, 5, Some(ends_at)),
+            Intent::Publish,
+        )
+        .await
+        .unwrap();
+    wait_for_text(
+        &page,
+        CURRENT_ITEM,
+        ending,
+        Duration::from_secs(15),
+        "the notice that will end",
+    )
+    .await;
+    server.stop().await;
+    let stopped_at = chrono::Utc::now();
+    assert!(
+        ends_at - stopped_at > chrono::Duration::seconds(3),
+        "too slow: the server stopped only at {stopped_at}, the notice ends at {ends_at}"
+    );
+    let mark = wait_for_text(
+        &page,
+        OFFLINE_MARK,
+        "离线",
+        Duration::from_secs(30),
+        "offline mark",
+    )
+    .await;
+    assert!(mark.contains("offline since"), "mark: {mark:?}");
+
+    // After its end, the ended notice never shows again, while the other
+    // two keep taking turns: first, second, first … (a moving screen).
+    let end_ms = ends_at.timestamp_millis() as f64;
+    let after_end = |turns: &[Turn]| -> Vec<String> {
+        turns
+            .iter()
+            .filter(|t| t.wall > end_ms + 1000.0)
+            .map(|t| t.title.clone())
+            .collect()
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let turns = loop {
+        if chrono::Utc::now() > ends_at + chrono::Duration::milliseconds(2500) {
+            let current = page.execute(CURRENT_ITEM, vec![]).await.unwrap();
+            let current = current.as_str().unwrap_or_default();
+            assert!(!current.contains(ending), "ended, still shown: {current:?}");
+        }
+        let turns = recorded_turns(&page).await;
+        let later = after_end(&turns);
+        if later.len() >= 4 {
+            break turns;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the screen stopped rotating offline: {:?}",
+            titles(&turns)
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let later = after_end(&turns);
+    assert!(
+        later.iter().all(|t| t == first || t == second),
+        "after its end: {later:?}"
+    );
+    assert!(
+        later.windows(2).all(|w| w[0] != w[1]),
+        "not alternating: {later:?}"
+    );
+    let offline: Vec<&str> = turns
+        .iter()
+        .filter(|t| t.wall > stopped_at.timestamp_millis() as f64)
+        .map(|t| t.title.as_str())
+        .collect();
+    assert!(offline.len() >= 5, "offline turns: {offline:?}");
+    let mark = page.execute(OFFLINE_MARK, vec![]).await.unwrap();
+    assert!(mark.as_str().unwrap_or_default().contains("离线"));
+
+    // The server is back: the mark goes and the screen follows it again.
+    server.restart().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let mark = page.execute(OFFLINE_MARK, vec![]).await.unwrap();
+        if mark.as_str().unwrap_or_default().is_empty() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the offline mark stays after the server returned"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    server
+        .app
+        .state
+        .signage
+        .create_notice(
+            &admin,
+            &timed_draft(&place, "恢复后新通知", 9, 5, None),
+            Intent::Publish,
+        )
+        .await
+        .unwrap();
+    wait_for_text(
+        &page,
+        CURRENT_ITEM,
+        "恢复后新通知",
+        Duration::from_secs(20),
+        "a notice published after the server came back",
+    )
+    .await;
+    let everything = recorded_turns(&page).await;
+    assert!(
+        after_end(&everything).iter().all(|t| t != ending),
+        "the ended notice came back: {:?}",
+        titles(&everything)
+    );
+}
+
+// ------------------------------------------------ revocation, media, clock, plays
+
+const PAIR_NOTICE: &str =
+    "const n = document.querySelector('#pair-notice'); return n && !n.hidden ? n.innerText : ''";
+const PAIR_CODE: &str = "return [...(document.querySelector('#pair-code')?.innerText ?? '')] \
+     .filter((c) => /[A-Za-z0-9]/.test(c)).join('')";
+
+#[tokio::test]
+async fn a_revoked_lobby_screen_says_so_beside_its_new_code() {
+    let app = spawn_app().await;
+    let place = app.seed_place().await;
+    let admin = app.create_account(Role::Admin, None).await;
+    let (_driver, page) = open_paired_kiosk(&app, &admin, &place, "3号楼大堂").await;
+    wait_for_text(
+        &page,
+        "return document.querySelector('#screen-name')?.innerText ?? ''",
+        "3号楼大堂",
+        Duration::from_secs(15),
+        "paired",
+    )
+    .await;
+    let fresh = page.execute(PAIR_NOTICE, vec![]).await.unwrap();
+    assert_eq!(fresh.as_str(), Some(""), "a message before any revocation");
+
+    let screen = app.state.store.list_screens(None).await.unwrap().remove(0);
+    app.state
+        .signage
+        .revoke_screen(&admin, screen.id)
+        .await
+        .unwrap();
+    let notice = wait_for_text(
+        &page,
+        PAIR_NOTICE,
+        "此屏幕已被停用或凭证无效，请管理员重新配对",
+        Duration::from_secs(20),
+        "the revoked message",
+    )
+    .await;
+    assert!(
+        notice.contains("ask an admin to pair it again"),
+        "{notice:?}"
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while page
+        .execute(PAIR_CODE, vec![])
+        .await
+        .unwrap()
+        .as_str()
+        .unwrap_or_default()
+        .len()
+        != 6
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no new code beside the message"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    // It says so after a reload too, until the screen is paired again.
+    page.refresh().await.unwrap();
+    wait_for_text(
+        &page,
+        PAIR_NOTICE,
+        "请管理员重新配对",
+        Duration::from_secs(20),
+        "the revoked message after a reload",
+    )
+    .await;
+}
+
+fn png(width: u32, height: u32) -> Vec<u8> {
+    let picture = image::RgbImage::from_fn(width, height, |x, y| {
+        image::Rgb([(x * 4) as u8, (y * 4) as u8, 90])
+    });
+    let mut bytes = std::io::Cursor::new(Vec::new());
+    picture
+        .write_to(&mut bytes, image::ImageFormat::Png)
+        .unwrap();
+    bytes.into_inner()
+}
+
+const MEDIA_CACHED: &str = "const done = arguments[0];
+    caches.open('pavilion-kiosk-media')
+      .then((cache) => cache.keys())
+      .then((keys) => done(keys.map((k) => new URL(k.url).pathname).join(' ')), (e) => done(String(e)));";
+
+#[tokio::test]
+async fn pictures_in_a_notice_body_are_kept_for_offline() {
+    let app = spawn_app().await;
+    let place = app.seed_place().await;
+    let admin = app.create_account(Role::Admin, None).await;
+    let signage = app.state.signage.clone();
+    let picture = signage
+        .upload_image(
+            &admin,
+            place.community.id,
+            "plan.png",
+            "image/png",
+            png(64, 48),
+        )
+        .await
+        .unwrap();
+    let url = format!("/kiosk/media/{}/image", picture.id.0);
+    // Not showing now (an evening window twelve hours away): the page never
+    // loads the picture itself, only the Service Worker can have fetched it.
+    let away = (chrono::Utc::now() + chrono::Duration::hours(8 + 12)).time();
+    let never_now = DayPart::new(
+        Weekdays::EVERY_DAY,
+        away,
+        away + chrono::Duration::minutes(1),
+    )
+    .unwrap();
+    let with_picture = NoticeDraft::new(
+        place.community.id,
+        "停水范围示意",
+        &format!("范围如下：\n\n![停水范围]({url})"),
+        NoticeCategory::Outage,
+        false,
+        Validity::new(chrono::Utc::now() - chrono::Duration::hours(1), None).unwrap(),
+        vec![never_now],
+        vec![],
+        5,
+        5,
+        vec![],
+        None,
+    )
+    .unwrap();
+    signage
+        .create_notice(&admin, &with_picture, Intent::Publish)
+        .await
+        .unwrap();
+    signage
+        .create_notice(
+            &admin,
+            &draft(&place, "电梯年检通知", false, vec![]),
+            Intent::Publish,
+        )
+        .await
+        .unwrap();
+    let playlist = {
+        let (_driver, page) = open_paired_kiosk(&app, &admin, &place, "3号楼大堂").await;
+        wait_for_text(
+            &page,
+            CURRENT_ITEM,
+            "电梯年检通知",
+            Duration::from_secs(30),
+            "the rotation",
+        )
+        .await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let cached = page.execute_async(MEDIA_CACHED, vec![]).await.unwrap();
+            if cached
+                .as_str()
+                .unwrap_or_default()
+                .split(' ')
+                .any(|p| p == url)
+            {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{url} not in the Service Worker's media cache: {cached}"
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        let stage = page.execute(STAGE_TEXT, vec![]).await.unwrap();
+        assert!(!stage.as_str().unwrap_or_default().contains("停水范围示意"));
+        page.execute(
+            "return localStorage.getItem('pavilion.kiosk.playlist')",
+            vec![],
+        )
+        .await
+        .unwrap()
+    };
+    assert!(
+        playlist.as_str().unwrap_or_default().contains(&url),
+        "the picture is in the notice's html"
+    );
+}
+
+/// The community's wall-clock time, as the screen's clock shows it.
+fn community_clock(at: chrono::DateTime<chrono::Utc>, offset_minutes: i64) -> String {
+    (at + chrono::Duration::minutes(offset_minutes))
+        .format("%H:%M")
+        .to_string()
+}
+
+#[tokio::test]
+async fn a_lobby_screen_keeps_the_servers_time_when_its_own_clock_goes_wrong() {
+    let app = spawn_app().await;
+    let place = app.seed_place().await;
+    let admin = app.create_account(Role::Admin, None).await;
+    let signage = app.state.signage.clone();
+    for title in ["电梯年检通知", "楼道清洁通知"] {
+        signage
+            .create_notice(
+                &admin,
+                &timed_draft(&place, title, 5, 5, None),
+                Intent::Publish,
+            )
+            .await
+            .unwrap();
+    }
+    let (_driver, page) = open_paired_kiosk(&app, &admin, &place, "3号楼大堂").await;
+    wait_for_text(
+        &page,
+        CURRENT_ITEM,
+        "通知",
+        Duration::from_secs(30),
+        "the rotation",
+    )
+    .await;
+    // The box's clock falls three days behind (a board without a battery
+    // clock set back): the notices, valid since an hour ago, would all be
+    // "not yet" by it.
+    page.execute(
+        "const real = Date.now.bind(Date); \
+         Date.now = () => real() - 3 * 86400000; return 1",
+        vec![],
+    )
+    .await
+    .unwrap();
+    record_turns(&page).await;
+    let turns = wait_for_turns(&page, Duration::from_secs(30), "turns", |t| t.len() >= 3).await;
+    assert!(
+        turns.iter().all(|t| t.title.contains("通知")),
+        "the rotation stopped: {:?}",
+        titles(&turns)
+    );
+    let offset = page
+        .execute(
+            "return JSON.parse(localStorage.getItem('pavilion.kiosk.playlist')).utc_offset_minutes",
+            vec![],
+        )
+        .await
+        .unwrap()
+        .as_i64()
+        .unwrap();
+    let before = community_clock(chrono::Utc::now(), offset);
+    let shown = page
+        .execute(
+            "return document.querySelector('.side-clock [data-clock=time]').textContent",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let after = community_clock(chrono::Utc::now(), offset);
+    let shown = shown.as_str().unwrap_or_default();
+    assert!(
+        shown == before || shown == after,
+        "the screen's clock says {shown}, the server's {after}"
+    );
+    // The plays it queued are stamped with the server's time.
+    let queued = page
+        .execute(
+            "return localStorage.getItem('pavilion.kiosk.plays')",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let queued: serde_json::Value =
+        serde_json::from_str(queued.as_str().expect("plays queued")).unwrap();
+    assert_eq!(queued["v"], 2, "{queued}");
+    let newest = queued["base"].as_i64().unwrap()
+        + queued["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r[1].as_i64().unwrap() + r[2].as_i64().unwrap())
+            .sum::<i64>();
+    let late = chrono::Utc::now().timestamp_millis() - newest;
+    assert!(
+        (0..30_000).contains(&late),
+        "the last play ended {late} ms before now"
+    );
+}
+
+#[tokio::test]
+async fn plays_queued_by_an_older_client_are_all_sent_in_batches() {
+    let app = spawn_app().await;
+    let place = app.seed_place().await;
+    let admin = app.create_account(Role::Admin, None).await;
+    let notice = app
+        .state
+        .signage
+        .create_notice(
+            &admin,
+            &draft(&place, "电梯年检通知", false, vec![]),
+            Intent::Publish,
+        )
+        .await
+        .unwrap();
+    let (_driver, page) = open_paired_kiosk(&app, &admin, &place, "3号楼大堂").await;
+    wait_for_text(
+        &page,
+        CURRENT_ITEM,
+        "电梯年检通知",
+        Duration::from_secs(30),
+        "the rotation",
+    )
+    .await;
+    // 450 plays of the last hour and a half, as the old client queued them
+    // (more than two of the server's 200-play batches).
+    let start = chrono::Utc::now() - chrono::Duration::minutes(90);
+    let planted: Vec<serde_json::Value> = (0..450)
+        .map(|i| {
+            let started = start + chrono::Duration::milliseconds(i * 12_003);
+            let ended = started + chrono::Duration::milliseconds(11_000);
+            serde_json::json!({
+                "notice_id": notice.id,
+                "started_at": started.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                "ended_at": ended.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            })
+        })
+        .collect();
+    // Planted while no kiosk page is open (the page keeps its queue in
+    // memory), as when the new client first loads over the old one's queue.
+    page.goto(&app.url("/healthz")).await.unwrap();
+    page.execute(
+        "localStorage.setItem('pavilion.kiosk.plays', arguments[0]); return 1",
+        vec![serde_json::json!(serde_json::to_string(&planted).unwrap())],
+    )
+    .await
+    .unwrap();
+    page.goto(&app.url("/kiosk/")).await.unwrap();
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let plays = app
+            .state
+            .store
+            .plays(&PlayFilter {
+                notice: Some(notice.id),
+                until: Some(start + chrono::Duration::minutes(91)),
+                limit: 1000,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        if plays.len() == planted.len() {
+            let first = plays.iter().map(|p| p.started_at).min().unwrap();
+            assert_eq!(
+                first.timestamp_millis(),
+                start.timestamp_millis(),
+                "times kept to the millisecond"
+            );
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} of {} queued plays arrived",
+            plays.len(),
+            planted.len()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let left = page
+        .execute(
+            "const q = JSON.parse(localStorage.getItem('pavilion.kiosk.plays')); \
+             return q === null || (q.v === 2 && q.rows.length < 5)",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(left.as_bool(), Some(true), "the sent plays left the queue");
+}
