@@ -1273,3 +1273,162 @@ async fn plays_queued_by_an_older_client_are_all_sent_in_batches() {
         .unwrap();
     assert_eq!(left.as_bool(), Some(true), "the sent plays left the queue");
 }
+
+/// The screen decides on its own, offline, what shows when: kiosk.js's copy
+/// of the playlist rule must agree with `playlist::now_showing` at every
+/// instant of a week — validity, day-parts across midnight, emergencies
+/// hiding the rest — on the playlist JSON the server really sends.
+#[tokio::test]
+async fn the_kiosk_shows_what_the_servers_playlist_rule_says_at_every_instant() {
+    use chrono::{Duration as Span, NaiveTime, Utc, Weekday};
+    use pavilion::signage::playlist::{for_screen, now_showing};
+
+    let app = spawn_app().await;
+    let place = app.seed_place().await;
+    let admin = app.create_account(Role::Admin, None).await;
+    let now = Utc::now();
+    let hm = |h, m| NaiveTime::from_hms_opt(h, m, 0).unwrap();
+    let part = |days: &[Weekday], from, until| {
+        DayPart::new(Weekdays::from_days(days.iter().copied()), from, until).unwrap()
+    };
+    let weekdays = [
+        Weekday::Mon,
+        Weekday::Tue,
+        Weekday::Wed,
+        Weekday::Thu,
+        Weekday::Fri,
+    ];
+    let every_day = [
+        Weekday::Mon,
+        Weekday::Tue,
+        Weekday::Wed,
+        Weekday::Thu,
+        Weekday::Fri,
+        Weekday::Sat,
+        Weekday::Sun,
+    ];
+    let notices = [
+        ("常驻", false, (-1, None), vec![]),
+        ("明后两天", false, (24, Some(72)), vec![]),
+        (
+            "工作日早高峰",
+            false,
+            (-1, None),
+            vec![part(&weekdays, hm(7, 0), hm(9, 30))],
+        ),
+        (
+            "每晚",
+            false,
+            (-1, None),
+            vec![part(&every_day, hm(22, 0), hm(6, 0))],
+        ),
+        (
+            "周五深夜",
+            false,
+            (-1, Some(150)),
+            vec![part(&[Weekday::Fri], hm(23, 0), hm(1, 0))],
+        ),
+        ("紧急停水", true, (48, Some(51)), vec![]),
+        (
+            "周六上午紧急",
+            true,
+            (-1, None),
+            vec![part(&[Weekday::Sat], hm(10, 0), hm(12, 0))],
+        ),
+    ];
+    for (title, emergency, (from_h, until_h), day_parts) in notices {
+        let mut d = draft(&place, title, emergency, day_parts);
+        d.validity = Validity::new(
+            now + Span::hours(from_h),
+            until_h.map(|h| now + Span::hours(h)),
+        )
+        .unwrap();
+        app.state
+            .signage
+            .create_notice(&admin, &d, Intent::Publish)
+            .await
+            .unwrap();
+    }
+    let token = crate::signage::pair_screen(&app, &place, "3号楼大堂").await;
+    let served: serde_json::Value = reqwest::Client::new()
+        .get(app.url("/kiosk/api/playlist"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+
+    // Every 23 minutes for a week, and a millisecond either side of every
+    // validity edge.
+    let screen = app
+        .state
+        .signage
+        .authenticate(&token)
+        .await
+        .unwrap()
+        .unwrap();
+    let current = app
+        .state
+        .store
+        .current_notices(place.community.id, now)
+        .await
+        .unwrap();
+    let sent = for_screen(&current, &screen.place, now);
+    assert_eq!(sent.len(), 7);
+    let mut instants: Vec<chrono::DateTime<Utc>> = (0..7 * 24 * 60 / 23)
+        .map(|i| now + Span::minutes(i * 23))
+        .collect();
+    for notice in &sent {
+        for edge in [Some(notice.validity.starts_at()), notice.validity.ends_at()]
+            .into_iter()
+            .flatten()
+        {
+            instants.extend([
+                edge - Span::milliseconds(1),
+                edge,
+                edge + Span::milliseconds(1),
+            ]);
+        }
+    }
+    let zone = app.state.signage.settings().time_zone;
+    let expected: Vec<Vec<i64>> = instants
+        .iter()
+        .map(|&at| {
+            now_showing(&sent, at, zone)
+                .iter()
+                .map(|n| n.id.0)
+                .collect()
+        })
+        .collect();
+    assert!(
+        expected.iter().any(|ids| ids.len() >= 3)
+            && expected.iter().any(|ids| ids.len() == 1)
+            && expected.iter().any(|ids| ids.len() == 2),
+        "the week should show mixes, single emergencies and plain rotations: {expected:?}"
+    );
+
+    let (_driver, page) = crate::browser::browser().await;
+    page.goto(&app.url("/kiosk/")).await.unwrap();
+    let millis: Vec<i64> = instants.iter().map(|at| at.timestamp_millis()).collect();
+    let shown = page
+        .execute(
+            "const [playlist, instants] = arguments;
+             return JSON.stringify(instants.map((ms) => showingItems(playlist, ms)
+               .filter((item) => item.kind === 'notice').map((item) => item.id)));",
+            vec![served, serde_json::json!(millis)],
+        )
+        .await
+        .unwrap();
+    let shown: Vec<Vec<i64>> = serde_json::from_str(shown.as_str().unwrap()).unwrap();
+    for ((at, want), got) in instants.iter().zip(&expected).zip(&shown) {
+        assert_eq!(
+            got,
+            want,
+            "at {} ({} in the community)",
+            at,
+            at.with_timezone(&zone)
+        );
+    }
+}
