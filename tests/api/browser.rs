@@ -1,6 +1,7 @@
 //! Real headless Chromium through WebDriver: forms as people use them, and
 //! axe-core accessibility checks (WCAG 2.2 AA) on the pages residents and staff see first.
 
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -11,16 +12,27 @@ use serde_json::json;
 
 use crate::helpers::*;
 
-/// A chromedriver process, ended when dropped.
+/// A chromedriver process and the Chromium it starts, ended when dropped
+/// together with the browser profile.
 pub struct Driver {
     process: Child,
     port: u16,
+    profile: std::path::PathBuf,
 }
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        // chromedriver leads a process group of its own (see `browser`):
+        // killing the group also ends the Chromium processes it started,
+        // which would otherwise outlive the test.
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.process.id())])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
         let _ = self.process.kill();
         let _ = self.process.wait();
+        let _ = std::fs::remove_dir_all(&self.profile);
     }
 }
 
@@ -46,10 +58,15 @@ pub async fn browser() -> (Driver, Client) {
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
+        .process_group(0)
         .spawn()
         .expect("chromedriver starts");
-    let driver = Driver { process, port };
     let profile = tempfile::tempdir().unwrap().keep();
+    let driver = Driver {
+        process,
+        port,
+        profile: profile.clone(),
+    };
     let mut caps = serde_json::Map::new();
     caps.insert(
         "goog:chromeOptions".into(),
