@@ -297,6 +297,54 @@ pub struct NoticeDraft {
     pub video: Option<MediaId>,
 }
 
+const SECONDS_PER_DAY: u32 = 24 * 3600;
+const SECONDS_PER_WEEK: u32 = 7 * SECONDS_PER_DAY;
+
+impl DayPart {
+    /// The stretches of the week it covers, in seconds from Monday 00:00,
+    /// half-open; a window across midnight runs into the next day (Sunday
+    /// night into Monday morning).
+    fn spans(&self) -> Vec<(u32, u32)> {
+        use chrono::Timelike;
+        let from = self.from.num_seconds_from_midnight();
+        let until = self.until.num_seconds_from_midnight();
+        let mut spans = Vec::new();
+        for day in 0..7u32 {
+            if self.weekdays.0 & (1 << day) == 0 {
+                continue;
+            }
+            let start = day * SECONDS_PER_DAY + from;
+            let end =
+                day * SECONDS_PER_DAY + until + if until <= from { SECONDS_PER_DAY } else { 0 };
+            if end > SECONDS_PER_WEEK {
+                spans.push((start, SECONDS_PER_WEEK));
+                spans.push((0, end - SECONDS_PER_WEEK));
+            } else {
+                spans.push((start, end));
+            }
+        }
+        spans
+    }
+}
+
+/// The first two day-parts (indexes) that cover the same moment of the
+/// week: a notice's windows are meant to be separate, and overlapping ones
+/// are usually a slip (a wrong day ticked, a typo in a time).
+pub fn overlapping_day_parts(parts: &[DayPart]) -> Option<(usize, usize)> {
+    let spans: Vec<Vec<(u32, u32)>> = parts.iter().map(DayPart::spans).collect();
+    for (a, first) in spans.iter().enumerate() {
+        for (b, second) in spans.iter().enumerate().skip(a + 1) {
+            let meet = first
+                .iter()
+                .any(|x| second.iter().any(|y| x.0 < y.1 && y.0 < x.1));
+            if meet {
+                return Some((a, b));
+            }
+        }
+    }
+    None
+}
+
 /// Which field of a notice is wrong, with why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NoticeError {
@@ -312,6 +360,9 @@ pub enum NoticeError {
     TooManyImages,
     #[error("body: {0}")]
     UnsafeBody(Scripting),
+    /// Two day-parts (1-based, in the order given) cover the same time.
+    #[error("day-parts {0} and {1} overlap")]
+    OverlappingDayParts(usize, usize),
 }
 
 /// Something in a notice body that would run code or restyle the screen.
@@ -523,6 +574,9 @@ impl NoticeDraft {
         if images.len() > IMAGES_MAX {
             return Err(NoticeError::TooManyImages);
         }
+        if let Some((a, b)) = overlapping_day_parts(&day_parts) {
+            return Err(NoticeError::OverlappingDayParts(a + 1, b + 1));
+        }
         let mut targets = targets;
         targets.sort();
         targets.dedup();
@@ -719,6 +773,61 @@ mod tests {
         assert!(DayPart::new(Weekdays::EVERY_DAY, t(22), t(2))
             .unwrap()
             .crosses_midnight());
+    }
+
+    #[test]
+    fn overlapping_day_parts_are_found_across_midnight_and_the_week_end() {
+        let hm = |h, m| NaiveTime::from_hms_opt(h, m, 0).unwrap();
+        let part = |days: &[u8], from, until| {
+            DayPart::new(Weekdays::from_iso(days).unwrap(), from, until).unwrap()
+        };
+        let workdays = [1, 2, 3, 4, 5];
+        for (parts, overlap) in [
+            // Mornings on workdays, Saturday later: apart.
+            (
+                vec![
+                    part(&workdays, hm(7, 0), hm(9, 30)),
+                    part(&[6], hm(8, 0), hm(10, 0)),
+                ],
+                None,
+            ),
+            // Monday 09:00–09:30 twice.
+            (
+                vec![
+                    part(&workdays, hm(7, 0), hm(9, 30)),
+                    part(&[1], hm(9, 0), hm(11, 0)),
+                ],
+                Some((0, 1)),
+            ),
+            // Nights, then early mornings from where they end: touching only.
+            (
+                vec![
+                    part(&[1, 2, 3, 4, 5, 6, 7], hm(22, 0), hm(6, 0)),
+                    part(&[1, 2, 3, 4, 5, 6, 7], hm(6, 0), hm(8, 0)),
+                ],
+                None,
+            ),
+            // Friday night runs into Saturday 01:00–02:00.
+            (
+                vec![
+                    part(&[5], hm(22, 0), hm(2, 0)),
+                    part(&[6], hm(1, 0), hm(5, 0)),
+                ],
+                Some((0, 1)),
+            ),
+            // Sunday night runs into Monday morning.
+            (
+                vec![
+                    part(&[3], hm(12, 0), hm(13, 0)),
+                    part(&[7], hm(23, 0), hm(1, 30)),
+                    part(&[1], hm(1, 0), hm(3, 0)),
+                ],
+                Some((1, 2)),
+            ),
+            (vec![part(&[7], hm(23, 0), hm(1, 30))], None),
+        ] {
+            assert_eq!(overlapping_day_parts(&parts), overlap, "{parts:?}");
+        }
     }
 
     #[test]

@@ -590,6 +590,24 @@ async fn hostile_and_malformed_notices_are_refused_or_made_harmless() {
         ),
         (
             {
+                // Friday night into Saturday, and Saturday small hours.
+                let mut f = notice_form("停电", "", "publish");
+                f.extend([
+                    ("dp0-d5", "on"),
+                    ("dp0-from", "22:00"),
+                    ("dp0-until", "02:00"),
+                ]);
+                f.extend([
+                    ("dp1-d6", "on"),
+                    ("dp1-from", "01:00"),
+                    ("dp1-until", "05:00"),
+                ]);
+                f
+            },
+            "第 1 个时段和第 2 个时段有重叠",
+        ),
+        (
+            {
                 let mut f = notice_form("停电", "", "publish");
                 f.retain(|(k, _)| *k != "display_seconds");
                 f.push(("display_seconds", "9999"));

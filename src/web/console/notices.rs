@@ -302,6 +302,9 @@ impl NoticeForm {
             NoticeError::DisplaySeconds => problem("notices.bad_display_seconds"),
             NoticeError::Priority => problem("notices.bad_priority"),
             NoticeError::TooManyImages => problem("notices.too_many_images"),
+            NoticeError::OverlappingDayParts(a, b) => ctx
+                .lang
+                .tf("notices.day_parts_overlap", &[("a", &a), ("b", &b)]),
             NoticeError::UnsafeBody(Scripting::Element(name)) => {
                 ctx.lang.tf("notices.unsafe_element", &[("name", &name)])
             }
