@@ -1432,3 +1432,163 @@ async fn the_kiosk_shows_what_the_servers_playlist_rule_says_at_every_instant() 
         );
     }
 }
+
+/// Cuts the page off from its push stream (as a proxy that buffers
+/// `text/event-stream` would), leaving every other request alone.
+const BLOCK_PUSH: &str = "
+    const original = window.fetch;
+    window.__eventsTried = 0;
+    window.fetch = (url, options) => {
+      if (String(url).includes('/kiosk/api/events')) {
+        window.__eventsTried += 1;
+        return Promise.reject(new TypeError('push blocked by the test'));
+      }
+      return original(url, options);
+    };
+    stream.ctrl?.abort();
+    return true;";
+
+/// With its push stream gone for good, a screen still learns of a new notice
+/// by polling its playlist (every 30 s).
+#[tokio::test]
+async fn a_lobby_screen_without_its_push_stream_polls_for_news() {
+    let app = spawn_app().await;
+    let place = app.seed_place().await;
+    let admin = app.create_account(Role::Admin, None).await;
+    let signage = app.state.signage.clone();
+    signage
+        .create_notice(
+            &admin,
+            &draft(&place, "电梯年检通知", false, vec![]),
+            Intent::Publish,
+        )
+        .await
+        .unwrap();
+    let (_driver, page) = open_paired_kiosk(&app, &admin, &place, "3号楼大堂").await;
+    wait_for_text(
+        &page,
+        CURRENT_ITEM,
+        "电梯年检通知",
+        Duration::from_secs(30),
+        "the rotation",
+    )
+    .await;
+    page.execute(BLOCK_PUSH, vec![]).await.unwrap();
+    // Past the catch-up fetch the lost stream triggers at once.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    signage
+        .create_notice(
+            &admin,
+            &draft(&place, "周末消杀通知", false, vec![]),
+            Intent::Publish,
+        )
+        .await
+        .unwrap();
+    wait_for_text(
+        &page,
+        STAGE_TEXT,
+        "周末消杀通知",
+        Duration::from_secs(50),
+        "the new notice, by polling",
+    )
+    .await;
+    let tried = page
+        .execute("return window.__eventsTried", vec![])
+        .await
+        .unwrap();
+    assert!(
+        tried.as_u64().unwrap_or_default() >= 1,
+        "the screen kept trying its stream meanwhile"
+    );
+}
+
+const META_VERSION: &str =
+    "return document.querySelector('meta[name=\"pavilion-client-version\"]')?.content ?? ''";
+
+/// A screen still running an older client (here: its cached page says so)
+/// reloads itself into the deployed one once the server tells it the
+/// version, and keeps rotating.
+#[tokio::test]
+async fn a_lobby_screen_running_an_old_client_reloads_into_the_new_one() {
+    let mut server = Restartable::new().await;
+    let place = server.app.seed_place().await;
+    let admin = server.app.create_account(Role::Admin, None).await;
+    server
+        .app
+        .state
+        .signage
+        .create_notice(
+            &admin,
+            &draft(&place, "电梯年检通知", false, vec![]),
+            Intent::Publish,
+        )
+        .await
+        .unwrap();
+    let (_driver, page) = open_paired_kiosk(&server.app, &admin, &place, "3号楼大堂").await;
+    wait_for_text(
+        &page,
+        CURRENT_ITEM,
+        "电梯年检通知",
+        Duration::from_secs(30),
+        "the rotation",
+    )
+    .await;
+    let deployed = page.execute(META_VERSION, vec![]).await.unwrap();
+    let deployed = deployed.as_str().unwrap().to_owned();
+    assert_eq!(deployed, pavilion::web::kiosk::client_version());
+
+    // The server goes away, and the page the Service Worker keeps becomes
+    // an older client's; the screen restarts from it.
+    server.stop().await;
+    let planted = page
+        .execute_async(
+            "const [version, done] = arguments;
+             (async () => {
+               const cache = await caches.open('pavilion-kiosk-' + version);
+               const page = await cache.match('/kiosk/');
+               const html = (await page.text()).replaceAll(version, 'old000000000');
+               await cache.put('/kiosk/', new Response(html, { headers: page.headers }));
+               done(true);
+             })().catch((e) => done(String(e)));",
+            vec![serde_json::json!(deployed)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(planted, serde_json::json!(true));
+    page.refresh().await.unwrap();
+    wait_for_text(
+        &page,
+        META_VERSION,
+        "old000000000",
+        Duration::from_secs(30),
+        "the old client from the cache",
+    )
+    .await;
+    wait_for_text(
+        &page,
+        CURRENT_ITEM,
+        "电梯年检通知",
+        Duration::from_secs(30),
+        "the old client rotating offline",
+    )
+    .await;
+
+    // Back: told the deployed version, it updates and reloads by itself.
+    server.restart().await;
+    wait_for_text(
+        &page,
+        META_VERSION,
+        &deployed,
+        Duration::from_secs(120),
+        "the deployed client after the self-reload",
+    )
+    .await;
+    wait_for_text(
+        &page,
+        CURRENT_ITEM,
+        "电梯年检通知",
+        Duration::from_secs(30),
+        "rotating after the update",
+    )
+    .await;
+}
