@@ -1449,7 +1449,8 @@ const BLOCK_PUSH: &str = "
     return true;";
 
 /// With its push stream gone for good, a screen still learns of a new notice
-/// by polling its playlist (every 30 s).
+/// by fetching its playlist: every 30 s, and each time a retry of the stream
+/// fails (1 s, 2 s, 4 s … up to a minute apart).
 #[tokio::test]
 async fn a_lobby_screen_without_its_push_stream_polls_for_news() {
     let app = spawn_app().await;
