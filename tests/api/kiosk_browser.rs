@@ -659,14 +659,14 @@ async fn a_lobby_screen_rotates_in_order_each_notice_for_its_own_time() {
     }
 }
 
-#[tokio::test]
-async fn an_emergency_takes_over_a_lobby_screen_within_two_seconds() {
-    let app = spawn_app().await;
+/// A paired screen in a fresh community, rotating two 5-second notices
+/// (电梯年检通知, 楼道清洁通知) published by its admin.
+async fn rotating_two_notices(app: &TestApp) -> (Place, Account, Driver, Client) {
     let place = app.seed_place().await;
     let admin = app.create_account(Role::Admin, None).await;
-    let signage = app.state.signage.clone();
     for title in ["电梯年检通知", "楼道清洁通知"] {
-        signage
+        app.state
+            .signage
             .create_notice(
                 &admin,
                 &timed_draft(&place, title, 5, 5, None),
@@ -675,7 +675,7 @@ async fn an_emergency_takes_over_a_lobby_screen_within_two_seconds() {
             .await
             .unwrap();
     }
-    let (_driver, page) = open_paired_kiosk(&app, &admin, &place, "3号楼大堂").await;
+    let (driver, page) = open_paired_kiosk(app, &admin, &place, "3号楼大堂").await;
     wait_for_text(
         &page,
         CURRENT_ITEM,
@@ -684,6 +684,14 @@ async fn an_emergency_takes_over_a_lobby_screen_within_two_seconds() {
         "the rotation",
     )
     .await;
+    (place, admin, driver, page)
+}
+
+#[tokio::test]
+async fn an_emergency_takes_over_a_lobby_screen_within_two_seconds() {
+    let app = spawn_app().await;
+    let (place, admin, _driver, page) = rotating_two_notices(&app).await;
+    let signage = app.state.signage.clone();
     record_turns(&page).await;
 
     // The clock starts in the page before the publishing call even begins,
@@ -1097,28 +1105,7 @@ fn community_clock(at: chrono::DateTime<chrono::Utc>, offset_minutes: i64) -> St
 #[tokio::test]
 async fn a_lobby_screen_keeps_the_servers_time_when_its_own_clock_goes_wrong() {
     let app = spawn_app().await;
-    let place = app.seed_place().await;
-    let admin = app.create_account(Role::Admin, None).await;
-    let signage = app.state.signage.clone();
-    for title in ["电梯年检通知", "楼道清洁通知"] {
-        signage
-            .create_notice(
-                &admin,
-                &timed_draft(&place, title, 5, 5, None),
-                Intent::Publish,
-            )
-            .await
-            .unwrap();
-    }
-    let (_driver, page) = open_paired_kiosk(&app, &admin, &place, "3号楼大堂").await;
-    wait_for_text(
-        &page,
-        CURRENT_ITEM,
-        "通知",
-        Duration::from_secs(30),
-        "the rotation",
-    )
-    .await;
+    let (_, _, _driver, page) = rotating_two_notices(&app).await;
     // The box's clock falls three days behind (a board without a battery
     // clock set back): the notices, valid since an hour ago, would all be
     // "not yet" by it.

@@ -18,6 +18,7 @@ use serde_json::{json, Value};
 
 use crate::browser::{browser, log_in, wait_for_value};
 use crate::helpers::*;
+use crate::signage::pair_screen_as;
 use crate::uploads::{phone_video, png};
 
 /// A file chosen in one of the form's file inputs.
@@ -171,37 +172,6 @@ async fn setup() -> Setup {
         staff,
         secretary,
     }
-}
-
-/// Pairs a screen as an admin does; returns its token.
-async fn pair(app: &TestApp, setup: ScreenSetup) -> String {
-    let client = reqwest::Client::new();
-    let pairing: Value = client
-        .post(app.url("/kiosk/api/pairings"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let admin = app.state.store.account(AccountId(1)).await.unwrap();
-    app.state
-        .signage
-        .claim_pairing(&admin, pairing["code"].as_str().unwrap(), &setup)
-        .await
-        .unwrap();
-    let paired: Value = client
-        .get(app.url(&format!(
-            "/kiosk/api/pairings/{}",
-            pairing["secret"].as_str().unwrap()
-        )))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    paired["token"].as_str().unwrap().to_owned()
 }
 
 fn screen(place: &Place, name: &str, group: Option<ScreenGroupId>) -> ScreenSetup {
@@ -519,7 +489,7 @@ async fn an_unsaved_edit_is_previewed_without_taking_the_notice_off_the_screens(
         staff,
         secretary,
     } = setup().await;
-    let token = pair(&app, screen(&place, "3号楼大堂", None)).await;
+    let token = pair_screen_as(&app, screen(&place, "3号楼大堂", None)).await;
     let response = post_notice_form(
         &app,
         &secretary,
@@ -791,7 +761,7 @@ async fn an_end_in_the_past_is_refused_and_four_day_part_rows_are_offered() {
         secretary,
         ..
     } = setup().await;
-    let token = pair(&app, screen(&place, "3号楼大堂", None)).await;
+    let token = pair_screen_as(&app, screen(&place, "3号楼大堂", None)).await;
     let mut form = fields("过期的通知", "", "publish");
     form.retain(|(k, _)| *k != "ends_at");
     form.push(("ends_at", "2021-06-01T00:00"));
@@ -892,7 +862,7 @@ async fn failed_videos_stay_off_the_screens_and_the_console_says_why() {
         secretary,
         ..
     } = setup().await;
-    let token = pair(&app, screen(&place, "3号楼大堂", None)).await;
+    let token = pair_screen_as(&app, screen(&place, "3号楼大堂", None)).await;
     // Two notices with videos being processed: one fails in this run, the
     // other stays unfinished when the server stops (its original is broken,
     // so it fails when resumed).
@@ -968,7 +938,7 @@ async fn withdrawing_an_ordinary_published_notice_takes_it_off_at_once() {
         staff,
         secretary,
     } = setup().await;
-    let token = pair(&app, screen(&place, "3号楼大堂", None)).await;
+    let token = pair_screen_as(&app, screen(&place, "3号楼大堂", None)).await;
     let response = post_notice_form(
         &app,
         &secretary,
@@ -997,7 +967,7 @@ async fn a_rejected_notice_is_corrected_resubmitted_and_approved() {
         staff,
         secretary,
     } = setup().await;
-    let token = pair(&app, screen(&place, "3号楼大堂", None)).await;
+    let token = pair_screen_as(&app, screen(&place, "3号楼大堂", None)).await;
     let response = post_notice_form(
         &app,
         &staff,
@@ -1109,9 +1079,9 @@ async fn a_screen_group_and_a_single_screen_targeted_in_the_form_get_exactly_the
         )
         .await
         .unwrap();
-    let in_group = pair(&app, screen(&place, "1单元电梯厅", Some(group.id))).await;
-    let also_in_group = pair(&app, screen(&place, "2单元电梯厅", Some(group.id))).await;
-    let lobby = pair(&app, screen(&place, "3号楼大堂", None)).await;
+    let in_group = pair_screen_as(&app, screen(&place, "1单元电梯厅", Some(group.id))).await;
+    let also_in_group = pair_screen_as(&app, screen(&place, "2单元电梯厅", Some(group.id))).await;
+    let lobby = pair_screen_as(&app, screen(&place, "3号楼大堂", None)).await;
     let lobby_id = app
         .state
         .signage

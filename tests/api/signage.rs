@@ -11,8 +11,22 @@ use serde_json::Value;
 
 use crate::helpers::{location, spawn_app, text_of, Place, TestApp};
 
-/// A screen paired the way an admin pairs one; returns its token.
+/// A landscape screen in `place`'s building, paired the way an admin pairs
+/// one; returns its token.
 pub async fn pair_screen(app: &TestApp, place: &Place, name: &str) -> String {
+    let setup = ScreenSetup {
+        name: name.into(),
+        building_id: place.building.id,
+        group_id: None,
+        orientation: Orientation::Landscape,
+    };
+    pair_screen_as(app, setup).await
+}
+
+/// A screen set up as `setup` says, paired the way an admin pairs one: the
+/// screen asks for a code, the first admin claims it, the screen picks up
+/// its token (returned).
+pub async fn pair_screen_as(app: &TestApp, setup: ScreenSetup) -> String {
     let client = reqwest::Client::new();
     let pairing: Value = client
         .post(app.url("/kiosk/api/pairings"))
@@ -35,16 +49,7 @@ pub async fn pair_screen(app: &TestApp, place: &Place, name: &str) -> String {
         .expect("an admin exists");
     app.state
         .signage
-        .claim_pairing(
-            &admin,
-            code,
-            &ScreenSetup {
-                name: name.into(),
-                building_id: place.building.id,
-                group_id: None,
-                orientation: Orientation::Landscape,
-            },
-        )
+        .claim_pairing(&admin, code, &setup)
         .await
         .unwrap();
     let paired: Value = client
