@@ -439,7 +439,7 @@ impl Signage {
         let notices = self.current_notices(screen.place.community_id).await?;
         let mut items: Vec<PlaylistItem> = Vec::new();
         for notice in playlist::for_screen(&notices, &screen.place, now) {
-            items.push(self.notice_item(notice));
+            items.push(self.notice_item(notice, self.rendered.body(notice)));
         }
         // A live tile goes after the emergencies, before everything else.
         let position = items
@@ -490,7 +490,9 @@ impl Signage {
     }
 
     /// The playlist a preview shows: just this notice, as its screens get
-    /// it, on a made-up screen of the given orientation.
+    /// it, on a made-up screen of the given orientation. The notice may be
+    /// an unsaved edit with its saved id and revision, so its body is
+    /// rendered here, never through (or into) the screens' render cache.
     pub fn preview(
         &self,
         notice: &Notice,
@@ -503,7 +505,7 @@ impl Signage {
             name: screen_name.to_owned(),
             orientation: orientation.as_str(),
         };
-        let item = self.notice_item(notice);
+        let item = self.notice_item(notice, markdown::render(&notice.body).into());
         self.finish(screen, None, vec![item], now)
     }
 
@@ -517,13 +519,13 @@ impl Signage {
             .contains(&id)
     }
 
-    fn notice_item(&self, notice: &Notice) -> PlaylistItem {
+    fn notice_item(&self, notice: &Notice, html: Arc<str>) -> PlaylistItem {
         PlaylistItem::Notice {
             id: notice.id,
             category: notice.category,
             emergency: notice.emergency,
             title: notice.title.clone(),
-            html: self.rendered.body(notice),
+            html,
             images: notice
                 .images
                 .iter()

@@ -536,6 +536,44 @@ async fn an_unsaved_edit_is_previewed_without_taking_the_notice_off_the_screens(
     assert!(media(&app).await.is_empty(), "the preview stores no file");
     assert_eq!(titles(&app, &token).await, ["停水通知"]);
 
+    // Previewed before any screen asked for it since it was saved: the
+    // screens still get the saved text, not the preview's.
+    let response = post_notice_form(
+        &app,
+        &secretary,
+        "/console/notices",
+        &fields("停电通知", "周日停电。", "publish"),
+        Vec::new(),
+    )
+    .await;
+    let unseen = app.state.store.notice(notice_id(&response)).await.unwrap();
+    let revision = unseen.revision.to_string();
+    let mut edit = fields("停电通知", "改为周一停电。", "preview");
+    edit.push(("revision", &revision));
+    let response = post_notice_form(
+        &app,
+        &staff,
+        &format!("/console/notices/{}", unseen.id),
+        &edit,
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    let shown = playlist_at(&app.address, &token).await;
+    let html = shown["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["title"] == "停电通知")
+        .expect("the saved notice on the screen")["html"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        html.contains("周日停电") && !html.contains("周一"),
+        "{html}"
+    );
+
     // A new notice's draft with a mistake: the same message as saving.
     let mut wrong = fields("停电", "", "preview");
     wrong.retain(|(k, _)| *k != "ends_at");
@@ -545,7 +583,7 @@ async fn an_unsaved_edit_is_previewed_without_taking_the_notice_off_the_screens(
     let page = Page::of(response).await;
     assert!(page.error().contains("已经过去"), "{}", page.error());
     assert!(frames(&page).is_empty());
-    assert_eq!(notices(&app).await.len(), 1);
+    assert_eq!(notices(&app).await.len(), 2);
 
     // The forms offer the button, opening a new tab.
     let page = app.text(&staff, "/console/notices/new").await;

@@ -22,7 +22,7 @@ use crate::domain::{
 };
 use crate::media::upload::MIB;
 use crate::signage::media::{MAX_IMAGE_BYTES, MAX_VIDEO_BYTES};
-use crate::signage::{markdown, Intent, PlaylistItem, Signage, SignageError};
+use crate::signage::{Intent, Signage, SignageError};
 use crate::store::{NoticeFilter, StoreError};
 use crate::web::context::{Ctx, Staff};
 use crate::web::error::WebError;
@@ -1156,18 +1156,12 @@ fn kiosk_document(
     notice: &Notice,
     orientation: Orientation,
 ) -> String {
-    let mut playlist = state.signage.preview(
+    let playlist = state.signage.preview(
         notice,
         &ctx.t("notices.preview_screen"),
         orientation,
         Utc::now(),
     );
-    // Rendered here: the render cache holds saved revisions only.
-    for item in &mut playlist.items {
-        if let PlaylistItem::Notice { html, .. } = item {
-            *html = markdown::render(&notice.body).into();
-        }
-    }
     crate::web::kiosk::preview_document(&playlist)
 }
 
