@@ -30,9 +30,6 @@ pub struct Library {
     root: PathBuf,
     /// Videos being made ready: their notices show without the video meanwhile.
     processing: Mutex<HashSet<MediaId>>,
-    /// Videos whose processing failed: there is nothing to play, so their
-    /// notices show without them.
-    failed: Mutex<HashSet<MediaId>>,
     transcodes: Arc<Semaphore>,
 }
 
@@ -41,7 +38,6 @@ impl Library {
         Self {
             root,
             processing: Mutex::new(HashSet::new()),
-            failed: Mutex::new(HashSet::new()),
             transcodes: Arc::new(Semaphore::new(media::MAX_CONCURRENT_TRANSCODES)),
         }
     }
@@ -60,21 +56,6 @@ impl Library {
             .expect("processing set poisoned")
             .contains(&id)
     }
-
-    /// Whether a notice's video can be sent to the screens: neither still
-    /// being made ready nor failed.
-    pub fn is_playable(&self, id: MediaId) -> bool {
-        !self.is_processing(id)
-            && !self
-                .failed
-                .lock()
-                .expect("failed set poisoned")
-                .contains(&id)
-    }
-
-    fn mark_failed(&self, id: MediaId) {
-        self.failed.lock().expect("failed set poisoned").insert(id);
-    }
 }
 
 /// Writes `bytes` to `path` through a temporary file, so a crash never
@@ -89,7 +70,6 @@ impl Signage {
     /// Videos a previous run left half-done (the server stopped while making
     /// them ready): start their processing again, from their original.
     pub(super) async fn resume_uploads(self: Arc<Self>) {
-        self.remember_failed_videos().await;
         let unfinished = match self.store.unfinished_media().await {
             Ok(list) => list,
             Err(e) => {
@@ -108,31 +88,6 @@ impl Signage {
                 .expect("processing set poisoned")
                 .insert(file.id);
             tokio::spawn(self.clone().finish_video(file));
-        }
-    }
-
-    /// Videos that failed in an earlier run stay off the screens after a
-    /// restart too.
-    async fn remember_failed_videos(&self) {
-        let communities = match self.store.list_communities().await {
-            Ok(list) => list,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot list communities for failed videos");
-                return;
-            }
-        };
-        for community in communities {
-            match self
-                .store
-                .list_media(community.id, i64::from(i32::MAX))
-                .await
-            {
-                Ok(files) => files
-                    .iter()
-                    .filter(|f| f.kind == MediaKind::Video && f.state == MediaState::Failed)
-                    .for_each(|f| self.library.mark_failed(f.id)),
-                Err(e) => tracing::warn!(error = %e, "cannot list failed videos"),
-            }
         }
     }
 
@@ -311,9 +266,6 @@ impl Signage {
                 }
             }
         };
-        if outcome.state == MediaState::Failed {
-            self.library.mark_failed(file.id);
-        }
         if let Err(e) = self.store.finish_media(file.id, &outcome).await {
             tracing::error!(media = %file.id, error = %e, "cannot record the end of video processing");
         }
@@ -326,7 +278,6 @@ impl Signage {
     }
 
     async fn fail_media(&self, file: &MediaFile, error: &str) -> Result<(), SignageError> {
-        self.library.mark_failed(file.id);
         self.store
             .finish_media(
                 file.id,

@@ -531,11 +531,11 @@ impl Signage {
                 .iter()
                 .map(|&m| media_url(m, super::library::IMAGE_FILE))
                 .collect(),
-            // A video still being transcoded is left out until it is ready,
-            // and one that failed for good.
+            // A video still being transcoded is left out until it is ready
+            // (one that failed never comes from `current_notices`).
             video: notice
                 .video
-                .filter(|&m| self.library.is_playable(m))
+                .filter(|&m| !self.library.is_processing(m))
                 .map(|m| VideoRef {
                     url: media_url(m, super::library::VIDEO_FILE),
                     poster: media_url(m, super::library::POSTER_FILE),

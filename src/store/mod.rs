@@ -575,7 +575,8 @@ pub trait SignageStore: Send + Sync + 'static {
     ) -> StoreResult<Notice>;
     async fn notice(&self, id: NoticeId) -> StoreResult<Notice>;
     async fn list_notices(&self, filter: &NoticeFilter) -> StoreResult<Vec<Notice>>;
-    /// Published notices of the community whose validity has not ended.
+    /// Published notices of the community whose validity has not ended, as
+    /// screens get them: a video whose processing failed is left out.
     async fn current_notices(
         &self,
         community: CommunityId,

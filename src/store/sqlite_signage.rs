@@ -672,7 +672,21 @@ impl SignageStore for SqliteStore {
         .bind(ts(now))
         .fetch_all(self.pool())
         .await?;
-        rows.into_iter().map(TryInto::try_into).collect()
+        let failed: Vec<i64> = sqlx::query_scalar(
+            "SELECT id FROM signage_media
+             WHERE community_id = ? AND kind = 'video' AND state = 'failed'",
+        )
+        .bind(community.0)
+        .fetch_all(self.pool())
+        .await?;
+        let mut notices = rows
+            .into_iter()
+            .map(Notice::try_from)
+            .collect::<StoreResult<Vec<_>>>()?;
+        for notice in &mut notices {
+            notice.video = notice.video.filter(|v| !failed.contains(&v.0));
+        }
+        Ok(notices)
     }
 
     async fn create_pairing(
