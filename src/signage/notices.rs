@@ -33,6 +33,12 @@ impl Signage {
             && who.community_id.is_none_or(|own| own == community)
     }
 
+    /// Whether `who` may publish the draft at once: those who approve
+    /// notices, and anyone for an emergency, which cannot wait.
+    pub fn may_publish(who: &Account, draft: &NoticeDraft) -> bool {
+        draft.emergency || Self::may_approve(who, draft.community_id)
+    }
+
     /// The state a save with `intent` leads to, or why it may not.
     fn target_state(
         who: &Account,
@@ -42,9 +48,7 @@ impl Signage {
         Ok(match intent {
             Intent::Save => NoticeState::Draft,
             Intent::Submit => NoticeState::Pending,
-            Intent::Publish if draft.emergency || Self::may_approve(who, draft.community_id) => {
-                NoticeState::Published
-            }
+            Intent::Publish if Self::may_publish(who, draft) => NoticeState::Published,
             Intent::Publish => return Err(SignageError::Forbidden),
         })
     }

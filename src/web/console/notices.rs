@@ -482,9 +482,7 @@ async fn attach_files(
 /// Why this save may not publish: only approvers publish an ordinary notice
 /// directly; others may publish only an emergency.
 fn publish_refusal(staff: &Staff, draft: &NoticeDraft, intent: Intent) -> Option<String> {
-    let refused = intent == Intent::Publish
-        && !draft.emergency
-        && !Signage::may_approve(&staff.account, draft.community_id);
+    let refused = intent == Intent::Publish && !Signage::may_publish(&staff.account, draft);
     refused.then(|| staff.ctx.t("notices.publish_needs_emergency").into_owned())
 }
 
