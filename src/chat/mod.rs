@@ -353,14 +353,13 @@ fn actor(who: &Account) -> Actor {
     }
 }
 
-/// Whether the account acts for the community (its own, or every
-/// community for accounts tied to none).
+/// Whether the account takes part in the community's broadcasts.
 fn in_community(who: &Account, community: CommunityId) -> bool {
-    !who.disabled && who.community_id.is_none_or(|own| own == community)
+    !who.disabled && who.scope().reaches(community.into())
 }
 
 fn may(who: &Account, permission: Permission, community: CommunityId) -> bool {
-    who.role.can(permission) && in_community(who, community)
+    who.may(permission, community)
 }
 
 /// The private frame telling an author about their comment.

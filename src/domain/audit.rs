@@ -85,4 +85,7 @@ pub struct AuditFilter {
     pub until: Option<DateTime<Utc>>,
     pub before_id: Option<i64>,
     pub limit: i64,
+    /// Only entries whose actor is an account inside this scope (a
+    /// community's admin reads what its own people did, nothing else).
+    pub actors_within: Option<super::Scope>,
 }

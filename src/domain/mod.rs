@@ -10,6 +10,7 @@ pub mod ids;
 pub mod notice;
 pub mod record;
 pub mod role;
+pub mod scope;
 pub mod screen;
 pub mod text;
 
@@ -23,4 +24,5 @@ pub use ids::{
     RecordId, RegistrationCodeId, ScreenGroupId, ScreenId, UnitId,
 };
 pub use role::{Permission, Role};
+pub use scope::Scope;
 pub use text::{DisplayName, TextError};

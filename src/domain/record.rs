@@ -321,6 +321,13 @@ pub struct Record {
     pub assignee: Option<String>,
 }
 
+impl Record {
+    /// Where the record lives, for scope checks.
+    pub fn place(&self) -> crate::domain::scope::Place {
+        crate::domain::scope::Place::estate(self.community_id, self.estate_id)
+    }
+}
+
 /// Something that happened to a record: a state change, a note, an assignment.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RecordEvent {

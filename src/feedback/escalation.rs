@@ -10,7 +10,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use super::records::{within_reopen_window, RecordError, Records, SlaBook};
 use crate::domain::record::{Record, RecordAction, RecordState};
-use crate::domain::{Account, AccountId, Actor, CommunityId, EstateId, Role};
+use crate::domain::{Account, AccountId, Actor, CommunityId, EstateId, Role, Scope};
 use crate::store::{AccountFilter, NewEscalation, NewRecordEvent, StoreError};
 
 /// Records per page of a sweep.
@@ -122,12 +122,13 @@ impl Records {
                 .list_accounts(&AccountFilter {
                     role: Some(role),
                     search: None,
+                    within: Scope::Installation,
                 })
                 .await?;
             out.extend(
                 accounts
                     .into_iter()
-                    .filter(|a| !a.disabled && a.community_id.is_none_or(|c| c == community))
+                    .filter(|a| !a.disabled && a.scope().reaches(community.into()))
                     .map(|a| a.id),
             );
         }

@@ -12,7 +12,7 @@ use crate::domain::record::{
     RecordState,
 };
 use crate::domain::text::{clean_line, clean_paragraphs, TextError};
-use crate::domain::{Account, Actor, BuildingId, CommunityId, EstateId, Role};
+use crate::domain::{Account, Actor, BuildingId, CommunityId, EstateId, Permission, Role};
 use crate::feedback::sla::{SettingsError, SlaSettings, SlaStatus, StateChange};
 use crate::store::{NewRecordEvent, Store, StoreError};
 
@@ -194,11 +194,10 @@ impl Records {
     /// May `viewer` see this record at all?
     pub fn can_see(viewer: &Account, record: &Record) -> bool {
         match viewer.role {
-            Role::Admin | Role::Secretary | Role::Moderator | Role::Staff => {
-                viewer.community_id.is_none_or(|c| c == record.community_id)
-            }
-            Role::Observer => viewer.estate_id.is_some_and(|e| e == record.estate_id),
             Role::Resident => record.reporter_id == Some(viewer.id),
+            // Observers watch one estate; one tied to none sees nothing.
+            Role::Observer if viewer.estate_id.is_none() => false,
+            _ => viewer.may(Permission::ReadRecords, record.place()),
         }
     }
 

@@ -139,19 +139,18 @@ impl Live {
 
     /// May `who` schedule, edit and end broadcasts of this community?
     pub fn may_run(who: &Account, community: crate::domain::CommunityId) -> bool {
-        who.role.can(Permission::RunBroadcasts)
-            && who.community_id.is_none_or(|own| own == community)
+        who.may(Permission::RunBroadcasts, community)
     }
 
     /// May `who` unpublish or delete this community's replays?
     pub fn may_manage_replays(who: &Account, community: crate::domain::CommunityId) -> bool {
-        who.role.can(Permission::ManageReplays)
-            && who.community_id.is_none_or(|own| own == community)
+        who.may(Permission::ManageReplays, community)
     }
 
     /// The key is shown to the one who scheduled the broadcast and to admins.
     pub fn may_see_key(who: &Account, broadcast: &Broadcast) -> bool {
-        who.id == broadcast.owner_id || who.role == Role::Admin
+        who.id == broadcast.owner_id
+            || (who.role == Role::Admin && who.scope().reaches(broadcast.community_id.into()))
     }
 
     pub async fn schedule(

@@ -24,13 +24,11 @@ pub const REASON_MAX: usize = 200;
 
 impl Signage {
     pub fn may_write(who: &Account, community: crate::domain::CommunityId) -> bool {
-        who.role.can(Permission::WriteNotices)
-            && who.community_id.is_none_or(|own| own == community)
+        who.may(Permission::WriteNotices, community)
     }
 
     pub fn may_approve(who: &Account, community: crate::domain::CommunityId) -> bool {
-        who.role.can(Permission::ApproveNotices)
-            && who.community_id.is_none_or(|own| own == community)
+        who.may(Permission::ApproveNotices, community)
     }
 
     /// Whether `who` may publish the draft at once: those who approve

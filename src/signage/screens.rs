@@ -321,8 +321,7 @@ impl Signage {
     }
 
     pub fn may_manage_screens(who: &Account, community: crate::domain::CommunityId) -> bool {
-        who.role.can(Permission::ManageScreens)
-            && who.community_id.is_none_or(|own| own == community)
+        who.may(Permission::ManageScreens, community)
     }
 
     pub async fn update_screen(

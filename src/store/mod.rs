@@ -206,10 +206,23 @@ pub struct Session {
     pub expires_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct AccountFilter {
     pub role: Option<Role>,
     pub search: Option<String>,
+    /// Only accounts whose scope lies inside this one.
+    pub within: Scope,
+}
+
+/// Every account: for the server's own work, never for a viewer's list.
+impl Default for AccountFilter {
+    fn default() -> Self {
+        Self {
+            role: None,
+            search: None,
+            within: Scope::Installation,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -373,8 +386,17 @@ pub trait RecordStore: Send + Sync + 'static {
 pub struct ApiKey {
     pub id: i64,
     pub name: String,
+    /// The community its records may be filed into; `None`: any.
+    pub community_id: Option<CommunityId>,
     pub created_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl ApiKey {
+    /// The part of the installation the key files into, as an account's scope.
+    pub fn scope(&self) -> Scope {
+        Scope::of(self.community_id, None)
+    }
 }
 
 /// Open311 API keys, issued and revoked by admins (audited).
@@ -385,9 +407,12 @@ pub trait ApiKeyStore: Send + Sync + 'static {
         actor: &Actor,
         name: &str,
         key_hash: &str,
+        community_id: Option<CommunityId>,
     ) -> StoreResult<ApiKey>;
     async fn revoke_api_key(&self, actor: &Actor, id: i64) -> StoreResult<ApiKey>;
-    async fn list_api_keys(&self) -> StoreResult<Vec<ApiKey>>;
+    /// The keys whose scope lies inside `within`, newest first.
+    async fn list_api_keys(&self, within: Scope) -> StoreResult<Vec<ApiKey>>;
+    async fn api_key_by_id(&self, id: i64) -> StoreResult<ApiKey>;
     /// The active key with this fingerprint, if any.
     async fn api_key(&self, key_hash: &str) -> StoreResult<Option<ApiKey>>;
 }

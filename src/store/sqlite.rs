@@ -733,10 +733,14 @@ impl AccountStore for SqliteStore {
             "SELECT {ACCOUNT_COLUMNS} FROM accounts
              WHERE (?1 IS NULL OR role = ?1)
                AND (?2 IS NULL OR username LIKE ?2 OR display_name LIKE ?2)
+               AND (?3 IS NULL OR community_id = ?3)
+               AND (?4 IS NULL OR estate_id = ?4)
              ORDER BY role, username LIMIT 500"
         ))
         .bind(filter.role.map(Role::as_str))
         .bind(search)
+        .bind(filter.within.community().map(|c| c.0))
+        .bind(filter.within.estate().map(|e| e.0))
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter().map(TryInto::try_into).collect()
@@ -1031,6 +1035,9 @@ impl AuditStore for SqliteStore {
                AND (?4 IS NULL OR at >= ?4)
                AND (?5 IS NULL OR at < ?5)
                AND (?6 IS NULL OR id < ?6)
+               AND (?8 IS NULL OR actor_id IN (
+                    SELECT id FROM accounts
+                    WHERE community_id = ?8 AND (?9 IS NULL OR estate_id = ?9)))
              ORDER BY id DESC LIMIT ?7",
         )
         .bind(filter.actor.as_deref())
@@ -1040,6 +1047,8 @@ impl AuditStore for SqliteStore {
         .bind(filter.until.map(ts))
         .bind(filter.before_id)
         .bind(filter.limit.clamp(1, 500))
+        .bind(filter.actors_within.and_then(Scope::community).map(|c| c.0))
+        .bind(filter.actors_within.and_then(Scope::estate).map(|e| e.0))
         .fetch_all(&self.pool)
         .await?;
         let json = |s: Option<String>| s.and_then(|s| serde_json::from_str(&s).ok());
@@ -1068,10 +1077,13 @@ impl AuditStore for SqliteStore {
     }
 }
 
+const API_KEY_COLUMNS: &str = "id, name, community_id, created_at, revoked_at";
+
 #[derive(FromRow)]
 struct ApiKeyRow {
     id: i64,
     name: String,
+    community_id: Option<i64>,
     created_at: DateTime<Utc>,
     revoked_at: Option<DateTime<Utc>>,
 }
@@ -1081,6 +1093,7 @@ impl From<ApiKeyRow> for ApiKey {
         ApiKey {
             id: r.id,
             name: r.name,
+            community_id: r.community_id.map(CommunityId),
             created_at: r.created_at,
             revoked_at: r.revoked_at,
         }
@@ -1094,14 +1107,16 @@ impl ApiKeyStore for SqliteStore {
         actor: &Actor,
         name: &str,
         key_hash: &str,
+        community_id: Option<CommunityId>,
     ) -> StoreResult<ApiKey> {
         let mut tx = self.pool.begin().await?;
-        let row: ApiKeyRow = sqlx::query_as(
-            "INSERT INTO api_keys (name, key_hash, created_at) VALUES (?, ?, ?)
-             RETURNING id, name, created_at, revoked_at",
-        )
+        let row: ApiKeyRow = sqlx::query_as(&format!(
+            "INSERT INTO api_keys (name, key_hash, community_id, created_at) VALUES (?, ?, ?, ?)
+             RETURNING {API_KEY_COLUMNS}"
+        ))
         .bind(name)
         .bind(key_hash)
+        .bind(community_id.map(|c| c.0))
         .bind(now())
         .fetch_one(&mut *tx)
         .await?;
@@ -1117,10 +1132,10 @@ impl ApiKeyStore for SqliteStore {
 
     async fn revoke_api_key(&self, actor: &Actor, id: i64) -> StoreResult<ApiKey> {
         let mut tx = self.pool.begin().await?;
-        let row: ApiKeyRow = sqlx::query_as(
+        let row: ApiKeyRow = sqlx::query_as(&format!(
             "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?
-             RETURNING id, name, created_at, revoked_at",
-        )
+             RETURNING {API_KEY_COLUMNS}"
+        ))
         .bind(now())
         .bind(id)
         .fetch_one(&mut *tx)
@@ -1135,19 +1150,35 @@ impl ApiKeyStore for SqliteStore {
         Ok(key)
     }
 
-    async fn list_api_keys(&self) -> StoreResult<Vec<ApiKey>> {
-        let rows: Vec<ApiKeyRow> = sqlx::query_as(
-            "SELECT id, name, created_at, revoked_at FROM api_keys ORDER BY id DESC",
-        )
+    async fn list_api_keys(&self, within: Scope) -> StoreResult<Vec<ApiKey>> {
+        // Keys have no estate: an estate's scope contains none of them.
+        if within.estate().is_some() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<ApiKeyRow> = sqlx::query_as(&format!(
+            "SELECT {API_KEY_COLUMNS} FROM api_keys
+             WHERE ?1 IS NULL OR community_id = ?1 ORDER BY id DESC"
+        ))
+        .bind(within.community().map(|c| c.0))
         .fetch_all(&self.pool)
         .await?;
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
+    async fn api_key_by_id(&self, id: i64) -> StoreResult<ApiKey> {
+        let row: ApiKeyRow = sqlx::query_as(&format!(
+            "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE id = ?"
+        ))
+        .bind(id)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.into())
+    }
+
     async fn api_key(&self, key_hash: &str) -> StoreResult<Option<ApiKey>> {
-        let row: Option<ApiKeyRow> = sqlx::query_as(
-            "SELECT id, name, created_at, revoked_at FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL",
-        )
+        let row: Option<ApiKeyRow> = sqlx::query_as(&format!(
+            "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL"
+        ))
         .bind(key_hash)
         .fetch_optional(&self.pool)
         .await?;

@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use crate::accounts::tokens;
 use crate::domain::record::{Record, RecordEvent, RecordSource, RecordState};
+use crate::domain::scope::Place;
 use crate::domain::{Actor, BuildingId, EstateId, RecordId};
 use crate::feedback::records::{Filing, RecordError};
 use crate::feedback::sla::SlaPhase;
@@ -555,6 +556,17 @@ async fn file_request(
             "address_id or address_string must name an estate",
         );
     };
+    if !key
+        .scope()
+        .reaches(Place::estate(estate.community_id, estate.id))
+    {
+        tracing::warn!(key = key.id, estate = %estate.id, "open311 post outside its key's community");
+        return error(
+            format,
+            StatusCode::FORBIDDEN,
+            "this api_key may not file into that estate's community",
+        );
+    }
     let description = form.description.unwrap_or_default();
     let caller = [form.first_name, form.last_name]
         .into_iter()

@@ -88,25 +88,33 @@ impl TestApp {
     }
 
     pub async fn seed_place(&self) -> Place {
+        self.seed_place_named("幸福社区", "XF", "阳光花园", "3号楼")
+            .await
+    }
+
+    /// A community with one estate, one building and its units, named as given.
+    pub async fn seed_place_named(
+        &self,
+        community: &str,
+        code: &str,
+        estate: &str,
+        building: &str,
+    ) -> Place {
         let store = &self.state.store;
         let community = store
             .create_community(
                 &system(),
-                &PlaceName::parse("幸福社区").unwrap(),
-                &CommunityCode::parse("XF").unwrap(),
+                &PlaceName::parse(community).unwrap(),
+                &CommunityCode::parse(code).unwrap(),
             )
             .await
             .unwrap();
         let estate = store
-            .create_estate(
-                &system(),
-                community.id,
-                &PlaceName::parse("阳光花园").unwrap(),
-            )
+            .create_estate(&system(), community.id, &PlaceName::parse(estate).unwrap())
             .await
             .unwrap();
         let building = store
-            .create_building(&system(), estate.id, &PlaceName::parse("3号楼").unwrap())
+            .create_building(&system(), estate.id, &PlaceName::parse(building).unwrap())
             .await
             .unwrap();
         store

@@ -27,6 +27,7 @@ mod records;
 mod records_browser;
 mod registration;
 mod roles;
+mod scope;
 mod screens_console;
 mod signage;
 mod sla_settings;

@@ -1,6 +1,6 @@
 //! Open311 GeoReport v2 as a client would use it: JSON and XML parsed for real.
 
-use pavilion::domain::Role;
+use pavilion::domain::{Role, Scope};
 
 use crate::helpers::*;
 
@@ -169,7 +169,13 @@ async fn filing_needs_a_valid_api_key() {
 
     // A revoked key stops working.
     let admin = app.login("admin").await;
-    let key_id = app.state.store.list_api_keys().await.unwrap()[0].id;
+    let key_id = app
+        .state
+        .store
+        .list_api_keys(Scope::Installation)
+        .await
+        .unwrap()[0]
+        .id;
     app.post_form(&admin, &format!("/console/api-keys/{key_id}/revoke"), &[])
         .await;
     let revoked = client()

@@ -5,8 +5,10 @@ use actix_web::{web, HttpResponse};
 use maud::{html, Markup};
 use serde::Deserialize;
 
+use crate::domain::scope::Place;
 use crate::domain::{
-    Account, AccountId, CommunityId, DisplayName, EstateId, NewAccount, Password, Role, Username,
+    Account, AccountId, CommunityId, DisplayName, EstateId, NewAccount, Password, Role, Scope,
+    Username,
 };
 use crate::store::{AccountChange, AccountFilter, StoreError};
 use crate::web::context::{Ctx, Staff};
@@ -58,19 +60,37 @@ fn role_name(ctx: &Ctx, role: Role) -> String {
 }
 
 /// Where an account belongs: nowhere in particular, a community, or an estate.
-/// Encoded in one select as "", "c:ID" or "e:ID".
-async fn place_options(state: &AppState) -> Result<Vec<(String, String)>, WebError> {
+/// Encoded in one select as "", "c:ID" or "e:ID". Only places inside the
+/// viewer's scope are offered: nobody hands out a wider writ than their own.
+async fn place_options(state: &AppState, within: Scope) -> Result<Vec<(String, String)>, WebError> {
     let mut options = Vec::new();
     for community in state.store.list_communities().await? {
-        options.push((format!("c:{}", community.id), community.name.clone()));
+        if within.contains(Place::community(community.id)) {
+            options.push((format!("c:{}", community.id), community.name.clone()));
+        }
         for estate in state.store.list_estates(community.id).await? {
-            options.push((
-                format!("e:{}", estate.id),
-                format!("{} · {}", community.name, estate.name),
-            ));
+            if within.contains(Place::estate(community.id, estate.id)) {
+                options.push((
+                    format!("e:{}", estate.id),
+                    format!("{} · {}", community.name, estate.name),
+                ));
+            }
         }
     }
     Ok(options)
+}
+
+/// The place chosen in the form, if it lies inside the viewer's scope.
+async fn chosen_place(
+    state: &AppState,
+    viewer: &Account,
+    raw: &str,
+) -> Result<Option<(Option<CommunityId>, Option<EstateId>)>, WebError> {
+    let (community, estate) = parse_place(state, raw).await?;
+    Ok(viewer
+        .scope()
+        .contains_scope(Scope::of(community, estate))
+        .then_some((community, estate)))
 }
 
 async fn parse_place(
@@ -108,11 +128,13 @@ fn place_value(account: &Account) -> String {
     }
 }
 
-fn place_select(ctx: &Ctx, options: &[(String, String)], selected: &str) -> Markup {
+fn place_select(ctx: &Ctx, within: Scope, options: &[(String, String)], selected: &str) -> Markup {
     html! {
         label for="place" { (ctx.t("field.place")) }
         select id="place" name="place" aria-describedby="place-hint" {
-            option value="" selected[selected.is_empty()] { (ctx.t("accounts.all_places")) }
+            @if within == Scope::Installation {
+                option value="" selected[selected.is_empty()] { (ctx.t("accounts.all_places")) }
+            }
             @for (value, name) in options {
                 option value=(value) selected[value == selected] { (name) }
             }
@@ -162,9 +184,10 @@ async fn list_page(
         .list_accounts(&AccountFilter {
             role,
             search: search.clone(),
+            within: staff.account.scope(),
         })
         .await?;
-    let places = place_options(state).await?;
+    let places = place_options(state, staff.account.scope()).await?;
     let body = html! {
         h1 { (ctx.t("accounts.title")) }
         (flash(ctx, query.done.as_deref()))
@@ -208,7 +231,7 @@ async fn list_page(
                 label for="display_name" { (ctx.t("field.display_name")) }
                 input id="display_name" name="display_name" type="text" required maxlength="20" value=(values.display_name);
                 (role_select(ctx, Role::parse(&values.role), false))
-                (place_select(ctx, &places, &values.place))
+                (place_select(ctx, staff.account.scope(), &places, &values.place))
                 label for="password" { (ctx.t("field.initial_password")) }
                 input id="password" name="password" type="password" required minlength="8" maxlength="128" autocomplete="new-password";
                 button type="submit" { (ctx.t("action.create")) }
@@ -242,7 +265,11 @@ pub async fn create(
             Ok(p) => p,
             Err(e) => break 'check field_problem(ctx, "field.initial_password", &e),
         };
-        let (community_id, estate_id) = parse_place(&state, &data.place).await?;
+        let Some((community_id, estate_id)) =
+            chosen_place(&state, &staff.account, &data.place).await?
+        else {
+            break 'check ctx.t("error.account.place_outside_scope").into_owned();
+        };
         let new = NewAccount {
             username,
             display_name,
@@ -307,7 +334,7 @@ async fn account_page(
 ) -> Result<Markup, WebError> {
     let ctx = &staff.ctx;
     let account = state.store.account(id).await?;
-    let places = place_options(state).await?;
+    let places = place_options(state, staff.account.scope()).await?;
     let is_resident = account.role == Role::Resident;
     let body = html! {
         p { a href="/console/accounts" { (ctx.t("action.back")) } }
@@ -326,7 +353,7 @@ async fn account_page(
                         input type="hidden" name="place" value=(place_value(&account));
                     } @else {
                         (role_select(ctx, Some(account.role), false))
-                        (place_select(ctx, &places, &place_value(&account)))
+                        (place_select(ctx, staff.account.scope(), &places, &place_value(&account)))
                     }
                     div class="check" {
                         input id="disabled" name="disabled" type="checkbox" value="on" checked[account.disabled];
@@ -370,7 +397,11 @@ pub async fn update(
         if id == staff.account.id && (disabled || role != staff.account.role) {
             break 'check ctx.t("error.account.not_yourself").into_owned();
         }
-        let (community_id, estate_id) = parse_place(&state, &data.place).await?;
+        let Some((community_id, estate_id)) =
+            chosen_place(&state, &staff.account, &data.place).await?
+        else {
+            break 'check ctx.t("error.account.place_outside_scope").into_owned();
+        };
         let change = AccountChange {
             display_name,
             role,

@@ -12,8 +12,9 @@ use maud::{html, Markup};
 use serde::Deserialize;
 
 use crate::domain::record::{Record, RecordEvent};
-use crate::domain::{CommunityId, RecordId, Role};
+use crate::domain::{CommunityId, RecordId};
 use crate::feedback::escalation::{EscalationTarget, DISCUSSED};
+use crate::feedback::records::Records;
 use crate::store::{Department, EscalationRow};
 use crate::web::context::{Ctx, Staff};
 use crate::web::error::WebError;
@@ -63,15 +64,11 @@ pub async fn show(
     let ctx = &staff.ctx;
     let now = Utc::now();
     let today = now.with_timezone(&ctx.time_zone).date_naive();
-    let communities: Vec<_> = state
-        .store
-        .list_communities()
+    let communities: Vec<_> = super::communities_in_scope(&state, &staff.account)
         .await?
         .into_iter()
-        .filter(|c| staff.account.community_id.is_none_or(|own| own == c.id))
         .filter(|c| query.community.is_none_or(|q| q == c.id.0))
         .collect();
-    let observer_estate = (staff.account.role == Role::Observer).then_some(staff.account.estate_id);
     let mut sections = Vec::new();
     for community in communities {
         let records: Vec<Record> = state
@@ -79,7 +76,7 @@ pub async fn show(
             .escalated_records(Some(community.id))
             .await?
             .into_iter()
-            .filter(|r| observer_estate.is_none_or(|e| e == Some(r.estate_id)))
+            .filter(|r| Records::can_see(&staff.account, r))
             .collect();
         let ids: Vec<RecordId> = records.iter().map(|r| r.id).collect();
         let changes = state.store.state_changes(&ids).await?;

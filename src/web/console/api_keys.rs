@@ -33,7 +33,11 @@ async fn keys_page(
     problem: Option<&str>,
 ) -> Result<Markup, WebError> {
     let ctx = &staff.ctx;
-    let keys = state.store.list_api_keys().await?;
+    let keys = state.store.list_api_keys(staff.account.scope()).await?;
+    let mut community_names = std::collections::HashMap::new();
+    for community in state.store.list_communities().await? {
+        community_names.insert(community.id, community.name);
+    }
     let base = format!(
         "{}/open311/v2",
         state.settings.server.public_url.trim_end_matches('/')
@@ -53,6 +57,7 @@ async fn keys_page(
                 table {
                     thead { tr {
                         th scope="col" { (ctx.t("api_keys.name")) }
+                        th scope="col" { (ctx.t("api_keys.files_into")) }
                         th scope="col" { (ctx.t("api_keys.created")) }
                         th scope="col" { (ctx.t("accounts.state")) }
                     } }
@@ -60,6 +65,12 @@ async fn keys_page(
                         @for k in &keys {
                             tr {
                                 th scope="row" { (k.name) }
+                                td {
+                                    @match k.community_id.and_then(|c| community_names.get(&c)) {
+                                        Some(name) => (name),
+                                        None => (ctx.t("api_keys.every_community")),
+                                    }
+                                }
                                 td { (ctx.local_time(k.created_at)) }
                                 td {
                                     @if k.revoked_at.is_some() { span class="badge danger" { (ctx.t("api_keys.revoked")) } }
@@ -101,12 +112,23 @@ pub async fn create(
     staff: Staff,
     form: CheckedForm<NewKey>,
 ) -> Result<HttpResponse, WebError> {
+    // A key files into the issuer's community; an estate has no keys of its
+    // own, and a key for its whole community would reach past its scope.
+    let scope = staff.account.scope();
+    if scope.estate().is_some() {
+        return Err(WebError::Forbidden);
+    }
     match clean_line(&form.data.name, 1, 40) {
         Ok(name) => {
             let key = tokens::random_token();
             state
                 .store
-                .create_api_key(&staff.actor(), &name, &tokens::fingerprint(&key))
+                .create_api_key(
+                    &staff.actor(),
+                    &name,
+                    &tokens::fingerprint(&key),
+                    scope.community(),
+                )
                 .await?;
             // The key is shown on this one response and never again.
             Ok(HttpResponse::Ok()

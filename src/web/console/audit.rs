@@ -70,6 +70,7 @@ pub async fn show(
             .map(|d| start_of_day(d, ctx.time_zone)),
         before_id: query.before,
         limit: PAGE,
+        actors_within: Some(staff.account.scope()),
     };
     let entries = state.store.audit_log(&filter).await?;
     let actions = state.store.audit_actions().await?;

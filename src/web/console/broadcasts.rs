@@ -79,7 +79,8 @@ impl BroadcastForm {
         let ctx = &staff.ctx;
         let community = staff
             .account
-            .community_id
+            .scope()
+            .community()
             .or(self.community.map(CommunityId))
             .ok_or_else(|| ctx.t("broadcasts.pick_community").into_owned())?;
         let starts_at = local_datetime(&self.starts_at, ctx.time_zone)
@@ -119,18 +120,7 @@ async fn places(
     state: &AppState,
     staff: &Staff,
 ) -> Result<Vec<(Community, Vec<Estate>)>, WebError> {
-    let mut places = Vec::new();
-    for community in state.store.list_communities().await? {
-        if staff
-            .account
-            .community_id
-            .is_none_or(|own| own == community.id)
-        {
-            let estates = state.store.list_estates(community.id).await?;
-            places.push((community, estates));
-        }
-    }
-    Ok(places)
+    super::estates_in_scope(state, &staff.account).await
 }
 
 pub async fn list(
@@ -157,7 +147,7 @@ async fn list_page(
 ) -> Result<Markup, WebError> {
     let ctx = &staff.ctx;
     let filter = BroadcastFilter {
-        community: staff.account.community_id,
+        community: staff.account.scope().community(),
         limit: 200,
         ..Default::default()
     };
@@ -214,7 +204,7 @@ fn details_fields(
     form: &BroadcastForm,
 ) -> Markup {
     let ctx = &staff.ctx;
-    let choose_community = staff.account.community_id.is_none() && places.len() > 1;
+    let choose_community = staff.account.scope().community().is_none() && places.len() > 1;
     html! {
         label for="title" { (ctx.t("broadcasts.title_field")) }
         input id="title" name="title" type="text" required minlength="2" maxlength=(TITLE_MAX) value=(form.title);
@@ -309,11 +299,7 @@ pub(super) async fn visible(
     id: i64,
 ) -> Result<Broadcast, WebError> {
     let broadcast = state.store.broadcast(BroadcastId(id)).await?;
-    if staff
-        .account
-        .community_id
-        .is_some_and(|own| own != broadcast.community_id)
-    {
+    if !staff.account.scope().reaches(broadcast.community_id.into()) {
         return Err(WebError::NotFound);
     }
     Ok(broadcast)

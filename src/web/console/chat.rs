@@ -638,7 +638,7 @@ pub async fn index(state: web::Data<AppState>, staff: Staff) -> Result<Markup, W
     let mut current = state
         .store
         .list_broadcasts(&BroadcastFilter {
-            community: staff.account.community_id,
+            community: staff.account.scope().community(),
             states: vec![
                 BroadcastState::Live,
                 BroadcastState::Reconnecting,
@@ -654,7 +654,7 @@ pub async fn index(state: web::Data<AppState>, staff: Staff) -> Result<Markup, W
     let ended = state
         .store
         .list_broadcasts(&BroadcastFilter {
-            community: staff.account.community_id,
+            community: staff.account.scope().community(),
             states: vec![BroadcastState::Ended],
             limit: 10,
             ..Default::default()
@@ -966,7 +966,7 @@ async fn words_community(
     staff: &Staff,
     asked: Option<i64>,
 ) -> Result<Option<CommunityId>, WebError> {
-    if let Some(own) = staff.account.community_id {
+    if let Some(own) = staff.account.scope().community() {
         return Ok(Some(own));
     }
     let communities = state.store.list_communities().await?;
@@ -999,7 +999,7 @@ async fn words_page(
     problem: Option<&str>,
 ) -> Result<Markup, WebError> {
     let ctx = &staff.ctx;
-    let choose = if staff.account.community_id.is_none() {
+    let choose = if staff.account.scope().community().is_none() {
         state.store.list_communities().await?
     } else {
         Vec::new()

@@ -6,6 +6,7 @@ use maud::{html, Markup, DOCTYPE};
 use serde::Deserialize;
 
 use crate::accounts::tokens;
+use crate::domain::scope::Place;
 use crate::domain::{Building, BuildingId, Community, Estate, RegistrationCodeId, UnitId};
 use crate::web::assets::asset_url;
 use crate::web::context::Staff;
@@ -22,35 +23,28 @@ pub struct Done {
 #[derive(Deserialize)]
 pub struct Empty {}
 
-/// The building with its estate and community, if this staff member may manage it.
+/// The building with its estate and community (the route guard has checked
+/// that it lies in the viewer's scope).
 async fn place_of(
     state: &AppState,
-    staff: &Staff,
     id: BuildingId,
 ) -> Result<(Community, Estate, Building), WebError> {
     let building = state.store.building(id).await?;
     let estate = state.store.estate(building.estate_id).await?;
-    if staff
-        .account
-        .community_id
-        .is_some_and(|c| c != estate.community_id)
-    {
-        return Err(WebError::Forbidden);
-    }
     let community = state.store.community(estate.community_id).await?;
     Ok((community, estate, building))
 }
 
 pub async fn index(state: web::Data<AppState>, staff: Staff) -> Result<Markup, WebError> {
     let ctx = &staff.ctx;
-    let mut communities = state.store.list_communities().await?;
-    if let Some(own) = staff.account.community_id {
-        communities.retain(|c| c.id == own);
-    }
+    let scope = staff.account.scope();
     let mut tree = Vec::new();
-    for community in communities {
+    for (community, estates_in_scope) in super::estates_in_scope(&state, &staff.account).await? {
         let mut estates = Vec::new();
-        for estate in state.store.list_estates(community.id).await? {
+        for estate in estates_in_scope {
+            if !scope.contains(Place::estate(community.id, estate.id)) {
+                continue;
+            }
             let buildings = state.store.list_buildings(estate.id).await?;
             estates.push((estate, buildings));
         }
@@ -82,7 +76,7 @@ pub async fn building(
 ) -> Result<Markup, WebError> {
     let ctx = &staff.ctx;
     let id = BuildingId(*id);
-    let (community, estate, building) = place_of(&state, &staff, id).await?;
+    let (community, estate, building) = place_of(&state, id).await?;
     let rows = state.store.codes_for_building(id).await?;
     let missing = rows.iter().filter(|(_, c)| c.is_none()).count();
     let title = format!("{} · {}", building.name, ctx.t("codes.title"));
@@ -146,7 +140,7 @@ pub async fn issue_missing(
     _form: CheckedForm<Empty>,
 ) -> Result<HttpResponse, WebError> {
     let id = BuildingId(*id);
-    place_of(&state, &staff, id).await?;
+    place_of(&state, id).await?;
     state
         .store
         .issue_missing_codes(&staff.actor(), id, &mut tokens::registration_code)
@@ -163,7 +157,7 @@ pub async fn reissue(
     _form: CheckedForm<Empty>,
 ) -> Result<HttpResponse, WebError> {
     let unit = state.store.unit(UnitId(*id)).await?;
-    place_of(&state, &staff, unit.building_id).await?;
+    place_of(&state, unit.building_id).await?;
     state
         .store
         .reissue_code(&staff.actor(), unit.id, &tokens::registration_code())
@@ -182,7 +176,7 @@ pub async fn revoke(
 ) -> Result<HttpResponse, WebError> {
     // Check the place before changing anything.
     let building = building_of_code(&state, RegistrationCodeId(*id)).await?;
-    place_of(&state, &staff, building).await?;
+    place_of(&state, building).await?;
     let code = state
         .store
         .revoke_code(&staff.actor(), RegistrationCodeId(*id))
@@ -210,7 +204,7 @@ pub async fn sheet(
 ) -> Result<Markup, WebError> {
     let ctx = &staff.ctx;
     let id = BuildingId(*id);
-    let (community, estate, building) = place_of(&state, &staff, id).await?;
+    let (community, estate, building) = place_of(&state, id).await?;
     let rows = state.store.codes_for_building(id).await?;
     let register_url = format!(
         "{}/register",

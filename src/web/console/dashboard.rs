@@ -19,6 +19,7 @@ pub async fn show(state: web::Data<AppState>, staff: Staff) -> Result<Markup, We
                 .store
                 .audit_log(&AuditFilter {
                     limit: 10,
+                    actors_within: Some(staff.account.scope()),
                     ..Default::default()
                 })
                 .await?,
@@ -28,16 +29,14 @@ pub async fn show(state: web::Data<AppState>, staff: Staff) -> Result<Markup, We
     };
     let escalated = if staff.account.role.can(Permission::ReadRecords) {
         // Every escalated record in the viewer's scope (no cap).
-        let observer_estate = (staff.account.role == crate::domain::Role::Observer)
-            .then_some(staff.account.estate_id);
         let records = state
             .store
-            .escalated_records(staff.account.community_id)
+            .escalated_records(staff.account.scope().community())
             .await?;
         Some(
             records
                 .iter()
-                .filter(|r| observer_estate.is_none_or(|e| e == Some(r.estate_id)))
+                .filter(|r| crate::feedback::records::Records::can_see(&staff.account, r))
                 .count(),
         )
     } else {
@@ -55,7 +54,7 @@ pub async fn show(state: web::Data<AppState>, staff: Staff) -> Result<Markup, We
     let offline = super::screens::offline_alert(&state, &staff).await;
     let pending_notices = if staff.account.role.can(Permission::ApproveNotices) {
         let filter = crate::store::NoticeFilter {
-            community: staff.account.community_id,
+            community: staff.account.scope().community(),
             states: vec![NoticeState::Pending],
             limit: 1000,
             ..Default::default()
@@ -68,7 +67,7 @@ pub async fn show(state: web::Data<AppState>, staff: Staff) -> Result<Markup, We
     // approval, so those who approve notices see them here and may clear them.
     let emergencies: Vec<Notice> = if staff.account.role.can(Permission::ApproveNotices) {
         let filter = crate::store::NoticeFilter {
-            community: staff.account.community_id,
+            community: staff.account.scope().community(),
             states: vec![NoticeState::Published],
             limit: 1000,
             ..Default::default()

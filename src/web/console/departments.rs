@@ -70,7 +70,7 @@ pub async fn add(
     id: web::Path<i64>,
     form: CheckedForm<DepartmentForm>,
 ) -> Result<HttpResponse, WebError> {
-    let community = configurable(&state, &staff, *id).await?;
+    let community = configurable(&state, *id).await?;
     let name = match crate::domain::text::clean_line(&form.data.name, 2, 40) {
         Ok(name) => name,
         Err(e) => return refuse(&state, &staff, &community, e.message_key()).await,
@@ -105,7 +105,7 @@ pub async fn change(
     form: CheckedForm<ChangeForm>,
 ) -> Result<HttpResponse, WebError> {
     let (community_id, department) = path.into_inner();
-    let community = configurable(&state, &staff, community_id).await?;
+    let community = configurable(&state, community_id).await?;
     let actor = staff.actor();
     let done = match form.data.action.as_str() {
         "rename" => {

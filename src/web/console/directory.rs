@@ -4,7 +4,9 @@ use actix_web::{web, HttpResponse};
 use maud::{html, Markup};
 use serde::Deserialize;
 
-use crate::domain::{BuildingId, CommunityCode, CommunityId, EstateId, PlaceName, UnitLabel};
+use crate::domain::{
+    BuildingId, CommunityCode, CommunityId, EstateId, PlaceName, Scope, UnitLabel,
+};
 use crate::store::StoreError;
 use crate::web::context::{Ctx, Staff};
 use crate::web::error::WebError;
@@ -89,7 +91,9 @@ async fn communities_page(
     problem: Option<&str>,
 ) -> Result<Markup, WebError> {
     let ctx = &staff.ctx;
-    let communities = state.store.list_communities().await?;
+    let communities = super::communities_in_scope(state, &staff.account).await?;
+    // A new community lies outside every community's scope.
+    let may_create = staff.account.scope() == Scope::Installation;
     let body = html! {
         h1 { (ctx.t("directory.communities")) }
         (flash(ctx, done))
@@ -99,7 +103,7 @@ async fn communities_page(
                 li { a href={"/console/communities/" (c.id)} { (c.name) } " " span class="badge" { (c.code) } }
             }
         }
-        section class="panel" aria-labelledby="new-community" {
+        @if may_create { section class="panel" aria-labelledby="new-community" {
             h2 id="new-community" { (ctx.t("directory.new_community")) }
             (form_error(problem))
             form method="post" action="/console/communities" class="stack" {
@@ -111,7 +115,7 @@ async fn communities_page(
                 p class="hint" id="code-hint" { (ctx.t("directory.code_hint")) }
                 button type="submit" { (ctx.t("action.create")) }
             }
-        }
+        } }
     };
     Ok(console_page(staff, &ctx.t("directory.communities"), body))
 }
@@ -121,6 +125,9 @@ pub async fn create_community(
     staff: Staff,
     form: CheckedForm<CommunityForm>,
 ) -> Result<HttpResponse, WebError> {
+    if staff.account.scope() != Scope::Installation {
+        return Err(WebError::Forbidden);
+    }
     let ctx = &staff.ctx;
     let problem = match (
         PlaceName::parse(&form.data.name),

@@ -6,7 +6,6 @@ use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
 use serde::Deserialize;
 
 use crate::domain::record::Record;
-use crate::domain::Role;
 use crate::store::RecordFilter;
 use crate::web::context::Staff;
 use crate::web::error::WebError;
@@ -54,12 +53,8 @@ async fn records_in(
         limit: 100_000,
         ..Default::default()
     };
-    match staff.account.role {
-        Role::Observer => match staff.account.estate_id {
-            Some(estate) => filter.estate = Some(estate),
-            None => return Ok((Vec::new(), format!("{from}_{to}"))),
-        },
-        _ => filter.community = staff.account.community_id,
+    if !super::records::narrow_to_scope(staff, &mut filter) {
+        return Ok((Vec::new(), format!("{from}_{to}")));
     }
     Ok((
         state.store.list_records(&filter).await?,

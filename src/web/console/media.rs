@@ -227,7 +227,8 @@ pub async fn upload(
     })?;
     let community = staff
         .account
-        .community_id
+        .scope()
+        .community()
         .or(upload.community.map(CommunityId))
         .ok_or(WebError::BadInput {
             key: "notices.pick_community",

@@ -1,7 +1,9 @@
 //! The staff console. Every console route is listed in `console_routes()` with
 //! the permission it needs; `routes()` wraps each one in `authorize`, so no
 //! handler can be reached without the check, and the role-matrix test walks
-//! the same list.
+//! the same list. The `{id}` of a route names a [`Subject`]; a second guard
+//! answers 404 when that subject lies outside the viewer's scope, so the
+//! scope matrix test walks the same list too.
 
 mod accounts;
 mod agenda;
@@ -20,20 +22,27 @@ mod notices;
 pub mod records;
 mod screens;
 mod sla;
+pub mod subject;
 
 use actix_web::body::BoxBody;
-use actix_web::dev::ServiceRequest;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
 use actix_web::middleware::{from_fn, Next};
 use actix_web::{web, FromRequest, Handler, Responder, Route};
 
-use crate::domain::Permission;
+use crate::domain::scope::Place;
+use crate::domain::{Account, Community, Estate, Permission};
 
-use super::context::authorize;
+use super::context::{authorize, Ctx};
+use super::error::WebError;
+use super::AppState;
+pub use subject::Subject;
 
 pub struct ConsoleRoute {
     pub path: &'static str,
     pub permission: Permission,
+    /// What the path's `{id}` names.
+    pub subject: Subject,
     pub methods: Vec<Method>,
     routes: Vec<Box<dyn Fn() -> Route>>,
 }
@@ -43,6 +52,7 @@ impl ConsoleRoute {
         Self {
             path,
             permission,
+            subject: Subject::of_path(path),
             methods: Vec::new(),
             routes: Vec::new(),
         }
@@ -206,6 +216,7 @@ pub fn console_routes() -> Vec<ConsoleRoute> {
 pub fn routes(cfg: &mut web::ServiceConfig) {
     for route in console_routes() {
         let permission = route.permission;
+        let subject = route.subject;
         let mut resource = web::resource(route.path);
         for make in &route.routes {
             resource = resource.route(make());
@@ -215,6 +226,74 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             let badges = alerts::badges_of(&req).await;
             alerts::with_badges(badges, authorize(permission, req, next)).await
         };
-        cfg.service(resource.wrap(from_fn(guard)));
+        let in_scope = move |req: ServiceRequest, next: Next<BoxBody>| async move {
+            require_scope(subject, req, next).await
+        };
+        // The last `wrap` runs first: the role, then the scope, then the handler.
+        cfg.service(resource.wrap(from_fn(in_scope)).wrap(from_fn(guard)));
+    }
+}
+
+/// The communities the account's scope reaches: every one for the
+/// installation's staff, else its own. Lists and choices start here.
+pub(crate) async fn communities_in_scope(
+    state: &AppState,
+    account: &Account,
+) -> Result<Vec<Community>, WebError> {
+    let scope = account.scope();
+    let mut communities = state.store.list_communities().await?;
+    communities.retain(|c| scope.reaches(c.id.into()));
+    Ok(communities)
+}
+
+/// The estates the account's scope reaches, by community.
+pub(crate) async fn estates_in_scope(
+    state: &AppState,
+    account: &Account,
+) -> Result<Vec<(Community, Vec<Estate>)>, WebError> {
+    let scope = account.scope();
+    let mut places = Vec::new();
+    for community in communities_in_scope(state, account).await? {
+        let mut estates = state.store.list_estates(community.id).await?;
+        estates.retain(|e| scope.reaches(Place::estate(community.id, e.id)));
+        places.push((community, estates));
+    }
+    Ok(places)
+}
+
+/// Answers 404 when the route's subject lies outside the viewer's scope.
+/// Runs after `authorize`, so there is a viewer with the route's permission.
+async fn require_scope(
+    subject: Subject,
+    req: ServiceRequest,
+    next: Next<BoxBody>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let id = req
+        .match_info()
+        .get("id")
+        .and_then(|id| id.parse::<i64>().ok());
+    let (Some(id), Some(state)) = (id, req.app_data::<web::Data<AppState>>().cloned()) else {
+        return next.call(req).await;
+    };
+    let viewer = match Ctx::load(req.request()).await {
+        Ok(ctx) => ctx.viewer,
+        Err(e) => return Ok(req.error_response(e)),
+    };
+    let Some(viewer) = viewer else {
+        return next.call(req).await;
+    };
+    match subject.in_scope(state.store.as_ref(), &viewer, id).await {
+        Ok(true) => next.call(req).await,
+        Ok(false) => {
+            tracing::info!(
+                account = viewer.username,
+                ?subject,
+                id,
+                path = req.path(),
+                "outside the account's scope"
+            );
+            Ok(req.error_response(WebError::NotFound))
+        }
+        Err(e) => Ok(req.error_response(WebError::from(e))),
     }
 }

@@ -246,7 +246,8 @@ impl NoticeForm {
         let problem = |key: &str| ctx.t(key).into_owned();
         let community = staff
             .account
-            .community_id
+            .scope()
+            .community()
             .or(self.community.map(CommunityId))
             .ok_or_else(|| problem("notices.pick_community"))?;
         let category =
@@ -450,7 +451,8 @@ async fn attach_files(
     }
     let Some(community) = staff
         .account
-        .community_id
+        .scope()
+        .community()
         .or(form.community.map(CommunityId))
     else {
         return Ok((0, Some(ctx.t("notices.pick_community").into_owned())));
@@ -492,11 +494,7 @@ async fn tick_uploaded(state: &AppState, staff: &Staff, form: &mut NoticeForm, m
     let Ok(file) = state.store.media(MediaId(id)).await else {
         return;
     };
-    if staff
-        .account
-        .community_id
-        .is_some_and(|own| own != file.community_id)
-    {
+    if !staff.account.scope().reaches(file.community_id.into()) {
         return;
     }
     match file.kind {
@@ -546,16 +544,9 @@ async fn choices(state: &AppState, staff: &Staff) -> Result<Choices, WebError> {
         screens: Vec::new(),
         media: Vec::new(),
     };
-    for community in state.store.list_communities().await? {
-        if staff
-            .account
-            .community_id
-            .is_some_and(|own| own != community.id)
-        {
-            continue;
-        }
+    for (community, estates_in_scope) in super::estates_in_scope(state, &staff.account).await? {
         let mut estates = Vec::new();
-        for estate in state.store.list_estates(community.id).await? {
+        for estate in estates_in_scope {
             let buildings = state.store.list_buildings(estate.id).await?;
             estates.push((estate, buildings));
         }
@@ -569,7 +560,7 @@ async fn choices(state: &AppState, staff: &Staff) -> Result<Choices, WebError> {
     }
     choices.screens = state
         .store
-        .list_screens(staff.account.community_id)
+        .list_screens(staff.account.scope().community())
         .await?
         .into_iter()
         .filter(|s| s.revoked_at.is_none())
@@ -591,12 +582,7 @@ async fn with_referenced_media(
             continue;
         }
         match state.store.media(id).await {
-            Ok(file)
-                if staff
-                    .account
-                    .community_id
-                    .is_none_or(|own| own == file.community_id) =>
-            {
+            Ok(file) if staff.account.scope().reaches(file.community_id.into()) => {
                 choices.media.push(file);
             }
             Ok(_) | Err(StoreError::NotFound) => {}
@@ -616,7 +602,7 @@ pub async fn list(
     let ctx = &staff.ctx;
     let shown = query.state.as_deref().and_then(NoticeState::parse);
     let filter = NoticeFilter {
-        community: staff.account.community_id,
+        community: staff.account.scope().community(),
         states: shown.into_iter().collect(),
         limit: 300,
         ..Default::default()
@@ -634,7 +620,7 @@ pub async fn list(
         h1 { (ctx.t("notices.title")) }
         (flash(ctx, query.done.as_deref()))
         p { a class="button" href="/console/notices/new" { (ctx.t("notices.new")) } }
-        @if pending > 0 && shown.is_none() && Signage::may_approve(&staff.account, staff.account.community_id.unwrap_or(CommunityId(0))) {
+        @if pending > 0 && shown.is_none() && Signage::may_approve(&staff.account, staff.account.scope().community().unwrap_or(CommunityId(0))) {
             p class="alert" role="status" {
                 a href="/console/notices?state=pending" { (ctx.lang.tf("notices.pending_count", &[("n", &pending)])) }
             }
@@ -703,7 +689,7 @@ fn validity_label(ctx: &crate::web::context::Ctx, notice: &Notice) -> Markup {
 
 fn notice_fields(staff: &Staff, choices: &Choices, form: &NoticeForm) -> Markup {
     let ctx = &staff.ctx;
-    let choose_community = staff.account.community_id.is_none() && choices.places.len() > 1;
+    let choose_community = staff.account.scope().community().is_none() && choices.places.len() > 1;
     let images: Vec<&MediaFile> = choices
         .media
         .iter()
@@ -955,7 +941,8 @@ async fn new_page(
     let choices = with_referenced_media(state, staff, choices, form).await?;
     let community = staff
         .account
-        .community_id
+        .scope()
+        .community()
         .or(choices.places.first().map(|(c, _)| c.id));
     let body = html! {
         p { a href="/console/notices" { "← " (ctx.t("notices.title")) } }
@@ -1168,11 +1155,7 @@ fn kiosk_document(
 /// The notice, if it belongs to the viewer's community (or they have none).
 async fn visible(state: &AppState, staff: &Staff, id: i64) -> Result<Notice, WebError> {
     let notice = state.store.notice(NoticeId(id)).await?;
-    if staff
-        .account
-        .community_id
-        .is_some_and(|own| own != notice.community_id)
-    {
+    if !staff.account.scope().reaches(notice.community_id.into()) {
         return Err(WebError::NotFound);
     }
     Ok(notice)

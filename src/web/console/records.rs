@@ -7,6 +7,7 @@ use maud::{html, Markup};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::record::{Record, RecordAction, RecordClass, RecordSource, RecordState};
+use crate::domain::scope::Place;
 use crate::domain::{BuildingId, EstateId, RecordId, Role};
 use crate::feedback::escalation::{EscalationTarget, ManualEscalation};
 use crate::feedback::photos::{PhotoError, PhotoViewer};
@@ -81,19 +82,13 @@ fn states_for(show: &str) -> Option<Vec<RecordState>> {
     })
 }
 
-/// Observers see their own estate; staff of one community see that community.
-/// False when the viewer may see no records at all (an observer without an estate).
-fn scope(staff: &Staff, filter: &mut RecordFilter) -> bool {
-    match staff.account.role {
-        Role::Observer => {
-            filter.estate = staff.account.estate_id;
-            filter.estate.is_some()
-        }
-        _ => {
-            filter.community = staff.account.community_id;
-            true
-        }
-    }
+/// Narrows the filter to the viewer's scope. False when the viewer may see
+/// no records at all (an observer without an estate).
+pub(super) fn narrow_to_scope(staff: &Staff, filter: &mut RecordFilter) -> bool {
+    let scope = staff.account.scope();
+    filter.community = scope.community();
+    filter.estate = scope.estate();
+    staff.account.role != Role::Observer || filter.estate.is_some()
 }
 
 type Judged = (Record, crate::feedback::sla::SlaStatus);
@@ -190,7 +185,7 @@ pub async fn queue(
         assignee,
         ..Default::default()
     };
-    let in_scope = scope(&staff, &mut filter);
+    let in_scope = narrow_to_scope(&staff, &mut filter);
     let (page, assignees) = if in_scope {
         let assignees = state.store.open_record_assignees(&filter).await?;
         (queue_page(&state, filter, &query).await?, assignees)
@@ -334,18 +329,8 @@ fn export_form(ctx: &Ctx) -> Markup {
 
 async fn estates_in_scope(state: &AppState, staff: &Staff) -> Result<Vec<(i64, String)>, WebError> {
     let mut out = Vec::new();
-    for community in state.store.list_communities().await? {
-        if staff
-            .account
-            .community_id
-            .is_some_and(|c| c != community.id)
-        {
-            continue;
-        }
-        for estate in state.store.list_estates(community.id).await? {
-            if staff.account.role == Role::Observer && staff.account.estate_id != Some(estate.id) {
-                continue;
-            }
+    for (community, estates) in super::estates_in_scope(state, &staff.account).await? {
+        for estate in estates {
             out.push((estate.id.0, format!("{} · {}", community.name, estate.name)));
         }
     }
@@ -723,10 +708,10 @@ pub async fn file_phone(
             key: "error.bad_request",
         })?;
     let estate = state.store.estate(estate_id).await?;
-    if staff
+    if !staff
         .account
-        .community_id
-        .is_some_and(|c| c != estate.community_id)
+        .scope()
+        .reaches(Place::estate(estate.community_id, estate.id))
     {
         return Err(WebError::Forbidden);
     }

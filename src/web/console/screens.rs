@@ -335,7 +335,7 @@ pub async fn offline_alert(state: &AppState, staff: &Staff) -> Markup {
     }
     match state
         .signage
-        .offline_screens(staff.account.community_id)
+        .offline_screens(staff.account.scope().community())
         .await
     {
         Ok(screens) => alert_panel(&staff.ctx, &screens, Utc::now()),
@@ -405,7 +405,10 @@ async fn list_page(
     let ctx = &staff.ctx;
     let now = Utc::now();
     let places = Places::load(state, staff).await?;
-    let screens = state.store.list_screens(staff.account.community_id).await?;
+    let screens = state
+        .store
+        .list_screens(staff.account.scope().community())
+        .await?;
     let showing: Vec<NoticeId> = screens
         .iter()
         .filter_map(|s| s.heartbeat.current_notice)
@@ -584,7 +587,7 @@ async fn export_panel(state: &AppState, staff: &Staff) -> Result<Markup, WebErro
     let notices = state
         .store
         .list_notices(&NoticeFilter {
-            community: staff.account.community_id,
+            community: staff.account.scope().community(),
             limit: 300,
             ..Default::default()
         })
@@ -674,7 +677,7 @@ pub async fn create_group(
         [only] => Some(only.community.id),
         _ => None,
     };
-    let community = staff.account.community_id.or(chosen).or(only);
+    let community = staff.account.scope().community().or(chosen).or(only);
     let problem = match (PlaceName::parse(&form.data.name), community) {
         (Err(e), _) => Some(field_problem(ctx, "screens.group_name", &e)),
         (Ok(_), None) => Some(ctx.t("screens.pick_community").into_owned()),
@@ -1107,18 +1110,14 @@ pub async fn plays_csv(
                 key: "screens.bad_notice",
             })?;
             let notice = state.store.notice(id).await?;
-            if staff
-                .account
-                .community_id
-                .is_some_and(|own| own != notice.community_id)
-            {
+            if !staff.account.scope().reaches(notice.community_id.into()) {
                 return Err(WebError::NotFound);
             }
             Some(id)
         }
     };
     let filter = PlayFilter {
-        community: staff.account.community_id,
+        community: staff.account.scope().community(),
         notice,
         since: Some(since),
         until: Some(until),

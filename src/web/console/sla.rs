@@ -13,7 +13,7 @@ use maud::{html, Markup};
 use serde::Deserialize;
 
 use crate::domain::record::RecordClass;
-use crate::domain::{AccountId, CommunityId, EstateId, Role};
+use crate::domain::{AccountId, CommunityId, EstateId, Role, Scope};
 use crate::feedback::escalation::EscalationTarget;
 use crate::feedback::records::RecordError;
 use crate::feedback::sla::{BusinessCalendar, CategoryRule, SlaPolicy, SlaSettings};
@@ -40,30 +40,24 @@ pub(super) fn record_error(e: RecordError) -> WebError {
     }
 }
 
-/// The community, if this staff member may configure it.
+/// The community to configure; the route guard has checked it is in scope.
 pub(super) async fn configurable(
     state: &AppState,
-    staff: &Staff,
     id: i64,
 ) -> Result<crate::domain::Community, WebError> {
-    let community = state.store.community(CommunityId(id)).await?;
-    if staff
-        .account
-        .community_id
-        .is_some_and(|c| c != community.id)
-    {
-        return Err(WebError::Forbidden);
-    }
-    Ok(community)
+    Ok(state.store.community(CommunityId(id)).await?)
 }
 
 /// Which community to configure: the staff member's own, or a list to pick from.
 pub async fn index(state: web::Data<AppState>, staff: Staff) -> Result<HttpResponse, WebError> {
-    if let Some(own) = staff.account.community_id {
-        return Ok(see_other(&format!("/console/communities/{own}/sla")));
+    // Settings govern the whole community: an estate's account has none to set.
+    let scope = staff.account.scope();
+    let mut communities = super::communities_in_scope(&state, &staff.account).await?;
+    communities.retain(|c| scope.contains(c.id.into()));
+    if let [own] = communities.as_slice() {
+        return Ok(see_other(&format!("/console/communities/{}/sla", own.id)));
     }
     let ctx = &staff.ctx;
-    let communities = state.store.list_communities().await?;
     let body = html! {
         h1 { (ctx.t("sla_settings.title")) }
         @if communities.is_empty() { p class="muted" { (ctx.t("sla_settings.no_community")) } }
@@ -89,7 +83,7 @@ pub async fn show(
     id: web::Path<i64>,
     done: web::Query<Done>,
 ) -> Result<Markup, WebError> {
-    let community = configurable(&state, &staff, *id).await?;
+    let community = configurable(&state, *id).await?;
     settings_page(&state, &staff, &community, done.done.as_deref(), None).await
 }
 
@@ -125,7 +119,11 @@ async fn settings_page(
     }
     let candidates: Vec<_> = state
         .store
-        .list_accounts(&AccountFilter::default())
+        .list_accounts(&AccountFilter {
+            role: None,
+            search: None,
+            within: Scope::Installation,
+        })
         .await?
         .into_iter()
         .filter(|a| {
@@ -134,7 +132,7 @@ async fn settings_page(
                     a.role,
                     Role::Admin | Role::Secretary | Role::Moderator | Role::Staff
                 )
-                && a.community_id.is_none_or(|c| c == community.id)
+                && a.scope().reaches(community.id.into())
         })
         .collect();
     let today = now.with_timezone(&ctx.time_zone).date_naive();
@@ -442,7 +440,7 @@ pub async fn save(
     id: web::Path<i64>,
     form: CheckedForm<HashMap<String, String>>,
 ) -> Result<HttpResponse, WebError> {
-    let community = configurable(&state, &staff, *id).await?;
+    let community = configurable(&state, *id).await?;
     let departments = state.store.departments(community.id).await?;
     let settings = match parse_settings(&form.data, &departments) {
         Ok(settings) => settings,
@@ -474,7 +472,7 @@ pub async fn set_screen_figures(
     id: web::Path<i64>,
     form: CheckedForm<ScreenFiguresForm>,
 ) -> Result<HttpResponse, WebError> {
-    let community = configurable(&state, &staff, *id).await?;
+    let community = configurable(&state, *id).await?;
     let shown = form.data.shown == "yes";
     state
         .store
@@ -503,7 +501,7 @@ pub async fn set_lead(
     id: web::Path<i64>,
     form: CheckedForm<LeadForm>,
 ) -> Result<HttpResponse, WebError> {
-    let community = configurable(&state, &staff, *id).await?;
+    let community = configurable(&state, *id).await?;
     let bad = WebError::BadInput {
         key: "error.bad_request",
     };
@@ -522,7 +520,7 @@ pub async fn set_lead(
         let account = state.store.account(account).await?;
         let fits = account.role.is_staff()
             && account.role != Role::Observer
-            && account.community_id.is_none_or(|c| c == community.id);
+            && account.scope().reaches(community.id.into());
         if !fits {
             return refuse(&state, &staff, &community, "leads.error.not_staff").await;
         }
@@ -549,7 +547,7 @@ pub async fn add_meeting(
     id: web::Path<i64>,
     form: CheckedForm<MeetingForm>,
 ) -> Result<HttpResponse, WebError> {
-    let community = configurable(&state, &staff, *id).await?;
+    let community = configurable(&state, *id).await?;
     let today = Utc::now().with_timezone(&staff.ctx.time_zone).date_naive();
     let date = match NaiveDate::parse_from_str(form.data.meets_on.trim(), "%Y-%m-%d") {
         Ok(d) if d >= today => d,

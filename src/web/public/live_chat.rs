@@ -102,10 +102,7 @@ pub async fn subscribe(
 
 /// Staff of the broadcast's community (or of all) who may work its queue.
 pub fn may_moderate(account: &Account, broadcast: &Broadcast) -> bool {
-    account.role.can(Permission::ModerateChat)
-        && account
-            .community_id
-            .is_none_or(|own| own == broadcast.community_id)
+    account.may(Permission::ModerateChat, broadcast.community_id)
 }
 
 /// `?after=SEQ` of a resuming client.
