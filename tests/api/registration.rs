@@ -277,7 +277,8 @@ async fn staff_of_another_community_cannot_touch_its_codes() {
             &[],
         )
         .await;
-    assert_eq!(response.status(), 403);
+    // Another community's code does not exist for them.
+    assert_eq!(response.status(), 404);
     let codes = app
         .state
         .store
