@@ -3,9 +3,12 @@ use std::sync::Arc;
 use chrono::{Duration, Utc};
 
 use super::{tokens, AttemptLimiter, PasswordHasher};
-use crate::domain::{Account, DisplayName, NewAccount, Password, RegistrationCode, Role, Username};
+use crate::domain::{
+    Account, Actor, DisplayName, NewAccount, Password, RegistrationCode, Role, Username,
+};
+use crate::i18n::Lang;
 use crate::settings::AuthSettings;
-use crate::store::{Session, Store, StoreError};
+use crate::store::{PersonalData, Session, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
@@ -58,6 +61,8 @@ pub struct Accounts {
     hasher: PasswordHasher,
     login_attempts: AttemptLimiter,
     code_attempts: AttemptLimiter,
+    /// A copy of one's data costs a read of everything: once a minute per account.
+    exports: AttemptLimiter,
     session_length: Duration,
 }
 
@@ -68,6 +73,7 @@ impl Accounts {
             hasher: PasswordHasher::new(settings.argon2_memory_kib, settings.argon2_iterations)?,
             login_attempts: AttemptLimiter::per_minute(settings.login_attempts_per_minute),
             code_attempts: AttemptLimiter::per_minute(10),
+            exports: AttemptLimiter::per_minute(1),
             session_length: Duration::hours(settings.session_hours),
         })
     }
@@ -213,4 +219,35 @@ impl Accounts {
             other => Ok(other?),
         }
     }
+
+    /// Everything kept about `account`, for its owner to download; at most
+    /// once a minute per account. Audited as `account.export`.
+    pub async fn export_personal_data(&self, account: &Account) -> Result<PersonalData, AuthError> {
+        if !self.exports.try_attempt(&account.id.0.to_string()) {
+            return Err(AuthError::TooManyAttempts);
+        }
+        let actor = Actor {
+            id: Some(account.id),
+            name: account.username.clone(),
+        };
+        Ok(self.store.export_personal_data(&actor, account.id).await?)
+    }
+
+    /// Closes a resident's own account for good once they have typed their
+    /// password again (throttled like a login). Their name is replaced by
+    /// "已注销住户 #<id>", in the community's language like the names comments
+    /// are posted under. Audited as `account.close`.
+    pub async fn close_account(&self, account: &Account, password: &str) -> Result<(), AuthError> {
+        let client = format!("account {}", account.id);
+        self.login(&client, &account.username, password).await?;
+        let label = closed_label(account);
+        self.store.close_account(account.id, &label).await?;
+        tracing::info!(account = account.id.0, "account closed by its owner");
+        Ok(())
+    }
+}
+
+/// The name a closed account is shown under everywhere from then on.
+pub fn closed_label(account: &Account) -> String {
+    Lang::Zh.tf("account.closed_label", &[("n", &account.id.0)])
 }

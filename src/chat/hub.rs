@@ -162,6 +162,12 @@ impl Room {
         }
     }
 
+    /// Drops the cached snapshot: stored comments changed without a public
+    /// event (an author closed their account and their name went).
+    pub fn forget_snapshot(&self) {
+        *self.snapshot.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
     pub fn settings(&self) -> Option<ChatSettings> {
         *self.settings.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -214,6 +220,11 @@ impl Rooms {
 
     pub fn len(&self) -> usize {
         self.map().len()
+    }
+
+    /// Every open room.
+    pub fn all(&self) -> Vec<Arc<Room>> {
+        self.map().values().cloned().collect()
     }
 }
 

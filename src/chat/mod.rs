@@ -446,6 +446,14 @@ impl Chat {
         dropped
     }
 
+    /// Forgets what viewers joining would be shown from memory, after
+    /// comments were renamed in the store (an author closed their account).
+    pub fn forget_snapshots(&self) {
+        for room in self.inner.rooms.all() {
+            room.forget_snapshot();
+        }
+    }
+
     /// Rooms open now (for metrics and tests).
     pub fn open_rooms(&self) -> usize {
         self.inner.rooms.len()

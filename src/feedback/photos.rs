@@ -329,6 +329,12 @@ impl RecordPhotos<'_> {
         Ok(Some((photo, path)))
     }
 
+    /// The stored file of `photo` as posted (re-encoded, without metadata),
+    /// for the copy of a resident's data; the caller has chosen the photo.
+    pub fn original_path(&self, photo: &RecordPhoto) -> PathBuf {
+        self.path(&photo.sha256, &photo.mime, PhotoSize::Full)
+    }
+
     /// `<sha256>.jpg` and `<sha256>.thumb.jpg` (or `.png`).
     fn path(&self, sha256: &str, mime: &str, size: PhotoSize) -> PathBuf {
         let extension = if mime == "image/png" { "png" } else { "jpg" };

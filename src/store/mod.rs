@@ -3,6 +3,7 @@
 
 mod error;
 mod feedback_settings;
+mod personal_data;
 mod record_photos;
 mod record_reads;
 mod sqlite;
@@ -10,6 +11,7 @@ mod sqlite_broadcasts;
 mod sqlite_chat;
 mod sqlite_disclosure;
 mod sqlite_feedback_settings;
+mod sqlite_personal_data;
 mod sqlite_record_photos;
 mod sqlite_record_reads;
 mod sqlite_records;
@@ -34,6 +36,9 @@ pub use error::{StoreError, StoreResult};
 pub use feedback_settings::{
     Department, EscalationRow, EscalationStore, NewEscalation, SlaSettingsStore, StaffAlert,
     StoredSlaPolicy,
+};
+pub use personal_data::{
+    PersonalData, PersonalDataStore, PersonalRecord, PersonalVote, ReadMark, SessionFacts,
 };
 pub use record_photos::{NewRecordPhoto, RecordPhoto, RecordPhotoStore};
 pub use record_reads::{RecordReadStore, RecordUpdate, FILING_SEQ};
@@ -82,6 +87,7 @@ pub trait Store:
     + DisclosureStore
     + RecordPhotoStore
     + RecordReadStore
+    + PersonalDataStore
 {
 }
 impl<T> Store for T where
@@ -98,6 +104,7 @@ impl<T> Store for T where
         + DisclosureStore
         + RecordPhotoStore
         + RecordReadStore
+        + PersonalDataStore
 {
 }
 

@@ -10,6 +10,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{FromRow, Sqlite, SqlitePool, Transaction};
 
+use super::sqlite_personal_data::shown_actor_name;
 use super::*;
 
 pub struct SqliteStore {
@@ -251,7 +252,7 @@ impl TryFrom<AccountRow> for Account {
 const ACCOUNT_COLUMNS: &str =
     "id, username, display_name, role, community_id, estate_id, unit_id, locale, disabled_at, created_at";
 
-async fn fetch_account<'e, E: sqlx::SqliteExecutor<'e>>(
+pub(super) async fn fetch_account<'e, E: sqlx::SqliteExecutor<'e>>(
     db: E,
     id: AccountId,
 ) -> StoreResult<Account> {
@@ -679,6 +680,19 @@ impl DirectoryStore for SqliteStore {
 }
 
 /// An insert whose parent row does not exist reports "not found", not a database fault.
+/// A closed account is never changed again (the schema refuses it too).
+async fn refuse_closed(tx: &mut Transaction<'_, Sqlite>, id: AccountId) -> StoreResult<()> {
+    let closed: Option<bool> =
+        sqlx::query_scalar("SELECT closed_at IS NOT NULL FROM accounts WHERE id = ?")
+            .bind(id.0)
+            .fetch_optional(&mut **tx)
+            .await?;
+    if closed == Some(true) {
+        return Err(StoreError::Rejected("the account was closed by its owner"));
+    }
+    Ok(())
+}
+
 fn missing_parent(e: sqlx::Error) -> StoreError {
     match &e {
         sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound,
@@ -754,6 +768,7 @@ impl AccountStore for SqliteStore {
     ) -> StoreResult<Account> {
         let mut tx = self.pool.begin().await?;
         let before = fetch_account(&mut *tx, id).await?;
+        refuse_closed(&mut tx, id).await?;
         if before.role == Role::Resident && change.role != Role::Resident {
             return Err(StoreError::Rejected("resident accounts keep their role"));
         }
@@ -803,6 +818,7 @@ impl AccountStore for SqliteStore {
         password_hash: &str,
     ) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
+        refuse_closed(&mut tx, id).await?;
         let updated = sqlx::query("UPDATE accounts SET password_hash = ? WHERE id = ?")
             .bind(password_hash)
             .bind(id.0)
@@ -1028,7 +1044,18 @@ struct AuditRow {
 impl AuditStore for SqliteStore {
     async fn audit_log(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditEntry>> {
         let rows: Vec<AuditRow> = sqlx::query_as(
-            "SELECT * FROM audit_log
+            &format!(
+            "SELECT * FROM (
+                SELECT l.id, l.at, l.actor_id, {}, l.action, l.entity, l.entity_id,
+                       -- What a closed account's entries held about it is its
+                       -- personal data; its comments show its label.
+                       CASE WHEN {closed} THEN NULL
+                            WHEN {author} IS NOT NULL THEN json_replace(l.before, '$.public_name', {author})
+                            ELSE l.before END AS before,
+                       CASE WHEN {closed} THEN NULL
+                            WHEN {author} IS NOT NULL THEN json_replace(l.after, '$.public_name', {author})
+                            ELSE l.after END AS after
+                  FROM audit_log l)
              WHERE (?1 IS NULL OR actor_name = ?1)
                AND (?2 IS NULL OR action = ?2)
                AND (?3 IS NULL OR entity = ?3)
@@ -1039,7 +1066,13 @@ impl AuditStore for SqliteStore {
                     SELECT id FROM accounts
                     WHERE community_id = ?8 AND (?9 IS NULL OR estate_id = ?9)))
              ORDER BY id DESC LIMIT ?7",
-        )
+            shown_actor_name("l"),
+            closed = "l.entity = 'account' AND EXISTS (SELECT 1 FROM accounts closed
+                        WHERE closed.id = CAST(l.entity_id AS INTEGER) AND closed.closed_at IS NOT NULL)",
+            author = "(CASE WHEN l.entity = 'comment' THEN
+                        (SELECT closed.display_name FROM comments c JOIN accounts closed ON closed.id = c.author_id
+                          WHERE c.id = CAST(l.entity_id AS INTEGER) AND closed.closed_at IS NOT NULL) END)"
+        ))
         .bind(filter.actor.as_deref())
         .bind(filter.action.as_deref())
         .bind(filter.entity.as_deref())

@@ -26,7 +26,7 @@ use crate::domain::chat::{
 use crate::domain::*;
 
 #[derive(FromRow)]
-struct CommentRow {
+pub(super) struct CommentRow {
     id: i64,
     broadcast_id: i64,
     community_id: i64,
@@ -54,7 +54,8 @@ struct CommentRow {
     revision: i64,
 }
 
-const COMMENT: &str = "SELECT id, broadcast_id, community_id, author_id, client_id, kind,
+pub(super) const COMMENT: &str =
+    "SELECT id, broadcast_id, community_id, author_id, client_id, kind,
         public_name, anonymous, body, original_body, hold_reasons, state, status, votes,
         merged_into, created_at, decided_by, decided_at, reject_reason, answer, answering_at,
         answered_at, answer_offset_ms, record_id, revision

@@ -12,6 +12,7 @@ use sqlx::FromRow;
 
 use super::record_reads::{RecordReadStore, RecordUpdate, FILING_SEQ};
 use super::sqlite::{ts, SqliteStore};
+use super::sqlite_personal_data::shown_actor_name;
 use super::{StoreError, StoreResult};
 use crate::domain::record::{RecordEvent, RecordState};
 use crate::domain::{AccountId, RecordId};
@@ -119,9 +120,9 @@ impl RecordReadStore for SqliteStore {
     ) -> StoreResult<Vec<RecordUpdate>> {
         // The latest event that counts for the reporter, kept only when it is
         // past what they have seen: the same rule as has_news!, one row per record.
-        let rows: Vec<UpdateRow> = sqlx::query_as(
+        let rows: Vec<UpdateRow> = sqlx::query_as(&format!(
             "SELECT r.id AS record_id, r.number, r.title, h.state,
-                    e.seq, e.at, e.actor_id, e.actor_name, e.action, e.from_state, e.to_state,
+                    e.seq, e.at, e.actor_id, {}, e.action, e.from_state, e.to_state,
                     e.note, e.public, e.rating, e.assignee
                FROM records r
                JOIN record_heads h ON h.record_id = r.id
@@ -132,7 +133,8 @@ impl RecordReadStore for SqliteStore {
               WHERE r.reporter_id = ?1 AND e.seq > COALESCE(rr.seen_seq, ?2)
               ORDER BY e.at DESC, r.id DESC
               LIMIT ?3",
-        )
+            shown_actor_name("e")
+        ))
         .bind(reporter.0)
         .bind(FILING_SEQ)
         .bind(limit.clamp(1, 1_000))

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{FromRow, QueryBuilder, Sqlite, Transaction};
 
 use super::sqlite::{ts, SqliteStore};
+use super::sqlite_personal_data::shown_actor_name;
 use super::{AssigneeFilter, NewRecordEvent, RecordFilter, RecordStore, StoreError, StoreResult};
 use crate::domain::record::{
     record_number, NewRecord, Record, RecordClass, RecordEvent, RecordSource, RecordState,
@@ -256,10 +257,12 @@ impl RecordStore for SqliteStore {
     }
 
     async fn record_events(&self, id: RecordId) -> StoreResult<Vec<RecordEvent>> {
-        let rows: Vec<EventRow> = sqlx::query_as(
-            "SELECT seq, at, actor_id, actor_name, action, from_state, to_state, note, public, rating, assignee
-             FROM record_events WHERE record_id = ? ORDER BY seq",
-        )
+        let rows: Vec<EventRow> = sqlx::query_as(&format!(
+            "SELECT e.seq, e.at, e.actor_id, {}, e.action, e.from_state, e.to_state, e.note, e.public,
+                    e.rating, e.assignee
+             FROM record_events e WHERE e.record_id = ? ORDER BY e.seq",
+            shown_actor_name("e")
+        ))
         .bind(id.0)
         .fetch_all(self.pool())
         .await?;
@@ -445,11 +448,13 @@ impl RecordStore for SqliteStore {
         let ids_json =
             serde_json::to_string(&ids.iter().map(|i| i.0).collect::<Vec<_>>()).unwrap_or_default();
         let mut out = Vec::new();
-        let rows = sqlx::query_as::<_, EventWithRecord>(
-            "SELECT record_id, seq, at, actor_id, actor_name, action, from_state, to_state, note, public, rating,
-                    assignee
-             FROM record_events WHERE record_id IN (SELECT value FROM json_each(?)) ORDER BY record_id, seq",
-        )
+        let rows = sqlx::query_as::<_, EventWithRecord>(&format!(
+            "SELECT e.record_id, e.seq, e.at, e.actor_id, {}, e.action, e.from_state, e.to_state, e.note,
+                    e.public, e.rating, e.assignee
+             FROM record_events e WHERE e.record_id IN (SELECT value FROM json_each(?))
+             ORDER BY e.record_id, e.seq",
+            shown_actor_name("e")
+        ))
         .bind(ids_json)
         .fetch_all(self.pool())
         .await?;

@@ -125,7 +125,10 @@ fn frame(lang: Lang, title: &str, header: Markup, body: Markup) -> Markup {
                 a class="skip-link" href="#main" { (lang.t("nav.skip")) }
                 (header)
                 (body)
-                footer class="site-footer" { p { (lang.t("app.motto")) } }
+                footer class="site-footer" {
+                    p { (lang.t("app.motto")) }
+                    p { a href="/privacy" { (lang.t("privacy.link")) } }
+                }
             }
         }
     }

@@ -9,6 +9,7 @@ mod chat_browser;
 mod chat_service;
 mod cli;
 mod csrf;
+mod data_rights;
 mod directory;
 mod disclosure_screens;
 mod escalation;

@@ -58,6 +58,7 @@ fn me_page(
                 dt { (ctx.t("me.home")) } dd { (home) " " span class="muted" { (ctx.t("me.home_private")) } }
             }
         }
+        p { a href="/me/data" { (ctx.t("my_data.title")) } }
         section aria-labelledby="password-title" class="narrow" {
             h2 id="password-title" { (ctx.t("me.change_password")) }
             (form_error(problem))

@@ -1,5 +1,6 @@
 //! Pages for residents and visitors: home, login, registration, the first-admin
-//! setup link, the account page and the language switch.
+//! setup link, the account page (with a copy of one's data and closing the
+//! account), the privacy page and the language switch.
 
 pub mod chat_pane;
 mod disclosure;
@@ -9,7 +10,9 @@ mod live;
 pub mod live_chat;
 mod login;
 mod me;
+mod my_data;
 pub mod notifications;
+mod privacy;
 mod records;
 mod register;
 mod setup;
@@ -59,6 +62,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .service(web::resource("/me").get(me::show))
         .service(web::resource("/me/password").post(me::change_password))
+        .service(
+            web::resource("/me/data")
+                .get(my_data::show)
+                .post(my_data::export),
+        )
+        .service(web::resource("/me/close").post(my_data::close))
+        .service(web::resource("/privacy").get(privacy::show))
         .service(web::resource("/me/records").get(records::mine))
         .service(web::resource("/me/notifications").get(notifications::list))
         .service(web::resource("/me/notifications/seen").post(notifications::mark_all))

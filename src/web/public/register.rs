@@ -51,6 +51,7 @@ fn register_page(ctx: &Ctx, values: &RegisterForm, problem: Option<&str>) -> Mar
                 p class="hint" id="password-hint" { (ctx.t("register.password_hint")) }
                 label for="password_again" { (ctx.t("field.password_again")) }
                 input id="password_again" name="password_again" type="password" required maxlength="128" autocomplete="new-password";
+                p class="hint" { (ctx.t("register.privacy")) " " a href="/privacy" { (ctx.t("privacy.link")) } }
                 button type="submit" { (ctx.t("register.submit")) }
             }
         }
