@@ -27,12 +27,18 @@ fn now() -> String {
 
 impl SqliteStore {
     pub async fn open(url: &str) -> anyhow::Result<Self> {
+        Self::open_with(url, Duration::from_secs(10)).await
+    }
+
+    /// Opens the database; a change waits up to `busy_timeout` for another
+    /// writer before it fails as `StoreError::Busy`.
+    pub async fn open_with(url: &str, busy_timeout: Duration) -> anyhow::Result<Self> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
+            .busy_timeout(busy_timeout);
         if let Some(dir) = options.get_filename().parent() {
             if !dir.as_os_str().is_empty() {
                 std::fs::create_dir_all(dir)?;
@@ -50,6 +56,15 @@ impl SqliteStore {
 
     pub(super) fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+
+    /// The one way a change starts: `BEGIN IMMEDIATE` takes the write lock at
+    /// once, waiting up to the busy timeout for another writer. A deferred
+    /// transaction that reads first would instead fail with `SQLITE_BUSY` the
+    /// moment it tries to write after someone else did (WAL cannot upgrade a
+    /// read snapshot that is no longer the newest), whatever the timeout.
+    pub(super) async fn write_tx(&self) -> StoreResult<Transaction<'static, Sqlite>> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
 
     pub(super) async fn audit(
@@ -85,7 +100,7 @@ impl SqliteStore {
         Row: for<'r> FromRow<'r, SqliteRow> + Send + Unpin,
         Place: From<Row> + serde::Serialize,
     {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let before: Row = sqlx::query_as(&format!("SELECT * FROM {table} WHERE id = ?"))
             .bind(id)
             .fetch_one(&mut *tx)
@@ -308,7 +323,7 @@ impl DirectoryStore for SqliteStore {
         name: &PlaceName,
         code: &CommunityCode,
     ) -> StoreResult<Community> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let row: CommunityRow = sqlx::query_as(
             "INSERT INTO communities (name, code, created_at) VALUES (?, ?, ?) RETURNING *",
         )
@@ -367,7 +382,7 @@ impl DirectoryStore for SqliteStore {
         community: CommunityId,
         name: &PlaceName,
     ) -> StoreResult<Estate> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let row: EstateRow = sqlx::query_as(
             "INSERT INTO estates (community_id, name, created_at) VALUES (?, ?, ?) RETURNING *",
         )
@@ -429,7 +444,7 @@ impl DirectoryStore for SqliteStore {
         estate: EstateId,
         name: &PlaceName,
     ) -> StoreResult<Building> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let row: BuildingRow = sqlx::query_as(
             "INSERT INTO buildings (estate_id, name, created_at) VALUES (?, ?, ?) RETURNING *",
         )
@@ -492,7 +507,7 @@ impl DirectoryStore for SqliteStore {
         building: BuildingId,
         labels: &[UnitLabel],
     ) -> StoreResult<usize> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         sqlx::query("SELECT id FROM buildings WHERE id = ?")
             .bind(building.0)
             .fetch_one(&mut *tx)
@@ -572,7 +587,7 @@ impl DirectoryStore for SqliteStore {
         building: BuildingId,
         new_code: &mut (dyn FnMut() -> String + Send),
     ) -> StoreResult<usize> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let units: Vec<(i64, String)> = sqlx::query_as(
             "SELECT u.id, u.label FROM units u WHERE u.building_id = ?
              AND NOT EXISTS (SELECT 1 FROM registration_codes c WHERE c.unit_id = u.id AND c.revoked_at IS NULL)",
@@ -610,7 +625,7 @@ impl DirectoryStore for SqliteStore {
         unit: UnitId,
         code: &str,
     ) -> StoreResult<RegistrationCode> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         sqlx::query("SELECT id FROM units WHERE id = ?")
             .bind(unit.0)
             .fetch_one(&mut *tx)
@@ -649,7 +664,7 @@ impl DirectoryStore for SqliteStore {
         actor: &Actor,
         id: RegistrationCodeId,
     ) -> StoreResult<RegistrationCode> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let row: CodeRow = sqlx::query_as(
             "UPDATE registration_codes SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ? RETURNING *",
         )
@@ -689,7 +704,7 @@ fn missing_parent(e: sqlx::Error) -> StoreError {
 #[async_trait]
 impl AccountStore for SqliteStore {
     async fn create_account(&self, actor: &Actor, new: NewAccount) -> StoreResult<Account> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let account = insert_account(&mut tx, &new).await.map_err(|e| match e {
             StoreError::Database(e) => missing_parent(e),
             other => other,
@@ -748,7 +763,7 @@ impl AccountStore for SqliteStore {
         id: AccountId,
         change: &AccountChange,
     ) -> StoreResult<Account> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let before = fetch_account(&mut *tx, id).await?;
         if before.role == Role::Resident && change.role != Role::Resident {
             return Err(StoreError::Rejected("resident accounts keep their role"));
@@ -798,7 +813,7 @@ impl AccountStore for SqliteStore {
         id: AccountId,
         password_hash: &str,
     ) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let updated = sqlx::query("UPDATE accounts SET password_hash = ? WHERE id = ?")
             .bind(password_hash)
             .bind(id.0)
@@ -892,7 +907,7 @@ impl AccountStore for SqliteStore {
         token_hash: &str,
         expires_at: DateTime<Utc>,
     ) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         sqlx::query("DELETE FROM setup_tokens WHERE used_at IS NULL")
             .execute(&mut *tx)
             .await?;
@@ -923,7 +938,7 @@ impl AccountStore for SqliteStore {
         now: DateTime<Utc>,
         admin: NewAccount,
     ) -> StoreResult<Account> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let used = sqlx::query(
             "UPDATE setup_tokens SET used_at = ? WHERE token_hash = ? AND used_at IS NULL AND expires_at > ?
                AND NOT EXISTS (SELECT 1 FROM accounts WHERE role = 'admin')",
@@ -961,7 +976,7 @@ impl AccountStore for SqliteStore {
         display_name: DisplayName,
         password_hash: String,
     ) -> StoreResult<Account> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let place: Option<(i64, i64, i64)> = sqlx::query_as(
             "SELECT u.id, e.id, e.community_id FROM registration_codes c
                JOIN units u ON u.id = c.unit_id
@@ -1095,7 +1110,7 @@ impl ApiKeyStore for SqliteStore {
         name: &str,
         key_hash: &str,
     ) -> StoreResult<ApiKey> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let row: ApiKeyRow = sqlx::query_as(
             "INSERT INTO api_keys (name, key_hash, created_at) VALUES (?, ?, ?)
              RETURNING id, name, created_at, revoked_at",
@@ -1116,7 +1131,7 @@ impl ApiKeyStore for SqliteStore {
     }
 
     async fn revoke_api_key(&self, actor: &Actor, id: i64) -> StoreResult<ApiKey> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let row: ApiKeyRow = sqlx::query_as(
             "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?
              RETURNING id, name, created_at, revoked_at",
