@@ -250,6 +250,14 @@ pub trait AccountStore: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> StoreResult<Option<(Session, Account)>>;
     async fn delete_session(&self, token_hash: &str) -> StoreResult<()>;
+    /// Every account whose sessions, role, place, disabled flag or password
+    /// changed, told once the change is stored: here, changes made through
+    /// this store; a database shared by several servers also tells of the
+    /// others' (e.g. PostgreSQL `LISTEN`/`NOTIFY`). A listener that lags
+    /// must treat it as "any account may have changed". Listeners still
+    /// re-check a session before acting on it: a notice is a prompt, not
+    /// the proof.
+    fn account_changes(&self) -> tokio::sync::broadcast::Receiver<AccountId>;
 
     /// Replaces any earlier setup token: only the newest printed link works.
     async fn replace_setup_token(

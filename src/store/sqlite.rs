@@ -14,7 +14,13 @@ use super::*;
 
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// Accounts whose sessions, rights or password changed, as committed.
+    account_changes: tokio::sync::broadcast::Sender<AccountId>,
 }
+
+/// How many account changes a slow listener may fall behind before it is
+/// told it lagged (and then re-checks as if its own account had changed).
+const ACCOUNT_CHANGES_CAPACITY: usize = 256;
 
 /// Timestamps are stored as fixed-width UTC text so that they sort and compare as text.
 pub(super) fn ts(at: DateTime<Utc>) -> String {
@@ -51,11 +57,20 @@ impl SqliteStore {
         sqlx::migrate!("src/store/migrations/sqlite")
             .run(&pool)
             .await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            account_changes: tokio::sync::broadcast::channel(ACCOUNT_CHANGES_CAPACITY).0,
+        })
     }
 
     pub(super) fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+
+    /// Tells listeners that `account` changed; call after the commit.
+    fn account_changed(&self, account: AccountId) {
+        // Nobody listening is not an error.
+        let _ = self.account_changes.send(account);
     }
 
     /// The one way a change starts: `BEGIN IMMEDIATE` takes the write lock at
@@ -804,6 +819,7 @@ impl AccountStore for SqliteStore {
         )
         .await?;
         tx.commit().await?;
+        self.account_changed(id);
         Ok(after)
     }
 
@@ -828,6 +844,7 @@ impl AccountStore for SqliteStore {
             .await?;
         Self::audit(&mut tx, actor.entry("account.password", "account", id)).await?;
         tx.commit().await?;
+        self.account_changed(id);
         Ok(())
     }
 
@@ -895,11 +912,19 @@ impl AccountStore for SqliteStore {
     }
 
     async fn delete_session(&self, token_hash: &str) -> StoreResult<()> {
-        sqlx::query("DELETE FROM sessions WHERE token_hash = ?")
-            .bind(token_hash)
-            .execute(&self.pool)
-            .await?;
+        let ended: Option<i64> =
+            sqlx::query_scalar("DELETE FROM sessions WHERE token_hash = ? RETURNING account_id")
+                .bind(token_hash)
+                .fetch_optional(&self.pool)
+                .await?;
+        if let Some(account) = ended {
+            self.account_changed(AccountId(account));
+        }
         Ok(())
+    }
+
+    fn account_changes(&self) -> tokio::sync::broadcast::Receiver<AccountId> {
+        self.account_changes.subscribe()
     }
 
     async fn replace_setup_token(
