@@ -90,7 +90,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve => serve(settings, false).await,
         Command::Demo { seed_only } => {
-            let store = store::connect(&settings.database.url).await?;
+            let store =
+                store::connect_with(&settings.database.url, settings.database.busy_timeout())
+                    .await?;
             let accounts = Accounts::new(store.clone(), &settings.auth)?;
             crate::demo::seed(&*store, &accounts).await?;
             crate::demo::print_accounts(&settings.server.public_url);
@@ -141,7 +143,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     password_stdin,
                 },
         } => {
-            let store = store::connect(&settings.database.url).await?;
+            let store =
+                store::connect_with(&settings.database.url, settings.database.busy_timeout())
+                    .await?;
             let accounts = Accounts::new(store.clone(), &settings.auth)?;
             let role = Role::parse(&role)
                 .filter(|r| *r != Role::Resident)

@@ -70,6 +70,15 @@ pub struct ServerSettings {
 pub struct DatabaseSettings {
     /// `sqlite://data/pavilion.sqlite` by default; `postgres://…` for larger deployments.
     pub url: String,
+    /// How long a change waits for another one to finish before it is
+    /// refused as "busy, try again" (milliseconds).
+    pub busy_timeout_ms: u64,
+}
+
+impl DatabaseSettings {
+    pub fn busy_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.busy_timeout_ms)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -94,6 +103,7 @@ impl Settings {
             .set_default("server.public_url", "http://127.0.0.1:8080")?
             .set_default("server.trust_proxy", false)?
             .set_default("database.url", "sqlite://data/pavilion.sqlite")?
+            .set_default("database.busy_timeout_ms", 10_000)?
             .set_default("auth.session_hours", 72)?
             .set_default("auth.login_attempts_per_minute", 5)?
             .set_default("auth.argon2_memory_kib", 19456)?

@@ -27,7 +27,8 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let store = store::connect(&settings.database.url).await?;
+        let store =
+            store::connect_with(&settings.database.url, settings.database.busy_timeout()).await?;
         Self::build_with_store(settings, store).await
     }
 

@@ -526,6 +526,19 @@
     }
   });
 
+  // The session ended elsewhere (signed out in another tab, password
+  // changed, account disabled or changed by an admin): the server now treats
+  // this page as a guest's. Say so, and stop offering to post or vote.
+  socket.on("signed_out", function (message) {
+    signedIn = false;
+    pending = null;
+    applyMe(null);
+    blockedReason = message.message || t("cannot_post");
+    if (composeNote) composeNote.dataset.sticky = "true";
+    renderQuestions();
+    refreshCompose();
+  });
+
   socket.on("ack", acknowledged);
   socket.on("error", function (message) {
     if (message.vote !== undefined || message.id !== undefined) {

@@ -95,6 +95,14 @@
 
   // --- the moderation queue ---------------------------------------------
 
+  // This page's rights ended (signed out, password changed, disabled,
+  // demoted or moved): the server stopped sending the queue. Reload, so that
+  // the server shows the login page or says what is no longer allowed.
+  socket.on("signed_out", function () { location.reload(); });
+  socket.on("queue", function (message) {
+    if (message.op === "revoked") location.reload();
+  });
+
   var queue = root.querySelector("[data-queue]");
   var emptyNote = root.querySelector("[data-queue-empty]");
   var count = root.querySelector("[data-queue-count]");
@@ -150,6 +158,7 @@
     socket.on("queue", function (message) {
       var item = message.item || {};
       var id = item.id === undefined ? null : String(item.id);
+      if (message.op === "revoked") return;
       if (message.op === "reload" || id === null) {
         reloadQueue();
         return;

@@ -105,6 +105,7 @@ impl Live {
     /// previous run left on air. Returns the bound port.
     pub async fn start(&self) -> anyhow::Result<u16> {
         self.hub.recover().await?;
+        self.sweep_deleted_replays().await?;
         self.hub.spawn_tasks();
         let address = (self.settings.rtmp_host.as_str(), self.settings.rtmp_port);
         let listener = tokio::net::TcpListener::bind(address).await.map_err(|e| {
@@ -234,21 +235,59 @@ impl Live {
         if !allowed {
             return Err(LiveError::Forbidden);
         }
-        if to == ReplayState::Deleted {
-            let dir = self.hub.layout().broadcast(id);
-            let removed = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(dir)).await;
-            if let Ok(Err(e)) = removed {
-                if e.kind() != std::io::ErrorKind::NotFound {
-                    tracing::error!(broadcast = %id, error = %e, "cannot delete the replay's files");
-                    return Err(LiveError::Store(StoreError::Rejected(
-                        "files could not be removed",
-                    )));
-                }
-            }
-        }
+        // The row first: once it says "deleted" nothing serves the replay,
+        // so a failure below leaves files nobody reaches, never a replay
+        // whose files are gone.
         let changed = self.store.set_replay(&actor(who), id, to, None).await;
         self.forget_visibility(id);
-        Ok(changed?)
+        let changed = changed?;
+        if to == ReplayState::Deleted {
+            if let Err(e) = self.remove_files(id).await {
+                tracing::error!(broadcast = %id, error = %e, "cannot delete the replay's files; the next start removes them");
+            }
+        }
+        Ok(changed)
+    }
+
+    async fn remove_files(&self, id: BroadcastId) -> std::io::Result<()> {
+        let dir = self.hub.layout().broadcast(id);
+        let removed = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(dir))
+            .await
+            .map_err(std::io::Error::other)?;
+        match removed {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// Removes the files of deleted replays that an earlier deletion could
+    /// not (run at start). Returns how many broadcasts' files went.
+    pub async fn sweep_deleted_replays(&self) -> anyhow::Result<usize> {
+        let layout = self.hub.layout().clone();
+        let on_disk = tokio::task::spawn_blocking(move || layout.broadcasts_on_disk()).await??;
+        let mut removed = 0;
+        for id in on_disk {
+            match self.store.broadcast(id).await {
+                Ok(broadcast) if broadcast.replay == ReplayState::Deleted => {
+                    match self.remove_files(id).await {
+                        Ok(()) => removed += 1,
+                        Err(e) => {
+                            tracing::error!(broadcast = %id, error = %e, "cannot delete a deleted replay's files");
+                        }
+                    }
+                }
+                Ok(_) => {}
+                // Not ours to judge: leave files of unknown broadcasts alone.
+                Err(StoreError::NotFound) => {
+                    tracing::warn!(broadcast = %id, "media of an unknown broadcast left in place");
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if removed > 0 {
+            tracing::info!(removed, "files of deleted replays removed");
+        }
+        Ok(removed)
     }
 
     /// Broadcasts starting within the next `days`, soonest first, and those on air.

@@ -44,6 +44,24 @@ impl Layout {
     pub fn rendition(&self, id: BroadcastId, rendition: Rendition) -> PathBuf {
         self.broadcast(id).join(rendition.as_str())
     }
+
+    /// The broadcasts that have a directory of media here.
+    pub fn broadcasts_on_disk(&self) -> io::Result<Vec<BroadcastId>> {
+        let entries = match std::fs::read_dir(&self.root) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let mut ids = Vec::new();
+        for entry in entries {
+            let name = entry?.file_name();
+            if let Some(id) = name.to_str().and_then(|n| n.parse::<i64>().ok()) {
+                ids.push(BroadcastId(id));
+            }
+        }
+        ids.sort();
+        Ok(ids)
+    }
 }
 
 /// Is `name` one of the media files a rendition directory may hold? Only

@@ -8,6 +8,10 @@ pub enum StoreError {
     /// The change is not allowed in the current state (e.g. a revoked code).
     #[error("rejected: {0}")]
     Rejected(&'static str),
+    /// The database was too busy to take the change, even after waiting:
+    /// nothing was stored, and the same input may be sent again later.
+    #[error("database busy")]
+    Busy,
     #[error(transparent)]
     Database(sqlx::Error),
     #[error("stored data is invalid: {0}")]
@@ -21,7 +25,32 @@ impl From<sqlx::Error> for StoreError {
         match &e {
             sqlx::Error::RowNotFound => StoreError::NotFound,
             sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
+            sqlx::Error::Database(db) if busy_code(db.code().as_deref()) => StoreError::Busy,
+            sqlx::Error::PoolTimedOut => StoreError::Busy,
             _ => StoreError::Database(e),
         }
+    }
+}
+
+/// SQLITE_BUSY (5) and SQLITE_LOCKED (6), with their extended codes.
+fn busy_code(code: Option<&str>) -> bool {
+    let primary = code
+        .and_then(|code| code.parse::<i64>().ok())
+        .map(|code| code & 0xff);
+    matches!(primary, Some(5 | 6))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn busy_and_locked_codes_are_busy_with_their_extended_codes() {
+        assert!(busy_code(Some("5")));
+        assert!(busy_code(Some("517"))); // SQLITE_BUSY_SNAPSHOT
+        assert!(busy_code(Some("6")));
+        assert!(!busy_code(Some("19"))); // a constraint
+        assert!(!busy_code(Some("not a number")));
+        assert!(!busy_code(None));
     }
 }

@@ -47,24 +47,22 @@ pub use sqlite::SqliteStore;
 /// The database was too busy to take a write, even after waiting and
 /// retrying: the caller may try again later with the same input.
 pub fn is_busy(error: &StoreError) -> bool {
-    match error {
-        StoreError::Database(sqlx::Error::Database(db)) => {
-            // SQLITE_BUSY (5) and SQLITE_LOCKED (6), with their extended codes.
-            let primary = db
-                .code()
-                .and_then(|code| code.parse::<i64>().ok())
-                .map(|code| code & 0xff);
-            matches!(primary, Some(5 | 6))
-        }
-        StoreError::Database(sqlx::Error::PoolTimedOut) => true,
-        _ => false,
-    }
+    matches!(error, StoreError::Busy)
 }
 
 /// Opens the store named by `url` and brings its schema up to date.
 pub async fn connect(url: &str) -> anyhow::Result<Arc<dyn Store>> {
+    connect_with(url, std::time::Duration::from_secs(10)).await
+}
+
+/// The same; a change waits up to `busy_timeout` for others before it is
+/// refused as `StoreError::Busy`.
+pub async fn connect_with(
+    url: &str,
+    busy_timeout: std::time::Duration,
+) -> anyhow::Result<Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
-        Ok(Arc::new(SqliteStore::open(url).await?))
+        Ok(Arc::new(SqliteStore::open_with(url, busy_timeout).await?))
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
         anyhow::bail!("this build of Pavilion has no PostgreSQL support yet; use a sqlite: URL")
     } else {
@@ -272,6 +270,14 @@ pub trait AccountStore: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> StoreResult<Option<(Session, Account)>>;
     async fn delete_session(&self, token_hash: &str) -> StoreResult<()>;
+    /// Every account whose sessions, role, place, disabled flag or password
+    /// changed, told once the change is stored: here, changes made through
+    /// this store; a database shared by several servers also tells of the
+    /// others' (e.g. PostgreSQL `LISTEN`/`NOTIFY`). A listener that lags
+    /// must treat it as "any account may have changed". Listeners still
+    /// re-check a session before acting on it: a notice is a prompt, not
+    /// the proof.
+    fn account_changes(&self) -> tokio::sync::broadcast::Receiver<AccountId>;
 
     /// Replaces any earlier setup token: only the newest printed link works.
     async fn replace_setup_token(

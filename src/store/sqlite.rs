@@ -15,7 +15,13 @@ use super::*;
 
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// Accounts whose sessions, rights or password changed, as committed.
+    account_changes: tokio::sync::broadcast::Sender<AccountId>,
 }
+
+/// How many account changes a slow listener may fall behind before it is
+/// told it lagged (and then re-checks as if its own account had changed).
+const ACCOUNT_CHANGES_CAPACITY: usize = 256;
 
 /// Timestamps are stored as fixed-width UTC text so that they sort and compare as text.
 pub(super) fn ts(at: DateTime<Utc>) -> String {
@@ -28,12 +34,18 @@ fn now() -> String {
 
 impl SqliteStore {
     pub async fn open(url: &str) -> anyhow::Result<Self> {
+        Self::open_with(url, Duration::from_secs(10)).await
+    }
+
+    /// Opens the database; a change waits up to `busy_timeout` for another
+    /// writer before it fails as `StoreError::Busy`.
+    pub async fn open_with(url: &str, busy_timeout: Duration) -> anyhow::Result<Self> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
+            .busy_timeout(busy_timeout);
         if let Some(dir) = options.get_filename().parent() {
             if !dir.as_os_str().is_empty() {
                 std::fs::create_dir_all(dir)?;
@@ -46,11 +58,29 @@ impl SqliteStore {
         sqlx::migrate!("src/store/migrations/sqlite")
             .run(&pool)
             .await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            account_changes: tokio::sync::broadcast::channel(ACCOUNT_CHANGES_CAPACITY).0,
+        })
     }
 
     pub(super) fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+
+    /// Tells listeners that `account` changed; call after the commit.
+    pub(super) fn account_changed(&self, account: AccountId) {
+        // Nobody listening is not an error.
+        let _ = self.account_changes.send(account);
+    }
+
+    /// The one way a change starts: `BEGIN IMMEDIATE` takes the write lock at
+    /// once, waiting up to the busy timeout for another writer. A deferred
+    /// transaction that reads first would instead fail with `SQLITE_BUSY` the
+    /// moment it tries to write after someone else did (WAL cannot upgrade a
+    /// read snapshot that is no longer the newest), whatever the timeout.
+    pub(super) async fn write_tx(&self) -> StoreResult<Transaction<'static, Sqlite>> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
 
     pub(super) async fn audit(
@@ -86,7 +116,7 @@ impl SqliteStore {
         Row: for<'r> FromRow<'r, SqliteRow> + Send + Unpin,
         Place: From<Row> + serde::Serialize,
     {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let before: Row = sqlx::query_as(&format!("SELECT * FROM {table} WHERE id = ?"))
             .bind(id)
             .fetch_one(&mut *tx)
@@ -309,7 +339,7 @@ impl DirectoryStore for SqliteStore {
         name: &PlaceName,
         code: &CommunityCode,
     ) -> StoreResult<Community> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let row: CommunityRow = sqlx::query_as(
             "INSERT INTO communities (name, code, created_at) VALUES (?, ?, ?) RETURNING *",
         )
@@ -368,7 +398,7 @@ impl DirectoryStore for SqliteStore {
         community: CommunityId,
         name: &PlaceName,
     ) -> StoreResult<Estate> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let row: EstateRow = sqlx::query_as(
             "INSERT INTO estates (community_id, name, created_at) VALUES (?, ?, ?) RETURNING *",
         )
@@ -430,7 +460,7 @@ impl DirectoryStore for SqliteStore {
         estate: EstateId,
         name: &PlaceName,
     ) -> StoreResult<Building> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let row: BuildingRow = sqlx::query_as(
             "INSERT INTO buildings (estate_id, name, created_at) VALUES (?, ?, ?) RETURNING *",
         )
@@ -493,7 +523,7 @@ impl DirectoryStore for SqliteStore {
         building: BuildingId,
         labels: &[UnitLabel],
     ) -> StoreResult<usize> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         sqlx::query("SELECT id FROM buildings WHERE id = ?")
             .bind(building.0)
             .fetch_one(&mut *tx)
@@ -573,7 +603,7 @@ impl DirectoryStore for SqliteStore {
         building: BuildingId,
         new_code: &mut (dyn FnMut() -> String + Send),
     ) -> StoreResult<usize> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let units: Vec<(i64, String)> = sqlx::query_as(
             "SELECT u.id, u.label FROM units u WHERE u.building_id = ?
              AND NOT EXISTS (SELECT 1 FROM registration_codes c WHERE c.unit_id = u.id AND c.revoked_at IS NULL)",
@@ -611,7 +641,7 @@ impl DirectoryStore for SqliteStore {
         unit: UnitId,
         code: &str,
     ) -> StoreResult<RegistrationCode> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         sqlx::query("SELECT id FROM units WHERE id = ?")
             .bind(unit.0)
             .fetch_one(&mut *tx)
@@ -650,7 +680,7 @@ impl DirectoryStore for SqliteStore {
         actor: &Actor,
         id: RegistrationCodeId,
     ) -> StoreResult<RegistrationCode> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let row: CodeRow = sqlx::query_as(
             "UPDATE registration_codes SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ? RETURNING *",
         )
@@ -703,7 +733,7 @@ fn missing_parent(e: sqlx::Error) -> StoreError {
 #[async_trait]
 impl AccountStore for SqliteStore {
     async fn create_account(&self, actor: &Actor, new: NewAccount) -> StoreResult<Account> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let account = insert_account(&mut tx, &new).await.map_err(|e| match e {
             StoreError::Database(e) => missing_parent(e),
             other => other,
@@ -766,7 +796,7 @@ impl AccountStore for SqliteStore {
         id: AccountId,
         change: &AccountChange,
     ) -> StoreResult<Account> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let before = fetch_account(&mut *tx, id).await?;
         refuse_closed(&mut tx, id).await?;
         if before.role == Role::Resident && change.role != Role::Resident {
@@ -808,6 +838,7 @@ impl AccountStore for SqliteStore {
         )
         .await?;
         tx.commit().await?;
+        self.account_changed(id);
         Ok(after)
     }
 
@@ -817,7 +848,7 @@ impl AccountStore for SqliteStore {
         id: AccountId,
         password_hash: &str,
     ) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         refuse_closed(&mut tx, id).await?;
         let updated = sqlx::query("UPDATE accounts SET password_hash = ? WHERE id = ?")
             .bind(password_hash)
@@ -833,6 +864,7 @@ impl AccountStore for SqliteStore {
             .await?;
         Self::audit(&mut tx, actor.entry("account.password", "account", id)).await?;
         tx.commit().await?;
+        self.account_changed(id);
         Ok(())
     }
 
@@ -900,11 +932,19 @@ impl AccountStore for SqliteStore {
     }
 
     async fn delete_session(&self, token_hash: &str) -> StoreResult<()> {
-        sqlx::query("DELETE FROM sessions WHERE token_hash = ?")
-            .bind(token_hash)
-            .execute(&self.pool)
-            .await?;
+        let ended: Option<i64> =
+            sqlx::query_scalar("DELETE FROM sessions WHERE token_hash = ? RETURNING account_id")
+                .bind(token_hash)
+                .fetch_optional(&self.pool)
+                .await?;
+        if let Some(account) = ended {
+            self.account_changed(AccountId(account));
+        }
         Ok(())
+    }
+
+    fn account_changes(&self) -> tokio::sync::broadcast::Receiver<AccountId> {
+        self.account_changes.subscribe()
     }
 
     async fn replace_setup_token(
@@ -912,7 +952,7 @@ impl AccountStore for SqliteStore {
         token_hash: &str,
         expires_at: DateTime<Utc>,
     ) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         sqlx::query("DELETE FROM setup_tokens WHERE used_at IS NULL")
             .execute(&mut *tx)
             .await?;
@@ -943,7 +983,7 @@ impl AccountStore for SqliteStore {
         now: DateTime<Utc>,
         admin: NewAccount,
     ) -> StoreResult<Account> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let used = sqlx::query(
             "UPDATE setup_tokens SET used_at = ? WHERE token_hash = ? AND used_at IS NULL AND expires_at > ?
                AND NOT EXISTS (SELECT 1 FROM accounts WHERE role = 'admin')",
@@ -981,7 +1021,7 @@ impl AccountStore for SqliteStore {
         display_name: DisplayName,
         password_hash: String,
     ) -> StoreResult<Account> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let place: Option<(i64, i64, i64)> = sqlx::query_as(
             "SELECT u.id, e.id, e.community_id FROM registration_codes c
                JOIN units u ON u.id = c.unit_id
@@ -1142,7 +1182,7 @@ impl ApiKeyStore for SqliteStore {
         key_hash: &str,
         community_id: Option<CommunityId>,
     ) -> StoreResult<ApiKey> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let row: ApiKeyRow = sqlx::query_as(&format!(
             "INSERT INTO api_keys (name, key_hash, community_id, created_at) VALUES (?, ?, ?, ?)
              RETURNING {API_KEY_COLUMNS}"
@@ -1164,7 +1204,7 @@ impl ApiKeyStore for SqliteStore {
     }
 
     async fn revoke_api_key(&self, actor: &Actor, id: i64) -> StoreResult<ApiKey> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let row: ApiKeyRow = sqlx::query_as(&format!(
             "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?
              RETURNING {API_KEY_COLUMNS}"

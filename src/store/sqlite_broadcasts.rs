@@ -121,7 +121,7 @@ impl BroadcastStore for SqliteStore {
         details: &BroadcastDetails,
         stream_key: &str,
     ) -> StoreResult<Broadcast> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO broadcasts (community_id, title, description, starts_at, owner_id,
                 stream_key, rendition_low, rendition_audio, created_at)
@@ -158,7 +158,7 @@ impl BroadcastStore for SqliteStore {
         id: BroadcastId,
         details: &BroadcastDetails,
     ) -> StoreResult<Broadcast> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         let before = fetch(&mut tx, id).await?;
         sqlx::query(
             "UPDATE broadcasts SET title = ?, description = ?, starts_at = ?,
@@ -241,7 +241,7 @@ impl BroadcastStore for SqliteStore {
         id: BroadcastId,
         stream_key: &str,
     ) -> StoreResult<Broadcast> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         let updated = sqlx::query("UPDATE broadcasts SET stream_key = ? WHERE id = ?")
             .bind(stream_key)
             .bind(id.0)
@@ -272,7 +272,7 @@ impl BroadcastStore for SqliteStore {
         // The write comes first, so the transaction takes the write lock at
         // once (waiting on the busy timeout) instead of failing to upgrade a
         // read when several encoders connect together.
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         let mut update = QueryBuilder::<Sqlite>::new("UPDATE broadcasts SET state = ");
         update
             .push_bind(to.as_str())
@@ -315,7 +315,7 @@ impl BroadcastStore for SqliteStore {
         replay: ReplayState,
         millis: Option<i64>,
     ) -> StoreResult<Broadcast> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         sqlx::query(
             "UPDATE broadcasts SET replay = ?, replay_millis = COALESCE(?, replay_millis)
              WHERE id = ?",
@@ -338,7 +338,7 @@ impl BroadcastStore for SqliteStore {
     }
 
     async fn set_recording_error(&self, id: BroadcastId, error: &str) -> StoreResult<Broadcast> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         sqlx::query("UPDATE broadcasts SET recording_error = ? WHERE id = ?")
             .bind(error)
             .bind(id.0)

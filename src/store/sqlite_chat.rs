@@ -1,9 +1,8 @@
 //! `ChatStore` for SQLite.
 //!
-//! Every write opens its transaction with `BEGIN IMMEDIATE`, so it takes the
-//! write lock at once (waiting on the busy timeout) instead of failing to
-//! upgrade a read lock when many residents post together; a write that still
-//! finds the database busy is retried a few times before giving up.
+//! Every write opens its transaction with `SqliteStore::write_tx` (`BEGIN
+//! IMMEDIATE`); a write that still finds the database busy is retried a few
+//! times before giving up.
 //! Decisions are conditional updates: of two moderators acting on one
 //! comment, one changes it and the other gets `StoreError::Conflict`.
 
@@ -257,10 +256,6 @@ async fn lost_race(tx: &mut Tx, id: CommentId) -> StoreError {
 }
 
 impl SqliteStore {
-    async fn write_tx(&self) -> StoreResult<Tx> {
-        Ok(self.pool().begin_with("BEGIN IMMEDIATE").await?)
-    }
-
     async fn post_once(&self, new: &NewComment) -> StoreResult<PostedComment> {
         let mut tx = self.write_tx().await?;
         let inserted: Option<i64> = sqlx::query_scalar(

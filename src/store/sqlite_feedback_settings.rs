@@ -48,7 +48,7 @@ impl SlaSettingsStore for SqliteStore {
         settings: &serde_json::Value,
         at: DateTime<Utc>,
     ) -> StoreResult<StoredSlaPolicy> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         let before: Option<String> = sqlx::query_scalar(
             "SELECT settings FROM sla_policies WHERE community_id = ? ORDER BY created_at DESC, id DESC LIMIT 1",
         )
@@ -92,7 +92,7 @@ impl SlaSettingsStore for SqliteStore {
         shown: bool,
         at: DateTime<Utc>,
     ) -> StoreResult<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         let before: Option<bool> =
             sqlx::query_scalar("SELECT shown FROM screen_figures_settings WHERE community_id = ?")
                 .bind(community.0)
@@ -169,7 +169,7 @@ impl EscalationStore for SqliteStore {
         name: &str,
         at: DateTime<Utc>,
     ) -> StoreResult<Department> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO departments (community_id, name, created_at) VALUES (?, ?, ?) RETURNING id",
         )
@@ -202,7 +202,7 @@ impl EscalationStore for SqliteStore {
         id: i64,
         name: &str,
     ) -> StoreResult<Department> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         let before = department_in(&mut tx, community, id).await?;
         sqlx::query("UPDATE departments SET name = ? WHERE id = ?")
             .bind(name)
@@ -233,7 +233,7 @@ impl EscalationStore for SqliteStore {
         retired: bool,
         at: DateTime<Utc>,
     ) -> StoreResult<Department> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         let before = department_in(&mut tx, community, id).await?;
         sqlx::query("UPDATE departments SET retired_at = ? WHERE id = ?")
             .bind(retired.then(|| ts(at)))
@@ -279,7 +279,7 @@ impl EscalationStore for SqliteStore {
         account: AccountId,
         lead: bool,
     ) -> StoreResult<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         let (sql, action) = if lead {
             (
                 "INSERT OR IGNORE INTO estate_leads (estate_id, account_id) VALUES (?, ?)",
@@ -332,7 +332,7 @@ impl EscalationStore for SqliteStore {
         on: NaiveDate,
         at: DateTime<Utc>,
     ) -> StoreResult<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         let added = sqlx::query(
             "INSERT OR IGNORE INTO joint_meetings (community_id, meets_on, created_at) VALUES (?, ?, ?)",
         )
@@ -394,7 +394,7 @@ impl EscalationStore for SqliteStore {
         at: DateTime<Utc>,
     ) -> StoreResult<Record> {
         let event = escalation.event;
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         // The same steps as `append_record_event`, plus the target and alerts.
         let seq = Self::insert_event(&mut tx, id, expected_version, event, at).await?;
         sqlx::query(

@@ -144,7 +144,7 @@ impl PersonalDataStore for SqliteStore {
             })
             .collect();
 
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         Self::audit(&mut tx, actor.entry("account.export", "account", id.0)).await?;
         tx.commit().await?;
 
@@ -160,7 +160,7 @@ impl PersonalDataStore for SqliteStore {
     }
 
     async fn close_account(&self, id: AccountId, label: &str) -> StoreResult<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         let account = fetch_account(&mut *tx, id).await?;
         let closed: bool =
             sqlx::query_scalar("SELECT closed_at IS NOT NULL FROM accounts WHERE id = ?")
@@ -219,6 +219,8 @@ impl PersonalDataStore for SqliteStore {
         };
         Self::audit(&mut tx, actor.entry("account.close", "account", id.0)).await?;
         tx.commit().await?;
+        // Its chat sockets read their (now deleted) sessions again.
+        self.account_changed(id);
         Ok(())
     }
 }

@@ -100,7 +100,7 @@ impl RecordPhotoStore for SqliteStore {
         photos: &[NewRecordPhoto],
         at: DateTime<Utc>,
     ) -> StoreResult<Record> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         let id = Self::insert_record(&mut tx, actor, new, at).await?;
         Self::insert_photos(&mut tx, id, 1, photos, at).await?;
         tx.commit().await?;
@@ -115,7 +115,7 @@ impl RecordPhotoStore for SqliteStore {
         photos: &[NewRecordPhoto],
         at: DateTime<Utc>,
     ) -> StoreResult<Record> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         let seq = Self::insert_event(&mut tx, id, expected_version, event, at).await?;
         Self::insert_photos(&mut tx, id, seq, photos, at).await?;
         tx.commit().await?;
@@ -129,7 +129,7 @@ impl RecordPhotoStore for SqliteStore {
         photos: &[NewRecordPhoto],
         at: DateTime<Utc>,
     ) -> StoreResult<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         Self::insert_photos(&mut tx, id, seq, photos, at).await?;
         tx.commit().await?;
         Ok(())

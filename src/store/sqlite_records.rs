@@ -241,7 +241,7 @@ impl RecordStore for SqliteStore {
         new: &NewRecord,
         at: DateTime<Utc>,
     ) -> StoreResult<Record> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         let id = Self::insert_record(&mut tx, actor, new, at).await?;
         let record = Self::fetch_record(&mut *tx, "r.id", id.0).await?;
         tx.commit().await?;
@@ -276,7 +276,7 @@ impl RecordStore for SqliteStore {
         event: &NewRecordEvent,
         at: DateTime<Utc>,
     ) -> StoreResult<Record> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         Self::insert_event(&mut tx, id, expected_version, event, at).await?;
         let record = Self::fetch_record(&mut *tx, "r.id", id.0).await?;
         tx.commit().await?;

@@ -374,7 +374,7 @@ async fn check_group(tx: &mut Transaction<'_, Sqlite>, setup: &ScreenSetup) -> S
 #[async_trait]
 impl SignageStore for SqliteStore {
     async fn create_media(&self, actor: &Actor, new: &NewMedia) -> StoreResult<MediaFile> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO signage_media (community_id, kind, state, original_name, content_type,
                 size_bytes, width, height, duration_millis, uploaded_by, created_at)
@@ -408,7 +408,7 @@ impl SignageStore for SqliteStore {
     }
 
     async fn finish_media(&self, id: MediaId, outcome: &MediaOutcome) -> StoreResult<MediaFile> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         sqlx::query(
             "UPDATE signage_media SET state = ?, content_type = ?, size_bytes = ?, width = ?,
                 height = ?, duration_millis = ?, error = ?
@@ -477,7 +477,7 @@ impl SignageStore for SqliteStore {
         state: NoticeState,
     ) -> StoreResult<Notice> {
         let now = ts(Utc::now());
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO notices (community_id, title, body, category, emergency, starts_at,
                 ends_at, day_parts, display_seconds, priority, video_id, state, author_id,
@@ -521,7 +521,7 @@ impl SignageStore for SqliteStore {
         draft: &NoticeDraft,
         state: NoticeState,
     ) -> StoreResult<Notice> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         // The write comes first so the transaction holds the write lock
         // before it reads what it will audit.
         let updated = sqlx::query(
@@ -572,7 +572,7 @@ impl SignageStore for SqliteStore {
         step: &NoticeTransition<'_>,
     ) -> StoreResult<Notice> {
         let now = ts(Utc::now());
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         let mut update = QueryBuilder::<Sqlite>::new("UPDATE notices SET state = ");
         update
             .push_bind(step.to.as_str())
@@ -696,7 +696,7 @@ impl SignageStore for SqliteStore {
         expires_at: DateTime<Utc>,
     ) -> StoreResult<()> {
         let now = Utc::now();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         // Expired, unclaimed codes free their code for reuse.
         sqlx::query("DELETE FROM screen_pairings WHERE expires_at <= ? AND screen_id IS NULL")
             .bind(ts(now))
@@ -721,7 +721,7 @@ impl SignageStore for SqliteStore {
         secret_hash: &str,
         now: DateTime<Utc>,
     ) -> StoreResult<PairingStatus> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         // The write comes first (it takes the lock); the token is then
         // cleared so that it is handed out once.
         let token: Option<Option<String>> = sqlx::query_scalar(
@@ -763,7 +763,7 @@ impl SignageStore for SqliteStore {
         token: &str,
         now: DateTime<Utc>,
     ) -> StoreResult<Screen> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         let secret: Option<String> = sqlx::query_scalar(
             "SELECT secret_hash FROM screen_pairings
              WHERE code = ? AND screen_id IS NULL AND expires_at > ?",
@@ -842,7 +842,7 @@ impl SignageStore for SqliteStore {
         id: ScreenId,
         setup: &ScreenSetup,
     ) -> StoreResult<Screen> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         let before = fetch_screen(&mut tx, id).await?;
         check_group(&mut tx, setup).await?;
         sqlx::query(
@@ -873,7 +873,7 @@ impl SignageStore for SqliteStore {
     }
 
     async fn revoke_screen(&self, actor: &Actor, id: ScreenId) -> StoreResult<Screen> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         sqlx::query("UPDATE screens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?")
             .bind(ts(Utc::now()))
             .bind(id.0)
@@ -908,7 +908,7 @@ impl SignageStore for SqliteStore {
     }
 
     async fn record_plays(&self, id: ScreenId, plays: &[Play]) -> StoreResult<usize> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         let mut added = 0;
         for play in plays {
             // A play of a notice that no longer exists (or never did) is
@@ -1000,7 +1000,7 @@ impl SignageStore for SqliteStore {
         community: CommunityId,
         name: &PlaceName,
     ) -> StoreResult<ScreenGroup> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO screen_groups (community_id, name) VALUES (?, ?) RETURNING id",
         )

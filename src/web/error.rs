@@ -31,6 +31,9 @@ pub enum WebError {
     Conflict { key: &'static str },
     #[error("too many attempts")]
     TooManyAttempts,
+    /// The database stayed busy: nothing was stored, try again.
+    #[error("database busy")]
+    Busy,
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -62,6 +65,7 @@ impl WebError {
             WebError::Csrf => "error.csrf",
             WebError::BadInput { key } | WebError::Conflict { key } => key,
             WebError::TooManyAttempts => "error.too_many_attempts",
+            WebError::Busy => "error.busy",
             WebError::Internal(_) => "error.internal",
         }
     }
@@ -76,6 +80,7 @@ impl ResponseError for WebError {
             WebError::BadInput { .. } => StatusCode::BAD_REQUEST,
             WebError::Conflict { .. } => StatusCode::CONFLICT,
             WebError::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
+            WebError::Busy => StatusCode::SERVICE_UNAVAILABLE,
             WebError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -91,6 +96,11 @@ impl ResponseError for WebError {
                 .finish();
         }
         let mut response = HttpResponse::build(self.status_code()).finish();
+        if let WebError::Busy = self {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(1));
+        }
         response
             .extensions_mut()
             .insert(ErrorMessage(self.message_key()));
@@ -108,6 +118,7 @@ impl From<StoreError> for WebError {
             StoreError::Rejected(_) => WebError::BadInput {
                 key: "error.rejected",
             },
+            StoreError::Busy => WebError::Busy,
             e => WebError::Internal(e.into()),
         }
     }

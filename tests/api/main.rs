@@ -30,6 +30,7 @@ mod registration;
 mod roles;
 mod scope;
 mod screens_console;
+mod security_sockets;
 mod signage;
 mod sla_settings;
 mod system;

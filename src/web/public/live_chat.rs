@@ -3,6 +3,11 @@
 //! in sequence order (no duplicates, no gaps), the viewer's own notices, the
 //! moderation queue for moderators, and `post` / `vote` frames answered with
 //! `ack` or `error`.
+//!
+//! A socket keeps no rights its session lost: the session is read again
+//! whenever the store says the account changed, and before every post, vote
+//! and queue item. Ended, the socket goes on as a guest's (`signed_out`);
+//! no longer a moderator here, it loses the queue (`queue` `revoked`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,14 +18,14 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use actix_ws::{AggregatedMessage, AggregatedMessageStream, Session};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::{self, error::RecvError};
 
 use crate::chat::{
     ChatError, NewPost, Posted, PublicEvent, QueueEvent, QueueSubscription, Subscription,
 };
 use crate::domain::broadcast::Broadcast;
 use crate::domain::chat::{Comment, CommentKind, CommentState};
-use crate::domain::{Account, BroadcastId, CommentId, Permission};
+use crate::domain::{Account, AccountId, BroadcastId, CommentId, CommunityId, Permission};
 use crate::i18n::Lang;
 use crate::live::Status;
 use crate::web::api::ApiError;
@@ -48,6 +53,14 @@ pub struct SocketViewer {
     time_zone: chrono_tz::Tz,
     /// Receives the moderation queue of this broadcast.
     moderator: bool,
+    /// The broadcast's community, for checking the right to moderate again.
+    community: CommunityId,
+    /// A signed-in viewer's session token, checked again before anything
+    /// only they may do or see, and whenever their account changes.
+    session_token: Option<String>,
+    /// Tells when an account's sessions or rights changed; taken before the
+    /// session was read, so that no change falls between.
+    account_changes: Option<broadcast::Receiver<AccountId>>,
 }
 
 /// Reads the viewer of a socket upgrade. A browser sends the session cookie
@@ -57,20 +70,29 @@ pub async fn socket_viewer(
     req: &HttpRequest,
     broadcast: &Broadcast,
 ) -> Result<SocketViewer, WebError> {
-    if req.cookie(SESSION_COOKIE).is_some() && !same_origin(req) {
+    let cookie = req.cookie(SESSION_COOKIE);
+    if cookie.is_some() && !same_origin(req) {
         tracing::warn!(path = req.path(), "cross-site WebSocket refused");
         return Err(WebError::Forbidden);
     }
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .expect("AppState is registered");
+    let account_changes = cookie.is_some().then(|| state.store.account_changes());
     let ctx = Ctx::load(req).await?;
     let moderator = ctx
         .viewer
         .as_ref()
-        .is_some_and(|a| may_moderate(a, broadcast));
+        .is_some_and(|a| may_moderate(a, broadcast.community_id));
+    let signed_in = ctx.viewer.is_some();
     Ok(SocketViewer {
         account: ctx.viewer,
         lang: ctx.lang,
         time_zone: ctx.time_zone,
         moderator,
+        community: broadcast.community_id,
+        session_token: cookie.filter(|_| signed_in).map(|c| c.value().to_owned()),
+        account_changes: account_changes.filter(|_| signed_in),
     })
 }
 
@@ -101,8 +123,8 @@ pub async fn subscribe(
 }
 
 /// Staff of the broadcast's community (or of all) who may work its queue.
-pub fn may_moderate(account: &Account, broadcast: &Broadcast) -> bool {
-    account.may(Permission::ModerateChat, broadcast.community_id)
+pub fn may_moderate(account: &Account, community: CommunityId) -> bool {
+    account.may(Permission::ModerateChat, community)
 }
 
 /// `?after=SEQ` of a resuming client.
@@ -173,7 +195,8 @@ impl PostBody {
 enum Stop {
     /// The client went away or the socket broke.
     Gone,
-    /// The events could not be read: close, the client resumes where it was.
+    /// The events could not be read (or the session checked): close, the
+    /// client resumes where it was.
     Store,
 }
 
@@ -203,7 +226,7 @@ struct Connection {
 pub async fn serve(
     state: web::Data<AppState>,
     broadcast: BroadcastId,
-    viewer: SocketViewer,
+    mut viewer: SocketViewer,
     after: Option<i64>,
     session: Session,
     mut stream: AggregatedMessageStream,
@@ -211,6 +234,7 @@ pub async fn serve(
     mut subscription: Subscription,
     mut queue: Option<QueueSubscription>,
 ) {
+    let mut account_changes = viewer.account_changes.take();
     let mut connection = Connection {
         state,
         broadcast,
@@ -228,9 +252,26 @@ pub async fn serve(
         connection.start(after).await?;
         let mut ping = tokio::time::interval(PING_EVERY);
         let mut last_heard = tokio::time::Instant::now();
-        let signed_in = connection.viewer.account.is_some();
+        let mut signed_in = connection.viewer.account.is_some();
         loop {
             tokio::select! {
+                // Signed out, password changed, disabled, demoted, moved:
+                // the rights this socket opened with end at once.
+                change = next_account_change(&mut account_changes), if signed_in => {
+                    let mine = match change {
+                        Ok(account) => connection.viewer.account.as_ref().is_some_and(|a| a.id == account),
+                        Err(RecvError::Lagged(_)) => true,
+                        Err(RecvError::Closed) => {
+                            // Nothing tells of changes any more: every action still checks.
+                            account_changes = None;
+                            false
+                        }
+                    };
+                    if mine {
+                        connection.recheck(&mut queue).await?;
+                        signed_in = connection.viewer.account.is_some();
+                    }
+                },
                 event = subscription.receiver.recv() => match event {
                     Ok(event) => connection.forward(event).await?,
                     Err(RecvError::Lagged(_)) => connection.catch_up(None).await?,
@@ -245,7 +286,14 @@ pub async fn serve(
                     Err(RecvError::Closed) => return Ok(()),
                 },
                 item = next_queue_item(&mut queue) => match item {
-                    Ok(item) => connection.forward_queue(&item).await?,
+                    Ok(item) => {
+                        // What is held is for moderators only: asked again each time.
+                        connection.recheck(&mut queue).await?;
+                        signed_in = connection.viewer.account.is_some();
+                        if queue.is_some() {
+                            connection.forward_queue(&item).await?;
+                        }
+                    }
                     // A moderator's page reloads its queue when told it missed some.
                     Err(RecvError::Lagged(_)) => connection.send(json!({"type": "queue", "op": "reload"}).to_string()).await?,
                     Err(RecvError::Closed) => return Ok(()),
@@ -260,7 +308,8 @@ pub async fn serve(
                 message = stream.recv() => match message {
                     Some(Ok(AggregatedMessage::Text(text))) => {
                         last_heard = tokio::time::Instant::now();
-                        connection.client_frame(&text).await?;
+                        connection.client_frame(&text, &mut queue).await?;
+                        signed_in = connection.viewer.account.is_some();
                     }
                     Some(Ok(AggregatedMessage::Ping(bytes))) => {
                         last_heard = tokio::time::Instant::now();
@@ -296,6 +345,16 @@ pub async fn serve(
     let _ = connection.session.close(reason).await;
 }
 
+/// The next account change; never, for a socket that is not signed in.
+async fn next_account_change(
+    changes: &mut Option<broadcast::Receiver<AccountId>>,
+) -> Result<AccountId, RecvError> {
+    match changes {
+        Some(changes) => changes.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// The next change of the moderation queue; never, for others than moderators.
 async fn next_queue_item(
     queue: &mut Option<QueueSubscription>,
@@ -313,6 +372,52 @@ fn status_message(status: &Status) -> String {
 impl Connection {
     async fn send(&mut self, text: String) -> Result<(), Stop> {
         Ok(self.session.text(text).await?)
+    }
+
+    /// Reads the viewer's session again. Ended (signed out, password
+    /// changed, account disabled or its role changed): from now on the
+    /// socket is a guest's, told `signed_out`. Still valid: the account as
+    /// it is now, and the queue only while it may still moderate here.
+    /// Anonymous sockets have nothing to lose and are not asked.
+    async fn recheck(&mut self, queue: &mut Option<QueueSubscription>) -> Result<(), Stop> {
+        let Some(token) = self.viewer.session_token.clone() else {
+            return Ok(());
+        };
+        let fresh = match self.state.accounts.session(&token).await {
+            Ok(found) => found.map(|(_, account)| account),
+            Err(e) => {
+                // Unchecked rights are no rights: close; the client comes back
+                // and is read afresh.
+                tracing::warn!(error = ?e, "cannot check a socket's session");
+                return Err(Stop::Store);
+            }
+        };
+        let was_moderator = self.viewer.moderator;
+        match fresh {
+            Some(account) => {
+                self.viewer.moderator =
+                    was_moderator && may_moderate(&account, self.viewer.community);
+                self.viewer.account = Some(account);
+            }
+            None => {
+                self.viewer.account = None;
+                self.viewer.session_token = None;
+                self.viewer.moderator = false;
+                self.mine.clear();
+            }
+        }
+        if was_moderator && !self.viewer.moderator {
+            *queue = None;
+            self.send(json!({"type": "queue", "op": "revoked"}).to_string())
+                .await?;
+        }
+        if self.viewer.account.is_none() {
+            tracing::info!(broadcast = %self.broadcast, "a socket's session ended; it watches as a guest now");
+            let message = self.viewer.lang.t("chat_ui.signed_out");
+            self.send(json!({"type": "signed_out", "message": message}).to_string())
+                .await?;
+        }
+        Ok(())
     }
 
     /// A queue change, passed on; an item that left the queue says who
@@ -519,7 +624,11 @@ impl Connection {
         Ok((json, notice))
     }
 
-    async fn client_frame(&mut self, text: &str) -> Result<(), Stop> {
+    async fn client_frame(
+        &mut self,
+        text: &str,
+        queue: &mut Option<QueueSubscription>,
+    ) -> Result<(), Stop> {
         let lang = self.viewer.lang;
         let zone = self.viewer.time_zone;
         let frame: ClientFrame = match serde_json::from_str(text) {
@@ -529,6 +638,8 @@ impl Connection {
                 return self.send(reply.to_string()).await;
             }
         };
+        // Posting and voting are the account's: is it still signed in, as what?
+        self.recheck(queue).await?;
         let reply = match (frame, self.viewer.account.clone()) {
             (ClientFrame::Post(post), account) => {
                 let client_id = post.client_id.clone();

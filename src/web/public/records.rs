@@ -1,5 +1,6 @@
 //! Residents file records, follow them, confirm the fix with a rating or reopen.
 
+use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpResponse};
 use chrono::Utc;
 use maud::{html, Markup};
@@ -10,7 +11,7 @@ use crate::domain::{BuildingId, RecordId, Role};
 use crate::feedback::photos::{PhotoError, PhotoViewer};
 use crate::feedback::records::{Filing, RecordError, Request};
 use crate::feedback::{category_class, CATEGORIES};
-use crate::store::RecordFilter;
+use crate::store::{RecordFilter, StoreError};
 use crate::web::console::records::place_of;
 use crate::web::context::{Ctx, SignedIn};
 use crate::web::error::WebError;
@@ -98,10 +99,53 @@ pub async fn file(
 ) -> Result<HttpResponse, WebError> {
     resident(&me)?;
     let data = &form.data;
+    let ctx = &me.ctx;
+    // Whatever goes wrong, the resident gets the form back with what they typed.
+    let back_with = |status: StatusCode, problem: String| {
+        let values = ReportForm {
+            category: data.category.clone(),
+            title: data.title.clone(),
+            description: data.description.clone(),
+            location: data.location.clone(),
+            building: data.building,
+        };
+        let mut response = HttpResponse::build(status);
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.insert_header((header::RETRY_AFTER, 1));
+        }
+        Ok(response
+            .content_type("text/html; charset=utf-8")
+            .body(report_page(ctx, &values, Some(&problem)).into_string()))
+    };
+    let back = |problem: String| back_with(StatusCode::BAD_REQUEST, problem);
+    let photos_chosen = form.photos.as_ref().is_ok_and(|p| !p.is_empty());
+    let failed = |busy: bool| {
+        let (status, key) = if busy {
+            (StatusCode::SERVICE_UNAVAILABLE, "report.busy_try_again")
+        } else {
+            (StatusCode::INTERNAL_SERVER_ERROR, "report.failed_try_again")
+        };
+        let mut problem = ctx.t(key).into_owned();
+        if photos_chosen {
+            problem = format!("{problem} {}", ctx.t("record_photos.choose_again"));
+        }
+        back_with(status, problem)
+    };
+    let store_failed = |e: StoreError| {
+        if let StoreError::Busy = e {
+            tracing::warn!("database busy; a report was sent back to be filed again");
+        } else {
+            tracing::error!(error = ?e, "a report could not be filed");
+        }
+        failed(matches!(e, StoreError::Busy))
+    };
     let estate_id = me.account.estate_id.ok_or(WebError::Forbidden)?;
     // The building from the lobby QR code, if it is in the resident's estate; else their own.
     let own_building = match me.account.unit_id {
-        Some(unit) => Some(state.store.unit(unit).await?.building_id),
+        Some(unit) => match state.store.unit(unit).await {
+            Ok(unit) => Some(unit.building_id),
+            Err(e) => return store_failed(e),
+        },
         None => None,
     };
     let building_id = match data.building.map(BuildingId) {
@@ -115,17 +159,6 @@ pub async fn file(
             Some(b)
         }
         _ => own_building,
-    };
-    let ctx = &me.ctx;
-    let back = |problem: String| {
-        let values = ReportForm {
-            category: data.category.clone(),
-            title: data.title.clone(),
-            description: data.description.clone(),
-            location: data.location.clone(),
-            building: data.building,
-        };
-        Ok(sent_back(report_page(ctx, &values, Some(&problem))))
     };
     let Some(class) = category_class(&data.category) else {
         return back(ctx.t("error.bad_request").into_owned());
@@ -164,8 +197,11 @@ pub async fn file(
         Err(PhotoError::Record(RecordError::BadText { field, error })) => {
             back(field_problem(ctx, &format!("record.{field}"), &error))
         }
-        Err(PhotoError::Record(RecordError::Store(e))) => Err(e.into()),
-        Err(PhotoError::Files(e)) => Err(WebError::Internal(e.into())),
+        Err(PhotoError::Record(RecordError::Store(e))) => store_failed(e),
+        Err(PhotoError::Files(e)) => {
+            tracing::error!(error = ?e, "a report's photos could not be kept");
+            failed(false)
+        }
         Err(e) => back(photo_problem(ctx, &e)),
     }
 }
