@@ -198,6 +198,7 @@ impl Records {
                     to_state: Some(RecordAction::Escalate.apply(record.state, None)?),
                     note: String::new(),
                     public: true,
+                    published: false,
                     assignee: None,
                     rating: None,
                 };
@@ -248,6 +249,7 @@ impl Records {
                     to_state: Some(RecordState::Closed),
                     note: String::new(),
                     public: true,
+                    published: false,
                     assignee: None,
                     rating: None,
                 };
@@ -307,6 +309,7 @@ impl Records {
             to_state: Some(to),
             note,
             public,
+            published: false,
             assignee: None,
             rating: None,
         };
@@ -362,6 +365,7 @@ impl Records {
             to_state: None,
             note,
             public: true,
+            published: false,
             assignee: None,
             rating: None,
         };

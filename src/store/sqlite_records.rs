@@ -24,6 +24,7 @@ struct RecordRow {
     category: String,
     class: String,
     title: String,
+    title_public: bool,
     description: String,
     location: String,
     source: String,
@@ -35,7 +36,7 @@ struct RecordRow {
 }
 
 const RECORD_COLUMNS: &str = "r.id, r.number, r.community_id, r.estate_id, r.building_id, r.category, r.class,
-    r.title, r.description, r.location, r.source, r.reporter_id, r.created_at, h.state, h.version, h.assignee";
+    r.title, r.title_public, r.description, r.location, r.source, r.reporter_id, r.created_at, h.state, h.version, h.assignee";
 
 fn corrupt(what: &str, value: &str) -> StoreError {
     StoreError::Corrupt(format!("{what} {value:?}"))
@@ -56,6 +57,7 @@ impl TryFrom<RecordRow> for Record {
             building_id: r.building_id.map(BuildingId),
             category: r.category,
             title: r.title,
+            title_public: r.title_public,
             description: r.description,
             location: r.location,
             reporter_id: r.reporter_id.map(AccountId),
@@ -77,6 +79,7 @@ struct EventRow {
     to_state: Option<String>,
     note: String,
     public: bool,
+    published: bool,
     rating: Option<u8>,
     assignee: Option<String>,
 }
@@ -99,6 +102,7 @@ impl TryFrom<EventRow> for RecordEvent {
             to_state: state(r.to_state)?,
             note: r.note,
             public: r.public,
+            published: r.published,
             rating: r.rating,
             assignee: r.assignee.filter(|a| !a.is_empty()),
         })
@@ -144,9 +148,9 @@ impl SqliteStore {
         .fetch_one(&mut **tx)
         .await?;
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO records (number, community_id, estate_id, building_id, category, class, title, description,
-                                  location, source, reporter_id, tracking_hash, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            "INSERT INTO records (number, community_id, estate_id, building_id, category, class, title, title_public,
+                                  description, location, source, reporter_id, tracking_hash, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(record_number(&code, year, serial))
         .bind(community_id)
@@ -155,6 +159,7 @@ impl SqliteStore {
         .bind(&new.category)
         .bind(new.class.as_str())
         .bind(&new.title)
+        .bind(new.title_public)
         .bind(&new.description)
         .bind(&new.location)
         .bind(new.source.as_str())
@@ -211,8 +216,8 @@ impl SqliteStore {
         }
         sqlx::query(
             "INSERT INTO record_events (record_id, seq, at, actor_id, actor_name, action, from_state, to_state,
-                                        note, public, assignee, rating)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                        note, public, published, assignee, rating)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(id.0)
         .bind(expected_version + 1)
@@ -224,6 +229,7 @@ impl SqliteStore {
         .bind(event.to_state.map(RecordState::as_str))
         .bind(&event.note)
         .bind(event.public)
+        .bind(event.published)
         .bind(event.assignee.as_deref())
         .bind(event.rating)
         .execute(&mut **tx)
@@ -257,7 +263,7 @@ impl RecordStore for SqliteStore {
 
     async fn record_events(&self, id: RecordId) -> StoreResult<Vec<RecordEvent>> {
         let rows: Vec<EventRow> = sqlx::query_as(
-            "SELECT seq, at, actor_id, actor_name, action, from_state, to_state, note, public, rating, assignee
+            "SELECT seq, at, actor_id, actor_name, action, from_state, to_state, note, public, published, rating, assignee
              FROM record_events WHERE record_id = ? ORDER BY seq",
         )
         .bind(id.0)
@@ -446,7 +452,7 @@ impl RecordStore for SqliteStore {
             serde_json::to_string(&ids.iter().map(|i| i.0).collect::<Vec<_>>()).unwrap_or_default();
         let mut out = Vec::new();
         let rows = sqlx::query_as::<_, EventWithRecord>(
-            "SELECT record_id, seq, at, actor_id, actor_name, action, from_state, to_state, note, public, rating,
+            "SELECT record_id, seq, at, actor_id, actor_name, action, from_state, to_state, note, public, published, rating,
                     assignee
              FROM record_events WHERE record_id IN (SELECT value FROM json_each(?)) ORDER BY record_id, seq",
         )
