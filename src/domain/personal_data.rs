@@ -405,7 +405,9 @@ fn could_be_room(chars: &[char], start: usize, end: usize) -> bool {
         None => true,
         Some(&c) => {
             let continues = matches!(c, '.' | '．' | ':' | '：' | '/' | '／') || is_dash(c);
-            let more_digits = chars.get(end + 1).is_some_and(|&d| digit_value(d).is_some());
+            let more_digits = chars
+                .get(end + 1)
+                .is_some_and(|&d| digit_value(d).is_some());
             !(continues && more_digits) && !QUANTITY_UNITS.contains(c)
         }
     }
@@ -428,25 +430,22 @@ fn find_rooms(chars: &[char], spans: &mut Spans) {
     let mut rooms = Vec::new();
     let mut at = 0;
     while at < chars.len() {
-        if digit_value(chars[at]).is_none()
-            || (at > 0 && digit_value(chars[at - 1]).is_some())
-        {
+        if digit_value(chars[at]).is_none() || (at > 0 && digit_value(chars[at - 1]).is_some()) {
             at += 1;
             continue;
         }
         let end = digits_end(chars, at);
         let before = at.checked_sub(1).map(|i| chars[i]);
-        let glued = before.is_some_and(|c| {
-            matches!(c, '.' | '．' | ':' | '：' | '/' | '／') || is_dash(c)
-        });
+        let glued =
+            before.is_some_and(|c| matches!(c, '.' | '．' | ':' | '：' | '/' | '／') || is_dash(c));
         let mut room = None;
         if word_at(chars, end, ROOM_WORDS).is_some() {
             // "502室": the suffix says it is a room.
             if !glued && could_be_room(chars, at, end) {
                 room = Some((at, end));
             }
-        } else if let Some(word) = word_at(chars, end, BUILDING_WORDS)
-            .or_else(|| word_at(chars, end, UNIT_WORDS))
+        } else if let Some(word) =
+            word_at(chars, end, BUILDING_WORDS).or_else(|| word_at(chars, end, UNIT_WORDS))
         {
             // "3号楼502", "3栋2单元502", "2单元502": the room follows, possibly
             // after a unit.
@@ -726,7 +725,6 @@ fn passes_luhn(v: &[u8]) -> bool {
     sum.is_multiple_of(10)
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -924,12 +922,7 @@ mod tests {
 
     #[test]
     fn leaves_text_that_only_starts_like_a_plate() {
-        for text in [
-            "新A股",
-            "苏A级景区",
-            "京A1234567",
-            "沪ABCDE1",
-        ] {
+        for text in ["新A股", "苏A级景区", "京A1234567", "沪ABCDE1"] {
             assert_eq!(masked(text), text);
         }
         // Not a plate, but a room all the same.
@@ -1081,7 +1074,6 @@ mod tests {
         let digits = "1 ".repeat(5000);
         assert_eq!(masked(&digits), digits);
     }
-
 
     fn longest_digit_run(text: &str) -> usize {
         text.split(|c: char| digit_value(c).is_none())

@@ -589,7 +589,10 @@ mod tests {
             },
         ];
         let public = PublicRecord::of(&record, &events);
-        assert_eq!(public.title, None, "the form did not say the title is public");
+        assert_eq!(
+            public.title, None,
+            "the form did not say the title is public"
+        );
         assert_eq!(
             public.steps,
             [

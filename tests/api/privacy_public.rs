@@ -127,11 +127,7 @@ impl Scene {
             )
             .await;
         assert_eq!(filed.status(), 303);
-        let link = location(&filed)
-            .split('?')
-            .next()
-            .unwrap()
-            .to_owned();
+        let link = location(&filed).split('?').next().unwrap().to_owned();
         assert!(link.starts_with("/track/"), "{link}");
         let record = app
             .state
@@ -183,7 +179,11 @@ impl Scene {
             .filter(|e| e.published)
             .map(|e| e.note.as_str())
             .collect();
-        assert_eq!(published, [PUBLISHED_REPLY], "only the staff reply for publication");
+        assert_eq!(
+            published,
+            [PUBLISHED_REPLY],
+            "only the staff reply for publication"
+        );
         assert_eq!(scene.current().await.state, RecordState::Accepted);
         scene
     }
@@ -253,10 +253,16 @@ async fn the_tracking_link_in_someone_elses_hands_shows_only_the_public_view() {
     // Anyone holding the forwarded link, and another signed-in account.
     let stranger = anonymous_get(app, &scene.link).await;
     let staff_page = app.text(&scene.staff, &scene.link).await;
-    for (who, page) in [("a stranger", &stranger), ("someone signed in", &staff_page)] {
+    for (who, page) in [
+        ("a stranger", &stranger),
+        ("someone signed in", &staff_page),
+    ] {
         assert_private(&format!("the tracking page for {who}"), page);
         assert!(page.contains(TITLE_MASKED), "{who}: {page}");
-        assert!(page.contains(PUBLISHED_MASKED), "{who}: the published reply");
+        assert!(
+            page.contains(PUBLISHED_MASKED),
+            "{who}: the published reply"
+        );
         assert!(page.contains(&scene.record.number));
         assert!(!page.contains("门口"), "{who}: no location");
         assert!(!page.contains(r#"name="note""#), "{who}: no form to act");
@@ -266,7 +272,12 @@ async fn the_tracking_link_in_someone_elses_hands_shows_only_the_public_view() {
 
     // The reporter, signed in, still reads everything on the same link.
     let own = app.text(&scene.resident, &scene.link).await;
-    for words in [DESCRIPTION, RESIDENT_NOTE, REPLY_TO_RESIDENT, PUBLISHED_REPLY] {
+    for words in [
+        DESCRIPTION,
+        RESIDENT_NOTE,
+        REPLY_TO_RESIDENT,
+        PUBLISHED_REPLY,
+    ] {
         assert!(own.contains(words), "the reporter reads {words:?}");
     }
     assert!(!own.contains(INTERNAL_NOTE), "never the internal note");
@@ -336,16 +347,15 @@ async fn records_nobody_was_told_about_publish_a_neutral_title() {
         .unwrap();
     assert!(!phone.title_public);
 
-    let body = anonymous_get(
-        app,
-        &format!("/open311/v2/requests/{}.json", phone.number),
-    )
-    .await;
+    let body = anonymous_get(app, &format!("/open311/v2/requests/{}.json", phone.number)).await;
     assert_private("a phone record in Open311", &body);
     let list: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(
         list[0]["description"],
         format!("{} · 阳光花园 3号楼", Lang::Zh.t("category.elevator"))
     );
-    assert_eq!(list[0]["status_notes"], Lang::Zh.t("state.submitted").as_ref());
+    assert_eq!(
+        list[0]["status_notes"],
+        Lang::Zh.t("state.submitted").as_ref()
+    );
 }

@@ -21,8 +21,7 @@ use crate::web::record_photos::{
 };
 use crate::web::record_view::{
     category_name, escalation_notes, live_question, photo_input, public_title, record_facts,
-    state_badge,
-    submitted_action, timeline, TimelinePhotos,
+    state_badge, submitted_action, timeline, TimelinePhotos,
 };
 use crate::web::AppState;
 
