@@ -408,7 +408,8 @@ fn could_be_room(chars: &[char], start: usize, end: usize) -> bool {
             let more_digits = chars
                 .get(end + 1)
                 .is_some_and(|&d| digit_value(d).is_some());
-            !(continues && more_digits) && !QUANTITY_UNITS.contains(c)
+            let quantity = QUANTITY_UNITS.contains(c);
+            !(quantity || (continues && more_digits))
         }
     }
 }

@@ -429,7 +429,7 @@ impl PublicRecord {
                     && e.actor_id != record.reporter_id
                     && !e.note.trim().is_empty())
                 .then(|| mask_personal_data(&e.note).text);
-                (e.to_state.is_some() || reply.is_some()).then(|| PublicStep {
+                (e.to_state.is_some() || reply.is_some()).then_some(PublicStep {
                     at: e.at,
                     to_state: e.to_state,
                     reply,
