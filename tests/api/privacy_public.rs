@@ -26,6 +26,8 @@ const RESIDENT_NOTE: &str = "我的电话13912345678 住3-502 王小明";
 const RESIDENT_REPLY: &str = "王小明白天在家 3号楼502室 电话13912345678";
 const INTERNAL_NOTE: &str = "住户王小明身份证11010519491231002X";
 const REPLY_TO_RESIDENT: &str = "王小明您好 请确认明天上午3-502是否有人在家";
+/// Written after the published reply, to the resident only.
+const LATER_REPLY_TO_RESIDENT: &str = "王小明您好 明早请在3-502等候";
 const PUBLISHED_REPLY: &str = "师傅明早到3-502维修 有事请打13812345678";
 const PUBLISHED_MASKED: &str = "师傅明早到3-***维修 有事请打138****5678";
 
@@ -52,6 +54,7 @@ fn assert_private(what: &str, body: &str) {
         RESIDENT_REPLY,
         INTERNAL_NOTE,
         REPLY_TO_RESIDENT,
+        LATER_REPLY_TO_RESIDENT,
     ] {
         assert!(!body.contains(words), "{what} carries {words:?}");
     }
@@ -165,6 +168,9 @@ impl Scene {
                 PUBLISHED_REPLY,
                 &[("public", "on"), ("published", "on")],
             )
+            .await;
+        scene
+            .staff_act("", LATER_REPLY_TO_RESIDENT, &[("public", "on")])
             .await;
 
         let events = scene
