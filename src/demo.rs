@@ -219,6 +219,8 @@ async fn seed_records(store: &dyn Store, resident: &Account) -> anyhow::Result<(
             category: category.into(),
             class,
             title: title.into(),
+            // Filed through the resident form, which says the title is public.
+            title_public: true,
             description: title.into(),
             location: String::new(),
             source: RecordSource::Web,
@@ -268,6 +270,7 @@ async fn seed_records(store: &dyn Store, resident: &Account) -> anyhow::Result<(
             to_state: Some(to),
             note: String::new(),
             public: true,
+            published: false,
             assignee: None,
             rating: None,
         };

@@ -268,6 +268,9 @@ impl Chat {
             category: form.category.trim().to_owned(),
             class,
             title: default_title(&comment.body),
+            // The question itself was public in the chat, but nobody told its
+            // author the record's title would be: it stays neutral.
+            title_public: false,
             description: comment.body.clone(),
             location: String::new(),
             source: RecordSource::LiveQuestion,

@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::ids::{AccountId, BroadcastId, CommentId, CommunityId, RecordId};
+use super::personal_data::mask_personal_data;
 use super::role::Role;
 
 /// Slow mode: the longest wait between one person's messages.
@@ -281,11 +282,11 @@ impl Comment {
             kind: self.kind,
             name: self.public_name.clone(),
             anonymous: self.anonymous,
-            body: self.body.clone(),
+            body: masked(&self.body),
             at: self.created_at,
             votes: self.votes,
             status: self.status,
-            answer: self.answer.clone(),
+            answer: self.answer.as_deref().map(masked),
         }
     }
 
@@ -320,10 +321,17 @@ impl Comment {
             .map(|offset_ms| Chapter {
                 comment: self.id,
                 offset_ms,
-                question: self.body.clone(),
-                answer: self.answer.clone(),
+                question: masked(&self.body),
+                answer: self.answer.as_deref().map(masked),
             })
     }
+}
+
+/// Text shown to everyone, masked once more as it leaves: the body was
+/// masked when it was posted, but by the rules of that day (rooms were
+/// masked later), and the secretary's answer is staff text for the public.
+fn masked(text: &str) -> String {
+    mask_personal_data(text).text
 }
 
 /// What anyone may see of a comment.
@@ -874,6 +882,23 @@ mod tests {
             at: Utc::now(),
         }
         .is_active(Utc::now()));
+    }
+
+    #[test]
+    fn chapters_and_public_comments_are_masked_as_they_leave() {
+        // Stored before rooms were masked, answered with a phone number.
+        let mut c = comment(5);
+        c.state = CommentState::Approved;
+        c.status = QuestionStatus::Answered;
+        c.answer_offset_ms = Some(1_000);
+        c.body = "3号楼502室漏水".into();
+        c.answer = Some("请打13812345678".into());
+        let chapter = c.chapter().unwrap();
+        assert_eq!(chapter.question, "3号楼***室漏水");
+        assert_eq!(chapter.answer.as_deref(), Some("请打138****5678"));
+        let public = c.public();
+        assert_eq!(public.body, "3号楼***室漏水");
+        assert_eq!(public.answer.as_deref(), Some("请打138****5678"));
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod chat;
 pub mod directory;
 pub mod ids;
 pub mod notice;
+pub mod personal_data;
 pub mod record;
 pub mod role;
 pub mod scope;

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::ids::{AccountId, BuildingId, CommunityId, EstateId, RecordId};
+use super::personal_data::mask_personal_data;
 
 /// Where a record stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -308,6 +309,10 @@ pub struct Record {
     pub category: String,
     pub class: RecordClass,
     pub title: String,
+    /// The filing form told the resident that the title is shown publicly
+    /// (masked); without it, public outputs show a title made from the
+    /// category and the place instead.
+    pub title_public: bool,
     pub description: String,
     pub location: String,
     pub source: RecordSource,
@@ -340,8 +345,13 @@ pub struct RecordEvent {
     pub from_state: Option<RecordState>,
     pub to_state: Option<RecordState>,
     pub note: String,
-    /// Shown to the resident on their timeline and in public disclosure.
+    /// Shown to the resident on their timeline (never to anyone else: see
+    /// `published`).
     pub public: bool,
+    /// A staff reply written for publication: its note (masked) is shown to
+    /// everyone, in Open311 and on the public view of the record. Residents'
+    /// own notes are never published.
+    pub published: bool,
     /// The resident's 1–5 satisfaction rating, on the closing event.
     pub rating: Option<u8>,
     /// Who the record was handed to with this event, if anyone.
@@ -356,6 +366,8 @@ pub struct NewRecord {
     pub category: String,
     pub class: RecordClass,
     pub title: String,
+    /// The filing form told the resident that the title is shown publicly.
+    pub title_public: bool,
     pub description: String,
     pub location: String,
     pub source: RecordSource,
@@ -375,6 +387,83 @@ pub struct RecordChange {
     pub note: String,
     pub public: bool,
     pub assignee: Option<String>,
+}
+
+/// What anyone may read of a record: Open311, the record's page in the hands
+/// of someone other than its reporter. Every public output is made from this
+/// and from nothing else of the record.
+///
+/// - The title, masked, only if the filing form told the resident it is
+///   shown publicly; otherwise `None`, and outputs show a neutral title made
+///   from the category and the place.
+/// - Never the description, the location, who acted, nor any note of the
+///   resident or internal note of staff.
+/// - The steps: every change of state, and the staff replies written for
+///   publication (`published`), their text masked.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PublicRecord {
+    pub id: RecordId,
+    pub number: String,
+    pub estate_id: EstateId,
+    pub building_id: Option<BuildingId>,
+    pub category: String,
+    pub class: RecordClass,
+    pub state: RecordState,
+    pub title: Option<String>,
+    pub created_at: DateTime<Utc>,
+    /// The last change of any kind (also one not shown).
+    pub updated_at: DateTime<Utc>,
+    pub steps: Vec<PublicStep>,
+}
+
+/// One public step of a record: a change of state, a published staff reply, or both.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PublicStep {
+    pub at: DateTime<Utc>,
+    pub to_state: Option<RecordState>,
+    /// A staff reply written for publication, masked.
+    pub reply: Option<String>,
+}
+
+impl PublicRecord {
+    /// The public view of `record` with its `events` (oldest first).
+    pub fn of(record: &Record, events: &[RecordEvent]) -> Self {
+        let steps = events
+            .iter()
+            .filter_map(|e| {
+                let reply = (e.published
+                    && e.actor_id.is_some()
+                    && e.actor_id != record.reporter_id
+                    && !e.note.trim().is_empty())
+                .then(|| mask_personal_data(&e.note).text);
+                (e.to_state.is_some() || reply.is_some()).then_some(PublicStep {
+                    at: e.at,
+                    to_state: e.to_state,
+                    reply,
+                })
+            })
+            .collect();
+        Self {
+            id: record.id,
+            number: record.number.clone(),
+            estate_id: record.estate_id,
+            building_id: record.building_id,
+            category: record.category.clone(),
+            class: record.class,
+            state: record.state,
+            title: record
+                .title_public
+                .then(|| mask_personal_data(&record.title).text),
+            created_at: record.created_at,
+            updated_at: events.last().map_or(record.created_at, |e| e.at),
+            steps,
+        }
+    }
+
+    /// The latest staff reply written for publication, masked.
+    pub fn latest_reply(&self) -> Option<&str> {
+        self.steps.iter().rev().find_map(|s| s.reply.as_deref())
+    }
 }
 
 #[cfg(test)]
@@ -442,6 +531,114 @@ mod tests {
     #[test]
     fn reopening_goes_back_to_work() {
         assert_eq!(A::Reopen.apply(S::Resolved, None).unwrap(), S::Accepted);
+    }
+
+    fn filed(title_public: bool) -> Record {
+        Record {
+            id: RecordId(1),
+            number: "XF-2026-000001".into(),
+            community_id: CommunityId(1),
+            estate_id: EstateId(1),
+            building_id: Some(BuildingId(3)),
+            category: "repairs".into(),
+            class: RecordClass::General,
+            title: "3-502门口灯坏了 电话13912345678".into(),
+            title_public,
+            description: "我是王小明，住3-502".into(),
+            location: "3-502门口".into(),
+            source: RecordSource::Web,
+            reporter_id: Some(AccountId(7)),
+            created_at: DateTime::<Utc>::UNIX_EPOCH,
+            state: S::Accepted,
+            version: 4,
+            assignee: None,
+        }
+    }
+
+    fn event(seq: i64, actor: i64, note: &str, to: Option<RecordState>) -> RecordEvent {
+        RecordEvent {
+            seq,
+            at: DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::minutes(seq),
+            actor_name: format!("account {actor}"),
+            actor_id: Some(AccountId(actor)),
+            action: if to.is_some() { "accept" } else { "note" }.into(),
+            from_state: None,
+            to_state: to,
+            note: note.into(),
+            public: true,
+            published: false,
+            rating: None,
+            assignee: None,
+        }
+    }
+
+    #[test]
+    fn the_public_view_has_state_changes_and_published_staff_replies_only() {
+        let record = filed(false);
+        let events = [
+            event(1, 7, "", Some(S::Submitted)),
+            // The resident's own note, even if something marked it published.
+            RecordEvent {
+                published: true,
+                ..event(2, 7, "我的电话13912345678 住3-502 王小明", None)
+            },
+            // An internal staff note.
+            RecordEvent {
+                public: false,
+                ..event(3, 2, "住户王小明身份证11010519491231002X", None)
+            },
+            // A reply to the resident only, with a state change.
+            event(4, 2, "王先生您好，明天上午去3-502", Some(S::Accepted)),
+            // A reply written for publication.
+            RecordEvent {
+                published: true,
+                ..event(5, 2, "师傅明早到3-502，有事请打13812345678", None)
+            },
+        ];
+        let public = PublicRecord::of(&record, &events);
+        assert_eq!(
+            public.title, None,
+            "the form did not say the title is public"
+        );
+        assert_eq!(
+            public.steps,
+            [
+                PublicStep {
+                    at: events[0].at,
+                    to_state: Some(S::Submitted),
+                    reply: None
+                },
+                PublicStep {
+                    at: events[3].at,
+                    to_state: Some(S::Accepted),
+                    reply: None
+                },
+                PublicStep {
+                    at: events[4].at,
+                    to_state: None,
+                    reply: Some("师傅明早到3-***，有事请打138****5678".into())
+                },
+            ]
+        );
+        assert_eq!(
+            public.latest_reply(),
+            Some("师傅明早到3-***，有事请打138****5678")
+        );
+        assert_eq!(public.updated_at, events[4].at);
+        let shown = serde_json::to_string(&public).unwrap();
+        for secret in ["13912345678", "502", "王", "11010519491231002X"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+    }
+
+    #[test]
+    fn a_title_the_resident_was_told_is_public_is_shown_masked() {
+        let public = PublicRecord::of(&filed(true), &[]);
+        assert_eq!(
+            public.title.as_deref(),
+            Some("3-***门口灯坏了 电话139****5678")
+        );
+        assert_eq!(public.updated_at, public.created_at);
     }
 
     #[test]

@@ -199,6 +199,7 @@ impl Records {
                     to_state: Some(RecordAction::Escalate.apply(record.state, None)?),
                     note: String::new(),
                     public: true,
+                    published: false,
                     assignee: None,
                     rating: None,
                 };
@@ -249,6 +250,7 @@ impl Records {
                     to_state: Some(RecordState::Closed),
                     note: String::new(),
                     public: true,
+                    published: false,
                     assignee: None,
                     rating: None,
                 };
@@ -308,6 +310,7 @@ impl Records {
             to_state: Some(to),
             note,
             public,
+            published: false,
             assignee: None,
             rating: None,
         };
@@ -363,6 +366,7 @@ impl Records {
             to_state: None,
             note,
             public: true,
+            published: false,
             assignee: None,
             rating: None,
         };

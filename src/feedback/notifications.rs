@@ -162,6 +162,7 @@ mod tests {
             to_state: None,
             note: String::new(),
             public,
+            published: false,
             rating: None,
             assignee: None,
         }

@@ -463,6 +463,7 @@ mod tests {
             category: "repairs".into(),
             class: RecordClass::General,
             title: "楼道灯坏了".into(),
+            title_public: false,
             description: "三楼楼道灯不亮".into(),
             location: String::new(),
             source: RecordSource::Web,

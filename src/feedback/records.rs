@@ -82,6 +82,8 @@ pub struct Filing {
     pub category: String,
     pub class: RecordClass,
     pub title: String,
+    /// The form told the filer that the title is shown publicly (masked).
+    pub title_public: bool,
     pub description: String,
     pub location: String,
     pub source: RecordSource,
@@ -95,6 +97,9 @@ pub struct Request {
     pub note: String,
     /// Staff may keep a note internal; resident actions are always public.
     pub public: bool,
+    /// Staff write the note for publication: shown to everyone, masked
+    /// (see [`crate::domain::record::PublicRecord`]). Only staff may.
+    pub published: bool,
     pub assignee: Option<String>,
     /// 1–5, only when a resident closes the record.
     pub rating: Option<u8>,
@@ -169,6 +174,7 @@ impl Records {
             category: text("category", &filing.category, 1, 40)?,
             class,
             title: text("title", &filing.title, 2, 60)?,
+            title_public: filing.title_public,
             description: paragraphs("description", &filing.description, 2000)?,
             location: if filing.location.trim().is_empty() {
                 String::new()
@@ -189,6 +195,18 @@ impl Records {
             .store
             .record_by_tracking(&tokens::fingerprint(token))
             .await?)
+    }
+
+    /// Whether a tracking link shows `viewer` all the reporter sees, or only
+    /// the public view ([`crate::domain::record::PublicRecord`]): a link can
+    /// be forwarded, so its holder is taken for the reporter only when the
+    /// reporter has no account (a phone call, an Open311 request); a
+    /// resident's record shows everything to that resident, signed in, alone.
+    pub fn tracking_link_shows_all(viewer: Option<&Account>, record: &Record) -> bool {
+        match record.reporter_id {
+            None => true,
+            Some(reporter) => viewer.is_some_and(|v| v.id == reporter),
+        }
     }
 
     /// May `viewer` see this record at all?
@@ -255,6 +273,10 @@ impl Records {
         if request.action.is_none() && !is_staff && !is_reporter {
             return Err(RecordError::Forbidden);
         }
+        // Residents' own words are never published.
+        if request.published && !is_staff {
+            return Err(RecordError::Forbidden);
+        }
         let note = if request.note.trim().is_empty() {
             String::new()
         } else {
@@ -282,7 +304,8 @@ impl Records {
             from_state,
             to_state,
             note,
-            public: request.public || !is_staff,
+            public: request.public || request.published || !is_staff,
+            published: request.published,
             assignee,
             rating: match request.rating {
                 Some(r @ 1..=5) if request.action == Some(RecordAction::Close) && is_reporter => {

@@ -350,7 +350,10 @@ pub struct NewRecordEvent {
     pub from_state: Option<RecordState>,
     pub to_state: Option<RecordState>,
     pub note: String,
+    /// Shown to the resident.
     pub public: bool,
+    /// A staff reply written for publication (see `RecordEvent::published`).
+    pub published: bool,
     pub assignee: Option<String>,
     pub rating: Option<u8>,
 }

@@ -68,6 +68,7 @@ struct UpdateRow {
     to_state: Option<String>,
     note: String,
     public: bool,
+    published: bool,
     rating: Option<u8>,
     assignee: Option<String>,
 }
@@ -95,6 +96,7 @@ impl TryFrom<UpdateRow> for RecordUpdate {
                 to_state: row.to_state.as_deref().map(state).transpose()?,
                 note: row.note,
                 public: row.public,
+                published: row.published,
                 rating: row.rating,
                 assignee: row.assignee,
             },
@@ -123,7 +125,7 @@ impl RecordReadStore for SqliteStore {
         let rows: Vec<UpdateRow> = sqlx::query_as(&format!(
             "SELECT r.id AS record_id, r.number, r.title, h.state,
                     e.seq, e.at, e.actor_id, {}, e.action, e.from_state, e.to_state,
-                    e.note, e.public, e.rating, e.assignee
+                    e.note, e.public, e.published, e.rating, e.assignee
                FROM records r
                JOIN record_heads h ON h.record_id = r.id
                LEFT JOIN record_reads rr ON rr.account_id = ?1 AND rr.record_id = r.id

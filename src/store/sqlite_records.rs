@@ -25,6 +25,7 @@ struct RecordRow {
     category: String,
     class: String,
     title: String,
+    title_public: bool,
     description: String,
     location: String,
     source: String,
@@ -36,7 +37,7 @@ struct RecordRow {
 }
 
 const RECORD_COLUMNS: &str = "r.id, r.number, r.community_id, r.estate_id, r.building_id, r.category, r.class,
-    r.title, r.description, r.location, r.source, r.reporter_id, r.created_at, h.state, h.version, h.assignee";
+    r.title, r.title_public, r.description, r.location, r.source, r.reporter_id, r.created_at, h.state, h.version, h.assignee";
 
 fn corrupt(what: &str, value: &str) -> StoreError {
     StoreError::Corrupt(format!("{what} {value:?}"))
@@ -57,6 +58,7 @@ impl TryFrom<RecordRow> for Record {
             building_id: r.building_id.map(BuildingId),
             category: r.category,
             title: r.title,
+            title_public: r.title_public,
             description: r.description,
             location: r.location,
             reporter_id: r.reporter_id.map(AccountId),
@@ -78,6 +80,7 @@ struct EventRow {
     to_state: Option<String>,
     note: String,
     public: bool,
+    published: bool,
     rating: Option<u8>,
     assignee: Option<String>,
 }
@@ -100,6 +103,7 @@ impl TryFrom<EventRow> for RecordEvent {
             to_state: state(r.to_state)?,
             note: r.note,
             public: r.public,
+            published: r.published,
             rating: r.rating,
             assignee: r.assignee.filter(|a| !a.is_empty()),
         })
@@ -145,9 +149,9 @@ impl SqliteStore {
         .fetch_one(&mut **tx)
         .await?;
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO records (number, community_id, estate_id, building_id, category, class, title, description,
-                                  location, source, reporter_id, tracking_hash, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            "INSERT INTO records (number, community_id, estate_id, building_id, category, class, title, title_public,
+                                  description, location, source, reporter_id, tracking_hash, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(record_number(&code, year, serial))
         .bind(community_id)
@@ -156,6 +160,7 @@ impl SqliteStore {
         .bind(&new.category)
         .bind(new.class.as_str())
         .bind(&new.title)
+        .bind(new.title_public)
         .bind(&new.description)
         .bind(&new.location)
         .bind(new.source.as_str())
@@ -212,8 +217,8 @@ impl SqliteStore {
         }
         sqlx::query(
             "INSERT INTO record_events (record_id, seq, at, actor_id, actor_name, action, from_state, to_state,
-                                        note, public, assignee, rating)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                        note, public, published, assignee, rating)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(id.0)
         .bind(expected_version + 1)
@@ -225,6 +230,7 @@ impl SqliteStore {
         .bind(event.to_state.map(RecordState::as_str))
         .bind(&event.note)
         .bind(event.public)
+        .bind(event.published)
         .bind(event.assignee.as_deref())
         .bind(event.rating)
         .execute(&mut **tx)
@@ -258,7 +264,7 @@ impl RecordStore for SqliteStore {
 
     async fn record_events(&self, id: RecordId) -> StoreResult<Vec<RecordEvent>> {
         let rows: Vec<EventRow> = sqlx::query_as(&format!(
-            "SELECT e.seq, e.at, e.actor_id, {}, e.action, e.from_state, e.to_state, e.note, e.public,
+            "SELECT e.seq, e.at, e.actor_id, {}, e.action, e.from_state, e.to_state, e.note, e.public, e.published,
                     e.rating, e.assignee
              FROM record_events e WHERE e.record_id = ? ORDER BY e.seq",
             shown_actor_name("e")
@@ -450,7 +456,7 @@ impl RecordStore for SqliteStore {
         let mut out = Vec::new();
         let rows = sqlx::query_as::<_, EventWithRecord>(&format!(
             "SELECT e.record_id, e.seq, e.at, e.actor_id, {}, e.action, e.from_state, e.to_state, e.note,
-                    e.public, e.rating, e.assignee
+                    e.public, e.published, e.rating, e.assignee
              FROM record_events e WHERE e.record_id IN (SELECT value FROM json_each(?))
              ORDER BY e.record_id, e.seq",
             shown_actor_name("e")

@@ -10,7 +10,7 @@ use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use serde::Deserialize;
 
 use crate::accounts::tokens;
-use crate::domain::record::{Record, RecordEvent, RecordSource, RecordState};
+use crate::domain::record::{PublicRecord, Record, RecordEvent, RecordSource, RecordState};
 use crate::domain::scope::Place;
 use crate::domain::{Actor, BuildingId, EstateId, RecordId};
 use crate::feedback::records::{Filing, RecordError};
@@ -19,6 +19,7 @@ use crate::feedback::{category_class, CATEGORIES};
 use crate::i18n::Lang;
 use crate::store::RecordFilter;
 
+use super::record_view::public_title;
 use super::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -303,14 +304,8 @@ impl Listing {
 
     fn fields(&self, record: &Record, lang: Lang) -> Fields {
         let events = self.events.get(&record.id).map_or(&[][..], Vec::as_slice);
-        let last_public = events.iter().rev().find(|e| e.public);
-        let status_notes = match last_public {
-            Some(e) if !e.note.is_empty() => e.note.clone(),
-            _ => lang
-                .t(&format!("state.{}", record.state.as_str()))
-                .into_owned(),
-        };
-        let updated = events.last().map_or(record.created_at, |e| e.at);
+        // Everything below comes from the public view, never from the record itself.
+        let record = PublicRecord::of(record, events);
         let address = self
             .places
             .get(&(record.estate_id, record.building_id))
@@ -323,18 +318,19 @@ impl Listing {
         vec![
             ("service_request_id", text(record.number.clone())),
             ("status", text(open311_status(record.state))),
-            ("status_notes", text(status_notes)),
+            ("status_notes", text(status_notes(&record, lang))),
             (
                 "service_name",
                 text(lang.t(&format!("category.{}", record.category))),
             ),
             ("service_code", text(record.category.clone())),
-            // Only the title: descriptions may hold details residents told the property office alone.
-            ("description", text(record.title.clone())),
+            // Only the public title: descriptions may hold details residents
+            // told the property office alone.
+            ("description", text(public_title(&record, &address, lang))),
             ("agency_responsible", NONE),
             ("service_notice", NONE),
             ("requested_datetime", text(record.created_at.to_rfc3339())),
-            ("updated_datetime", text(updated.to_rfc3339())),
+            ("updated_datetime", text(record.updated_at.to_rfc3339())),
             // The deadline of the record's current promise (the 5431 rule).
             ("expected_datetime", expected),
             ("address", text(address)),
@@ -343,6 +339,16 @@ impl Listing {
             ("long", NONE),
             ("media_url", NONE),
         ]
+    }
+}
+
+/// The state in words, and the latest staff reply written for publication
+/// (masked): "处理中：师傅明早到场".
+fn status_notes(record: &PublicRecord, lang: Lang) -> String {
+    let state = lang.t(&format!("state.{}", record.state.as_str()));
+    match record.latest_reply() {
+        Some(reply) => format!("{state}{}{reply}", lang.t("punct.colon")),
+        None => state.into_owned(),
     }
 }
 
@@ -596,6 +602,9 @@ async fn file_request(
         category: code.to_owned(),
         class: category_class(code).expect("checked above"),
         title,
+        // GeoReport requests are public by the standard: a client that files
+        // one tells its user so (the README says it too). Masked when shown.
+        title_public: true,
         description: full,
         location: String::new(),
         source: RecordSource::Open311,

@@ -18,6 +18,7 @@ use serde::de::DeserializeOwned;
 
 use crate::domain::RecordId;
 use crate::feedback::photos::{PhotoError, PhotoSize, PhotoViewer, PreparedPhoto, MAX_PHOTOS};
+use crate::feedback::records::Records;
 use crate::media::picture::MAX_IMAGE_BYTES;
 use crate::web::context::Ctx;
 use crate::web::error::WebError;
@@ -179,18 +180,20 @@ pub async fn photo_thumbnail(
 
 pub async fn tracked_photo(
     state: web::Data<AppState>,
+    ctx: Ctx,
     path: web::Path<(String, i64)>,
 ) -> Result<HttpResponse, WebError> {
     let (token, photo) = path.into_inner();
-    by_tracking_link(&state, &token, photo, PhotoSize::Full).await
+    by_tracking_link(&state, &ctx, &token, photo, PhotoSize::Full).await
 }
 
 pub async fn tracked_photo_thumbnail(
     state: web::Data<AppState>,
+    ctx: Ctx,
     path: web::Path<(String, i64)>,
 ) -> Result<HttpResponse, WebError> {
     let (token, photo) = path.into_inner();
-    by_tracking_link(&state, &token, photo, PhotoSize::Thumbnail).await
+    by_tracking_link(&state, &ctx, &token, photo, PhotoSize::Thumbnail).await
 }
 
 /// For a signed-in viewer; strangers get the same 404 as a wrong id.
@@ -205,8 +208,11 @@ async fn by_record(
     send(state, PhotoViewer::Account(viewer), &record, photo, size).await
 }
 
+/// The public view of a record has no photos: only a link held by its
+/// reporter (see `Records::tracking_link_shows_all`) fetches them.
 async fn by_tracking_link(
     state: &AppState,
+    ctx: &Ctx,
     token: &str,
     photo: i64,
     size: PhotoSize,
@@ -216,6 +222,9 @@ async fn by_tracking_link(
         .by_tracking_token(token)
         .await
         .map_err(|_| WebError::NotFound)?;
+    if !Records::tracking_link_shows_all(ctx.viewer.as_ref(), &record) {
+        return Err(WebError::NotFound);
+    }
     send(state, PhotoViewer::TrackingLink, &record, photo, size).await
 }
 

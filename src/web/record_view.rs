@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use maud::{html, Markup};
 
-use crate::domain::record::{Record, RecordAction, RecordEvent, RecordState};
+use crate::domain::record::{PublicRecord, Record, RecordAction, RecordEvent, RecordState};
 use crate::feedback::escalation::EscalationTarget;
 use crate::feedback::sla::{SlaPhase, SlaStatus};
 use crate::store::{Department, RecordPhoto};
@@ -22,6 +22,22 @@ pub fn state_badge(ctx: &Ctx, state: RecordState) -> Markup {
         _ => "",
     };
     html! { span class={"badge state " (tone)} { (ctx.t(&format!("state.{}", state.as_str()))) } }
+}
+
+/// The title anyone may read: the resident's own (masked) if the filing form
+/// told them it is public, else the category and the place ("报修 · 阳光花园 3号楼").
+pub fn public_title(record: &PublicRecord, place: &str, lang: crate::i18n::Lang) -> String {
+    match &record.title {
+        Some(title) => title.clone(),
+        None => {
+            let category = lang.t(&format!("category.{}", record.category));
+            if place.is_empty() {
+                category.into_owned()
+            } else {
+                format!("{category} · {place}")
+            }
+        }
+    }
 }
 
 pub fn category_name(ctx: &Ctx, code: &str) -> String {
@@ -191,6 +207,7 @@ pub fn timeline(
                     }
                     @if let Some(rating) = e.rating { " " span class="rating" { (ctx.lang.tf("record.rating_n", &[("n", &rating)])) } }
                     @if !e.public { " " span class="badge muted" { (ctx.t("record.internal")) } }
+                    @if include_internal && e.published { " " span class="badge" { (ctx.t("record.published")) } }
                     @if !e.note.is_empty() {
                         div class="note" { @for line in e.note.lines() { p { (line) } } }
                     }

@@ -36,6 +36,7 @@ async fn seed(
             category: category.into(),
             class,
             title: "路灯不亮".into(),
+            title_public: false,
             description: "晚上很黑".into(),
             location: String::new(),
             source: RecordSource::Web,
@@ -52,6 +53,7 @@ async fn seed(
                 to_state: Some(to),
                 note: String::new(),
                 public: true,
+                published: false,
                 assignee: None,
                 rating,
             };

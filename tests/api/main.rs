@@ -21,6 +21,7 @@ mod low_latency;
 mod notices_console;
 mod notifications;
 mod open311;
+mod privacy_public;
 mod publisher;
 mod record_photos;
 mod record_queue;

@@ -232,6 +232,7 @@ async fn requests_are_listed_filtered_and_read_one_by_one() {
             action: Some(action),
             note: "由市政环卫负责".into(),
             public: true,
+            published: true,
             assignee: None,
             rating: None,
         };
@@ -263,7 +264,8 @@ async fn requests_are_listed_filtered_and_read_one_by_one() {
         .json(&client(), "/open311/v2/requests.json?service_code=rubbish")
         .await;
     assert_eq!(by_code[0]["status"], "closed");
-    assert_eq!(by_code[0]["status_notes"], "由市政环卫负责");
+    // The state in words, and the staff reply written for publication.
+    assert_eq!(by_code[0]["status_notes"], "非物业职责：由市政环卫负责");
     assert!(by_code[0]["expected_datetime"].is_null());
     assert!(by_code[0]["description"]
         .as_str()

@@ -211,17 +211,22 @@ async fn a_resident_files_two_photos_and_sees_them_on_their_page_and_the_trackin
     assert_eq!((stored[0].width, stored[0].height), (1920, 1440));
     assert_eq!(stored[0].mime, "image/jpeg");
 
-    // The tracking link shows both, without logging in.
-    let stranger_with_link = client();
-    let page = app.text(&stranger_with_link, &link).await;
+    // The tracking link shows both to the reporter; in anyone else's hands
+    // it shows the public view, which has no photos (issue 14).
+    let page = app.text(&resident, &link).await;
     assert!(page.contains(TITLE));
     let shown = thumbnails(&page);
     assert_eq!(shown.len(), 2);
     assert!(shown[0].0.starts_with(&format!("{link}/photos/")));
-    let full = fetch_photo(&app, &stranger_with_link, &shown[0].0)
+    let stranger_with_link = client();
+    assert!(thumbnails(&app.text(&stranger_with_link, &link).await).is_empty());
+    for path in [&shown[0].0, &shown[0].1] {
+        assert!(fetch_photo(&app, &stranger_with_link, path).await.is_none());
+    }
+    let full = fetch_photo(&app, &resident, &shown[0].0)
         .await
         .expect("the full picture");
-    let thumb = fetch_photo(&app, &stranger_with_link, &shown[0].1)
+    let thumb = fetch_photo(&app, &resident, &shown[0].1)
         .await
         .expect("the thumbnail");
     let full_image = image::load_from_memory(&full).unwrap();
@@ -371,20 +376,17 @@ async fn other_residents_strangers_and_tampered_links_get_404() {
             &resident,
             format!("/records/{}/photos/{}", record.id, other_photo.id),
         ),
-        (&client(), format!("{link}/photos/{}", other_photo.id)),
-        (&client(), format!("{link}/photos/999999")),
+        (&resident, format!("{link}/photos/{}", other_photo.id)),
+        (&resident, format!("{link}/photos/999999")),
     ];
     for (browser, path) in refused {
         assert!(fetch_photo(&app, browser, &path).await.is_none(), "{path}");
     }
-    // Each link shows only its own record's photo.
-    assert!(fetch_photo(
-        &app,
-        &client(),
-        &format!("{other_link}/photos/{}", other_photo.id)
-    )
-    .await
-    .is_some());
+    // Each link shows only its own record's photo, and only to its reporter.
+    let own = format!("{other_link}/photos/{}", other_photo.id);
+    assert!(fetch_photo(&app, &neighbour, &own).await.is_some());
+    assert!(fetch_photo(&app, &client(), &own).await.is_none());
+    assert!(fetch_photo(&app, &resident, &own).await.is_none());
 }
 
 /// An observer of the place's estate, logged in.
@@ -485,9 +487,12 @@ async fn staff_photos_on_internal_notes_are_for_staff_and_observers_only() {
     assert_eq!(shown.len(), 1);
     assert!(shown[0].0.ends_with(&format!("/photos/{}", public.id)));
     assert!(fetch_photo(&app, &resident, &shown[0].0).await.is_some());
-    let shown = thumbnails(&app.text(&client(), &link).await);
+    let shown = thumbnails(&app.text(&resident, &link).await);
     assert_eq!(shown.len(), 1);
-    assert!(fetch_photo(&app, &client(), &shown[0].1).await.is_some());
+    assert!(fetch_photo(&app, &resident, &shown[0].1).await.is_some());
+    // Not to a stranger holding the link: the public view has no photos.
+    assert!(thumbnails(&app.text(&client(), &link).await).is_empty());
+    assert!(fetch_photo(&app, &client(), &shown[0].1).await.is_none());
     // Staff see both, each beside its own event.
     assert_eq!(thumbnails(&app.text(&staff, &console_page).await).len(), 2);
 

@@ -17,6 +17,7 @@ fn filing(place: &Place, class: RecordClass, title: &str) -> Filing {
         category: "repairs".into(),
         class,
         title: title.into(),
+        title_public: false,
         description: "请尽快处理".into(),
         location: String::new(),
         source: RecordSource::Phone,
@@ -54,6 +55,7 @@ async fn act(
         action: Some(action),
         note: String::new(),
         public: true,
+        published: false,
         assignee: assignee.map(str::to_owned),
         rating: None,
     };

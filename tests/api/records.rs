@@ -14,6 +14,7 @@ fn filing(place: &Place) -> Filing {
         category: "电梯".into(),
         class: RecordClass::General,
         title: "3号楼电梯停在5楼不动".into(),
+        title_public: false,
         description: "从早上开始电梯就不动了，\n老人上下楼很困难。".into(),
         location: "3号楼2单元".into(),
         source: RecordSource::Web,
@@ -26,6 +27,7 @@ fn act(version: i64, action: RecordAction) -> Request {
         action: Some(action),
         note: String::new(),
         public: true,
+        published: false,
         assignee: None,
         rating: None,
     }
@@ -262,6 +264,7 @@ async fn a_resident_cannot_touch_anothers_record() {
         action: None,
         note: "我也是".into(),
         public: true,
+        published: false,
         assignee: None,
         rating: None,
     };
@@ -747,6 +750,7 @@ async fn a_resident_reports_follows_and_confirms_with_a_rating() {
         action: None,
         note: "清运公司说车坏了".into(),
         public: false,
+        published: false,
         assignee: None,
         rating: None,
     };

@@ -205,6 +205,7 @@ async fn a_resident_reports_with_two_photos_and_follows_the_staff_news_in_the_br
                 action: Some(RecordAction::Accept),
                 note: NOTE.into(),
                 public: true,
+                published: false,
                 assignee: None,
                 rating: None,
             },

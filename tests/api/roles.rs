@@ -15,6 +15,7 @@ async fn every_console_route_checks_the_role_on_the_server() {
         category: "repairs".into(),
         class: pavilion::domain::record::RecordClass::General,
         title: "楼道灯坏了".into(),
+        title_public: false,
         description: "3号楼2楼楼道灯不亮".into(),
         location: String::new(),
         source: pavilion::domain::record::RecordSource::Phone,

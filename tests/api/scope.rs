@@ -198,6 +198,7 @@ async fn subjects(app: &TestApp, place: Place, prefix: &str, owner: &Account) ->
                 description: "楼道灯不亮".into(),
                 location: String::new(),
                 source: RecordSource::Phone,
+                title_public: false,
             },
             chrono::Utc::now(),
         )
@@ -683,6 +684,7 @@ async fn an_estate_account_reaches_its_estate_and_what_its_community_shares_but_
                 description: "隔壁花园的路灯".into(),
                 location: String::new(),
                 source: RecordSource::Phone,
+                title_public: false,
             },
             chrono::Utc::now(),
         )

@@ -16,6 +16,7 @@ fn filing(place: &Place, category: &str, class: RecordClass) -> Filing {
         category: category.into(),
         class,
         title: "楼道灯坏了".into(),
+        title_public: false,
         description: "3号楼2单元楼道灯不亮".into(),
         location: String::new(),
         source: RecordSource::Phone,

@@ -460,6 +460,11 @@ async fn record_page(
                         input id="public" name="public" type="checkbox" value="on" checked[draft.is_none_or(|d| d.public.is_some())];
                         label for="public" { (ctx.t("records.note_public")) }
                     }
+                    div class="check" {
+                        input id="published" name="published" type="checkbox" value="on" aria-describedby="published-hint" checked[draft.is_some_and(|d| d.published.is_some())];
+                        label for="published" { (ctx.t("records.note_published")) }
+                    }
+                    p class="hint" id="published-hint" { (ctx.t("records.note_published_hint")) }
                     button type="submit" { (ctx.t("action.save")) }
                 }
             }
@@ -482,6 +487,8 @@ pub struct ActionForm {
     #[serde(default)]
     note: String,
     public: Option<String>,
+    /// The note is written for publication (Open311, the public view of the record).
+    published: Option<String>,
     /// Where an escalation goes (`meeting` or `department:<id>`).
     #[serde(default)]
     escalate_to: String,
@@ -510,6 +517,7 @@ pub async fn act(
         action,
         note: data.note.clone(),
         public: data.public.is_some(),
+        published: data.published.is_some(),
         assignee: Some(data.assignee.clone())
             .filter(|a| a.trim() != record.assignee.as_deref().unwrap_or("")),
         rating: None,
@@ -745,6 +753,8 @@ pub async fn file_phone(
         category: data.category.clone(),
         class: RecordClass::parse(&data.class).unwrap_or(default_class),
         title: data.title.clone(),
+        // Nobody told the caller their words would be public.
+        title_public: false,
         description: data.description.clone(),
         location: data.location.clone(),
         source: RecordSource::Phone,

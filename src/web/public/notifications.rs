@@ -174,6 +174,7 @@ mod tests {
                 to_state: None,
                 note: "<script>alert(1)</script>".into(),
                 public: true,
+                published: false,
                 rating: None,
                 assignee: None,
             },

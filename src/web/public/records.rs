@@ -6,10 +6,10 @@ use chrono::Utc;
 use maud::{html, Markup};
 use serde::Deserialize;
 
-use crate::domain::record::{Record, RecordAction, RecordSource, RecordState};
+use crate::domain::record::{PublicRecord, Record, RecordAction, RecordSource, RecordState};
 use crate::domain::{BuildingId, RecordId, Role};
 use crate::feedback::photos::{PhotoError, PhotoViewer};
-use crate::feedback::records::{Filing, RecordError, Request};
+use crate::feedback::records::{Filing, RecordError, Records, Request};
 use crate::feedback::{category_class, CATEGORIES};
 use crate::store::{RecordFilter, StoreError};
 use crate::web::console::records::place_of;
@@ -21,8 +21,8 @@ use crate::web::record_photos::{
     photo_problem, photos_by_record, photos_by_tracking_link, FormWithPhotos,
 };
 use crate::web::record_view::{
-    category_name, escalation_notes, live_question, photo_input, record_facts, state_badge,
-    submitted_action, timeline, TimelinePhotos,
+    category_name, escalation_notes, live_question, photo_input, public_title, record_facts,
+    state_badge, submitted_action, timeline, TimelinePhotos,
 };
 use crate::web::AppState;
 
@@ -78,7 +78,7 @@ fn report_page(ctx: &Ctx, values: &ReportForm, problem: Option<&str>) -> Markup 
                 }
                 label for="title" { (ctx.t("record.title")) }
                 input id="title" name="title" type="text" required maxlength="60" value=(values.title) aria-describedby="title-hint";
-                p class="hint" id="title-hint" { (ctx.t("report.title_hint")) }
+                p class="hint" id="title-hint" { (ctx.t("report.title_hint")) " " strong { (ctx.t("report.title_public")) } }
                 label for="description" { (ctx.t("record.description")) }
                 textarea id="description" name="description" rows="6" required maxlength="2000" { (values.description) }
                 label for="location" { (ctx.t("record.location")) }
@@ -176,6 +176,8 @@ pub async fn file(
         category: data.category.clone(),
         class,
         title: data.title.clone(),
+        // The form says so next to the title (report.title_public).
+        title_public: true,
         description: data.description.clone(),
         location: data.location.clone(),
         source: if data.building.is_some() {
@@ -292,6 +294,10 @@ pub async fn track(
         .viewer
         .as_ref()
         .is_some_and(|v| record.reporter_id == Some(v.id));
+    // A forwarded link shows only what anyone may read of the record.
+    if !Records::tracking_link_shows_all(ctx.viewer.as_ref(), &record) {
+        return public_record_page(&state, &ctx, &record).await;
+    }
     // The reporter reading their tracking page has seen the news too.
     super::notifications::seen_now(&state, &mut ctx, &record).await?;
     let photos = PhotosFor {
@@ -308,6 +314,45 @@ pub async fn track(
         photos,
     )
     .await
+}
+
+/// The record as anyone may read it: the public view (see
+/// [`PublicRecord`]) and nothing else: no description, no location, no
+/// photos, nobody's name, no note but staff replies written for publication.
+async fn public_record_page(
+    state: &AppState,
+    ctx: &Ctx,
+    record: &Record,
+) -> Result<Markup, WebError> {
+    let events = state.store.record_events(record.id).await?;
+    let public = PublicRecord::of(record, &events);
+    let place = place_of(state, record).await?;
+    let title = public_title(&public, &place, ctx.lang);
+    let body = html! {
+        h1 { (title) }
+        p class="hint" { (ctx.t("record.public_view")) }
+        dl class="facts" {
+            dt { (ctx.t("record.number")) } dd { code { (public.number) } }
+            dt { (ctx.t("record.state")) } dd { (state_badge(ctx, public.state)) }
+            dt { (ctx.t("record.category")) } dd { (category_name(ctx, &public.category)) }
+            dt { (ctx.t("record.class")) } dd { (ctx.t(&format!("class.{}", public.class.as_str()))) }
+            dt { (ctx.t("record.place")) } dd { (place) }
+            dt { (ctx.t("record.filed")) } dd { (ctx.local_time(public.created_at)) }
+        }
+        h2 { (ctx.t("record.history")) }
+        ol class="timeline" {
+            @for step in &public.steps {
+                li {
+                    time datetime=(step.at.to_rfc3339()) { (ctx.local_time(step.at)) }
+                    @if let Some(to) = step.to_state { " " (state_badge(ctx, to)) }
+                    @if let Some(reply) = &step.reply {
+                        div class="note" { @for line in reply.lines() { p { (line) } } }
+                    }
+                }
+            }
+        }
+    };
+    Ok(page(ctx, &format!("{} · {title}", public.number), body))
 }
 
 async fn resident_record_page(
@@ -457,6 +502,7 @@ pub async fn act(
         action,
         note: data.note.clone(),
         public: true,
+        published: false,
         assignee: None,
         rating: data.rating,
     };
