@@ -31,6 +31,8 @@ pub enum WebError {
     Conflict { key: &'static str },
     #[error("too many attempts")]
     TooManyAttempts,
+    #[error("every password-hashing slot is busy")]
+    Busy,
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -62,6 +64,7 @@ impl WebError {
             WebError::Csrf => "error.csrf",
             WebError::BadInput { key } | WebError::Conflict { key } => key,
             WebError::TooManyAttempts => "error.too_many_attempts",
+            WebError::Busy => "error.hashing_busy",
             WebError::Internal(_) => "error.internal",
         }
     }
@@ -76,6 +79,7 @@ impl ResponseError for WebError {
             WebError::BadInput { .. } => StatusCode::BAD_REQUEST,
             WebError::Conflict { .. } => StatusCode::CONFLICT,
             WebError::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
+            WebError::Busy => StatusCode::SERVICE_UNAVAILABLE,
             WebError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -90,7 +94,16 @@ impl ResponseError for WebError {
                 .insert_header((header::LOCATION, location))
                 .finish();
         }
-        let mut response = HttpResponse::build(self.status_code()).finish();
+        let mut response = HttpResponse::build(self.status_code());
+        let retry_after = match self {
+            WebError::TooManyAttempts => AuthError::TooManyAttempts.retry_after(),
+            WebError::Busy => AuthError::Busy.retry_after(),
+            _ => None,
+        };
+        if let Some(wait) = retry_after {
+            response.insert_header((header::RETRY_AFTER, wait.as_secs().to_string()));
+        }
+        let mut response = response.finish();
         response
             .extensions_mut()
             .insert(ErrorMessage(self.message_key()));
@@ -117,6 +130,7 @@ impl From<AuthError> for WebError {
     fn from(e: AuthError) -> Self {
         match e {
             AuthError::TooManyAttempts => WebError::TooManyAttempts,
+            AuthError::Busy => WebError::Busy,
             AuthError::Store(e) => e.into(),
             AuthError::Internal(e) => WebError::Internal(e),
             other => WebError::BadInput {
@@ -142,6 +156,7 @@ fn default_key(status: StatusCode) -> &'static str {
         StatusCode::FORBIDDEN => "error.forbidden",
         StatusCode::UNAUTHORIZED => "error.login_required",
         StatusCode::TOO_MANY_REQUESTS => "error.too_many_attempts",
+        StatusCode::SERVICE_UNAVAILABLE => "error.hashing_busy",
         s if s.is_client_error() => "error.bad_request",
         _ => "error.internal",
     }
