@@ -1,10 +1,13 @@
 //! Argon2id password hashes. Hashing is deliberately slow (and takes
-//! `argon2_memory_kib` of memory), so it runs on the blocking thread pool,
+//! `argon2_memory_kib` of memory), so it runs on a few threads of its own,
 //! never on the async workers, and only a few at once: a hash waits a short
 //! while for a free slot, then is refused as `Busy` rather than queued without
-//! end.
+//! end. One thread per slot means each hash's memory is taken and given back
+//! on the same few threads and reused, where the blocking pool's many threads
+//! would each leave the allocator holding a copy.
 
-use std::sync::Arc;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -28,9 +31,55 @@ pub struct HashingLimits {
     pub wait: Duration,
 }
 
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The hashing threads; they end when the last hasher using them is dropped.
+struct Workers {
+    jobs: Mutex<mpsc::Sender<Job>>,
+}
+
+impl Workers {
+    fn start(threads: usize) -> anyhow::Result<Self> {
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        for i in 0..threads {
+            let queue = queue.clone();
+            std::thread::Builder::new()
+                .name(format!("password-hash-{i}"))
+                .spawn(move || loop {
+                    let job = queue.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                    match job {
+                        Ok(job) => job(),
+                        Err(_) => return,
+                    }
+                })?;
+        }
+        Ok(Self {
+            jobs: Mutex::new(jobs),
+        })
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> anyhow::Result<T> {
+        let (done, result) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
+            let _ = done.send(work());
+        });
+        self.jobs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .send(job)
+            .map_err(|_| anyhow::anyhow!("the password-hashing threads are gone"))?;
+        Ok(result.await?)
+    }
+}
+
 #[derive(Clone)]
 pub struct PasswordHasher {
     params: Params,
+    workers: Arc<Workers>,
     slots: Arc<Semaphore>,
     wait: Duration,
     /// Verified against when the account does not exist, so that unknown and
@@ -44,6 +93,7 @@ impl PasswordHasher {
             .map_err(|e| anyhow::anyhow!("argon2: {e}"))?;
         let mut hasher = Self {
             params,
+            workers: Arc::new(Workers::start(limits.concurrent.max(1))?),
             slots: Arc::new(Semaphore::new(limits.concurrent.max(1))),
             wait: limits.wait,
             decoy_hash: String::new(),
@@ -80,13 +130,15 @@ impl PasswordHasher {
         };
         let this = self.clone();
         let password = password.expose().to_owned();
-        // The slot moves into the blocking task: it is held until the hash is
-        // done, even if the request that wanted it has gone.
-        let hash = tokio::task::spawn_blocking(move || {
-            let _slot = slot;
-            this.hash_blocking(&password)
-        })
-        .await??;
+        // The slot moves into the job: it is held until the hash is done,
+        // even if the request that wanted it has gone.
+        let hash = self
+            .workers
+            .run(move || {
+                let _slot = slot;
+                this.hash_blocking(&password)
+            })
+            .await??;
         Ok(Ok(hash))
     }
 
@@ -95,21 +147,23 @@ impl PasswordHasher {
         let slot = self.slot().await?;
         let this = self.clone();
         let password = password.to_owned();
-        Ok(tokio::task::spawn_blocking(move || {
-            let _slot = slot;
-            let known = hash.is_some();
-            let hash = hash.unwrap_or_else(|| this.decoy_hash.clone());
-            let Ok(parsed) = PasswordHash::new(&hash) else {
-                return false;
-            };
-            // Verify with the parameters stored in the hash, so old hashes keep working.
-            let ok = Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok();
-            ok && known
-        })
-        .await
-        .unwrap_or(false))
+        Ok(self
+            .workers
+            .run(move || {
+                let _slot = slot;
+                let known = hash.is_some();
+                let hash = hash.unwrap_or_else(|| this.decoy_hash.clone());
+                let Ok(parsed) = PasswordHash::new(&hash) else {
+                    return false;
+                };
+                // Verify with the parameters stored in the hash, so old hashes keep working.
+                let ok = Argon2::default()
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok();
+                ok && known
+            })
+            .await
+            .unwrap_or(false))
     }
 }
 
