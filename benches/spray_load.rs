@@ -250,8 +250,15 @@ async fn run(options: Options) {
                 (spray_server.clone(), sprayer.clone(), spray_token.clone());
             running.push(tokio::spawn(async move {
                 let name = format!("user{i}");
-                let result =
-                    login(&server, &sprayer, &token, "203.0.113.7", &name, "Spring2026!").await;
+                let result = login(
+                    &server,
+                    &sprayer,
+                    &token,
+                    "203.0.113.7",
+                    &name,
+                    "Spring2026!",
+                )
+                .await;
                 drop(permit);
                 result.0
             }));
