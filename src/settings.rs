@@ -1,9 +1,10 @@
 //! Configuration: built-in defaults, then an optional TOML file, then
 //! `PAVILION__SECTION__KEY` environment variables (e.g. `PAVILION__SERVER__PORT=9000`).
 
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Settings {
@@ -62,8 +63,92 @@ pub struct ServerSettings {
     /// The address residents use, for links printed in logs and on QR codes.
     /// Cookies are marked `Secure` when it starts with https://.
     pub public_url: String,
-    /// Trust `X-Forwarded-For` for the client address (only behind your own proxy).
+    /// Shorthand kept from earlier versions: `true` trusts a reverse proxy on
+    /// this machine (loopback addresses), as if they were in `trusted_proxies`.
     pub trust_proxy: bool,
+    /// Reverse proxies (addresses or CIDR networks) whose `X-Forwarded-For`
+    /// names the client. A list, or one comma-separated string (environment).
+    #[serde(deserialize_with = "proxy_networks")]
+    pub trusted_proxies: Vec<ProxyNetwork>,
+}
+
+impl ServerSettings {
+    /// True when a connection from `ip` is one of our own reverse proxies.
+    pub fn is_trusted_proxy(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        (self.trust_proxy && ip.is_loopback())
+            || self.trusted_proxies.iter().any(|n| n.contains(ip))
+    }
+}
+
+/// An address or a CIDR network, e.g. `10.0.0.5`, `10.0.0.0/8` or `::1`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProxyNetwork {
+    network: IpAddr,
+    prefix: u8,
+}
+
+impl ProxyNetwork {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        let (address, prefix) = match text.split_once('/') {
+            Some((address, prefix)) => (address, Some(prefix)),
+            None => (text, None),
+        };
+        let network: IpAddr = address
+            .parse()
+            .map_err(|_| format!("not an IP address or network: {text:?}"))?;
+        let network = network.to_canonical();
+        let bits = if network.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => bits,
+            Some(p) => p
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= bits)
+                .ok_or_else(|| format!("bad prefix length in {text:?}"))?,
+        };
+        Ok(Self { network, prefix })
+    }
+
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        fn masked(bits: u128, prefix: u8, width: u8) -> u128 {
+            let shift = u32::from(width - prefix);
+            if shift >= 128 {
+                0
+            } else {
+                bits >> shift
+            }
+        }
+        match (self.network, ip.to_canonical()) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                masked(u32::from(net).into(), self.prefix, 32)
+                    == masked(u32::from(ip).into(), self.prefix, 32)
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                masked(net.into(), self.prefix, 128) == masked(ip.into(), self.prefix, 128)
+            }
+            _ => false,
+        }
+    }
+}
+
+fn proxy_networks<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ProxyNetwork>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        Many(Vec<String>),
+        One(String),
+    }
+    let texts = match OneOrMany::deserialize(d)? {
+        OneOrMany::Many(list) => list,
+        OneOrMany::One(text) => text.split(',').map(str::to_owned).collect(),
+    };
+    texts
+        .iter()
+        .filter(|t| !t.trim().is_empty())
+        .map(|t| ProxyNetwork::parse(t).map_err(serde::de::Error::custom))
+        .collect()
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -84,11 +169,29 @@ impl DatabaseSettings {
 #[derive(Debug, Clone, Deserialize)]
 pub struct AuthSettings {
     pub session_hours: i64,
-    /// Failed logins allowed per account name and client address per minute.
+    /// Logins allowed per account name and client address per minute.
     pub login_attempts_per_minute: u32,
+    /// Logins allowed per client address per minute, whatever the account
+    /// name (successful ones are given back).
+    pub login_attempts_per_address_per_minute: u32,
     /// Argon2id memory cost in KiB (OWASP recommends at least 19456).
     pub argon2_memory_kib: u32,
     pub argon2_iterations: u32,
+    /// Password hashes that may run at once; 0 means one per CPU core.
+    pub password_hash_concurrency: usize,
+    /// How long a login, registration or password change waits for a free
+    /// hashing slot before it is refused with 503.
+    pub password_hash_wait_millis: u64,
+}
+
+impl AuthSettings {
+    /// `password_hash_concurrency`, with 0 read as the number of CPU cores.
+    pub fn hashing_slots(&self) -> usize {
+        match self.password_hash_concurrency {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        }
+    }
 }
 
 impl Settings {
@@ -102,12 +205,16 @@ impl Settings {
             .set_default("server.port", 8080)?
             .set_default("server.public_url", "http://127.0.0.1:8080")?
             .set_default("server.trust_proxy", false)?
+            .set_default("server.trusted_proxies", Vec::<String>::new())?
             .set_default("database.url", "sqlite://data/pavilion.sqlite")?
             .set_default("database.busy_timeout_ms", 10_000)?
             .set_default("auth.session_hours", 72)?
             .set_default("auth.login_attempts_per_minute", 5)?
+            .set_default("auth.login_attempts_per_address_per_minute", 20)?
             .set_default("auth.argon2_memory_kib", 19456)?
             .set_default("auth.argon2_iterations", 2)?
+            .set_default("auth.password_hash_concurrency", 0)?
+            .set_default("auth.password_hash_wait_millis", 2000)?
             .set_default("live.rtmp_host", "127.0.0.1")?
             .set_default("live.rtmp_port", 1935)?
             .set_default("live.rtmp_public_url", "")?
@@ -147,5 +254,42 @@ mod tests {
         assert!(settings.database.url.starts_with("sqlite:"));
         assert!(!settings.secure_cookies());
         assert_eq!(settings.time_zone, chrono_tz::Asia::Shanghai);
+        assert!(settings.server.trusted_proxies.is_empty());
+        assert!(!settings
+            .server
+            .is_trusted_proxy("127.0.0.1".parse().unwrap()));
+    }
+
+    #[test]
+    fn proxy_networks_match_addresses_in_them() {
+        let net = |s: &str| ProxyNetwork::parse(s).unwrap();
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert!(net("10.0.0.0/8").contains(ip("10.200.3.4")));
+        assert!(!net("10.0.0.0/8").contains(ip("11.0.0.1")));
+        assert!(net("192.0.2.7").contains(ip("192.0.2.7")));
+        assert!(!net("192.0.2.7").contains(ip("192.0.2.8")));
+        assert!(net("::1").contains(ip("::1")));
+        assert!(net("2001:db8::/32").contains(ip("2001:db8:1::5")));
+        assert!(!net("2001:db8::/32").contains(ip("2001:db9::5")));
+        assert!(net("0.0.0.0/0").contains(ip("203.0.113.9")));
+        assert!(!net("0.0.0.0/0").contains(ip("::2")));
+        // An IPv4 peer seen on a dual-stack socket.
+        assert!(net("127.0.0.1").contains(ip("::ffff:127.0.0.1")));
+        for bad in ["", "localhost", "10.0.0.0/33", "::/129", "1.2.3.4/x"] {
+            assert!(ProxyNetwork::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn trust_proxy_means_loopback_only() {
+        let mut settings = Settings::load(None).unwrap();
+        settings.server.trust_proxy = true;
+        assert!(settings
+            .server
+            .is_trusted_proxy("127.0.0.1".parse().unwrap()));
+        assert!(settings.server.is_trusted_proxy("::1".parse().unwrap()));
+        assert!(!settings
+            .server
+            .is_trusted_proxy("192.0.2.1".parse().unwrap()));
     }
 }

@@ -85,7 +85,7 @@ impl Application {
                 )
                 .wrap(Compress::default())
                 .wrap(from_fn(observability::record))
-                .wrap(TracingLogger::default())
+                .wrap(TracingLogger::<web::request_log::RedactingRootSpan>::new())
                 .configure(web::routes)
         })
         // Longer than the screens' 30 s heartbeat, so they keep their
@@ -123,12 +123,16 @@ impl Application {
     }
 }
 
-/// Prints the one-time setup link when there is no admin yet.
+/// Prints the one-time setup link when there is no admin yet: on standard
+/// output for the operator who starts the server, never as a log event, since
+/// logs are kept and shipped and the link makes whoever holds it an admin.
 pub async fn announce_setup_link(state: &AppState) -> anyhow::Result<()> {
     if let Some(token) = state.accounts.setup_token_if_needed().await? {
         let base = state.settings.server.public_url.trim_end_matches('/');
         let link = format!("{base}/setup/{token}");
-        tracing::warn!(%link, "no admin account yet: open the setup link to create the first admin");
+        tracing::warn!(
+            "no admin account yet: open the one-time setup link printed on standard output to create the first admin"
+        );
         println!(
             "\n  首次启动：请在 24 小时内打开此链接创建第一个管理员账号\n  First start: open this link within 24 hours to create the first admin\n  {link}\n"
         );

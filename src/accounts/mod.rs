@@ -7,5 +7,5 @@ mod service;
 pub mod tokens;
 
 pub use limiter::AttemptLimiter;
-pub use password::PasswordHasher;
+pub use password::{Busy, HashingLimits, PasswordHasher};
 pub use service::{Accounts, AuthError, NewSession};

@@ -1,8 +1,10 @@
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use chrono::{Duration, Utc};
+use tokio::sync::OwnedSemaphorePermit;
 
-use super::{tokens, AttemptLimiter, PasswordHasher};
+use super::{tokens, AttemptLimiter, Busy, HashingLimits, PasswordHasher};
 use crate::domain::{
     Account, Actor, DisplayName, NewAccount, Password, RegistrationCode, Role, Username,
 };
@@ -16,6 +18,8 @@ pub enum AuthError {
     WrongCredentials,
     #[error("too many attempts")]
     TooManyAttempts,
+    #[error("every password-hashing slot is busy")]
+    Busy,
     #[error("registration code unknown or revoked")]
     InvalidCode,
     #[error("setup link invalid, expired or used")]
@@ -42,11 +46,27 @@ impl AuthError {
         match self {
             AuthError::WrongCredentials => "error.login.wrong",
             AuthError::TooManyAttempts => "error.too_many_attempts",
+            AuthError::Busy => "error.hashing_busy",
             AuthError::InvalidCode => "error.register.invalid_code",
             AuthError::SetupLinkInvalid => "error.setup.invalid_link",
             AuthError::NameTaken => "error.account.name_taken",
             AuthError::Store(_) | AuthError::Internal(_) => "error.internal",
         }
+    }
+
+    /// For refusals that pass with time: how long to wait before trying again.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            AuthError::TooManyAttempts => Some(std::time::Duration::from_secs(60)),
+            AuthError::Busy => Some(std::time::Duration::from_secs(5)),
+            _ => None,
+        }
+    }
+}
+
+impl From<Busy> for AuthError {
+    fn from(_: Busy) -> Self {
+        AuthError::Busy
     }
 }
 
@@ -59,7 +79,11 @@ pub struct NewSession {
 pub struct Accounts {
     store: Arc<dyn Store>,
     hasher: PasswordHasher,
+    /// Logins per account name and address: guessing one account's password.
     login_attempts: AttemptLimiter,
+    /// Logins per address whatever the name: spraying one password over many
+    /// accounts. Checked first, so a throttled spray costs no hash.
+    address_attempts: AttemptLimiter,
     code_attempts: AttemptLimiter,
     /// A copy of one's data costs a read of everything: once a minute per account.
     exports: AttemptLimiter,
@@ -70,16 +94,35 @@ impl Accounts {
     pub fn new(store: Arc<dyn Store>, settings: &AuthSettings) -> anyhow::Result<Self> {
         Ok(Self {
             store,
-            hasher: PasswordHasher::new(settings.argon2_memory_kib, settings.argon2_iterations)?,
+            hasher: PasswordHasher::new(
+                settings.argon2_memory_kib,
+                settings.argon2_iterations,
+                HashingLimits {
+                    concurrent: settings.hashing_slots(),
+                    wait: std::time::Duration::from_millis(settings.password_hash_wait_millis),
+                },
+            )?,
             login_attempts: AttemptLimiter::per_minute(settings.login_attempts_per_minute),
+            address_attempts: AttemptLimiter::per_minute(
+                settings.login_attempts_per_address_per_minute,
+            ),
             code_attempts: AttemptLimiter::per_minute(10),
             exports: AttemptLimiter::per_minute(1),
             session_length: Duration::hours(settings.session_hours),
         })
     }
 
+    /// Hashes a new password (registration, setup, password changes, staff
+    /// accounts); `Busy` when every hashing slot stayed taken.
     pub async fn hash(&self, password: &Password) -> Result<String, AuthError> {
-        Ok(self.hasher.hash(password).await?)
+        Ok(self.hasher.hash(password).await??)
+    }
+
+    /// Waits for a hashing slot like a hash would, and keeps it until the
+    /// permit is dropped: lets tests and benchmarks play a server whose
+    /// hashing slots are all taken.
+    pub async fn occupy_hashing_slot(&self) -> Result<OwnedSemaphorePermit, AuthError> {
+        Ok(self.hasher.slot().await?)
     }
 
     /// Checks a login. `client` is the caller's address, for throttling.
@@ -89,6 +132,11 @@ impl Accounts {
         username: &str,
         password: &str,
     ) -> Result<Account, AuthError> {
+        let address = address_key(client);
+        if !self.address_attempts.try_attempt(&address) {
+            tracing::warn!(client, "logins from this address throttled");
+            return Err(AuthError::TooManyAttempts);
+        }
         let username = Username::parse(username).map_err(|_| AuthError::WrongCredentials)?;
         if !self
             .login_attempts
@@ -102,8 +150,11 @@ impl Accounts {
             Some((account, hash)) if !account.disabled => (Some(account), Some(hash)),
             _ => (None, None),
         };
-        if self.hasher.verify(password, hash).await {
+        if self.hasher.verify(password, hash).await? {
             if let Some(account) = account {
+                // A resident's own login is no guess: it does not use up the
+                // allowance of everyone behind the same address.
+                self.address_attempts.refund(&address);
                 return Ok(account);
             }
         }
@@ -250,4 +301,33 @@ impl Accounts {
 /// The name a closed account is shown under everywhere from then on.
 pub fn closed_label(account: &Account) -> String {
     Lang::Zh.tf("account.closed_label", &[("n", &account.id.0)])
+}
+
+/// The key an address is throttled by. IPv6 clients usually hold a whole /64,
+/// so they are counted by it; anything else (an IPv4 address, a label such as
+/// `account 7`) is its own key.
+fn address_key(client: &str) -> String {
+    match client.parse::<IpAddr>() {
+        Ok(IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        _ => client.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_clients_are_counted_by_their_64() {
+        assert_eq!(address_key("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_eq!(
+            address_key("2001:db8:1:2:bbbb::9"),
+            address_key("2001:db8:1:2:aaaa::1")
+        );
+        assert_eq!(address_key("203.0.113.7"), "203.0.113.7");
+        assert_eq!(address_key("account 7"), "account 7");
+    }
 }

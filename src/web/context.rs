@@ -2,6 +2,7 @@
 //! language, and the form token that proves a form came from us.
 
 use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 
 use actix_web::body::{EitherBody, MessageBody};
@@ -15,6 +16,7 @@ use crate::accounts::tokens;
 use crate::domain::{Account, Permission};
 use crate::feedback::notifications;
 use crate::i18n::Lang;
+use crate::settings::ServerSettings;
 
 use super::error::WebError;
 use super::AppState;
@@ -135,15 +137,65 @@ pub fn request_lang(req: &HttpRequest) -> Lang {
         .unwrap_or_default()
 }
 
-/// The caller's address for throttling: the peer, or the proxy's word when trusted.
-pub fn client_address(req: &HttpRequest, trust_proxy: bool) -> String {
-    let info = req.connection_info();
-    let address = if trust_proxy {
-        info.realip_remote_addr()
-    } else {
-        info.peer_addr()
+/// The caller's address for throttling: the TCP peer, unless the peer is one
+/// of our trusted reverse proxies; then the right-most address in
+/// `X-Forwarded-For` that is not a trusted proxy, since everything left of it
+/// was written by the client and proves nothing.
+pub fn client_address(req: &HttpRequest, server: &ServerSettings) -> String {
+    let Some(peer) = req.peer_addr().map(|a| a.ip().to_canonical()) else {
+        return "unknown".to_owned();
     };
-    address.unwrap_or("unknown").to_owned()
+    if !server.is_trusted_proxy(peer) {
+        return peer.to_string();
+    }
+    let chain: Option<Vec<&str>> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .map(|v| v.to_str().ok())
+        .collect();
+    match chain {
+        Some(chain) => forwarded_client(peer, &chain, |ip| server.is_trusted_proxy(ip)),
+        None => peer,
+    }
+    .to_string()
+}
+
+/// Walks `X-Forwarded-For` (every header line, in order) from the right,
+/// past trusted proxies, to the first address they vouch for. A malformed
+/// entry on that walk means the chain cannot be read: the peer is used.
+pub fn forwarded_client(
+    peer: IpAddr,
+    header_lines: &[&str],
+    trusted: impl Fn(IpAddr) -> bool,
+) -> IpAddr {
+    let mut client = peer;
+    let entries = header_lines.iter().flat_map(|line| line.split(',')).rev();
+    for entry in entries {
+        let Some(ip) = forwarded_address(entry) else {
+            return peer;
+        };
+        client = ip;
+        if !trusted(ip) {
+            break;
+        }
+    }
+    client
+}
+
+/// One `X-Forwarded-For` entry: `192.0.2.1`, `192.0.2.1:5000`, `2001:db8::1` or `[2001:db8::1]:5000`.
+fn forwarded_address(entry: &str) -> Option<IpAddr> {
+    let entry = entry.trim();
+    let ip = entry
+        .parse::<IpAddr>()
+        .ok()
+        .or_else(|| entry.parse::<SocketAddr>().ok().map(|a| a.ip()))
+        .or_else(|| {
+            entry
+                .strip_prefix('[')
+                .and_then(|e| e.strip_suffix(']'))
+                .and_then(|e| e.parse().ok())
+        })?;
+    Some(ip.to_canonical())
 }
 
 pub fn session_cookie(token: String, secure: bool, max_age_hours: i64) -> Cookie<'static> {
@@ -281,5 +333,52 @@ impl FromRequest for SignedIn {
                 None => Err(WebError::LoginRequired { next: ctx.here }),
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(peer: &str, lines: &[&str]) -> String {
+        let trusted =
+            ["10.0.0.0/8", "::1"].map(|n| crate::settings::ProxyNetwork::parse(n).unwrap());
+        forwarded_client(peer.parse().unwrap(), lines, |ip| {
+            trusted.iter().any(|n| n.contains(ip))
+        })
+        .to_string()
+    }
+
+    #[test]
+    fn the_right_most_untrusted_address_is_the_client() {
+        assert_eq!(client("10.0.0.1", &["203.0.113.7"]), "203.0.113.7");
+        // The client wrote the left part itself; our proxy appended the right.
+        assert_eq!(client("10.0.0.1", &["1.1.1.1, 203.0.113.7"]), "203.0.113.7");
+        assert_eq!(
+            client("10.0.0.1", &["1.1.1.1", "203.0.113.7"]),
+            "203.0.113.7"
+        );
+        // Trusted proxies in the chain are skipped.
+        assert_eq!(
+            client("10.0.0.1", &["1.1.1.1, 203.0.113.7, 10.9.9.9"]),
+            "203.0.113.7"
+        );
+        assert_eq!(client("10.0.0.1", &["198.51.100.2:5000"]), "198.51.100.2");
+        assert_eq!(client("10.0.0.1", &["[2001:db8::7]:443"]), "2001:db8::7");
+        assert_eq!(client("10.0.0.1", &["2001:db8::7"]), "2001:db8::7");
+        assert_eq!(client("10.0.0.1", &["::ffff:192.0.2.9"]), "192.0.2.9");
+        // Everything trusted: the farthest proxy.
+        assert_eq!(client("10.0.0.1", &["10.0.0.3, 10.0.0.2"]), "10.0.0.3");
+    }
+
+    #[test]
+    fn a_malformed_chain_falls_back_to_the_peer() {
+        assert_eq!(client("10.0.0.1", &[]), "10.0.0.1");
+        assert_eq!(client("10.0.0.1", &[""]), "10.0.0.1");
+        assert_eq!(client("10.0.0.1", &["1.1.1.1, unknown"]), "10.0.0.1");
+        assert_eq!(client("10.0.0.1", &["203.0.113.7, _hidden"]), "10.0.0.1");
+        assert_eq!(client("10.0.0.1", &["for=203.0.113.7"]), "10.0.0.1");
+        // Garbage left of the first untrusted address is never read.
+        assert_eq!(client("10.0.0.1", &["garbage, 203.0.113.7"]), "203.0.113.7");
     }
 }

@@ -34,6 +34,8 @@ pub enum WebError {
     /// The database stayed busy: nothing was stored, try again.
     #[error("database busy")]
     Busy,
+    #[error("every password-hashing slot is busy")]
+    HashingBusy,
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -66,6 +68,7 @@ impl WebError {
             WebError::BadInput { key } | WebError::Conflict { key } => key,
             WebError::TooManyAttempts => "error.too_many_attempts",
             WebError::Busy => "error.busy",
+            WebError::HashingBusy => "error.hashing_busy",
             WebError::Internal(_) => "error.internal",
         }
     }
@@ -80,7 +83,7 @@ impl ResponseError for WebError {
             WebError::BadInput { .. } => StatusCode::BAD_REQUEST,
             WebError::Conflict { .. } => StatusCode::CONFLICT,
             WebError::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
-            WebError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            WebError::Busy | WebError::HashingBusy => StatusCode::SERVICE_UNAVAILABLE,
             WebError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -95,12 +98,17 @@ impl ResponseError for WebError {
                 .insert_header((header::LOCATION, location))
                 .finish();
         }
-        let mut response = HttpResponse::build(self.status_code()).finish();
-        if let WebError::Busy = self {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, header::HeaderValue::from(1));
+        let mut response = HttpResponse::build(self.status_code());
+        let retry_after = match self {
+            WebError::TooManyAttempts => AuthError::TooManyAttempts.retry_after(),
+            WebError::HashingBusy => AuthError::Busy.retry_after(),
+            WebError::Busy => Some(std::time::Duration::from_secs(1)),
+            _ => None,
+        };
+        if let Some(wait) = retry_after {
+            response.insert_header((header::RETRY_AFTER, wait.as_secs().to_string()));
         }
+        let mut response = response.finish();
         response
             .extensions_mut()
             .insert(ErrorMessage(self.message_key()));
@@ -128,6 +136,7 @@ impl From<AuthError> for WebError {
     fn from(e: AuthError) -> Self {
         match e {
             AuthError::TooManyAttempts => WebError::TooManyAttempts,
+            AuthError::Busy => WebError::HashingBusy,
             AuthError::Store(e) => e.into(),
             AuthError::Internal(e) => WebError::Internal(e),
             other => WebError::BadInput {
@@ -153,6 +162,7 @@ fn default_key(status: StatusCode) -> &'static str {
         StatusCode::FORBIDDEN => "error.forbidden",
         StatusCode::UNAUTHORIZED => "error.login_required",
         StatusCode::TOO_MANY_REQUESTS => "error.too_many_attempts",
+        StatusCode::SERVICE_UNAVAILABLE => "error.hashing_busy",
         s if s.is_client_error() => "error.bad_request",
         _ => "error.internal",
     }

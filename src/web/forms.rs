@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use super::context::Ctx;
 use super::error::WebError;
+use super::request_log::loggable_path;
 
 /// Largest urlencoded form we accept.
 pub const FORM_LIMIT: usize = 64 * 1024;
@@ -37,7 +38,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for CheckedForm<T> {
         Box::pin(async move {
             let ctx = Ctx::load(&req).await?;
             if !same_origin(&req) {
-                tracing::warn!(path = req.path(), "cross-origin form refused");
+                tracing::warn!(path = %loggable_path(&req), "cross-origin form refused");
                 return Err(WebError::Csrf);
             }
             let body = body.await.map_err(|_| WebError::BadInput {
@@ -54,7 +55,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for CheckedForm<T> {
                 })?;
             ctx.check_form_token(&token.csrf_token)?;
             let data = serde_urlencoded::from_bytes(&body).map_err(|e| {
-                tracing::info!(error = %e, path = req.path(), "malformed form");
+                tracing::info!(error = %e, path = %loggable_path(&req), "malformed form");
                 WebError::BadInput {
                     key: "error.bad_request",
                 }
@@ -88,18 +89,42 @@ pub fn encode_component(s: &str) -> String {
 }
 
 /// A local path to return to after a form, never another site.
+///
+/// The value is read the way a browser reads a `Location`: resolved by the
+/// WHATWG URL parser (which drops tabs and newlines anywhere, trims control
+/// characters and spaces, and reads `\\` as `/`) against a stand-in origin.
+/// Only a value that stays on that origin is accepted, and what comes back is
+/// the parser's normalised path and query, never the raw value.
 pub fn safe_next(next: Option<&str>, fallback: &str) -> String {
-    match next {
-        Some(n)
-            if n.starts_with('/')
-                && !n.starts_with("//")
-                && !n.contains('\\')
-                && !n.contains(['\r', '\n']) =>
-        {
-            n.to_owned()
-        }
-        _ => fallback.to_owned(),
+    next.and_then(same_origin_path)
+        .unwrap_or_else(|| fallback.to_owned())
+}
+
+fn same_origin_path(next: &str) -> Option<String> {
+    static BASE: std::sync::LazyLock<url::Url> = std::sync::LazyLock::new(|| {
+        url::Url::parse("http://pavilion.invalid/").expect("a valid base URL")
+    });
+    let resolved = BASE.join(next).ok()?;
+    if resolved.origin() != BASE.origin()
+        || !resolved.username().is_empty()
+        || resolved.password().is_some()
+    {
+        return None;
     }
+    let path = resolved.path();
+    // "/.//evil.example" resolves to the path "//evil.example", which a
+    // browser would read back as another host.
+    if !path.starts_with('/') || path.starts_with("//") {
+        return None;
+    }
+    let mut local = path.to_owned();
+    // The query as parsed, with the backslashes the parser leaves in it
+    // encoded; a fragment never reaches the server, so it is not kept.
+    if let Some(query) = resolved.query() {
+        local.push('?');
+        local.push_str(&query.replace('\\', "%5C"));
+    }
+    Some(local)
 }
 
 /// 303 See Other to `location`: the answer to every successful form.
@@ -133,6 +158,31 @@ pub fn chosen_password(
     Ok(parsed)
 }
 
+/// A form page sent back because an account operation refused it, with the
+/// status that says why: 401 wrong credentials, 429 throttled or 503 every
+/// password-hashing slot busy (both with `Retry-After`), 400 otherwise.
+/// Nothing was changed.
+pub fn sent_back_for(
+    error: &crate::accounts::AuthError,
+    page: maud::Markup,
+) -> actix_web::HttpResponse {
+    use crate::accounts::AuthError;
+    use actix_web::http::StatusCode;
+    let status = match error {
+        AuthError::WrongCredentials => StatusCode::UNAUTHORIZED,
+        AuthError::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
+        AuthError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    let mut response = actix_web::HttpResponse::build(status);
+    if let Some(wait) = error.retry_after() {
+        response.insert_header((header::RETRY_AFTER, wait.as_secs().to_string()));
+    }
+    response
+        .content_type("text/html; charset=utf-8")
+        .body(page.into_string())
+}
+
 /// A page sent back with 400 because its form had a mistake; nothing was changed.
 pub fn sent_back(page: maud::Markup) -> actix_web::HttpResponse {
     actix_web::HttpResponse::BadRequest()
@@ -146,11 +196,63 @@ mod tests {
 
     #[test]
     fn next_stays_on_this_site() {
-        assert_eq!(safe_next(Some("/console"), "/"), "/console");
-        assert_eq!(safe_next(Some("//evil.example"), "/"), "/");
-        assert_eq!(safe_next(Some("https://evil.example"), "/"), "/");
-        assert_eq!(safe_next(Some("/\\evil.example"), "/"), "/");
+        let cases: &[(&str, &str)] = &[
+            ("/console", "/console"),
+            ("/console/audit?page=2", "/console/audit?page=2"),
+            ("/me?done=password_changed#top", "/me?done=password_changed"),
+            ("/search?q=a\\b", "/search?q=a%5Cb"),
+            ("//evil.example", "/"),
+            ("https://evil.example", "/"),
+            ("/\\evil.example", "/"),
+            ("\\\\evil.example", "/"),
+            ("/\t/evil.example", "/"),
+            ("/\n/evil.example", "/"),
+            ("\t//evil.example", "/"),
+            (" //evil.example", "/"),
+            ("\u{0}//evil.example", "/"),
+            ("/.//evil.example", "/"),
+            ("/%2F/evil.example", "/%2F/evil.example"),
+            ("http:evil.example", "/evil.example"),
+            ("https:evil.example", "/"),
+            ("javascript:alert(1)", "/"),
+            ("http://user@pavilion.invalid/x", "/"),
+            ("/a b\"<", "/a%20b%22%3C"),
+            ("/console/../me", "/me"),
+        ];
+        for (next, expected) in cases {
+            assert_eq!(&safe_next(Some(next), "/"), expected, "next = {next:?}");
+        }
         assert_eq!(safe_next(None, "/me"), "/me");
+    }
+
+    /// What a browser on `origin` does with a `Location: value`.
+    fn browser_goes_to(origin: &str, value: &str) -> Option<url::Origin> {
+        url::Url::parse(origin)
+            .unwrap()
+            .join(value)
+            .ok()
+            .map(|u| u.origin())
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn next_never_leads_to_another_origin(
+            next in proptest::string::string_regex(
+                "[/\\\\\t\n\r @:.%a-zA-Z0-9?#\u{0}\u{1f}-]{0,24}"
+            ).unwrap()
+        ) {
+            let local = safe_next(Some(&next), "/fallback");
+            for origin in ["http://pavilion.invalid/", "https://pavilion.example.org/deep/page"] {
+                let here = url::Url::parse(origin).unwrap().origin();
+                proptest::prop_assert_eq!(
+                    browser_goes_to(origin, &local),
+                    Some(here),
+                    "next = {:?} gave {:?}", next, local
+                );
+            }
+            proptest::prop_assert!(local.starts_with('/') && !local.starts_with("//"));
+            proptest::prop_assert!(!local.contains(|c: char| c.is_ascii_control() || c == ' ' || c == '\\'));
+        }
     }
 
     #[test]

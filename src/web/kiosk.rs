@@ -186,7 +186,7 @@ async fn start_pairing(
     state: web::Data<AppState>,
     req: HttpRequest,
 ) -> Result<HttpResponse, KioskError> {
-    let address = client_address(&req, state.settings.server.trust_proxy);
+    let address = client_address(&req, &state.settings.server);
     if !state.signage.may_request_pairing(&address) {
         return Err(KioskError::TooMany);
     }
@@ -201,7 +201,7 @@ async fn poll_pairing(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, KioskError> {
-    let address = client_address(&req, state.settings.server.trust_proxy);
+    let address = client_address(&req, &state.settings.server);
     if !state.signage.may_poll_pairing(&address) {
         return Err(KioskError::TooMany);
     }

@@ -15,6 +15,7 @@ pub mod open311;
 pub mod public;
 pub mod record_photos;
 pub mod record_view;
+pub mod request_log;
 pub mod spreadsheet;
 
 use std::sync::Arc;

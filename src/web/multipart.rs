@@ -42,7 +42,7 @@ impl TokenFirstForm {
     /// `max_bytes` in all; a form from another origin is refused.
     pub fn new(req: &HttpRequest, payload: Multipart, max_bytes: u64) -> Result<Self, WebError> {
         if !same_origin(req) {
-            tracing::warn!(path = req.path(), "cross-origin upload refused");
+            tracing::warn!(path = %super::request_log::loggable_path(req), "cross-origin upload refused");
             return Err(WebError::Csrf);
         }
         Ok(Self {

@@ -31,6 +31,7 @@ mod registration;
 mod roles;
 mod scope;
 mod screens_console;
+mod security_auth;
 mod security_sockets;
 mod signage;
 mod sla_settings;

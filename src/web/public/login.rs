@@ -1,11 +1,11 @@
-use actix_web::{http::StatusCode, web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use maud::{html, Markup};
 use serde::Deserialize;
 
 use crate::accounts::AuthError;
 use crate::web::context::{client_address, expired_session_cookie, Ctx, SESSION_COOKIE};
 use crate::web::error::WebError;
-use crate::web::forms::{safe_next, see_other, CheckedForm};
+use crate::web::forms::{safe_next, see_other, sent_back_for, CheckedForm};
 use crate::web::layout::{form_error, form_token, page};
 use crate::web::AppState;
 
@@ -54,27 +54,21 @@ pub async fn submit(
     form: CheckedForm<LoginForm>,
 ) -> Result<HttpResponse, WebError> {
     let CheckedForm { ctx, data } = form;
-    let client = client_address(&req, state.settings.server.trust_proxy);
+    let client = client_address(&req, &state.settings.server);
     let account = match state
         .accounts
         .login(&client, &data.username, &data.password)
         .await
     {
         Ok(account) => account,
-        Err(e @ (AuthError::WrongCredentials | AuthError::TooManyAttempts)) => {
-            let status = match e {
-                AuthError::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
-                _ => StatusCode::UNAUTHORIZED,
-            };
+        Err(e @ (AuthError::WrongCredentials | AuthError::TooManyAttempts | AuthError::Busy)) => {
             let page = login_page(
                 &ctx,
                 &data.username,
                 data.next.as_deref(),
                 Some(&ctx.t(e.message_key())),
             );
-            return Ok(HttpResponse::build(status)
-                .content_type("text/html; charset=utf-8")
-                .body(page.into_string()));
+            return Ok(sent_back_for(&e, page));
         }
         Err(e) => return Err(e.into()),
     };

@@ -4,9 +4,10 @@ use actix_web::{http::StatusCode, web, HttpResponse};
 use maud::{html, Markup};
 use serde::Deserialize;
 
+use crate::accounts::AuthError;
 use crate::web::context::{Ctx, SignedIn};
 use crate::web::error::WebError;
-use crate::web::forms::{chosen_password, see_other, CheckedForm};
+use crate::web::forms::{chosen_password, see_other, sent_back_for, CheckedForm};
 use crate::web::layout::{flash, form_error, form_token, page};
 use crate::web::AppState;
 
@@ -108,16 +109,25 @@ pub async fn change_password(
         Ok(p) => p,
         Err(problem) => return back(problem),
     };
+    let refused = |e: AuthError| {
+        let page = me_page(&ctx, &me, home.clone(), None, Some(&ctx.t(e.message_key())));
+        Ok(sent_back_for(&e, page))
+    };
     let client = format!("account {}", me.account.id);
-    if state
+    match state
         .accounts
         .login(&client, &me.account.username, &data.current)
         .await
-        .is_err()
     {
-        return back(ctx.t("error.password.current_wrong").into_owned());
+        Ok(_) => {}
+        Err(e @ (AuthError::TooManyAttempts | AuthError::Busy)) => return refused(e),
+        Err(_) => return back(ctx.t("error.password.current_wrong").into_owned()),
     }
-    let hash = state.accounts.hash(&password).await?;
+    let hash = match state.accounts.hash(&password).await {
+        Ok(hash) => hash,
+        Err(e @ AuthError::Busy) => return refused(e),
+        Err(e) => return Err(e.into()),
+    };
     let actor = crate::domain::Actor {
         id: Some(me.account.id),
         name: me.account.username.clone(),

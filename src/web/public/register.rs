@@ -8,7 +8,7 @@ use crate::accounts::AuthError;
 use crate::domain::{DisplayName, Username};
 use crate::web::context::{client_address, Ctx};
 use crate::web::error::WebError;
-use crate::web::forms::{chosen_password, field_problem, CheckedForm};
+use crate::web::forms::{chosen_password, field_problem, sent_back_for, CheckedForm};
 use crate::web::layout::{form_error, form_token, page};
 use crate::web::AppState;
 
@@ -90,7 +90,7 @@ pub async fn submit(
             Ok(p) => p,
             Err(problem) => return bad(problem),
         };
-    let client = client_address(&req, state.settings.server.trust_proxy);
+    let client = client_address(&req, &state.settings.server);
     let account = match state
         .accounts
         .register(&client, &data.code, username, display_name, &password)
@@ -100,14 +100,14 @@ pub async fn submit(
         Err(e @ (AuthError::InvalidCode | AuthError::NameTaken)) => {
             return bad(ctx.t(e.message_key()).into_owned());
         }
-        Err(AuthError::TooManyAttempts) => {
-            let problem = ctx.t("error.too_many_attempts");
-            return Ok(send_back(
-                &ctx,
-                &data,
-                StatusCode::TOO_MANY_REQUESTS,
-                &problem,
-            ));
+        Err(e @ (AuthError::TooManyAttempts | AuthError::Busy)) => {
+            let values = RegisterForm {
+                code: data.code.clone(),
+                nickname: data.nickname.clone(),
+                ..Default::default()
+            };
+            let page = register_page(&ctx, &values, Some(&ctx.t(e.message_key())));
+            return Ok(sent_back_for(&e, page));
         }
         Err(e) => return Err(e.into()),
     };

@@ -8,7 +8,7 @@ use crate::accounts::AuthError;
 use crate::domain::{DisplayName, Username};
 use crate::web::context::Ctx;
 use crate::web::error::WebError;
-use crate::web::forms::{chosen_password, field_problem, CheckedForm};
+use crate::web::forms::{chosen_password, field_problem, sent_back_for, CheckedForm};
 use crate::web::layout::{form_error, form_token, page};
 use crate::web::AppState;
 
@@ -99,6 +99,15 @@ pub async fn submit(
             return Err(WebError::BadInput {
                 key: "error.setup.invalid_link",
             })
+        }
+        Err(e @ AuthError::Busy) => {
+            let values = SetupForm {
+                username: data.username.clone(),
+                display_name: data.display_name.clone(),
+                ..Default::default()
+            };
+            let page = setup_page(&ctx, &token, &values, Some(&ctx.t(e.message_key())));
+            return Ok(sent_back_for(&e, page));
         }
         Err(e) => return Err(e.into()),
     };
