@@ -50,7 +50,8 @@ pub struct PlaysReport {
 
 /// Whether a screen at `place` can have made this play, as far as the
 /// server can tell at `now`: of a notice of its community aimed at it, that
-/// was published (it may have been withdrawn since), within the notice's
+/// is published or withdrawn (never a draft, one awaiting approval or one
+/// rejected), within the notice's
 /// validity, at a time neither in the future nor older than a screen keeps
 /// plays offline.
 pub fn plausible_play(
@@ -63,8 +64,7 @@ pub fn plausible_play(
     let given = matches!(
         notice.state,
         NoticeState::Published | NoticeState::Withdrawn
-    ) && notice.published_at.is_some()
-        && playlist::aimed_at(notice, place);
+    ) && playlist::aimed_at(notice, place);
     let in_time = play.started_at <= play.ended_at
         && play.ended_at <= now + PLAY_CLOCK_SKEW
         && play.started_at >= now - PLAY_MAX_AGE;
