@@ -454,16 +454,21 @@ impl Signage {
         let mut notices: HashMap<NoticeId, Option<Notice>> = HashMap::new();
         let mut plausible = Vec::with_capacity(plays.len());
         for play in plays {
-            if !notices.contains_key(&play.notice_id) {
-                let notice = match self.store.notice(play.notice_id).await {
-                    Ok(notice) => Some(notice),
-                    Err(StoreError::NotFound) => None,
-                    Err(e) => return Err(e.into()),
-                };
-                notices.insert(play.notice_id, notice);
-            }
-            let notice = notices.get(&play.notice_id).and_then(Option::as_ref);
-            if notice.is_some_and(|n| plausible_play(play, n, &screen.place, now)) {
+            let notice = match notices.entry(play.notice_id) {
+                std::collections::hash_map::Entry::Occupied(known) => known.into_mut(),
+                std::collections::hash_map::Entry::Vacant(unknown) => {
+                    let notice = match self.store.notice(play.notice_id).await {
+                        Ok(notice) => Some(notice),
+                        Err(StoreError::NotFound) => None,
+                        Err(e) => return Err(e.into()),
+                    };
+                    unknown.insert(notice)
+                }
+            };
+            if notice
+                .as_ref()
+                .is_some_and(|n| plausible_play(play, n, &screen.place, now))
+            {
                 plausible.push(play.clone());
             }
         }
