@@ -31,6 +31,12 @@ pub struct LiveSettings {
     pub grace_seconds: u64,
     /// An encoder silent for this long is treated as dropped.
     pub stall_seconds: u64,
+    /// RTMP connections not yet publishing, at most; more are closed at once.
+    pub rtmp_max_pending: usize,
+    /// The same, from one client address (one IPv6 /64).
+    pub rtmp_max_pending_per_address: usize,
+    /// Longest time from an RTMP connection to its accepted publish, in total.
+    pub rtmp_setup_seconds: u64,
     /// Segment target (segments start on keyframes, so the encoder's
     /// keyframe interval should be 1–2 s).
     pub segment_millis: i64,
@@ -220,6 +226,9 @@ impl Settings {
             .set_default("live.rtmp_public_url", "")?
             .set_default("live.grace_seconds", 60)?
             .set_default("live.stall_seconds", 10)?
+            .set_default("live.rtmp_max_pending", 16)?
+            .set_default("live.rtmp_max_pending_per_address", 4)?
+            .set_default("live.rtmp_setup_seconds", 10)?
             .set_default("live.segment_millis", 2000)?
             .set_default("live.part_millis", 333)?
             .set_default("live.part_hold_back_millis", 1500)?

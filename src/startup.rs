@@ -12,6 +12,7 @@ use crate::accounts::Accounts;
 use crate::chat::Chat;
 use crate::feedback::records::Records;
 use crate::live::Live;
+use crate::media::picture::DecodeSlots;
 use crate::settings::Settings;
 use crate::signage::{Signage, SignageSettings};
 use crate::store::{self, Store};
@@ -47,6 +48,14 @@ impl Application {
         let port = listener.local_addr()?.port();
         let live = Live::new(store.clone(), settings.live.clone(), &settings.data_dir);
         let rtmp_port = live.start().await?;
+        let pictures = Arc::new(DecodeSlots::for_this_machine());
+        let metrics = observability::Metrics::new()?;
+        metrics
+            .registry()
+            .register(Box::new(pictures.decodes.clone()))?;
+        metrics
+            .registry()
+            .register(Box::new(pictures.busy.clone()))?;
         let signage = Signage::new(
             store.clone(),
             SignageSettings {
@@ -55,6 +64,7 @@ impl Application {
                 client_version: web::kiosk::client_version().to_owned(),
                 data_dir: settings.data_dir.clone(),
             },
+            pictures.clone(),
         );
         signage.spawn_tasks();
         let chat = Chat::new(store.clone(), live.hub().clone(), settings.time_zone);
@@ -66,7 +76,8 @@ impl Application {
             signage,
             chat,
             rtmp_port,
-            metrics: observability::Metrics::new()?,
+            metrics,
+            pictures,
             store,
             settings,
         });

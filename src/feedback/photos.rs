@@ -21,7 +21,7 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::record::Record;
 use crate::domain::{Account, Actor, Role};
-use crate::media::picture::{prepare_image_with_thumbnail, PreparedImage};
+use crate::media::picture::{DecodeSlots, PreparedImage};
 use crate::media::upload::MediaUploadError;
 use crate::store::{NewRecordPhoto, RecordPhoto};
 
@@ -66,6 +66,7 @@ impl PhotoError {
                 MediaUploadError::TypeMismatch { .. } => "record_photos.error.type_mismatch",
                 MediaUploadError::UnsupportedFormat { .. } => "record_photos.error.unsupported",
                 MediaUploadError::Corrupt(_) => "record_photos.error.corrupt",
+                MediaUploadError::Busy => "record_photos.error.busy",
                 MediaUploadError::Transcode(_)
                 | MediaUploadError::Cancelled
                 | MediaUploadError::Io(_) => "record_photos.error.failed",
@@ -111,22 +112,16 @@ impl PreparedPhoto {
         file_name: &str,
         claimed_type: &str,
         bytes: Vec<u8>,
+        slots: &DecodeSlots,
     ) -> Result<PreparedPhoto, PhotoError> {
         let claimed = format!("{claimed_type} {file_name}");
-        let refused = |error| PhotoError::Refused {
-            name: file_name.to_owned(),
-            error,
-        };
-        let (image, thumbnail) = tokio::task::spawn_blocking(move || {
-            prepare_image_with_thumbnail(&bytes, &claimed, THUMBNAIL_SIDE)
-        })
-        .await
-        .map_err(|_| {
-            refused(MediaUploadError::Corrupt(
-                "the photo could not be read".into(),
-            ))
-        })?
-        .map_err(refused)?;
+        let (image, thumbnail) = slots
+            .prepare_image_with_thumbnail(bytes, claimed, THUMBNAIL_SIDE)
+            .await
+            .map_err(|error| PhotoError::Refused {
+                name: file_name.to_owned(),
+                error,
+            })?;
         let sha256 = image.sha256_hex();
         Ok(PreparedPhoto {
             image,

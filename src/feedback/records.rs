@@ -209,6 +209,13 @@ impl Records {
         }
     }
 
+    /// May `who` change this record as staff (act, note, assign)? Checked
+    /// again by every change; handlers ask first, before costly work such
+    /// as decoding photos.
+    pub fn may_act_as_staff(who: &Account, record: &Record) -> bool {
+        who.may(Permission::WorkRecords, record.place())
+    }
+
     /// May `viewer` see this record at all?
     pub fn can_see(viewer: &Account, record: &Record) -> bool {
         match viewer.role {
@@ -244,10 +251,7 @@ impl Records {
         now: DateTime<Utc>,
     ) -> Result<NewRecordEvent, RecordError> {
         let is_reporter = record.reporter_id == Some(who.id);
-        let is_staff = matches!(
-            who.role,
-            Role::Admin | Role::Secretary | Role::Moderator | Role::Staff
-        ) && Self::can_see(who, record);
+        let is_staff = Self::may_act_as_staff(who, record);
         let events = self.store.record_events(record.id).await?;
         let (from_state, to_state) = match request.action {
             None => (None, None),

@@ -118,7 +118,9 @@ impl Live {
         let port = listener.local_addr()?.port();
         let limits = rtmp::Limits {
             stall: Duration::from_secs(self.settings.stall_seconds.max(1)),
-            setup: Duration::from_secs(10),
+            setup: Duration::from_secs(self.settings.rtmp_setup_seconds.max(1)),
+            max_pending: self.settings.rtmp_max_pending.max(1),
+            max_pending_per_address: self.settings.rtmp_max_pending_per_address.max(1),
         };
         tokio::spawn(rtmp::serve(listener, Arc::new(self.hub.clone()), limits));
         tracing::info!(port, "RTMP ingest listening");

@@ -19,16 +19,107 @@ use super::upload::{check_claim, MediaCategory, MediaKind, MediaUploadError, MIB
 /// Pictures larger than this are refused before anything else is done.
 pub const MAX_IMAGE_BYTES: u64 = 10 * MIB;
 /// Pictures with more pixels than this are refused from their header, before
-/// decoding (a small file can claim a huge picture).
-pub const MAX_IMAGE_PIXELS: u64 = 40_000_000;
+/// decoding (a small file can claim a huge picture: an 8000×5000 PNG of a
+/// few kilobytes decodes to 160 MB of RGBA and seconds of CPU). 24 Mpx takes
+/// the photos people send: phones save 12 Mpx (4032×3024; their 48–200 Mpx
+/// sensors bin to that by default), cameras up to 24 Mpx (6000×4000).
+pub const MAX_IMAGE_PIXELS: u64 = 24_000_000;
 /// Prepared pictures fit in a square this many pixels wide.
 pub const IMAGE_MAX_SIDE: u32 = 1920;
 
 const JPEG_QUALITY: u8 = 85;
-/// Decoded pixels may take this much memory (RGBA, 16 bits a channel).
-const MAX_DECODED_BYTES: u64 = MAX_IMAGE_PIXELS * 8;
+/// What one decode may allocate: the largest picture let through, as 8-bit
+/// RGBA (24 Mpx × 4 = 96 MB), with room for the decoder's own buffers. A
+/// 16-bit picture near the pixel limit needs more and is refused as too
+/// large; turning a picture by its EXIF orientation makes one more copy.
+/// With at most [`DecodeSlots`] decodes at once, memory stays bounded.
+const MAX_DECODED_BYTES: u64 = 128 * MIB;
 const JPEG: &str = "image/jpeg";
 const PNG: &str = "image/png";
+
+/// Caps the pictures decoded at once (each takes up to [`MAX_DECODED_BYTES`]
+/// and a core for a second or two) and counts them. Who sends pictures waits
+/// at most `wait` for a slot, then is told the server is busy
+/// ([`MediaUploadError::Busy`]).
+pub struct DecodeSlots {
+    slots: std::sync::Arc<tokio::sync::Semaphore>,
+    wait: std::time::Duration,
+    /// Decodes started.
+    pub decodes: prometheus::IntCounter,
+    /// Pictures refused because every slot stayed taken.
+    pub busy: prometheus::IntCounter,
+}
+
+impl DecodeSlots {
+    /// How long an upload waits for a slot before it is refused.
+    pub const WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+    /// `slots` decodes at once (at least one).
+    pub fn new(slots: usize, wait: std::time::Duration) -> Self {
+        Self {
+            slots: std::sync::Arc::new(tokio::sync::Semaphore::new(slots.max(1))),
+            wait,
+            decodes: prometheus::IntCounter::new(
+                "image_decodes_total",
+                "Uploaded pictures decoded (notice pictures, record photos)",
+            )
+            .expect("a valid metric"),
+            busy: prometheus::IntCounter::new(
+                "image_decodes_busy_total",
+                "Uploaded pictures refused because every decode slot stayed taken",
+            )
+            .expect("a valid metric"),
+        }
+    }
+
+    /// One slot per core, at most four: decoding is CPU work.
+    pub fn for_this_machine() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Self::new(cores.min(4), Self::WAIT)
+    }
+
+    /// Runs `job` (a decode) on the blocking pool once a slot is free. The
+    /// slot is held until the job ends, even if the caller stops waiting.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        job: impl FnOnce() -> Result<T, MediaUploadError> + Send + 'static,
+    ) -> Result<T, MediaUploadError> {
+        let slot = match tokio::time::timeout(self.wait, self.slots.clone().acquire_owned()).await {
+            Ok(Ok(slot)) => slot,
+            _ => {
+                self.busy.inc();
+                return Err(MediaUploadError::Busy);
+            }
+        };
+        self.decodes.inc();
+        tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            job()
+        })
+        .await
+        .map_err(|_| MediaUploadError::Corrupt("the picture could not be read".into()))?
+    }
+
+    /// [`prepare_image`] in a slot.
+    pub async fn prepare_image(
+        &self,
+        bytes: Vec<u8>,
+        claimed: String,
+    ) -> Result<PreparedImage, MediaUploadError> {
+        self.run(move || prepare_image(&bytes, &claimed)).await
+    }
+
+    /// [`prepare_image_with_thumbnail`] in a slot.
+    pub async fn prepare_image_with_thumbnail(
+        &self,
+        bytes: Vec<u8>,
+        claimed: String,
+        thumbnail_side: u32,
+    ) -> Result<(PreparedImage, PreparedImage), MediaUploadError> {
+        self.run(move || prepare_image_with_thumbnail(&bytes, &claimed, thumbnail_side))
+            .await
+    }
+}
 
 /// A picture ready to store and serve: re-encoded, without metadata.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -513,6 +604,44 @@ mod tests {
             "{refused:?}"
         );
         assert!(started.elapsed() < Duration::from_secs(1));
+    }
+
+    #[tokio::test]
+    async fn decodes_wait_for_a_slot_and_are_refused_when_none_frees_up() {
+        let slots = std::sync::Arc::new(DecodeSlots::new(1, Duration::from_millis(200)));
+        let (started_tx, started_rx) = std::sync::mpsc::channel();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let holder = {
+            let slots = slots.clone();
+            tokio::spawn(async move {
+                slots
+                    .run(move || {
+                        started_tx.send(()).unwrap();
+                        release_rx.recv().unwrap();
+                        Ok(())
+                    })
+                    .await
+            })
+        };
+        tokio::task::spawn_blocking(move || started_rx.recv().unwrap())
+            .await
+            .unwrap();
+        // The only slot is taken: the next decode waits, then is refused
+        // without running.
+        let refused = slots
+            .run(|| -> Result<(), _> { panic!("must not run") })
+            .await;
+        assert!(
+            matches!(refused, Err(MediaUploadError::Busy)),
+            "{refused:?}"
+        );
+        assert_eq!(slots.busy.get(), 1);
+        assert_eq!(slots.decodes.get(), 1);
+        // Once it is free, the next one runs.
+        release_tx.send(()).unwrap();
+        holder.await.unwrap().unwrap();
+        assert!(slots.run(|| Ok(7)).await.is_ok_and(|n| n == 7));
+        assert_eq!(slots.decodes.get(), 2);
     }
 
     #[test]

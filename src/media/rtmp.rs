@@ -7,7 +7,7 @@
 //! (`NetStream.Publish.BadName`), so the encoder reports it, and the
 //! connection is then closed.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -46,19 +46,110 @@ pub trait Sink: Send {
 pub struct Limits {
     /// A publisher that sends nothing for this long is treated as gone.
     pub stall: Duration,
-    /// Time allowed for the handshake and the publish command.
+    /// Time allowed from connecting to an accepted publish, in total (not
+    /// per read: a client trickling a byte at a time gets no longer).
     pub setup: Duration,
+    /// Connections that have not yet been allowed to publish, at most.
+    /// Further ones are closed as soon as they are accepted.
+    pub max_pending: usize,
+    /// The same, from one client address (one IPv6 /64), so that one
+    /// stranger cannot take every place and keep the encoders out.
+    pub max_pending_per_address: usize,
 }
+
+/// The places of connections not yet publishing, in total and per address.
+struct PendingPlaces {
+    total: usize,
+    per_address: usize,
+    taken: std::sync::Mutex<(usize, std::collections::HashMap<IpAddr, usize>)>,
+}
+
+/// One place, given back when dropped.
+struct PendingPlace {
+    places: Arc<PendingPlaces>,
+    address: IpAddr,
+}
+
+impl PendingPlaces {
+    fn take(self: &Arc<Self>, peer: IpAddr) -> Option<PendingPlace> {
+        let address = address_key(peer);
+        let mut taken = self.taken.lock().expect("pending places poisoned");
+        let (total, by_address) = &mut *taken;
+        let own = by_address.entry(address).or_insert(0);
+        if *total >= self.total || *own >= self.per_address {
+            if *own == 0 {
+                by_address.remove(&address);
+            }
+            return None;
+        }
+        *own += 1;
+        *total += 1;
+        Some(PendingPlace {
+            places: self.clone(),
+            address,
+        })
+    }
+}
+
+impl Drop for PendingPlace {
+    fn drop(&mut self) {
+        let mut taken = self.places.taken.lock().expect("pending places poisoned");
+        let (total, by_address) = &mut *taken;
+        *total = total.saturating_sub(1);
+        if let Some(own) = by_address.get_mut(&self.address) {
+            *own = own.saturating_sub(1);
+            if *own == 0 {
+                by_address.remove(&self.address);
+            }
+        }
+    }
+}
+
+/// An IPv4 address as it is; an IPv6 one by its /64, which one subscriber
+/// usually has whole.
+fn address_key(peer: IpAddr) -> IpAddr {
+    match peer {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let mut segments = v6.segments();
+                segments[4..].fill(0);
+                IpAddr::V6(segments.into())
+            }
+        },
+        v4 => v4,
+    }
+}
+
+/// What a connection may send before its publish is accepted: the connect,
+/// createStream and publish commands take well under 4 KiB. Input beyond
+/// this ends the connection, so that strangers cannot make the session
+/// buffer (rml_rtmp keeps a partly received message of up to 16 MiB).
+const PENDING_INPUT_MAX: usize = 64 * 1024;
+/// The read buffer before a publish is accepted, and after.
+const PENDING_READ_BUFFER: usize = 4 * 1024;
+const PUBLISHING_READ_BUFFER: usize = 64 * 1024;
 
 /// Accepts encoders until the listener fails.
 pub async fn serve(listener: TcpListener, gate: Arc<dyn Gate>, limits: Limits) {
+    let pending = Arc::new(PendingPlaces {
+        total: limits.max_pending.max(1),
+        per_address: limits.max_pending_per_address.max(1),
+        taken: Default::default(),
+    });
     loop {
         match listener.accept().await {
             Ok((socket, peer)) => {
+                // Full: closed at once, before anything is read or kept.
+                let Some(permit) = pending.take(peer.ip()) else {
+                    tracing::warn!(%peer, "RTMP connection refused: too many connections not yet publishing");
+                    drop(socket);
+                    continue;
+                };
                 let gate = gate.clone();
                 tokio::spawn(async move {
                     let _ = socket.set_nodelay(true);
-                    if let Err(reason) = Connection::run(socket, peer, gate, limits).await {
+                    if let Err(reason) = Connection::run(socket, peer, gate, limits, permit).await {
                         tracing::info!(%peer, %reason, "RTMP connection closed");
                     }
                 });
@@ -77,6 +168,8 @@ struct Connection {
     session: ServerSession,
     sink: Option<Box<dyn Sink>>,
     gate: Arc<dyn Gate>,
+    /// Held until the publish is accepted: a place among the pending.
+    pending: Option<PendingPlace>,
 }
 
 /// How a connection's processing of one batch of input ended.
@@ -92,8 +185,10 @@ impl Connection {
         peer: SocketAddr,
         gate: Arc<dyn Gate>,
         limits: Limits,
+        pending: PendingPlace,
     ) -> Result<(), String> {
-        let leftover = tokio::time::timeout(limits.setup, handshake(&mut socket))
+        let setup_ends = tokio::time::Instant::now() + limits.setup;
+        let leftover = tokio::time::timeout_at(setup_ends, handshake(&mut socket))
             .await
             .map_err(|_| "handshake timed out".to_string())??;
         let (session, greeting) =
@@ -104,8 +199,11 @@ impl Connection {
             session,
             sink: None,
             gate,
+            pending: Some(pending),
         };
-        let result = connection.converse(greeting, leftover, limits).await;
+        let result = connection
+            .converse(greeting, leftover, limits, setup_ends)
+            .await;
         if let Some(sink) = connection.sink.take() {
             sink.close(false).await;
         }
@@ -117,6 +215,7 @@ impl Connection {
         greeting: Vec<ServerSessionResult>,
         leftover: Vec<u8>,
         limits: Limits,
+        setup_ends: tokio::time::Instant,
     ) -> Result<(), String> {
         if let Flow::Close = self.handle(greeting).await? {
             return Ok(());
@@ -128,21 +227,33 @@ impl Connection {
         if let Flow::Close = self.handle(results).await? {
             return Ok(());
         }
-        let mut buffer = vec![0; 64 * 1024];
+        let mut buffer = vec![0; PENDING_READ_BUFFER];
+        let mut pending_input = leftover.len();
         loop {
-            // Before publishing, a client gets the setup time; afterwards,
-            // silence longer than the stall limit means the encoder is gone.
-            let wait = if self.sink.is_some() {
-                limits.stall
+            // Before publishing, a client has what is left of the setup
+            // time; afterwards, silence longer than the stall limit means
+            // the encoder is gone.
+            let read = if self.sink.is_some() {
+                if buffer.len() < PUBLISHING_READ_BUFFER {
+                    buffer.resize(PUBLISHING_READ_BUFFER, 0);
+                }
+                tokio::time::timeout(limits.stall, self.socket.read(&mut buffer))
+                    .await
+                    .map_err(|_| "no data from the encoder (stalled)".to_string())?
             } else {
-                limits.setup
-            };
-            let read = tokio::time::timeout(wait, self.socket.read(&mut buffer))
-                .await
-                .map_err(|_| "no data from the encoder (stalled)".to_string())?
-                .map_err(|e| e.to_string())?;
+                tokio::time::timeout_at(setup_ends, self.socket.read(&mut buffer))
+                    .await
+                    .map_err(|_| "no accepted publish within the setup time".to_string())?
+            }
+            .map_err(|e| e.to_string())?;
             if read == 0 {
                 return Err("encoder disconnected".into());
+            }
+            if self.sink.is_none() {
+                pending_input += read;
+                if pending_input > PENDING_INPUT_MAX {
+                    return Err("too much input before publishing".into());
+                }
             }
             let results = read_input(&mut self.session, &buffer[..read])?;
             if let Flow::Close = self.handle(results).await? {
@@ -231,6 +342,8 @@ impl Connection {
         match decision {
             Ok(sink) => {
                 self.sink = Some(sink);
+                // A publisher no longer counts among the pending.
+                self.pending = None;
                 let results = self.session.accept_request(request_id);
                 self.flush(results).await?;
                 Ok(Flow::Continue)
@@ -367,6 +480,29 @@ pub fn feed_session_bytes(input: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pending_places_are_bounded_in_total_and_per_address() {
+        let places = Arc::new(PendingPlaces {
+            total: 3,
+            per_address: 2,
+            taken: Default::default(),
+        });
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let b: IpAddr = "192.0.2.2".parse().unwrap();
+        let c: IpAddr = "192.0.2.3".parse().unwrap();
+        let first = places.take(a).unwrap();
+        let _second = places.take(a).unwrap();
+        assert!(places.take(a).is_none(), "a third from one address");
+        let _third = places.take(b).unwrap();
+        assert!(places.take(c).is_none(), "a fourth in all");
+        drop(first);
+        assert!(places.take(c).is_some(), "a place given back is free again");
+        // One IPv6 /64 counts as one address.
+        let v6a: IpAddr = "2001:db8::1".parse().unwrap();
+        let v6b: IpAddr = "2001:db8::ffff:1".parse().unwrap();
+        assert_eq!(address_key(v6a), address_key(v6b));
+    }
 
     #[test]
     fn a_malformed_amf_command_ends_the_connection_without_a_panic() {

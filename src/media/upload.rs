@@ -44,6 +44,8 @@ pub enum MediaUploadError {
     Transcode(String),
     #[error("transcoding was cancelled")]
     Cancelled,
+    #[error("too many pictures are being read; try again shortly")]
+    Busy,
     #[error(transparent)]
     Io(#[from] io::Error),
 }
@@ -64,6 +66,7 @@ impl MediaUploadError {
             MediaUploadError::VideoTooLarge { .. } => "signage.upload.video_too_large",
             MediaUploadError::Transcode(_) => "signage.upload.transcode_failed",
             MediaUploadError::Cancelled => "signage.upload.cancelled",
+            MediaUploadError::Busy => "signage.upload.busy",
             MediaUploadError::Io(_) => "signage.upload.failed",
         }
     }
@@ -84,7 +87,10 @@ impl MediaUploadError {
     pub fn is_the_files_fault(&self) -> bool {
         !matches!(
             self,
-            MediaUploadError::Transcode(_) | MediaUploadError::Cancelled | MediaUploadError::Io(_)
+            MediaUploadError::Transcode(_)
+                | MediaUploadError::Cancelled
+                | MediaUploadError::Io(_)
+                | MediaUploadError::Busy
         )
     }
 }

@@ -105,9 +105,7 @@ impl Signage {
             return Err(SignageError::Forbidden);
         }
         let claimed = format!("{claimed_type} {file_name}");
-        let prepared = tokio::task::spawn_blocking(move || media::prepare_image(&bytes, &claimed))
-            .await
-            .map_err(|_| MediaUploadError::Corrupt("the image could not be read".into()))??;
+        let prepared = self.pictures.prepare_image(bytes, claimed).await?;
         let file = self
             .store
             .create_media(

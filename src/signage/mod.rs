@@ -135,6 +135,8 @@ pub struct Signage {
     /// compute them once.
     computing_figures: tokio::sync::Mutex<()>,
     library: library::Library,
+    /// Shared with every other picture upload (see `DecodeSlots`).
+    pictures: Arc<crate::media::picture::DecodeSlots>,
     /// New pairing codes per address: a screen needs one, a script many.
     pairing_requests: AttemptLimiter,
     /// Pairing polls per address (a screen polls every few seconds).
@@ -151,7 +153,11 @@ fn actor(who: &Account) -> Actor {
 }
 
 impl Signage {
-    pub fn new(store: Arc<dyn Store>, settings: SignageSettings) -> Arc<Self> {
+    pub fn new(
+        store: Arc<dyn Store>,
+        settings: SignageSettings,
+        pictures: Arc<crate::media::picture::DecodeSlots>,
+    ) -> Arc<Self> {
         let library = library::Library::new(settings.data_dir.join("media").join("signage"));
         let records = crate::feedback::records::Records::new(store.clone(), settings.time_zone);
         Arc::new(Self {
@@ -171,6 +177,7 @@ impl Signage {
             figures_shown: Mutex::new(HashMap::new()),
             computing_figures: tokio::sync::Mutex::new(()),
             library,
+            pictures,
             pairing_requests: AttemptLimiter::per_minute(10),
             pairing_polls: AttemptLimiter::per_minute(120),
             code_attempts: AttemptLimiter::per_minute(10),

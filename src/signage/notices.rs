@@ -31,6 +31,12 @@ impl Signage {
         who.may(Permission::ApproveNotices, community)
     }
 
+    /// Staff who may see a community's notice media, whatever the notices'
+    /// state: those who write or approve its notices.
+    pub fn may_see_media(who: &Account, community: crate::domain::CommunityId) -> bool {
+        Self::may_write(who, community) || Self::may_approve(who, community)
+    }
+
     /// Whether `who` may publish the draft at once: those who approve
     /// notices, and anyone for an emergency, which cannot wait.
     pub fn may_publish(who: &Account, draft: &NoticeDraft) -> bool {

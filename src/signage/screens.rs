@@ -27,6 +27,59 @@ pub const PLAYS_PER_REPORT: usize = 200;
 /// Longest last-error text kept from a heartbeat.
 const ERROR_MAX: usize = 500;
 
+/// How far ahead of the server's clock a screen's clock may run.
+const PLAY_CLOCK_SKEW: chrono::Duration = chrono::Duration::minutes(5);
+/// The oldest play accepted. The kiosk queues up to 200,000 plays while
+/// offline (`PLAYS_CAP` in kiosk/kiosk.js): 11 days of 5 s turns, a month
+/// of 15 s turns.
+pub const PLAY_MAX_AGE: chrono::Duration = chrono::Duration::days(35);
+/// A screen shows one notice at a time, and no turn is this short: plays of
+/// one screen starting closer together than this are a flood, not a rotation.
+pub const PLAY_MIN_GAP: chrono::Duration = chrono::Duration::seconds(1);
+/// A turn may run past its notice's end: a video plays to its end (up to
+/// 5 minutes more, `VIDEO_EXTRA_MAX_MS` in kiosk.js).
+const PLAY_OVERRUN: chrono::Duration = chrono::Duration::minutes(10);
+
+/// What became of a report of plays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlaysReport {
+    pub stored: usize,
+    /// Plays the screen cannot have made, or a flood: not stored.
+    pub dropped: usize,
+}
+
+/// Whether a screen at `place` can have made this play, as far as the
+/// server can tell at `now`: of a notice of its community aimed at it, that
+/// is published or withdrawn (never a draft, one awaiting approval or one
+/// rejected), within the notice's
+/// validity, at a time neither in the future nor older than a screen keeps
+/// plays offline.
+pub fn plausible_play(
+    play: &Play,
+    notice: &Notice,
+    place: &crate::domain::screen::ScreenPlace,
+    now: DateTime<Utc>,
+) -> bool {
+    use crate::domain::notice::NoticeState;
+    let given = matches!(
+        notice.state,
+        NoticeState::Published | NoticeState::Withdrawn
+    ) && playlist::aimed_at(notice, place);
+    let in_time = play.started_at <= play.ended_at
+        && play.ended_at <= now + PLAY_CLOCK_SKEW
+        && play.started_at >= now - PLAY_MAX_AGE;
+    let in_validity = play.started_at + PLAY_CLOCK_SKEW >= notice.validity.starts_at()
+        && notice
+            .validity
+            .ends_at()
+            .is_none_or(|end| play.started_at <= end + PLAY_CLOCK_SKEW)
+        && notice
+            .validity
+            .ends_at()
+            .is_none_or(|end| play.ended_at <= end + PLAY_OVERRUN);
+    given && in_time && in_validity
+}
+
 /// A new pairing: the code to show and the secret to poll with.
 #[derive(Debug, Clone, Serialize)]
 pub struct NewPairing {
@@ -250,6 +303,14 @@ pub fn media_url(media: MediaId, file: &str) -> String {
     format!("/kiosk/media/{media}/{file}")
 }
 
+/// Whether the notice shows this media: as its pictures, its video, or a
+/// picture placed in its body.
+pub fn notice_uses_media(notice: &Notice, media: MediaId) -> bool {
+    notice.images.contains(&media)
+        || notice.video == Some(media)
+        || notice.body.contains(&format!("/kiosk/media/{media}/"))
+}
+
 impl Signage {
     /// A new screen asks for a code to show. Codes are random; a clash with
     /// a code in use is retried.
@@ -380,20 +441,63 @@ impl Signage {
             .await?)
     }
 
-    /// Stores the reported plays; plays that make no sense (ending before
-    /// they start, or in the future) are dropped.
+    /// Stores the reported plays that this screen can have made (see
+    /// [`plausible_play`]), at most one starting per [`PLAY_MIN_GAP`];
+    /// the rest are dropped and counted.
     pub async fn report_plays(
         &self,
         screen: &Screen,
         plays: &[Play],
-    ) -> Result<usize, SignageError> {
-        let horizon = Utc::now() + chrono::Duration::minutes(5);
-        let sane: Vec<Play> = plays
-            .iter()
-            .filter(|p| p.started_at <= p.ended_at && p.ended_at <= horizon)
-            .cloned()
-            .collect();
-        Ok(self.store.record_plays(screen.id, &sane).await?)
+    ) -> Result<PlaysReport, SignageError> {
+        let now = Utc::now();
+        let mut notices: HashMap<NoticeId, Option<Notice>> = HashMap::new();
+        let mut plausible = Vec::with_capacity(plays.len());
+        for play in plays {
+            let notice = match notices.entry(play.notice_id) {
+                std::collections::hash_map::Entry::Occupied(known) => known.into_mut(),
+                std::collections::hash_map::Entry::Vacant(unknown) => {
+                    let notice = match self.store.notice(play.notice_id).await {
+                        Ok(notice) => Some(notice),
+                        Err(StoreError::NotFound) => None,
+                        Err(e) => return Err(e.into()),
+                    };
+                    unknown.insert(notice)
+                }
+            };
+            if notice
+                .as_ref()
+                .is_some_and(|n| plausible_play(play, n, &screen.place, now))
+            {
+                plausible.push(play.clone());
+            }
+        }
+        let recorded = self
+            .store
+            .record_plays(screen.id, &plausible, PLAY_MIN_GAP)
+            .await?;
+        let report = PlaysReport {
+            stored: recorded.added,
+            dropped: plays.len() - plausible.len() + recorded.refused,
+        };
+        if report.dropped > 0 {
+            tracing::info!(screen = %screen.id, dropped = report.dropped, "implausible plays dropped");
+        }
+        Ok(report)
+    }
+
+    /// Whether the screen is given a notice that uses this media: one of its
+    /// playlist at `now`, as it would be sent. What it was given earlier and
+    /// still shows offline comes from its own cache (kiosk/sw.js).
+    pub async fn screen_is_given(
+        &self,
+        screen: &Screen,
+        media: MediaId,
+        now: DateTime<Utc>,
+    ) -> Result<bool, SignageError> {
+        let notices = self.current_notices(screen.place.community_id).await?;
+        Ok(playlist::for_screen(&notices, &screen.place, now)
+            .into_iter()
+            .any(|notice| notice_uses_media(notice, media)))
     }
 
     /// Screens quiet for more than ten minutes, for the console's alert.

@@ -577,6 +577,16 @@ pub struct PlayFilter {
     pub limit: i64,
 }
 
+/// What became of a screen's report of plays.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RecordedPlays {
+    /// New plays stored.
+    pub added: usize,
+    /// Plays not stored: unknown notice, or too close to another play.
+    /// (Plays stored already are neither.)
+    pub refused: usize,
+}
+
 /// Lobby notice boards: media, notices and their workflow (audited), screens
 /// and what they report.
 #[async_trait]
@@ -662,8 +672,14 @@ pub trait SignageStore: Send + Sync + 'static {
         heartbeat: &Heartbeat,
         at: DateTime<Utc>,
     ) -> StoreResult<()>;
-    /// Stores the plays not stored yet; returns how many were new.
-    async fn record_plays(&self, id: ScreenId, plays: &[Play]) -> StoreResult<usize>;
+    /// Stores the plays not stored yet, except those of unknown notices and
+    /// those starting within `min_gap` of another play of the screen.
+    async fn record_plays(
+        &self,
+        id: ScreenId,
+        plays: &[Play],
+        min_gap: chrono::Duration,
+    ) -> StoreResult<RecordedPlays>;
     async fn plays(&self, filter: &PlayFilter) -> StoreResult<Vec<PlayRow>>;
 
     async fn list_screen_groups(&self, community: CommunityId) -> StoreResult<Vec<ScreenGroup>>;

@@ -7,8 +7,8 @@ use sqlx::{FromRow, QueryBuilder, Sqlite, Transaction};
 
 use super::sqlite::{ts, SqliteStore};
 use super::{
-    MediaOutcome, NewMedia, NoticeFilter, NoticeTransition, PairingStatus, PlayFilter, ScreenSetup,
-    SignageStore, StoreError, StoreResult,
+    MediaOutcome, NewMedia, NoticeFilter, NoticeTransition, PairingStatus, PlayFilter,
+    RecordedPlays, ScreenSetup, SignageStore, StoreError, StoreResult,
 };
 use crate::domain::notice::{
     DayPart, MediaFile, MediaKind, MediaState, Notice, NoticeCategory, NoticeDraft, NoticeState,
@@ -907,26 +907,53 @@ impl SignageStore for SqliteStore {
         Ok(())
     }
 
-    async fn record_plays(&self, id: ScreenId, plays: &[Play]) -> StoreResult<usize> {
+    async fn record_plays(
+        &self,
+        id: ScreenId,
+        plays: &[Play],
+        min_gap: chrono::Duration,
+    ) -> StoreResult<RecordedPlays> {
         let mut tx = self.write_tx().await?;
-        let mut added = 0;
+        let mut recorded = RecordedPlays::default();
         for play in plays {
             // A play of a notice that no longer exists (or never did) is
-            // dropped rather than failing the whole batch.
+            // dropped rather than failing the whole batch; so is one that
+            // starts within `min_gap` of another play of the screen (this
+            // very play, sent again, excepted).
             let inserted = sqlx::query(
                 "INSERT OR IGNORE INTO notice_plays (screen_id, notice_id, started_at, ended_at)
-                 SELECT ?, id, ?, ? FROM notices WHERE id = ?",
+                 SELECT ?1, id, ?2, ?3 FROM notices WHERE id = ?4
+                 AND NOT EXISTS (SELECT 1 FROM notice_plays
+                     WHERE screen_id = ?1 AND started_at > ?5 AND started_at < ?6
+                     AND NOT (notice_id = ?4 AND started_at = ?2))",
             )
             .bind(id.0)
             .bind(ts(play.started_at))
             .bind(ts(play.ended_at))
             .bind(play.notice_id.0)
+            .bind(ts(play.started_at - min_gap))
+            .bind(ts(play.started_at + min_gap))
             .execute(&mut *tx)
             .await?;
-            added += inserted.rows_affected() as usize;
+            if inserted.rows_affected() > 0 {
+                recorded.added += 1;
+                continue;
+            }
+            let (stored_already,): (bool,) = sqlx::query_as(
+                "SELECT EXISTS (SELECT 1 FROM notice_plays
+                     WHERE screen_id = ? AND notice_id = ? AND started_at = ?)",
+            )
+            .bind(id.0)
+            .bind(play.notice_id.0)
+            .bind(ts(play.started_at))
+            .fetch_one(&mut *tx)
+            .await?;
+            if !stored_already {
+                recorded.refused += 1;
+            }
         }
         tx.commit().await?;
-        Ok(added)
+        Ok(recorded)
     }
 
     async fn plays(&self, filter: &PlayFilter) -> StoreResult<Vec<PlayRow>> {

@@ -128,6 +128,58 @@ async fn screen_of(state: &AppState, req: &HttpRequest) -> Result<Screen, KioskE
         .ok_or(KioskError::Unauthorized)
 }
 
+/// The cookie that names a screen to `/kiosk/media/`: pictures and videos
+/// are loaded by `<img>` and `<video>` elements and by the Service Worker,
+/// none of which sends the bearer token. It holds the same token, is sent
+/// nowhere but to the media, and is set with every playlist (so screens
+/// paired before it existed get it too).
+const SCREEN_COOKIE: &str = "pavilion_screen";
+const MEDIA_PATH: &str = "/kiosk/media/";
+
+fn screen_cookie(token: &str, secure: bool) -> actix_web::cookie::Cookie<'static> {
+    actix_web::cookie::Cookie::build(SCREEN_COOKIE, token.to_owned())
+        .path(MEDIA_PATH)
+        .http_only(true)
+        .same_site(actix_web::cookie::SameSite::Strict)
+        .secure(secure)
+        // As long as browsers keep a cookie; a revoked token is refused anyway.
+        .max_age(actix_web::cookie::time::Duration::days(400))
+        .finish()
+}
+
+/// Sets the screen cookie on a response to a request carrying `token`.
+fn with_screen_cookie(state: &AppState, req: &HttpRequest, response: &mut HttpResponse) {
+    let token = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let unchanged = req
+        .cookie(SCREEN_COOKIE)
+        .is_some_and(|c| Some(c.value()) == token);
+    if let (Some(token), false) = (token, unchanged) {
+        let _ = response.add_cookie(&screen_cookie(token, state.settings.secure_cookies()));
+    }
+}
+
+/// The screen a media request comes from: its cookie, or its bearer token.
+async fn media_screen(state: &AppState, req: &HttpRequest) -> Result<Option<Screen>, KioskError> {
+    if let Some(cookie) = req.cookie(SCREEN_COOKIE) {
+        let token = cookie.value();
+        if !token.is_empty() && token.len() <= 100 {
+            if let Some(screen) = state.signage.authenticate(token).await? {
+                return Ok(Some(screen));
+            }
+        }
+    }
+    match screen_of(state, req).await {
+        Ok(screen) => Ok(Some(screen)),
+        Err(KioskError::Unauthorized) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 // ------------------------------------------------------------ client files
 
 async fn redirect_to_kiosk() -> HttpResponse {
@@ -216,6 +268,7 @@ async fn poll_pairing(
         }
         PairingStatus::Paired { token } => {
             let mut r = HttpResponse::Ok();
+            r.cookie(screen_cookie(&token, state.settings.secure_cookies()));
             r.json(serde_json::json!({ "status": "paired", "token": token }))
         }
         PairingStatus::Gone => {
@@ -268,14 +321,18 @@ async fn playlist(
     // The usual poll: nothing changed, answered without building anything.
     if let Some(version) = state.signage.known_version(&screen, now) {
         if has_version(&req, &version) {
-            return Ok(HttpResponse::NotModified()
+            let mut response = HttpResponse::NotModified()
                 .insert_header((header::ETAG, format!("\"{version}\"")))
                 .insert_header((header::CACHE_CONTROL, "no-cache"))
-                .finish());
+                .finish();
+            with_screen_cookie(&state, &req, &mut response);
+            return Ok(response);
         }
     }
     let playlist = state.signage.playlist(&screen, now).await?;
-    Ok(playlist_response(&req, &playlist))
+    let mut response = playlist_response(&req, &playlist);
+    with_screen_cookie(&state, &req, &mut response);
+    Ok(response)
 }
 
 /// Server-sent events: `client` once at the start, `playlist` whenever this
@@ -375,14 +432,23 @@ async fn plays(
             "at most {PLAYS_PER_REPORT} plays per report"
         )));
     }
-    state.signage.report_plays(&screen, &plays).await?;
-    Ok(HttpResponse::NoContent().finish())
+    let report = state.signage.report_plays(&screen, &plays).await?;
+    state.metrics.plays_dropped.inc_by(report.dropped as u64);
+    // 204 as before (kiosk clients take nothing else as success); the counts
+    // go in headers, for the screen's logs and for tests.
+    Ok(HttpResponse::NoContent()
+        .insert_header(("X-Pavilion-Plays-Stored", report.stored.to_string()))
+        .insert_header(("X-Pavilion-Plays-Dropped", report.dropped.to_string()))
+        .finish())
 }
 
 // ------------------------------------------------------------ media
 
-/// Notice pictures and videos. A media id's files never change, so they are
-/// cached for good; range requests are served for video seeking.
+/// Notice pictures and videos, for the screens that are given a notice
+/// using them and the staff who may see them (the media library, notice
+/// previews); anyone else gets the same 404 as for a file that does not
+/// exist. A media id's files never change, so they are cached for good, by
+/// the browser only; range requests are served for video seeking.
 async fn media(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -392,6 +458,23 @@ async fn media(
     let Some((media, path)) = state.signage.servable(MediaId(id), &file).await? else {
         return Err(KioskError::NotFound);
     };
+    let for_screen = match media_screen(&state, &req).await? {
+        Some(screen) => {
+            state
+                .signage
+                .screen_is_given(&screen, media.id, Utc::now())
+                .await?
+        }
+        None => false,
+    };
+    let allowed = for_screen
+        || Ctx::load(&req).await.is_ok_and(|ctx| {
+            ctx.viewer
+                .is_some_and(|viewer| Signage::may_see_media(&viewer, media.community_id))
+        });
+    if !allowed {
+        return Err(KioskError::NotFound);
+    }
     let content_type = if file == crate::signage::library::IMAGE_FILE {
         media.content_type.clone()
     } else {
@@ -412,7 +495,7 @@ async fn media(
     let mut response = named.into_response(&req);
     response.headers_mut().insert(
         header::CACHE_CONTROL,
-        header::HeaderValue::from_static("public, max-age=31536000, immutable"),
+        header::HeaderValue::from_static("private, max-age=31536000, immutable"),
     );
     Ok(response)
 }

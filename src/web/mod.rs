@@ -39,6 +39,8 @@ pub struct AppState {
     /// The port the RTMP ingest listens on (known only after binding).
     pub rtmp_port: u16,
     pub metrics: observability::Metrics,
+    /// Caps the uploaded pictures decoded at once.
+    pub pictures: Arc<crate::media::picture::DecodeSlots>,
 }
 
 /// All routes of the application.

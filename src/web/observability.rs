@@ -8,7 +8,7 @@ use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage, HttpResponse};
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
 };
 use serde::Serialize;
 use tracing_actix_web::RequestId;
@@ -19,6 +19,8 @@ pub struct Metrics {
     registry: Registry,
     requests: IntCounterVec,
     latency: HistogramVec,
+    /// Plays screens reported that were not stored (implausible or a flood).
+    pub plays_dropped: IntCounter,
 }
 
 impl Metrics {
@@ -41,6 +43,11 @@ impl Metrics {
             ]),
             &["route"],
         )?;
+        let plays_dropped = IntCounter::new(
+            "kiosk_plays_dropped_total",
+            "Plays reported by screens and not stored: not given to that screen, at an implausible time, or a flood",
+        )?;
+        registry.register(Box::new(plays_dropped.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         #[cfg(target_os = "linux")]
@@ -51,6 +58,7 @@ impl Metrics {
             registry,
             requests,
             latency,
+            plays_dropped,
         })
     }
 

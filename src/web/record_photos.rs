@@ -35,13 +35,53 @@ const TEXT_FIELD_LIMIT: usize = 16 * 1024;
 
 /// A checked form that may carry photos: `multipart/form-data` from our
 /// pages, or urlencoded (no photos) from older pages and scripts. Either way
-/// the form token is checked first. The typed fields are read even when a
-/// photo is refused, so that the form can be shown again as it was.
+/// the form token is checked first, and a multipart body is read only from
+/// someone signed in. The typed fields are read even when a photo is
+/// refused, so that the form can be shown again as it was.
+///
+/// Photos are only received here, within the size limit: decoding them
+/// costs CPU and memory, so the handler does it ([`ReceivedPhotos::prepare`])
+/// once it knows the sender may do what the form asks.
 pub struct FormWithPhotos<T> {
     pub ctx: Ctx,
     pub data: T,
-    /// The photos, checked and re-encoded, or why they were refused.
-    pub photos: Result<Vec<PreparedPhoto>, PhotoError>,
+    pub photos: ReceivedPhotos,
+}
+
+/// The photos of a form as received, not decoded yet, or why they were
+/// refused already (too many, too large).
+pub struct ReceivedPhotos(Result<Vec<ReceivedPhoto>, PhotoError>);
+
+pub struct ReceivedPhoto {
+    file_name: String,
+    claimed: String,
+    bytes: Vec<u8>,
+}
+
+impl ReceivedPhotos {
+    /// The photos checked and re-encoded (a few at a time server-wide, see
+    /// `DecodeSlots`), or why they were refused. Only for a sender who may
+    /// do what the form asks.
+    pub async fn prepare(self, state: &AppState) -> Result<Vec<PreparedPhoto>, PhotoError> {
+        let mut prepared = Vec::new();
+        for photo in self.0? {
+            let photo = PreparedPhoto::prepare(
+                &photo.file_name,
+                &photo.claimed,
+                photo.bytes,
+                &state.pictures,
+            )
+            .await;
+            match photo {
+                Ok(photo) => prepared.push(photo),
+                Err(refused) => {
+                    tracing::info!(error = %refused, "photo refused");
+                    return Err(refused);
+                }
+            }
+        }
+        Ok(prepared)
+    }
 }
 
 impl<T: DeserializeOwned + 'static> FromRequest for FormWithPhotos<T> {
@@ -57,13 +97,20 @@ impl<T: DeserializeOwned + 'static> FromRequest for FormWithPhotos<T> {
                 Ok(FormWithPhotos {
                     ctx: form.ctx,
                     data: form.data,
-                    photos: Ok(Vec::new()),
+                    photos: ReceivedPhotos(Ok(Vec::new())),
                 })
             });
         }
         let payload = Multipart::new(req.headers(), payload.take());
         Box::pin(async move {
             let ctx = Ctx::load(&req).await?;
+            // Every photo form is for someone signed in: strangers' bodies
+            // are not even read.
+            if ctx.viewer.is_none() {
+                return Err(WebError::LoginRequired {
+                    next: ctx.here.clone(),
+                });
+            }
             let most = (MAX_PHOTOS as u64 + 1) * MAX_IMAGE_BYTES + FORM_LIMIT as u64;
             let mut form = TokenFirstForm::new(&req, payload, most)?;
             let mut fields = Vec::new();
@@ -85,7 +132,11 @@ impl<T: DeserializeOwned + 'static> FromRequest for FormWithPhotos<T> {
                 .ok_or(WebError::BadInput {
                     key: "error.bad_request",
                 })?;
-            Ok(FormWithPhotos { ctx, data, photos })
+            Ok(FormWithPhotos {
+                ctx,
+                data,
+                photos: ReceivedPhotos(photos),
+            })
         })
     }
 }
@@ -95,7 +146,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for FormWithPhotos<T> {
 async fn read_photo(
     form: &mut TokenFirstForm,
     field: &mut actix_multipart::Field,
-    photos: &mut Result<Vec<PreparedPhoto>, PhotoError>,
+    photos: &mut Result<Vec<ReceivedPhoto>, PhotoError>,
 ) -> Result<(), WebError> {
     let file_name = multipart::file_name(field);
     let taken = match photos {
@@ -119,19 +170,18 @@ async fn read_photo(
             Ok(())
         })
         .await?;
-    let prepared = match read {
+    match read {
         FileRead::TooLarge => {
             form.skip(field).await?;
-            Err(PreparedPhoto::too_large(&file_name))
-        }
-        FileRead::Complete(_) => PreparedPhoto::prepare(&file_name, &claimed, bytes).await,
-    };
-    match prepared {
-        Ok(photo) => taken.push(photo),
-        Err(refused) => {
+            let refused = PreparedPhoto::too_large(&file_name);
             tracing::info!(error = %refused, "photo refused");
             *photos = Err(refused);
         }
+        FileRead::Complete(_) => taken.push(ReceivedPhoto {
+            file_name,
+            claimed,
+            bytes,
+        }),
     }
     Ok(())
 }

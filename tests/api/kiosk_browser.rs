@@ -1195,13 +1195,14 @@ async fn plays_queued_by_an_older_client_are_all_sent_in_batches() {
         "the rotation",
     )
     .await;
-    // 450 plays of the last hour and a half, as the old client queued them
-    // (more than two of the server's 200-play batches).
-    let start = chrono::Utc::now() - chrono::Duration::minutes(90);
+    // 450 plays of the last 45 minutes (the notice is valid from an hour
+    // ago: the server refuses plays from before), as the old client queued
+    // them (more than two of the server's 200-play batches).
+    let start = chrono::Utc::now() - chrono::Duration::minutes(50);
     let planted: Vec<serde_json::Value> = (0..450)
         .map(|i| {
-            let started = start + chrono::Duration::milliseconds(i * 12_003);
-            let ended = started + chrono::Duration::milliseconds(11_000);
+            let started = start + chrono::Duration::milliseconds(i * 6_003);
+            let ended = started + chrono::Duration::milliseconds(5_000);
             serde_json::json!({
                 "notice_id": notice.id,
                 "started_at": started.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),

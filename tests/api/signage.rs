@@ -453,11 +453,16 @@ async fn heartbeats_and_plays_are_kept_and_a_resent_batch_is_stored_once() {
     assert_eq!(screen.heartbeat.last_error.as_deref(), Some("video failed"));
     assert!(screen.last_seen_at.is_some());
 
+    // Plays of the last minutes (the notice was published just now: the
+    // server refuses plays from before it could have been shown).
+    let at = |seconds: i64| {
+        chrono::Utc::now() - chrono::Duration::minutes(3) + chrono::Duration::seconds(seconds)
+    };
     let plays = serde_json::json!([
-        {"notice_id": id, "started_at": "2026-11-20T08:00:00Z", "ended_at": "2026-11-20T08:00:15Z"},
-        {"notice_id": id, "started_at": "2026-11-20T08:01:00Z", "ended_at": "2026-11-20T08:01:15Z"},
-        {"notice_id": 999999, "started_at": "2026-11-20T08:02:00Z", "ended_at": "2026-11-20T08:02:15Z"},
-        {"notice_id": id, "started_at": "2026-11-20T08:03:00Z", "ended_at": "2026-11-20T08:02:00Z"}
+        {"notice_id": id, "started_at": at(0), "ended_at": at(15)},
+        {"notice_id": id, "started_at": at(60), "ended_at": at(75)},
+        {"notice_id": 999999, "started_at": at(120), "ended_at": at(135)},
+        {"notice_id": id, "started_at": at(180), "ended_at": at(120)}
     ]);
     for _ in 0..2 {
         let response = client

@@ -197,6 +197,16 @@ pub async fn upload(
     req: HttpRequest,
     payload: Multipart,
 ) -> Result<HttpResponse, WebError> {
+    // Refused before the body is read: it may be hundreds of MB. (Which
+    // community it is for comes in the body; the library checks that
+    // before it decodes anything.)
+    if !staff
+        .account
+        .role
+        .can(crate::domain::Permission::WriteNotices)
+    {
+        return Err(WebError::Forbidden);
+    }
     let mut form = TokenFirstForm::new(&req, payload, MAX_VIDEO_BYTES + MIB)?;
     let mut upload = Upload::default();
     let temp_dir = state.settings.data_dir.join("tmp");

@@ -503,10 +503,15 @@ pub async fn act(
     let record = visible_record(&state, &staff, RecordId(*id)).await?;
     let data = &form.data;
     let action = submitted_action(&data.action)?;
-    let photos = match &form.photos {
-        Ok(photos) => photos.as_slice(),
+    // Photos are decoded only for someone who may change this record.
+    let reporter = record.reporter_id == Some(staff.account.id);
+    if !Records::may_act_as_staff(&staff.account, &record) && !reporter {
+        return Err(WebError::Forbidden);
+    }
+    let photos = match form.photos.prepare(&state).await {
+        Ok(photos) => photos,
         Err(refused) => {
-            let problem = photo_problem(&staff.ctx, refused);
+            let problem = photo_problem(&staff.ctx, &refused);
             let page = record_page(&state, &staff, &record, None, Some(&problem), Some(data));
             return Ok(sent_back(page.await?));
         }
@@ -557,7 +562,7 @@ pub async fn act(
                             &staff.account,
                             &record,
                             data.version + 1,
-                            photos,
+                            &photos,
                             Utc::now(),
                         )
                         .await
@@ -569,7 +574,7 @@ pub async fn act(
         }
     } else {
         record_photos
-            .change(&staff.account, &record, request, photos, Utc::now())
+            .change(&staff.account, &record, request, &photos, Utc::now())
             .await
     };
     match outcome {

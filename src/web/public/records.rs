@@ -163,11 +163,12 @@ pub async fn file(
     let Some(class) = category_class(&data.category) else {
         return back(ctx.t("error.bad_request").into_owned());
     };
-    let photos = match &form.photos {
+    // Decoded only now: the sender is a resident, the form makes sense.
+    let photos = match form.photos.prepare(&state).await {
         Ok(photos) => photos,
         Err(refused) => {
             let again = ctx.t("record_photos.choose_again");
-            return back(format!("{} {again}", photo_problem(ctx, refused)));
+            return back(format!("{} {again}", photo_problem(ctx, &refused)));
         }
     };
     let filing = Filing {
@@ -189,7 +190,7 @@ pub async fn file(
     match state
         .records
         .photos(&state.settings.data_dir)
-        .file(&me.account, filing, photos, Utc::now())
+        .file(&me.account, filing, &photos, Utc::now())
         .await
     {
         Ok((record, token)) => Ok(see_other(&format!(
