@@ -59,6 +59,11 @@ pub struct ReceivedPhoto {
 }
 
 impl ReceivedPhotos {
+    /// Whether the sender attached any photo (refused ones included).
+    pub fn any_chosen(&self) -> bool {
+        self.0.as_ref().map_or(true, |photos| !photos.is_empty())
+    }
+
     /// The photos checked and re-encoded (a few at a time server-wide, see
     /// `DecodeSlots`), or why they were refused. Only for a sender who may
     /// do what the form asks.

@@ -118,7 +118,7 @@ pub async fn file(
             .body(report_page(ctx, &values, Some(&problem)).into_string()))
     };
     let back = |problem: String| back_with(StatusCode::BAD_REQUEST, problem);
-    let photos_chosen = form.photos.as_ref().is_ok_and(|p| !p.is_empty());
+    let photos_chosen = form.photos.any_chosen();
     let failed = |busy: bool| {
         let (status, key) = if busy {
             (StatusCode::SERVICE_UNAVAILABLE, "report.busy_try_again")
