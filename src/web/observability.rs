@@ -8,7 +8,7 @@ use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage, HttpResponse};
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
 };
 use serde::Serialize;
 use tracing_actix_web::RequestId;
@@ -19,6 +19,8 @@ pub struct Metrics {
     registry: Registry,
     requests: IntCounterVec,
     latency: HistogramVec,
+    /// `/disclosure` figures worked out, not found in the cache.
+    pub disclosure_computed: IntCounter,
 }
 
 impl Metrics {
@@ -41,8 +43,13 @@ impl Metrics {
             ]),
             &["route"],
         )?;
+        let disclosure_computed = IntCounter::new(
+            "disclosure_computed_total",
+            "Public disclosure figures worked out because the cache had none for their facts",
+        )?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
+        registry.register(Box::new(disclosure_computed.clone()))?;
         #[cfg(target_os = "linux")]
         registry.register(Box::new(
             prometheus::process_collector::ProcessCollector::for_self(),
@@ -51,6 +58,7 @@ impl Metrics {
             registry,
             requests,
             latency,
+            disclosure_computed,
         })
     }
 

@@ -28,6 +28,7 @@ mod records_browser;
 mod registration;
 mod roles;
 mod screens_console;
+mod security_browser;
 mod signage;
 mod sla_settings;
 mod system;
