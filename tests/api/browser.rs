@@ -529,6 +529,10 @@ async fn watch_page_plays_the_live_broadcast() {
 
     let violations = axe_violations(&page).await;
     assert!(violations.is_empty(), "watch page, live: {violations:#?}");
+    // hls.js played through MSE (blob: media), its worker (blob:) and the
+    // chat socket, all within the Content-Security-Policy.
+    let refused = csp_violations(&page).await;
+    assert!(refused.is_empty(), "watch page, live: {refused:#?}");
     page.close().await.unwrap();
 }
 
