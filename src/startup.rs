@@ -4,7 +4,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use actix_web::dev::Server;
-use actix_web::middleware::{from_fn, Compress, DefaultHeaders};
+use actix_web::middleware::{from_fn, Compress};
 use actix_web::{App, HttpServer};
 use tracing_actix_web::TracingLogger;
 
@@ -88,12 +88,7 @@ impl Application {
                 .app_data(actix_web::web::FormConfig::default().limit(web::forms::FORM_LIMIT))
                 .wrap(web::error_pages())
                 .wrap(from_fn(web::ensure_form_token))
-                .wrap(
-                    DefaultHeaders::new()
-                        .add(("X-Content-Type-Options", "nosniff"))
-                        .add(("Referrer-Policy", "same-origin"))
-                        .add(("X-Frame-Options", "DENY")),
-                )
+                .wrap(web::browser_policy::default_headers(&app_state.settings))
                 .wrap(Compress::default())
                 .wrap(from_fn(observability::record))
                 .wrap(TracingLogger::<web::request_log::RedactingRootSpan>::new())

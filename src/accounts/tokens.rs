@@ -45,6 +45,38 @@ pub fn same(a: &str, b: &str) -> bool {
             == 0
 }
 
+/// The form token as a page carries it: a fresh random pad and the token
+/// XOR that pad, base64url. Every response shows a different string for the
+/// same secret, so a compressed page cannot leak the secret byte by byte
+/// through its length (BREACH) however much of the page an attacker reflects.
+pub fn mask(token: &str) -> String {
+    let secret = token.as_bytes();
+    let mut masked = vec![0u8; secret.len() * 2];
+    let (pad, xored) = masked.split_at_mut(secret.len());
+    rand::rngs::OsRng.fill_bytes(pad);
+    for ((out, p), s) in xored.iter_mut().zip(pad.iter()).zip(secret) {
+        *out = p ^ s;
+    }
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(masked)
+}
+
+/// The secret behind a masked token, or `None` if `masked` is not one.
+pub fn unmask(masked: &str) -> Option<String> {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(masked.trim())
+        .ok()?;
+    if bytes.is_empty() || bytes.len() % 2 != 0 {
+        return None;
+    }
+    let (pad, xored) = bytes.split_at(bytes.len() / 2);
+    String::from_utf8(pad.iter().zip(xored).map(|(p, x)| p ^ x).collect()).ok()
+}
+
+/// Is `submitted` a masked form of `secret`? Constant time in the secret.
+pub fn masked_matches(secret: &str, submitted: &str) -> bool {
+    !secret.is_empty() && unmask(submitted).is_some_and(|unmasked| same(secret, &unmasked))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -65,5 +97,26 @@ mod tests {
         assert!(same(&t, &t.clone()));
         assert!(!same(&t, &random_token()));
         assert!(!same("a", "ab"));
+    }
+
+    #[test]
+    fn masked_tokens_differ_each_time_and_unmask_to_the_secret() {
+        let secret = random_token();
+        let (a, b) = (mask(&secret), mask(&secret));
+        assert_ne!(a, b);
+        assert!(!a.contains(&secret));
+        assert!(masked_matches(&secret, &a) && masked_matches(&secret, &b));
+        assert_eq!(unmask(&a).as_deref(), Some(secret.as_str()));
+        // The bare secret, another secret's mask, a flipped byte, junk: refused.
+        assert!(!masked_matches(&secret, &secret));
+        assert!(!masked_matches(&secret, &mask(&random_token())));
+        let mut tampered = a.into_bytes();
+        tampered[70] = if tampered[70] == b'A' { b'B' } else { b'A' };
+        assert!(!masked_matches(
+            &secret,
+            &String::from_utf8(tampered).unwrap()
+        ));
+        assert!(!masked_matches(&secret, "not-the-token"));
+        assert!(!masked_matches("", &mask("")));
     }
 }

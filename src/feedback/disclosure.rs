@@ -5,6 +5,8 @@
 //! settings change.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
 use serde::Serialize;
@@ -13,7 +15,7 @@ use crate::domain::record::{RecordClass, RecordState};
 use crate::domain::EstateId;
 use crate::feedback::records::{RecordError, Records};
 use crate::feedback::sla::{SlaPhase, SlaSettings, StateChange};
-use crate::store::RecordFacts;
+use crate::store::{FactsVersion, RecordFacts};
 
 /// A calendar month in the community's time zone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -185,6 +187,67 @@ pub fn disclose<'s>(
     }
 }
 
+/// How many estate-months of figures are kept (a few KiB each).
+const CACHED_MONTHS: usize = 512;
+
+/// Figures worked out earlier, per estate and month, reused while their facts
+/// have not grown (`FactsVersion`, one range count). The figures depend on
+/// nothing else: a record is judged by the settings in force when it was
+/// filed (later saves apply to later records, which add facts), and once a
+/// record has met its target or stopped, the time of asking changes nothing;
+/// one still running is not on time whenever it is asked.
+#[derive(Default)]
+pub struct DisclosureCache {
+    entries: Mutex<HashMap<(EstateId, Month), Cached>>,
+    /// One computation at a time: a crowd of first visitors computes once.
+    computing: tokio::sync::Mutex<()>,
+    clock: AtomicU64,
+}
+
+struct Cached {
+    version: FactsVersion,
+    figures: Arc<Disclosure>,
+    used: u64,
+}
+
+/// An estate-month's figures, the version of the facts behind them, and
+/// whether they were worked out for this request (not found in the cache).
+#[derive(Debug, Clone)]
+pub struct Disclosed {
+    pub figures: Arc<Disclosure>,
+    pub version: FactsVersion,
+    pub computed: bool,
+}
+
+impl DisclosureCache {
+    fn get(&self, key: (EstateId, Month), version: FactsVersion) -> Option<Arc<Disclosure>> {
+        let tick = self.clock.fetch_add(1, Ordering::Relaxed);
+        let mut entries = self.entries.lock().expect("disclosure cache lock");
+        let cached = entries.get_mut(&key).filter(|c| c.version == version)?;
+        cached.used = tick;
+        Some(cached.figures.clone())
+    }
+
+    fn put(&self, key: (EstateId, Month), version: FactsVersion, figures: Arc<Disclosure>) {
+        let used = self.clock.fetch_add(1, Ordering::Relaxed);
+        let mut entries = self.entries.lock().expect("disclosure cache lock");
+        if entries.len() >= CACHED_MONTHS && !entries.contains_key(&key) {
+            let oldest = entries.iter().min_by_key(|(_, c)| c.used).map(|(k, _)| *k);
+            if let Some(oldest) = oldest {
+                entries.remove(&oldest);
+            }
+        }
+        entries.insert(
+            key,
+            Cached {
+                version,
+                figures,
+                used,
+            },
+        );
+    }
+}
+
 impl Records {
     /// The public figures of one estate-month (months in `zone`) as of
     /// `now`: every record filed in it, each judged by its own settings.
@@ -195,17 +258,52 @@ impl Records {
         zone: chrono_tz::Tz,
         now: DateTime<Utc>,
     ) -> Result<Disclosure, RecordError> {
+        Ok((*self.disclosed(estate, month, zone, now).await?.figures).clone())
+    }
+
+    /// The same figures with their version; worked out again only when the
+    /// estate-month's facts have grown since they were last (see `DisclosureCache`).
+    pub async fn disclosed(
+        &self,
+        estate: EstateId,
+        month: Month,
+        zone: chrono_tz::Tz,
+        now: DateTime<Utc>,
+    ) -> Result<Disclosed, RecordError> {
         let (since, until) = month.bounds(zone);
+        let key = (estate, month);
+        let cache = &self.disclosures;
+        let version = self.store.facts_version(estate, since, until).await?;
+        let hit = |figures| Disclosed {
+            figures,
+            version,
+            computed: false,
+        };
+        if let Some(figures) = cache.get(key, version) {
+            return Ok(hit(figures));
+        }
+        let _computing = cache.computing.lock().await;
+        if let Some(figures) = cache.get(key, version) {
+            return Ok(hit(figures));
+        }
+        // Facts added from here on only make these figures newer than
+        // `version`: the next request sees a newer version and recomputes.
         let records = self.store.record_facts(estate, since, until).await?;
         let mut communities: Vec<_> = records.iter().map(|r| r.community_id).collect();
         communities.sort();
         communities.dedup();
         let book = self.sla_book(communities).await?;
-        Ok(disclose(
+        let figures = Arc::new(disclose(
             &records,
             |r| book.settings_at(r.community_id, r.created_at),
             now,
-        ))
+        ));
+        cache.put(key, version, figures.clone());
+        Ok(Disclosed {
+            figures,
+            version,
+            computed: true,
+        })
     }
 }
 
@@ -416,5 +514,27 @@ mod tests {
             "2026-10"
         );
         assert!(Month::parse("Oct-2026").is_none());
+    }
+
+    #[test]
+    fn the_cache_serves_only_the_same_version_and_forgets_the_least_used() {
+        let settings = SlaSettings::default();
+        let figures = Arc::new(disclose(&[], |_| &settings, Utc::now()));
+        let version = |rows| FactsVersion { rows, latest: None };
+        let month = Month::parse("2026-10").unwrap();
+        let cache = DisclosureCache::default();
+        cache.put((EstateId(1), month), version(3), figures.clone());
+        assert!(cache.get((EstateId(1), month), version(3)).is_some());
+        assert!(cache.get((EstateId(1), month), version(4)).is_none());
+        assert!(cache.get((EstateId(2), month), version(3)).is_none());
+        // Full: the entry used least recently goes, the one just read stays.
+        for estate in 2..=CACHED_MONTHS as i64 {
+            cache.put((EstateId(estate), month), version(1), figures.clone());
+        }
+        assert!(cache.get((EstateId(1), month), version(3)).is_some());
+        cache.put((EstateId(9999), month), version(1), figures.clone());
+        assert_eq!(cache.entries.lock().unwrap().len(), CACHED_MONTHS);
+        assert!(cache.get((EstateId(1), month), version(3)).is_some());
+        assert!(cache.get((EstateId(2), month), version(1)).is_none());
     }
 }

@@ -88,19 +88,21 @@ pub async fn unread_ids(store: &dyn Store, resident: &Account) -> StoreResult<Ha
         .collect())
 }
 
-/// `reader` has just been shown `record` as loaded: it is read up to its
-/// latest event. Nothing happens unless `reader` filed the record.
+/// `reader` says they have read `record` up to event `seq` (what their page
+/// showed; at most the record's latest). Nothing happens unless `reader`
+/// filed the record. Only ever called for a POST: reading alone marks nothing.
 pub async fn mark_seen(
     store: &dyn Store,
     reader: AccountId,
     record: &Record,
+    seq: i64,
     at: DateTime<Utc>,
 ) -> StoreResult<()> {
     if record.reporter_id != Some(reader) {
         return Ok(());
     }
     store
-        .mark_record_seen(reader, record.id, record.version, at)
+        .mark_record_seen(reader, record.id, seq.min(record.version), at)
         .await
 }
 

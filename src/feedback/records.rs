@@ -108,6 +108,7 @@ pub struct Request {
 pub struct Records {
     pub(super) store: Arc<dyn Store>,
     time_zone: chrono_tz::Tz,
+    pub(super) disclosures: super::disclosure::DisclosureCache,
 }
 
 fn text(field: &'static str, raw: &str, min: usize, max: usize) -> Result<String, RecordError> {
@@ -134,7 +135,11 @@ fn paragraphs(field: &'static str, raw: &str, max: usize) -> Result<String, Reco
 
 impl Records {
     pub fn new(store: Arc<dyn Store>, time_zone: chrono_tz::Tz) -> Self {
-        Self { store, time_zone }
+        Self {
+            store,
+            time_zone,
+            disclosures: Default::default(),
+        }
     }
 
     /// Files a record; returns it with the private tracking token (shown once, as a link).

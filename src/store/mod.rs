@@ -994,9 +994,29 @@ pub struct RecordFacts {
     pub rating: Option<u8>,
 }
 
+/// How far an estate-month's facts have grown. `record_facts` is append-only,
+/// so the same version means the same facts, and the same figures: a cheap
+/// check (one range count on the facts' key) before reusing figures worked
+/// out earlier, valid across nodes since it asks the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FactsVersion {
+    /// Rows of facts (state changes and ratings) of the estate-month's records.
+    pub rows: i64,
+    /// When the latest of them happened.
+    pub latest: Option<DateTime<Utc>>,
+}
+
 /// The records behind the public disclosure (阳光公示).
 #[async_trait]
 pub trait DisclosureStore: Send + Sync + 'static {
+    /// The version of what `record_facts` would read for the same range.
+    async fn facts_version(
+        &self,
+        estate: EstateId,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> StoreResult<FactsVersion>;
+
     /// Every record of the estate filed in `[since, until)`, however many,
     /// oldest first, in one lean read.
     async fn record_facts(

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::sqlite::{ts, SqliteStore};
-use super::{DisclosureStore, RecordFacts, StoreError, StoreResult};
+use super::{DisclosureStore, FactsVersion, RecordFacts, StoreError, StoreResult};
 use crate::domain::record::{RecordClass, RecordState};
 use crate::domain::{CommunityId, EstateId, RecordId};
 use crate::feedback::sla::StateChange;
@@ -54,6 +54,25 @@ fn unpack(packed: &str) -> StoreResult<(Vec<StateChange>, Option<u8>)> {
 
 #[async_trait]
 impl DisclosureStore for SqliteStore {
+    async fn facts_version(
+        &self,
+        estate: EstateId,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> StoreResult<FactsVersion> {
+        // The same range of the same key as `record_facts`, counted, not read.
+        let (rows, latest): (i64, Option<DateTime<Utc>>) = sqlx::query_as(
+            "SELECT COUNT(*), MAX(at) FROM record_facts
+              WHERE estate_id = ? AND filed_at >= ? AND filed_at < ?",
+        )
+        .bind(estate.0)
+        .bind(ts(since))
+        .bind(ts(until))
+        .fetch_one(self.pool())
+        .await?;
+        Ok(FactsVersion { rows, latest })
+    }
+
     async fn record_facts(
         &self,
         estate: EstateId,

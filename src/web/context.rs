@@ -30,7 +30,9 @@ pub const LANG_COOKIE: &str = "pavilion_lang";
 pub struct Ctx {
     pub lang: Lang,
     pub viewer: Option<Account>,
-    pub csrf_token: String,
+    /// The session's (or visitor's) form token. Private: pages carry it only
+    /// masked, fresh per rendering (`form_token`), never as it is.
+    form_secret: String,
     /// Path and query, to come back to after logging in or switching language.
     pub here: String,
     pub time_zone: chrono_tz::Tz,
@@ -55,7 +57,7 @@ impl Ctx {
             Some(cookie) => state.accounts.session(cookie.value()).await?,
             None => None,
         };
-        let (viewer, csrf_token) = match session {
+        let (viewer, form_secret) = match session {
             Some((session, account)) => (Some(account), session.csrf_token),
             None => {
                 let anonymous = req
@@ -82,7 +84,7 @@ impl Ctx {
         let ctx = Ctx {
             lang,
             viewer,
-            csrf_token,
+            form_secret,
             here,
             time_zone: state.settings.time_zone,
             unread_records,
@@ -102,9 +104,53 @@ impl Ctx {
             .to_string()
     }
 
-    /// Checks a submitted form token against this viewer's.
+    /// A context for rendering without a request (unit tests of views).
+    #[cfg(test)]
+    pub fn bare(lang: Lang, here: &str) -> Ctx {
+        Ctx {
+            lang,
+            viewer: None,
+            form_secret: String::new(),
+            here: here.to_owned(),
+            time_zone: chrono_tz::Asia::Shanghai,
+            unread_records: 0,
+        }
+    }
+
+    /// The form token for one place in one response: masked afresh on every
+    /// call, so that no two renderings carry the same string (see
+    /// `tokens::mask`). Forms and the chat's `X-CSRF-Token` send it back.
+    pub fn form_token(&self) -> String {
+        tokens::mask(&self.form_secret)
+    }
+
+    /// Everything of this request that the page frame shows (header,
+    /// language, account links, badge, which form token), as a string that
+    /// changes whenever the frame would: for validators (`ETag`) of pages
+    /// whose body is otherwise shared. The token only as its fingerprint.
+    pub fn frame_key(&self) -> String {
+        let viewer = self.viewer.as_ref().map(|a| {
+            format!(
+                "{}:{}:{}:{}",
+                a.id.0,
+                a.role.as_str(),
+                a.display_name,
+                a.locale.as_deref().unwrap_or("")
+            )
+        });
+        format!(
+            "{}\n{}\n{}\n{}\n{}",
+            self.lang.code(),
+            self.here,
+            viewer.unwrap_or_default(),
+            self.unread_records,
+            tokens::fingerprint(&self.form_secret)
+        )
+    }
+
+    /// Checks a submitted (masked) form token against this viewer's.
     pub fn check_form_token(&self, submitted: &str) -> Result<(), WebError> {
-        if self.csrf_token.is_empty() || !tokens::same(&self.csrf_token, submitted) {
+        if !tokens::masked_matches(&self.form_secret, submitted) {
             return Err(WebError::Csrf);
         }
         Ok(())

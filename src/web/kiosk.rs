@@ -540,7 +540,11 @@ async fn preview(
     Ok(HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        // The console shows the preview in a frame of its own.
+        // The console shows the preview in a sandboxed frame of its own.
+        .insert_header((
+            header::CONTENT_SECURITY_POLICY,
+            crate::web::browser_policy::PREVIEW_POLICY,
+        ))
         .insert_header(("X-Frame-Options", "SAMEORIGIN"))
         .body(html))
 }

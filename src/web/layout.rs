@@ -155,7 +155,7 @@ fn header(ctx: Option<&Ctx>) -> Markup {
                             }
                             a href="/me" { (account.display_name) }
                             form method="post" action="/logout" class="inline" {
-                                input type="hidden" name="csrf_token" value=(ctx.csrf_token);
+                                input type="hidden" name="csrf_token" value=(ctx.form_token());
                                 button type="submit" class="link" { (lang.t("nav.logout")) }
                             }
                         }
@@ -193,7 +193,7 @@ fn my_records_link(ctx: &Ctx) -> Markup {
 fn language_switch(ctx: &Ctx) -> Markup {
     html! {
         form method="post" action="/lang" class="inline lang-switch" {
-            input type="hidden" name="csrf_token" value=(ctx.csrf_token);
+            input type="hidden" name="csrf_token" value=(ctx.form_token());
             input type="hidden" name="next" value=(ctx.here);
             @for lang in Lang::ALL {
                 @if lang != ctx.lang {
@@ -242,5 +242,5 @@ pub fn form_error(message: Option<&str>) -> Markup {
 
 /// The hidden form-token field every form carries.
 pub fn form_token(ctx: &Ctx) -> Markup {
-    html! { input type="hidden" name="csrf_token" value=(ctx.csrf_token); }
+    html! { input type="hidden" name="csrf_token" value=(ctx.form_token()); }
 }

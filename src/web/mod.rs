@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod assets;
+pub mod browser_policy;
 pub mod console;
 pub mod context;
 pub mod error;

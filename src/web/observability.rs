@@ -21,6 +21,8 @@ pub struct Metrics {
     latency: HistogramVec,
     /// Plays screens reported that were not stored (implausible or a flood).
     pub plays_dropped: IntCounter,
+    /// `/disclosure` figures worked out, not found in the cache.
+    pub disclosure_computed: IntCounter,
 }
 
 impl Metrics {
@@ -48,8 +50,13 @@ impl Metrics {
             "Plays reported by screens and not stored: not given to that screen, at an implausible time, or a flood",
         )?;
         registry.register(Box::new(plays_dropped.clone()))?;
+        let disclosure_computed = IntCounter::new(
+            "disclosure_computed_total",
+            "Public disclosure figures worked out because the cache had none for their facts",
+        )?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
+        registry.register(Box::new(disclosure_computed.clone()))?;
         #[cfg(target_os = "linux")]
         registry.register(Box::new(
             prometheus::process_collector::ProcessCollector::for_self(),
@@ -59,6 +66,7 @@ impl Metrics {
             requests,
             latency,
             plays_dropped,
+            disclosure_computed,
         })
     }
 

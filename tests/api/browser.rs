@@ -82,6 +82,8 @@ pub async fn browser() -> (Driver, Client) {
             "prefs": { "intl.accept_languages": "zh-CN,zh" }
         }),
     );
+    // The console, so that tests can read what the browser refused (`csp_violations`).
+    caps.insert("goog:loggingPrefs".into(), json!({ "browser": "ALL" }));
     let url = format!("http://127.0.0.1:{}", driver.port);
     let mut last_error = None;
     for _ in 0..50 {
@@ -98,6 +100,40 @@ pub async fn browser() -> (Driver, Client) {
         }
     }
     panic!("cannot reach chromedriver: {last_error:?}");
+}
+
+/// chromedriver's browser console log since the last call (it is drained).
+#[derive(Debug)]
+struct BrowserLog;
+
+impl fantoccini::wd::WebDriverCompatibleCommand for BrowserLog {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/se/log",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (reqwest::Method, Option<String>) {
+        (reqwest::Method::POST, Some(r#"{"type":"browser"}"#.into()))
+    }
+}
+
+/// What the Content-Security-Policy refused since the last call, in any
+/// page or frame: Chromium reports each refusal on the console.
+pub async fn csp_violations(page: &Client) -> Vec<String> {
+    let log = page.issue_cmd(BrowserLog).await.expect("the browser log");
+    log.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| entry["message"].as_str())
+        .filter(|message| message.contains("Content Security Policy"))
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Logs in through the real form and waits for the page a person of that role lands on.
@@ -493,6 +529,10 @@ async fn watch_page_plays_the_live_broadcast() {
 
     let violations = axe_violations(&page).await;
     assert!(violations.is_empty(), "watch page, live: {violations:#?}");
+    // hls.js played through MSE (blob: media), its worker (blob:) and the
+    // chat socket, all within the Content-Security-Policy.
+    let refused = csp_violations(&page).await;
+    assert!(refused.is_empty(), "watch page, live: {refused:#?}");
     page.close().await.unwrap();
 }
 

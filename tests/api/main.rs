@@ -32,6 +32,7 @@ mod roles;
 mod scope;
 mod screens_console;
 mod security_auth;
+mod security_browser;
 mod security_costs;
 mod security_sockets;
 mod signage;

@@ -16,7 +16,7 @@ use reqwest::multipart::{Form, Part};
 use scraper::{Html, Selector};
 use serde_json::{json, Value};
 
-use crate::browser::{browser, log_in, wait_for_value};
+use crate::browser::{browser, log_in};
 use crate::helpers::*;
 use crate::signage::pair_screen_as;
 use crate::uploads::{phone_video, png};
@@ -591,9 +591,26 @@ async fn an_unsaved_edit_is_previewed_without_taking_the_notice_off_the_screens(
     assert!(page.contains("value=\"preview\""));
 }
 
-/// The text and tables each preview frame shows, once the kiosk client in
-/// it has drawn the notice.
-const FRAME_CONTENT: &str = "return Array.from(document.querySelectorAll('.preview-screen iframe')).map(f => { const d = f.contentDocument; return d && d.body ? { orientation: d.documentElement.dataset.orientation || '', text: d.body.innerText, cells: Array.from(d.querySelectorAll('table td')).map(c => c.textContent.trim()) } : null; });";
+/// What one preview frame shows, once the kiosk client in it has drawn the
+/// notice: its orientation, text and table cells.
+const FRAME_CONTENT: &str = "return document.body ? { orientation: document.documentElement.dataset.orientation || '', text: document.body.innerText, cells: Array.from(document.querySelectorAll('table td')).map(c => c.textContent.trim()) } : null;";
+
+/// The content of every preview frame. The frames are sandboxed into an
+/// origin of their own, so the console's scripts cannot look inside
+/// (`contentDocument` is null); WebDriver steps into each one instead.
+async fn frame_contents(page: &Client) -> Value {
+    let frames = page
+        .find_all(Locator::Css(".preview-screen iframe"))
+        .await
+        .unwrap();
+    let mut contents = Vec::new();
+    for frame in frames {
+        frame.enter_frame().await.unwrap();
+        contents.push(page.execute(FRAME_CONTENT, vec![]).await.unwrap());
+        page.enter_parent_frame().await.unwrap();
+    }
+    Value::Array(contents)
+}
 
 #[tokio::test]
 async fn the_preview_of_an_unsaved_draft_renders_on_both_screen_shapes_in_chromium() {
@@ -619,24 +636,41 @@ async fn the_preview_of_an_unsaved_draft_renders_on_both_screen_shapes_in_chromi
         .unwrap();
     let preview = wait_for_new_tab(&page, tabs.len()).await;
     page.switch_to_window(preview).await.unwrap();
-    let shown = wait_for_value(
-        &page,
-        FRAME_CONTENT,
-        Duration::from_secs(15),
-        "both frames show the notice",
-        |v| {
-            v.as_array().is_some_and(|frames| {
-                frames.len() == 2
-                    && frames.iter().all(|f| {
-                        f["text"]
-                            .as_str()
-                            .is_some_and(|t| t.contains("三季度收支公示"))
-                            && f["cells"].as_array().is_some_and(|c| c.len() == 4)
-                    })
-            })
-        },
-    )
-    .await;
+    let shows_the_notice = |v: &Value| {
+        v.as_array().is_some_and(|frames| {
+            frames.len() == 2
+                && frames.iter().all(|f| {
+                    f["text"]
+                        .as_str()
+                        .is_some_and(|t| t.contains("三季度收支公示"))
+                        && f["cells"].as_array().is_some_and(|c| c.len() == 4)
+                })
+        })
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let shown = loop {
+        let shown = frame_contents(&page).await;
+        if shows_the_notice(&shown) {
+            break shown;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "both frames show the notice: still {shown}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    // Sandboxed: the console's own scripts cannot reach into the frames.
+    let reachable = page
+        .execute(
+            "return Array.from(document.querySelectorAll('.preview-screen iframe')).map(f => [f.getAttribute('sandbox'), f.contentDocument === null]);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        reachable,
+        json!([["allow-scripts", true], ["allow-scripts", true]])
+    );
     assert_eq!(shown[0]["orientation"], "landscape");
     assert_eq!(shown[1]["orientation"], "portrait");
     assert_eq!(

@@ -1,5 +1,7 @@
 //! Residents are told in the site when something happens to a record they
 //! filed (issue 7): the badge on "我的诉求", the news page, and what clears them.
+//! Only a POST with the form token clears news (issue 14): opening an item of
+//! the news page (a button), "标为已读" on the record page, or acting on it.
 
 use pavilion::domain::record::Record;
 use pavilion::domain::{Account, Role};
@@ -98,18 +100,70 @@ impl Scene {
     async fn news_page(&self) -> String {
         self.app.text(&self.resident, "/me/notifications").await
     }
+
+    /// The resident opens the record's item on the news page, as they would
+    /// tap it: the item's form, with its token and the news it showed.
+    async fn open_news(&self, record: &Record) -> reqwest::Response {
+        let page = self.news_page().await;
+        let form = item_form(&page, record).expect("the record is in the news");
+        self.resident
+            .post(self.app.url(&news_link(record)))
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// The resident presses "标为已读" on `page` (a record page).
+    async fn mark_read_on(&self, page: &str) -> reqwest::Response {
+        let html = scraper::Html::parse_document(page);
+        let form = scraper::Selector::parse(".record-news form").unwrap();
+        let form = html.select(&form).next().expect("the news panel's button");
+        let action = form.value().attr("action").unwrap().to_owned();
+        let fields = hidden_fields(form);
+        self.resident
+            .post(self.app.url(&action))
+            .form(&fields)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+fn hidden_fields(form: scraper::ElementRef) -> Vec<(String, String)> {
+    let inputs = scraper::Selector::parse("input[type=hidden]").unwrap();
+    form.select(&inputs)
+        .map(|i| {
+            let value = i.value();
+            (
+                value.attr("name").unwrap().to_owned(),
+                value.attr("value").unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// The hidden fields of `record`'s item on the news page.
+fn item_form(page: &str, record: &Record) -> Option<Vec<(String, String)>> {
+    let html = scraper::Html::parse_document(page);
+    let selector = scraper::Selector::parse(&format!(
+        "ul.notifications form[action='{}']",
+        news_link(record)
+    ))
+    .unwrap();
+    html.select(&selector).next().map(hidden_fields)
 }
 
 fn badge_in(page: &str) -> Option<i64> {
     text_of(page, ".site-header .count-badge").map(|n| n.trim().parse().unwrap())
 }
 
-/// The record links of the news page, in order.
+/// Where the items of the news page lead, in order (each is a form's button).
 fn news_links(page: &str) -> Vec<String> {
     let html = scraper::Html::parse_document(page);
-    let selector = scraper::Selector::parse("ul.notifications a.notification").unwrap();
+    let selector = scraper::Selector::parse("ul.notifications form.notification-form").unwrap();
     html.select(&selector)
-        .filter_map(|a| a.value().attr("href").map(str::to_owned))
+        .filter_map(|f| f.value().attr("action").map(str::to_owned))
         .collect()
 }
 
@@ -213,12 +267,7 @@ async fn changes_on_two_records_count_two_and_opening_one_clears_only_it() {
     assert_eq!(news_links(&news), [news_link(&second), news_link(&first)]);
     assert!(news.contains("已派人到现场"));
 
-    let opened = scene
-        .resident
-        .get(scene.app.url(&news_link(&first)))
-        .send()
-        .await
-        .unwrap();
+    let opened = scene.open_news(&first).await;
     assert_eq!(opened.status(), 303);
     assert_eq!(location(&opened), format!("/me/records/{}", first.id));
     let record_page = scene
@@ -231,13 +280,12 @@ async fn changes_on_two_records_count_two_and_opening_one_clears_only_it() {
 
     assert_eq!(scene.badge().await, Some(1));
     assert_eq!(news_links(&scene.news_page().await), [news_link(&second)]);
-    // Opening it again changes nothing; news after that counts again.
-    scene
-        .resident
-        .get(scene.app.url(&news_link(&first)))
-        .send()
-        .await
-        .unwrap();
+    // Marking it read again changes nothing; news after that counts again.
+    let again = scene
+        .app
+        .post_form(&scene.resident, &news_link(&first), &[])
+        .await;
+    assert_eq!(again.status(), 303);
     assert_eq!(scene.badge().await, Some(1));
     scene.staff_act(&first, "arrive_on_site", "", true).await;
     assert_eq!(scene.badge().await, Some(2));
@@ -287,12 +335,7 @@ async fn a_residents_own_reopen_and_notes_do_not_notify_them() {
         .staff_act(&record, "resolve", "灯泡已更换", true)
         .await;
     assert_eq!(scene.badge().await, Some(1));
-    scene
-        .resident
-        .get(scene.app.url(&news_link(&record)))
-        .send()
-        .await
-        .unwrap();
+    assert_eq!(scene.open_news(&record).await.status(), 303);
     assert_eq!(scene.badge().await, None);
 
     let path = format!("/me/records/{}", record.id);
@@ -342,6 +385,12 @@ async fn another_resident_never_sees_my_notifications() {
         .await
         .unwrap();
     assert_eq!(response.status(), 404);
+    let pressed = scene
+        .app
+        .post_form(&neighbour, &news_link(&record), &[])
+        .await;
+    assert_eq!(pressed.status(), 404);
+    assert_eq!(scene.badge().await, Some(1));
     let nowhere = neighbour
         .get(scene.app.url("/me/notifications/999999"))
         .send()
@@ -427,22 +476,64 @@ async fn staff_observers_and_visitors_see_no_badge_and_no_errors() {
 }
 
 #[tokio::test]
-async fn opening_the_record_page_clears_the_badge() {
+async fn the_record_page_shows_its_news_and_marking_it_read_clears_the_badge() {
     let scene = Scene::new().await;
     let first = scene.file("楼道灯坏了").await;
     let second = scene.file("电梯按钮失灵").await;
     scene.staff_act(&first, "accept", "", true).await;
     scene.staff_act(&second, "accept", "", true).await;
     assert_eq!(scene.badge().await, Some(2));
-    let page = scene
-        .app
-        .text(&scene.resident, &format!("/me/records/{}", first.id))
-        .await;
+    let path = format!("/me/records/{}", first.id);
+    let page = scene.app.text(&scene.resident, &path).await;
     assert!(page.contains("楼道灯坏了"));
-    // The page itself already counts without the record it shows.
+    // Reading marks nothing: the page says what is new, and offers the button.
+    assert_eq!(badge_in(&page), Some(2));
+    let news = text_of(&page, ".record-news").unwrap();
+    assert!(
+        news.contains("这件诉求有新进展") && news.contains("已受理"),
+        "{news}"
+    );
+    let pressed = scene.mark_read_on(&page).await;
+    assert_eq!(pressed.status(), 303);
+    assert_eq!(location(&pressed), path);
+    let page = scene.app.text(&scene.resident, &path).await;
     assert_eq!(badge_in(&page), Some(1));
-    assert_eq!(scene.badge().await, Some(1));
+    assert!(text_of(&page, ".record-news").is_none());
     assert_eq!(news_links(&scene.news_page().await), [news_link(&second)]);
+}
+
+#[tokio::test]
+async fn acting_on_the_record_page_marks_what_it_showed_read() {
+    let scene = Scene::new().await;
+    let record = scene.file("楼道灯坏了").await;
+    scene.staff_act(&record, "accept", "", true).await;
+    scene
+        .staff_act(&record, "wait_for_resident", "请问几点家里有人？", true)
+        .await;
+    assert_eq!(scene.badge().await, Some(1));
+    let path = format!("/me/records/{}", record.id);
+    let version = scene
+        .app
+        .state
+        .store
+        .record(record.id)
+        .await
+        .unwrap()
+        .version;
+    let reply = scene
+        .app
+        .post_form(
+            &scene.resident,
+            &path,
+            &[
+                ("version", version.to_string().as_str()),
+                ("action", "resume"),
+                ("note", "晚上七点以后"),
+            ],
+        )
+        .await;
+    assert_eq!(reply.status(), 303);
+    assert_eq!(scene.badge().await, None);
 }
 
 #[tokio::test]
@@ -472,7 +563,7 @@ async fn the_records_list_marks_unread_records() {
 }
 
 #[tokio::test]
-async fn reading_the_tracking_page_clears_the_badge_for_the_reporter_only() {
+async fn the_tracking_page_lets_only_the_reporter_mark_the_news_read() {
     let scene = Scene::new().await;
     let fields = [
         ("category", "repairs"),
@@ -495,12 +586,15 @@ async fn reading_the_tracking_page_clears_the_badge_for_the_reporter_only() {
         .unwrap();
     scene.staff_act(&record, "accept", "", true).await;
     assert_eq!(scene.badge().await, Some(1));
-    // A stranger with the link reads it without touching the reporter's news.
+    // A stranger with the link reads it without touching the reporter's news,
+    // and is offered nothing to press.
     let page = scene.app.text(&client(), &link).await;
     assert!(page.contains("单元门关不上"));
+    assert!(text_of(&page, ".record-news").is_none());
     assert_eq!(scene.badge().await, Some(1));
-    // The reporter reading it has seen the news.
+    // The reporter reading it sees the news; pressing the button clears it.
     let page = scene.app.text(&scene.resident, &link).await;
-    assert_eq!(badge_in(&page), None);
+    assert_eq!(badge_in(&page), Some(1));
+    assert_eq!(scene.mark_read_on(&page).await.status(), 303);
     assert_eq!(scene.badge().await, None);
 }

@@ -229,13 +229,13 @@ async fn a_resident_reports_with_two_photos_and_follows_the_staff_news_in_the_br
         .await
         .unwrap();
     wait_for_path(&page, "the news page", |p| p == "/me/notifications").await;
-    let item = text_of_element(&page, "ul.notifications a.notification").await;
+    let item = text_of_element(&page, "ul.notifications button.notification").await;
     for part in [record.number.as_str(), TITLE, "已受理", NOTE] {
         assert!(item.contains(part), "{part} missing from {item:?}");
     }
     let violations = axe_violations(&page).await;
     assert!(violations.is_empty(), "news page: {violations:#?}");
-    page.find(Locator::Css("ul.notifications a.notification"))
+    page.find(Locator::Css("ul.notifications button.notification"))
         .await
         .unwrap()
         .click()

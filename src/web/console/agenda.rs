@@ -154,7 +154,8 @@ pub async fn show(
     let body = html! {
         h1 { (ctx.t("agenda.title")) }
         (flash(ctx, query.done.as_deref()))
-        p class="no-print" { button type="button" onclick="window.print()" { (ctx.t("agenda.print")) } }
+        p class="no-print" { button type="button" data-print hidden { (ctx.t("agenda.print")) } }
+        script src=(crate::web::assets::asset_url("js/print.js")) defer {}
         p { (ctx.lang.tf("agenda.lead", &[("date", &today.format("%Y-%m-%d").to_string())])) }
         @for (community, next, departments, groups) in &sections {
             section class="agenda-community" {

@@ -24,6 +24,7 @@ use crate::media::upload::MIB;
 use crate::signage::media::{MAX_IMAGE_BYTES, MAX_VIDEO_BYTES};
 use crate::signage::{Intent, Signage, SignageError};
 use crate::store::{NoticeFilter, StoreError};
+use crate::web::browser_policy::PREVIEW_FRAME_SANDBOX;
 use crate::web::context::{Ctx, Staff};
 use crate::web::error::WebError;
 use crate::web::forms::{field_problem, see_other, sent_back, CheckedForm};
@@ -1123,7 +1124,7 @@ fn draft_frames(state: &AppState, ctx: &Ctx, notice: &Notice) -> Markup {
                     figure class={"preview preview-" (orientation.as_str())} {
                         div class="preview-screen" {
                             iframe srcdoc=(kiosk_document(state, ctx, notice, orientation))
-                                title=(ctx.t(label)) {}
+                                sandbox=(PREVIEW_FRAME_SANDBOX) title=(ctx.t(label)) {}
                         }
                         figcaption { (ctx.t(label)) }
                     }
@@ -1192,7 +1193,7 @@ fn preview_frames(ctx: &crate::web::context::Ctx, notice: &Notice) -> Markup {
                     figure class={"preview preview-" (orientation)} {
                         div class="preview-screen" {
                             iframe src={"/kiosk/preview/" (notice.id) "?orientation=" (orientation) "&rev=" (notice.revision)}
-                                title=(ctx.t(label)) loading="lazy" {}
+                                sandbox=(PREVIEW_FRAME_SANDBOX) title=(ctx.t(label)) loading="lazy" {}
                         }
                         figcaption { (ctx.t(label)) }
                     }

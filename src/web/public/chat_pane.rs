@@ -58,7 +58,7 @@ pub fn live(ctx: &Ctx, broadcast: &Broadcast) -> Markup {
     let here = format!("/live/{}", broadcast.id);
     html! {
         section id="chat" class="chat" data-chat data-live="true" data-broadcast=(broadcast.id)
-            data-csrf=(ctx.csrf_token) data-signed-in=(ctx.viewer.is_some())
+            data-csrf=(ctx.form_token()) data-signed-in=(ctx.viewer.is_some())
             aria-labelledby="chat-title"
         {
             h2 id="chat-title" { (ctx.t("chat_ui.title")) }

@@ -1,13 +1,20 @@
 //! 阳光公示: what happened to residents' records, per estate and month, for everyone to see.
+//!
+//! Anyone may ask, lobby screens and phones reload it: the figures come from
+//! the records' cache (worked out again only when the estate-month's facts
+//! grow), and the page carries an `ETag` so that asking again costs a 304.
 
-use actix_web::web;
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{Duration, Utc};
-use maud::{html, Markup};
+use maud::html;
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 
 use crate::domain::EstateId;
 use crate::feedback::disclosure::Month;
 use crate::feedback::records::RecordError;
+use crate::store::FactsVersion;
 use crate::web::context::Ctx;
 use crate::web::error::WebError;
 use crate::web::layout::page;
@@ -32,11 +39,40 @@ fn duration_text(ctx: &Ctx, d: Option<Duration>) -> String {
     }
 }
 
+/// A weak validator for the page as this viewer would get it: the facts'
+/// version, what was asked, the estates to choose from and the page frame.
+fn entity_tag(
+    ctx: &Ctx,
+    estates: &[(EstateId, String)],
+    estate: Option<EstateId>,
+    month: Month,
+    version: Option<FactsVersion>,
+) -> String {
+    let mut hash = Sha256::new();
+    hash.update(ctx.frame_key());
+    for (id, name) in estates {
+        hash.update(format!("\n{id}={name}"));
+    }
+    hash.update(format!("\n{estate:?}\n{month}\n{version:?}"));
+    format!("W/\"{}\"", hex::encode(&hash.finalize()[..12]))
+}
+
+/// Does `If-None-Match` name this tag (weak comparison, as for GET)?
+fn not_modified(req: &HttpRequest, tag: &str) -> bool {
+    let bare = |t: &str| t.trim().trim_start_matches("W/").to_owned();
+    req.headers()
+        .get_all(header::IF_NONE_MATCH)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|candidate| candidate.trim() == "*" || bare(candidate) == bare(tag))
+}
+
 pub async fn show(
     state: web::Data<AppState>,
+    req: HttpRequest,
     ctx: Ctx,
     query: web::Query<DisclosureQuery>,
-) -> Result<Markup, WebError> {
+) -> Result<HttpResponse, WebError> {
     let zone = ctx.time_zone;
     let now = Utc::now();
     let month = match query.month.as_deref().filter(|m| !m.is_empty()) {
@@ -56,11 +92,11 @@ pub async fn show(
         Some(_) => return Err(WebError::NotFound),
         None => estates.first().map(|(id, _)| *id),
     };
-    let figures = match estate {
+    let disclosed = match estate {
         Some(estate) => Some(
             state
                 .records
-                .disclosure(estate, month, zone, now)
+                .disclosed(estate, month, zone, now)
                 .await
                 .map_err(|e| match e {
                     RecordError::Store(e) => WebError::from(e),
@@ -69,6 +105,29 @@ pub async fn show(
         ),
         None => None,
     };
+    if disclosed.as_ref().is_some_and(|d| d.computed) {
+        state.metrics.disclosure_computed.inc();
+    }
+    let version = disclosed.as_ref().map(|d| d.version);
+    let tag = entity_tag(&ctx, &estates, estate, month, version);
+    let mut response = HttpResponse::Ok();
+    response
+        .insert_header((header::ETAG, tag.clone()))
+        // Revalidated every time; never shared (the page has the viewer's header).
+        .insert_header((header::CACHE_CONTROL, "private, no-cache"))
+        .insert_header((header::VARY, "Cookie, Accept-Language"));
+    if let Some(latest) = version.and_then(|v| v.latest) {
+        // For information: the ETag decides, since the frame may change alone.
+        response.insert_header(header::LastModified(
+            std::time::SystemTime::from(latest).into(),
+        ));
+    }
+    if not_modified(&req, &tag) {
+        return Ok(response
+            .status(actix_web::http::StatusCode::NOT_MODIFIED)
+            .finish());
+    }
+    let figures = disclosed.map(|d| d.figures);
     let month_label = month.to_string();
     let body = html! {
         h1 { (ctx.t("disclosure.title")) }
@@ -112,5 +171,7 @@ pub async fn show(
             p class="muted" { (ctx.t("home.no_communities")) }
         }
     };
-    Ok(page(&ctx, &ctx.t("disclosure.title"), body))
+    Ok(response
+        .content_type("text/html; charset=utf-8")
+        .body(page(&ctx, &ctx.t("disclosure.title"), body).into_string()))
 }

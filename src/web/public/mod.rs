@@ -72,7 +72,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/me/records").get(records::mine))
         .service(web::resource("/me/notifications").get(notifications::list))
         .service(web::resource("/me/notifications/seen").post(notifications::mark_all))
-        .service(web::resource("/me/notifications/{id}").get(notifications::open))
+        .service(
+            web::resource("/me/notifications/{id}")
+                .get(notifications::show)
+                .post(notifications::open),
+        )
         .service(
             web::resource("/me/records/{id}")
                 .get(records::my_record)

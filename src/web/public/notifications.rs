@@ -1,6 +1,11 @@
 //! "新进展": the resident's records that have news for them, newest first,
 //! each one tap from its record page; and "全部标为已读". The header badge
 //! (`Ctx::unread_records`) leads here.
+//!
+//! Reading never changes anything by itself: a GET is safe, so that another
+//! site's `<img src=…>` cannot clear a resident's news. News is marked read
+//! by a POST carrying the form token — opening it from this list (each item
+//! is a button), "标为已读" on the record page, or acting on the record.
 
 use actix_web::{web, HttpResponse};
 use chrono::Utc;
@@ -45,7 +50,7 @@ pub async fn list(
             } @else {
                 p { (ctx.t("notifications.lead")) }
                 ul class="notifications" {
-                    @for update in &updates { li { (update_item(ctx, update)) } }
+                    @for update in &updates { li { (open_form(ctx, update)) } }
                 }
                 form method="post" action="/me/notifications/seen" {
                     (form_token(ctx))
@@ -58,26 +63,36 @@ pub async fn list(
     Ok(page(ctx, &ctx.t("notifications.title"), body))
 }
 
-/// One record's news as a single large link: number and title, what
-/// happened (and, after a note, where the record stands), when, and the
-/// start of the note if staff wrote one.
+/// One record's news as a single large button: it marks the news read and
+/// opens the record (`open`).
+fn open_form(ctx: &Ctx, update: &RecordUpdate) -> Markup {
+    html! {
+        form method="post" action={"/me/notifications/" (update.record_id)} class="notification-form" {
+            (form_token(ctx))
+            input type="hidden" name="seq" value=(update.latest.seq);
+            button type="submit" class="notification" { (update_item(ctx, update)) }
+        }
+    }
+}
+
+/// What one record's news says: number and title, what happened (and,
+/// after a note, where the record stands), when, and the start of the note
+/// if staff wrote one.
 fn update_item(ctx: &Ctx, update: &RecordUpdate) -> Markup {
     let event = &update.latest;
     html! {
-        a class="notification" href={"/me/notifications/" (update.record_id)} {
-            span class="notification-record" {
-                code { (update.number) } " " strong { (update.title) }
-            }
-            span class="notification-what" {
-                (ctx.t(notifications::what_happened_key(event)))
-                // A note leaves the state as it was: say where the record stands.
-                @if event.to_state.is_none() { " " (state_badge(ctx, update.state)) }
-            }
-            @if !event.note.is_empty() {
-                span class="notification-note" { "“" (preview(&event.note)) "”" }
-            }
-            time datetime=(event.at.to_rfc3339()) { (ctx.local_time(event.at)) }
+        span class="notification-record" {
+            code { (update.number) } " " strong { (update.title) }
         }
+        span class="notification-what" {
+            (ctx.t(notifications::what_happened_key(event)))
+            // A note leaves the state as it was: say where the record stands.
+            @if event.to_state.is_none() { " " (state_badge(ctx, update.state)) }
+        }
+        @if !event.note.is_empty() {
+            span class="notification-note" { "“" (preview(&event.note)) "”" }
+        }
+        time datetime=(event.at.to_rfc3339()) { (ctx.local_time(event.at)) }
     }
 }
 
@@ -93,18 +108,51 @@ fn preview(note: &str) -> String {
     }
 }
 
-/// `GET /me/notifications/{id}`: the links of the list. Marks the record
-/// read and opens it; someone else's record is, as everywhere, not found.
-pub async fn open(
+/// The viewer's own record, or not found (someone else's record, as
+/// everywhere, does not exist for them).
+async fn own_record(state: &AppState, me: &SignedIn, id: i64) -> Result<Record, WebError> {
+    let record = state.store.record(RecordId(id)).await?;
+    if record.reporter_id != Some(me.account.id) {
+        return Err(WebError::NotFound);
+    }
+    Ok(record)
+}
+
+/// `GET /me/notifications/{id}`: an old link of the list. Opens the record
+/// and changes nothing (see the module's note).
+pub async fn show(
     state: web::Data<AppState>,
     me: SignedIn,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, WebError> {
-    let record = state.store.record(RecordId(*id)).await?;
-    if record.reporter_id != Some(me.account.id) {
-        return Err(WebError::NotFound);
-    }
-    notifications::mark_seen(state.store.as_ref(), me.account.id, &record, Utc::now()).await?;
+    let record = own_record(&state, &me, *id).await?;
+    Ok(see_other(&format!("/me/records/{}", record.id)))
+}
+
+#[derive(Deserialize)]
+pub struct SeenForm {
+    /// The latest event the page showed; absent: everything so far.
+    seq: Option<i64>,
+}
+
+/// `POST /me/notifications/{id}`: an item of the list or "标为已读" on the
+/// record page. Marks the record read up to what the page showed, then opens it.
+pub async fn open(
+    state: web::Data<AppState>,
+    me: SignedIn,
+    id: web::Path<i64>,
+    form: CheckedForm<SeenForm>,
+) -> Result<HttpResponse, WebError> {
+    let record = own_record(&state, &me, *id).await?;
+    let seq = form.data.seq.unwrap_or(record.version);
+    notifications::mark_seen(
+        state.store.as_ref(),
+        me.account.id,
+        &record,
+        seq,
+        Utc::now(),
+    )
+    .await?;
     Ok(see_other(&format!("/me/records/{}", record.id)))
 }
 
@@ -121,21 +169,42 @@ pub async fn mark_all(
     Ok(see_other("/me/notifications?done=all_read"))
 }
 
-/// For a page about to show `record` to the viewer: if they filed it, it is
-/// read now, and the badge of this very page counts without it (a second
-/// query only when there was news at all). Anyone else: nothing happens.
-pub async fn seen_now(state: &AppState, ctx: &mut Ctx, record: &Record) -> Result<(), WebError> {
+/// The news the viewer has not marked read on `record`, if they filed it
+/// (one more query, only when their badge counts anything at all).
+pub async fn news_on(
+    state: &AppState,
+    ctx: &Ctx,
+    record: &Record,
+) -> Result<Option<RecordUpdate>, WebError> {
     let Some(viewer) = &ctx.viewer else {
-        return Ok(());
+        return Ok(None);
     };
-    if record.reporter_id != Some(viewer.id) {
-        return Ok(());
+    if record.reporter_id != Some(viewer.id) || ctx.unread_records == 0 {
+        return Ok(None);
     }
-    notifications::mark_seen(state.store.as_ref(), viewer.id, record, Utc::now()).await?;
-    if ctx.unread_records > 0 {
-        ctx.unread_records = notifications::badge_count(state.store.as_ref(), viewer).await;
+    Ok(notifications::updates(state.store.as_ref(), viewer)
+        .await?
+        .into_iter()
+        .find(|u| u.record_id == record.id))
+}
+
+/// At the top of the resident's record page: what is new, and "标为已读".
+pub fn news_panel(ctx: &Ctx, news: &RecordUpdate) -> Markup {
+    let event = &news.latest;
+    html! {
+        section class="record-news" aria-labelledby="record-news" {
+            h2 id="record-news" { (ctx.t("notifications.news_here")) }
+            p {
+                strong class="notification-what" { (ctx.t(notifications::what_happened_key(event))) }
+                " " time datetime=(event.at.to_rfc3339()) { (ctx.local_time(event.at)) }
+            }
+            form method="post" action={"/me/notifications/" (news.record_id)} {
+                (form_token(ctx))
+                input type="hidden" name="seq" value=(event.seq);
+                button type="submit" class="secondary" { (ctx.t("notifications.mark_read")) }
+            }
+        }
     }
-    Ok(())
 }
 
 /// "有新进展", beside an unread record in a list of the resident's records.
@@ -179,14 +248,7 @@ mod tests {
                 assignee: None,
             },
         };
-        let ctx = Ctx {
-            lang: crate::i18n::Lang::Zh,
-            viewer: None,
-            csrf_token: String::new(),
-            here: "/me/notifications".into(),
-            time_zone: chrono_tz::Asia::Shanghai,
-            unread_records: 0,
-        };
+        let ctx = Ctx::bare(crate::i18n::Lang::Zh, "/me/notifications");
         let html = update_item(&ctx, &update).into_string();
         assert!(
             !html.contains("<script>") && !html.contains("<b>"),

@@ -241,13 +241,11 @@ pub struct Done {
 
 pub async fn my_record(
     state: web::Data<AppState>,
-    mut me: SignedIn,
+    me: SignedIn,
     id: web::Path<i64>,
     done: web::Query<Done>,
 ) -> Result<Markup, WebError> {
     let record = own_record(&state, &me, RecordId(*id)).await?;
-    // Shown now: the record leaves the resident's news and the badge.
-    super::notifications::seen_now(&state, &mut me.ctx, &record).await?;
     let photos = PhotosFor {
         viewer: PhotoViewer::Account(&me.account),
         base: photos_by_record(record.id),
@@ -282,7 +280,7 @@ async fn own_record(state: &AppState, me: &SignedIn, id: RecordId) -> Result<Rec
 /// The private tracking link: readable by whoever holds it, changeable by the reporter.
 pub async fn track(
     state: web::Data<AppState>,
-    mut ctx: Ctx,
+    ctx: Ctx,
     token: web::Path<String>,
     done: web::Query<Done>,
 ) -> Result<Markup, WebError> {
@@ -299,8 +297,6 @@ pub async fn track(
     if !Records::tracking_link_shows_all(ctx.viewer.as_ref(), &record) {
         return public_record_page(&state, &ctx, &record).await;
     }
-    // The reporter reading their tracking page has seen the news too.
-    super::notifications::seen_now(&state, &mut ctx, &record).await?;
     let photos = PhotosFor {
         viewer: PhotoViewer::TrackingLink,
         base: photos_by_tracking_link(&token),
@@ -377,6 +373,13 @@ async fn resident_record_page(
         base: photos.base,
     };
     let place = place_of(state, record).await?;
+    // The reporter sees what is new and marks it read themselves: showing
+    // the page marks nothing (a GET is safe).
+    let news = if can_act {
+        super::notifications::news_on(state, ctx, record).await?
+    } else {
+        None
+    };
     let question = live_question(state, ctx, record).await?;
     let escalations = escalation_notes(state, ctx, record).await?;
     let reopen_until = events
@@ -391,6 +394,7 @@ async fn resident_record_page(
             p class="alert alert-ok" role="status" { (ctx.lang.tf("report.filed", &[("number", &record.number)])) }
         } @else { (flash(ctx, done)) }
         (form_error(problem))
+        @if let Some(news) = &news { (super::notifications::news_panel(ctx, news)) }
         (record_facts(ctx, record, &place))
         (question)
         h2 { (ctx.t("record.history")) }
@@ -512,10 +516,21 @@ pub async fn act(
         .change(&me.account, &record, request, Utc::now())
         .await
     {
-        Ok(_) => Ok(see_other(&format!(
-            "/me/records/{}?done=updated",
-            record.id
-        ))),
+        Ok(_) => {
+            // Acting on the page is having read what it showed.
+            crate::feedback::notifications::mark_seen(
+                state.store.as_ref(),
+                me.account.id,
+                &record,
+                data.version,
+                Utc::now(),
+            )
+            .await?;
+            Ok(see_other(&format!(
+                "/me/records/{}?done=updated",
+                record.id
+            )))
+        }
         Err(RecordError::Forbidden) => Err(WebError::Forbidden),
         Err(RecordError::Store(e)) => Err(e.into()),
         Err(e) => {
