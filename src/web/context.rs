@@ -117,6 +117,17 @@ impl Ctx {
         }
     }
 
+    /// The same request as seen once the viewer's session has ended (after
+    /// closing their account): no viewer, no badge, no form token.
+    pub fn signed_out(&self) -> Ctx {
+        Ctx {
+            viewer: None,
+            form_secret: String::new(),
+            unread_records: 0,
+            ..self.clone()
+        }
+    }
+
     /// The form token for one place in one response: masked afresh on every
     /// call, so that no two renderings carry the same string (see
     /// `tokens::mask`). Forms and the chat's `X-CSRF-Token` send it back.

@@ -283,11 +283,7 @@ pub async fn close(
         Err(AuthError::WrongCredentials) => return Ok(back("error.password.current_wrong")),
         Err(e) => return Err(e.into()),
     }
-    let goodbye = Ctx {
-        viewer: None,
-        unread_records: 0,
-        ..ctx.clone()
-    };
+    let goodbye = ctx.signed_out();
     let body = html! {
         div class="narrow" {
             h1 { (goodbye.t("my_data.closed.title")) }
