@@ -1259,7 +1259,7 @@ mod tests {
         keys.dedup();
         assert_eq!(keys.len(), errors.len());
         assert_eq!(errors[0].limit(), Some(10));
-        assert_eq!(errors[4].limit(), Some(40));
+        assert_eq!(errors[4].limit(), Some(24));
         assert_eq!(errors[8].limit(), Some(10));
         assert!(errors[1].is_the_files_fault());
         assert!(!errors[10].is_the_files_fault());
