@@ -106,6 +106,32 @@ async fn staff_account(
         .unwrap()
 }
 
+/// A record of a phone call about `estate`, as staff file one.
+async fn phone_call(
+    app: &TestApp,
+    estate: EstateId,
+    title: &str,
+) -> pavilion::domain::record::Record {
+    let filing = Filing {
+        estate_id: estate,
+        building_id: None,
+        category: "repairs".into(),
+        class: RecordClass::General,
+        title: title.into(),
+        description: "楼道灯不亮".into(),
+        location: String::new(),
+        source: RecordSource::Phone,
+        title_public: false,
+    };
+    let (record, _) = app
+        .state
+        .records
+        .file(&system(), None, filing, chrono::Utc::now())
+        .await
+        .unwrap();
+    record
+}
+
 /// A community's things, each named with `prefix` so a page shows whose it is.
 async fn subjects(app: &TestApp, place: Place, prefix: &str, owner: &Account) -> Subjects {
     let store = &app.state.store;
@@ -183,27 +209,7 @@ async fn subjects(app: &TestApp, place: Place, prefix: &str, owner: &Account) ->
         .find(|s| s.name == format!("{prefix}屏"))
         .map(|s| s.id.0)
         .unwrap_or_else(|| panic!("screen of {prefix} paired with {token}"));
-    let (record, _) = app
-        .state
-        .records
-        .file(
-            &system(),
-            None,
-            Filing {
-                estate_id: place.estate.id,
-                building_id: Some(place.building.id),
-                category: "repairs".into(),
-                class: RecordClass::General,
-                title: format!("{prefix}的诉求"),
-                description: "楼道灯不亮".into(),
-                location: String::new(),
-                source: RecordSource::Phone,
-                title_public: false,
-            },
-            chrono::Utc::now(),
-        )
-        .await
-        .unwrap();
+    let record = phone_call(app, place.estate.id, &format!("{prefix}的诉求")).await;
     let department = store
         .add_department(
             &system(),
@@ -669,27 +675,7 @@ async fn an_estate_account_reaches_its_estate_and_what_its_community_shares_but_
         .create_estate(&system(), community, &PlaceName::parse("隔壁花园").unwrap())
         .await
         .unwrap();
-    let (record, _) = app
-        .state
-        .records
-        .file(
-            &system(),
-            None,
-            Filing {
-                estate_id: other_estate.id,
-                building_id: None,
-                category: "repairs".into(),
-                class: RecordClass::General,
-                title: "隔壁的诉求".into(),
-                description: "隔壁花园的路灯".into(),
-                location: String::new(),
-                source: RecordSource::Phone,
-                title_public: false,
-            },
-            chrono::Utc::now(),
-        )
-        .await
-        .unwrap();
+    let record = phone_call(app, other_estate.id, "隔壁的诉求").await;
     let clerk = staff_account(
         app,
         "estate-clerk",
