@@ -346,6 +346,21 @@ impl TestApp {
         username: &str,
         community: Option<CommunityId>,
     ) -> Account {
+        let display_name = format!("{username}的名字");
+        self.add_placed_staff(role, username, &display_name, community, None)
+            .await
+    }
+
+    /// A staff account tied to `community` and `estate` (the whole
+    /// installation when both are `None`), shown as `display_name`.
+    pub async fn add_placed_staff(
+        &self,
+        role: Role,
+        username: &str,
+        display_name: &str,
+        community: Option<CommunityId>,
+        estate: Option<EstateId>,
+    ) -> Account {
         let hash = self
             .state
             .accounts
@@ -354,11 +369,11 @@ impl TestApp {
             .unwrap();
         let new = NewAccount {
             username: Username::parse(username).unwrap(),
-            display_name: DisplayName::parse(&format!("{username}的名字")).unwrap(),
+            display_name: DisplayName::parse(display_name).unwrap(),
             password_hash: hash,
             role,
             community_id: community,
-            estate_id: None,
+            estate_id: estate,
             unit_id: None,
         };
         self.state

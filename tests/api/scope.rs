@@ -82,28 +82,8 @@ async fn staff_account(
     estate: Option<EstateId>,
     display_name: &str,
 ) -> Account {
-    let hash = app
-        .state
-        .accounts
-        .hash(&Password::parse(PASSWORD.into()).unwrap())
+    app.add_placed_staff(role, username, display_name, community, estate)
         .await
-        .unwrap();
-    app.state
-        .store
-        .create_account(
-            &system(),
-            NewAccount {
-                username: Username::parse(username).unwrap(),
-                display_name: DisplayName::parse(display_name).unwrap(),
-                password_hash: hash,
-                role,
-                community_id: community,
-                estate_id: estate,
-                unit_id: None,
-            },
-        )
-        .await
-        .unwrap()
 }
 
 /// A record of a phone call about `estate`, as staff file one.

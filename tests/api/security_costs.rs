@@ -57,28 +57,9 @@ async fn signed_in(
     community: Option<CommunityId>,
     estate: Option<EstateId>,
 ) -> reqwest::Client {
-    let hash = app
-        .state
-        .accounts
-        .hash(&Password::parse(PASSWORD.into()).unwrap())
-        .await
-        .unwrap();
-    app.state
-        .store
-        .create_account(
-            &system(),
-            NewAccount {
-                username: Username::parse(username).unwrap(),
-                display_name: DisplayName::parse(&format!("{username}名")).unwrap(),
-                password_hash: hash,
-                role,
-                community_id: community,
-                estate_id: estate,
-                unit_id: None,
-            },
-        )
-        .await
-        .unwrap();
+    let display_name = format!("{username}名");
+    app.add_placed_staff(role, username, &display_name, community, estate)
+        .await;
     app.login(username).await
 }
 
