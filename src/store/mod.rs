@@ -7,15 +7,6 @@ mod personal_data;
 mod record_photos;
 mod record_reads;
 mod sqlite;
-mod sqlite_broadcasts;
-mod sqlite_chat;
-mod sqlite_disclosure;
-mod sqlite_feedback_settings;
-mod sqlite_personal_data;
-mod sqlite_record_photos;
-mod sqlite_record_reads;
-mod sqlite_records;
-mod sqlite_signage;
 
 use std::sync::Arc;
 

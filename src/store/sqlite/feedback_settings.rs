@@ -5,14 +5,14 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::feedback_settings::{
+use super::{ts, SqliteStore};
+use crate::domain::record::{Record, RecordState};
+use crate::domain::{AccountId, Actor, CommunityId, EstateId, RecordId};
+use crate::store::feedback_settings::{
     Department, EscalationRow, EscalationStore, NewEscalation, SlaSettingsStore, StaffAlert,
     StoredSlaPolicy,
 };
-use super::sqlite::{ts, SqliteStore};
-use super::{RecordFilter, RecordStore, StoreError, StoreResult};
-use crate::domain::record::{Record, RecordState};
-use crate::domain::{AccountId, Actor, CommunityId, EstateId, RecordId};
+use crate::store::{RecordFilter, RecordStore, StoreError, StoreResult};
 
 type PolicyRow = (i64, i64, String, DateTime<Utc>, String);
 

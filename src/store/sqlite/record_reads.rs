@@ -10,12 +10,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::FromRow;
 
-use super::record_reads::{RecordReadStore, RecordUpdate, FILING_SEQ};
-use super::sqlite::{ts, SqliteStore};
-use super::sqlite_personal_data::shown_actor_name;
-use super::{StoreError, StoreResult};
+use super::personal_data::shown_actor_name;
+use super::{ts, SqliteStore};
 use crate::domain::record::{RecordEvent, RecordState};
 use crate::domain::{AccountId, RecordId};
+use crate::store::record_reads::{RecordReadStore, RecordUpdate, FILING_SEQ};
+use crate::store::{StoreError, StoreResult};
 
 /// The condition "record `r` (with read row `rr`) has news for reporter `?1`",
 /// with `?2` bound to `FILING_SEQ`. A macro so that queries can `concat!` it.

@@ -5,11 +5,11 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::sqlite::{ts, SqliteStore};
-use super::{DisclosureStore, FactsVersion, RecordFacts, StoreError, StoreResult};
+use super::{ts, SqliteStore};
 use crate::domain::record::{RecordClass, RecordState};
 use crate::domain::{CommunityId, EstateId, RecordId};
 use crate::feedback::sla::StateChange;
+use crate::store::{DisclosureStore, FactsVersion, RecordFacts, StoreError, StoreResult};
 
 fn corrupt(what: &str, value: &str) -> StoreError {
     StoreError::Corrupt(format!("{what} {value:?}"))

@@ -3,17 +3,17 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::personal_data::{
+use super::chat::{CommentRow, COMMENT};
+use super::{fetch_account, ts, SqliteStore};
+use crate::domain::chat::Comment;
+use crate::domain::*;
+use crate::store::personal_data::{
     PersonalData, PersonalDataStore, PersonalRecord, PersonalVote, ReadMark, SessionFacts,
 };
-use super::sqlite::{fetch_account, ts, SqliteStore};
-use super::sqlite_chat::{CommentRow, COMMENT};
-use super::{
+use crate::store::{
     AccountStore, DirectoryStore, RecordFilter, RecordPhotoStore, RecordStore, StoreError,
     StoreResult,
 };
-use crate::domain::chat::Comment;
-use crate::domain::*;
 
 /// The name shown for the actor of an event or audit entry in table `alias`:
 /// the name stored with it, unless that account has since been closed, in

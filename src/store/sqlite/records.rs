@@ -6,14 +6,16 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::{FromRow, QueryBuilder, Sqlite, Transaction};
 
-use super::sqlite::{ts, SqliteStore};
-use super::sqlite_personal_data::shown_actor_name;
-use super::{AssigneeFilter, NewRecordEvent, RecordFilter, RecordStore, StoreError, StoreResult};
+use super::personal_data::shown_actor_name;
+use super::{ts, SqliteStore};
 use crate::domain::record::{
     record_number, NewRecord, Record, RecordClass, RecordEvent, RecordSource, RecordState,
 };
 use crate::domain::*;
 use crate::feedback::sla::StateChange;
+use crate::store::{
+    AssigneeFilter, NewRecordEvent, RecordFilter, RecordStore, StoreError, StoreResult,
+};
 
 #[derive(FromRow)]
 struct RecordRow {

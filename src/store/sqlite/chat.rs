@@ -13,16 +13,16 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::{FromRow, QueryBuilder, Sqlite, Transaction};
 
-use super::sqlite::{ts, SqliteStore};
-use super::{
-    AnswerStep, ChatAuthor, ChatChange, ChatSnapshotRows, ChatStore, CommentFilter, CommentOrder,
-    Moderation, NewComment, NewSanction, PostedComment, StoreError, StoreResult,
-};
+use super::{ts, SqliteStore};
 use crate::domain::chat::{
     event_frame, events_for_changes, reasons_from_text, reasons_to_text, ChatEvent, ChatSettings,
     Comment, CommentKind, CommentState, QuestionStatus, Sanction, SanctionKind, StoredChatEvent,
 };
 use crate::domain::*;
+use crate::store::{
+    AnswerStep, ChatAuthor, ChatChange, ChatSnapshotRows, ChatStore, CommentFilter, CommentOrder,
+    Moderation, NewComment, NewSanction, PostedComment, StoreError, StoreResult,
+};
 
 #[derive(FromRow)]
 pub(super) struct CommentRow {
@@ -182,7 +182,7 @@ where
     let mut attempt = 0;
     loop {
         match write().await {
-            Err(e) if super::is_busy(&e) && attempt < 3 => {
+            Err(e) if crate::store::is_busy(&e) && attempt < 3 => {
                 attempt += 1;
                 tracing::warn!(attempt, "database busy; retrying a chat write");
                 tokio::time::sleep(Duration::from_millis(50 * attempt)).await;

@@ -4,12 +4,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::{FromRow, QueryBuilder, Sqlite, Transaction};
 
-use super::sqlite::{ts, SqliteStore};
-use super::{BroadcastFilter, BroadcastStore, StoreError, StoreResult};
+use super::{ts, SqliteStore};
 use crate::domain::broadcast::{
     Broadcast, BroadcastDetails, BroadcastState, Renditions, ReplayState,
 };
 use crate::domain::*;
+use crate::store::{BroadcastFilter, BroadcastStore, StoreError, StoreResult};
 
 #[derive(FromRow)]
 struct BroadcastRow {

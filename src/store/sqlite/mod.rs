@@ -10,8 +10,18 @@ use sqlx::sqlite::{
 };
 use sqlx::{FromRow, Sqlite, SqlitePool, Transaction};
 
-use super::sqlite_personal_data::shown_actor_name;
 use super::*;
+use personal_data::shown_actor_name;
+
+mod broadcasts;
+mod chat;
+mod disclosure;
+mod feedback_settings;
+mod personal_data;
+mod record_photos;
+mod record_reads;
+mod records;
+mod signage;
 
 pub struct SqliteStore {
     pool: SqlitePool,
@@ -55,7 +65,7 @@ impl SqliteStore {
             .max_connections(8)
             .connect_with(options)
             .await?;
-        sqlx::migrate!("src/store/migrations/sqlite")
+        sqlx::migrate!("src/store/sqlite/migrations")
             .run(&pool)
             .await?;
         Ok(Self {

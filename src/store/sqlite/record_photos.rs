@@ -5,11 +5,11 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::{FromRow, Sqlite, Transaction};
 
-use super::record_photos::{NewRecordPhoto, RecordPhoto, RecordPhotoStore};
-use super::sqlite::{ts, SqliteStore};
-use super::{NewRecordEvent, RecordStore, StoreError, StoreResult};
+use super::{ts, SqliteStore};
 use crate::domain::record::{NewRecord, Record};
 use crate::domain::{AccountId, Actor, RecordId};
+use crate::store::record_photos::{NewRecordPhoto, RecordPhoto, RecordPhotoStore};
+use crate::store::{NewRecordEvent, RecordStore, StoreError, StoreResult};
 
 #[derive(FromRow)]
 struct PhotoRow {

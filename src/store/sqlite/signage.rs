@@ -5,11 +5,7 @@ use chrono::{DateTime, NaiveTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::{FromRow, QueryBuilder, Sqlite, Transaction};
 
-use super::sqlite::{ts, SqliteStore};
-use super::{
-    MediaOutcome, NewMedia, NoticeFilter, NoticeTransition, PairingStatus, PlayFilter,
-    RecordedPlays, ScreenSetup, SignageStore, StoreError, StoreResult,
-};
+use super::{ts, SqliteStore};
 use crate::domain::notice::{
     DayPart, MediaFile, MediaKind, MediaState, Notice, NoticeCategory, NoticeDraft, NoticeState,
     Target, Validity, Weekdays,
@@ -18,6 +14,10 @@ use crate::domain::screen::{
     Heartbeat, Orientation, Play, PlayRow, Screen, ScreenGroup, ScreenPlace,
 };
 use crate::domain::*;
+use crate::store::{
+    MediaOutcome, NewMedia, NoticeFilter, NoticeTransition, PairingStatus, PlayFilter,
+    RecordedPlays, ScreenSetup, SignageStore, StoreError, StoreResult,
+};
 
 // ---------------------------------------------------------------- media
 
