@@ -32,8 +32,14 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
-/// SQLITE_BUSY (5) and SQLITE_LOCKED (6), with their extended codes.
+/// A database too busy to take the change now, by either backend's code:
+/// SQLite's SQLITE_BUSY (5) and SQLITE_LOCKED (6) with their extended codes;
+/// PostgreSQL's serialization failure (40001), deadlock (40P01), lock
+/// timeout (55P03) and too many connections (53300).
 fn busy_code(code: Option<&str>) -> bool {
+    if matches!(code, Some("40001" | "40P01" | "55P03" | "53300")) {
+        return true;
+    }
     let primary = code
         .and_then(|code| code.parse::<i64>().ok())
         .map(|code| code & 0xff);
@@ -52,5 +58,8 @@ mod tests {
         assert!(!busy_code(Some("19"))); // a constraint
         assert!(!busy_code(Some("not a number")));
         assert!(!busy_code(None));
+        assert!(busy_code(Some("40001"))); // PostgreSQL: serialization failure
+        assert!(busy_code(Some("55P03"))); // PostgreSQL: lock timeout
+        assert!(!busy_code(Some("23505"))); // PostgreSQL: a unique violation
     }
 }

@@ -4,6 +4,7 @@
 mod error;
 mod feedback_settings;
 mod personal_data;
+pub mod postgres;
 mod record_photos;
 mod record_reads;
 mod sqlite;
@@ -33,7 +34,14 @@ pub use personal_data::{
 };
 pub use record_photos::{NewRecordPhoto, RecordPhoto, RecordPhotoStore};
 pub use record_reads::{RecordReadStore, RecordUpdate, FILING_SEQ};
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
+
+/// Timestamps are stored as fixed-width UTC text, on both backends, so that
+/// they sort and compare as text.
+fn ts(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
 
 /// The database was too busy to take a write, even after waiting and
 /// retrying: the caller may try again later with the same input.

@@ -33,10 +33,7 @@ pub struct SqliteStore {
 /// told it lagged (and then re-checks as if its own account had changed).
 const ACCOUNT_CHANGES_CAPACITY: usize = 256;
 
-/// Timestamps are stored as fixed-width UTC text so that they sort and compare as text.
-pub(super) fn ts(at: DateTime<Utc>) -> String {
-    at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
-}
+pub(super) use crate::store::ts;
 
 fn now() -> String {
     ts(Utc::now())

@@ -1,0 +1,107 @@
+//! The district option: one PostgreSQL database shared by several stateless
+//! Pavilion nodes.
+//!
+//! The schema mirrors SQLite's (see `migrations/0001_schema.sql`): BIGINT
+//! integers, BOOLEAN flags and fixed-width UTC text for times, so the row
+//! types in `store/` read either backend and queries bind the same values.
+//!
+//! SQLite has one writer at a time; PostgreSQL has many. Every read-then-write
+//! here therefore locks what it reads (`SELECT … FOR UPDATE` on the natural
+//! parent row) or is a single conditional statement (`UPDATE … WHERE`,
+//! `INSERT … ON CONFLICT`); there is no global lock. A change that waits
+//! longer than the busy timeout for a lock fails as `StoreError::Busy`.
+
+pub mod scratch;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgPool, Postgres, Transaction};
+
+use super::*;
+
+pub struct PgStore {
+    pool: PgPool,
+    /// Accounts whose sessions, rights or password changed, as committed.
+    account_changes: tokio::sync::broadcast::Sender<AccountId>,
+}
+
+/// How many account changes a slow listener may fall behind before it is
+/// told it lagged (and then re-checks as if its own account had changed).
+const ACCOUNT_CHANGES_CAPACITY: usize = 256;
+
+impl PgStore {
+    /// Connects and brings the schema up to date. Several nodes starting
+    /// together are safe: the migrator holds an advisory lock while it works.
+    pub async fn open_with(url: &str, busy_timeout: Duration) -> anyhow::Result<Self> {
+        let lock_timeout = format!("{}ms", busy_timeout.as_millis().max(1));
+        let options = PgConnectOptions::from_str(url)?
+            .application_name("pavilion")
+            .options([("lock_timeout", lock_timeout.as_str())]);
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(busy_timeout.max(Duration::from_secs(1)))
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("src/store/postgres/migrations")
+            .run(&pool)
+            .await?;
+        Ok(Self {
+            pool,
+            account_changes: tokio::sync::broadcast::channel(ACCOUNT_CHANGES_CAPACITY).0,
+        })
+    }
+
+    pub(super) fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Tells listeners that `account` changed; call after the commit.
+    pub(super) fn account_changed(&self, account: AccountId) {
+        // Nobody listening is not an error.
+        let _ = self.account_changes.send(account);
+    }
+
+    /// The one way a change starts. READ COMMITTED: a change that must see
+    /// a consistent parent locks it with `FOR UPDATE` first.
+    pub(super) async fn write_tx(&self) -> StoreResult<Transaction<'static, Postgres>> {
+        Ok(self.pool.begin().await?)
+    }
+}
+
+/// The store contract tests of each PostgreSQL module share one scratch
+/// cluster per test binary; each test gets its own database.
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::sync::OnceLock;
+    use std::time::Duration;
+
+    use super::scratch::ScratchCluster;
+    use super::PgStore;
+
+    fn cluster() -> &'static ScratchCluster {
+        static CLUSTER: OnceLock<ScratchCluster> = OnceLock::new();
+        CLUSTER.get_or_init(|| ScratchCluster::start().expect("a scratch PostgreSQL cluster"))
+    }
+
+    /// A PostgreSQL store on a new, migrated database.
+    pub(crate) async fn store() -> PgStore {
+        let url = cluster().create_database().await.expect("a scratch database");
+        PgStore::open_with(&url, Duration::from_secs(10))
+            .await
+            .expect("opening the scratch database")
+    }
+
+    #[tokio::test]
+    async fn the_schema_migrates_on_a_fresh_cluster() {
+        let store = store().await;
+        let tables: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'",
+        )
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+        assert!(tables > 30, "{tables} tables");
+    }
+}
