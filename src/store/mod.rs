@@ -1,6 +1,8 @@
 //! Persistence. Callers see the `Store` traits and domain types only; which
 //! database sits behind them is chosen from the URL at start-up.
 
+#[cfg(test)]
+mod contract;
 mod error;
 mod feedback_settings;
 mod personal_data;
