@@ -10,6 +10,7 @@ mod chat_service;
 mod cli;
 mod csrf;
 mod data_rights;
+mod db_copy;
 mod directory;
 mod disclosure_screens;
 mod escalation;
