@@ -125,7 +125,9 @@ pub async fn copy(from: &str, to: &str) -> anyhow::Result<CopyReport> {
 /// this version's.
 async fn open_source(from: &str) -> anyhow::Result<SqliteConnection> {
     if !from.starts_with("sqlite:") {
-        bail!("--from must be a SQLite database URL (sqlite://path/to/pavilion.sqlite), not {from:?}");
+        bail!(
+            "--from must be a SQLite database URL (sqlite://path/to/pavilion.sqlite), not {from:?}"
+        );
     }
     let options = SqliteConnectOptions::from_str(from)
         .with_context(|| format!("--from {from:?} is not a SQLite database URL"))?
@@ -157,11 +159,10 @@ async fn check_migrations(source: &mut SqliteConnection) -> anyhow::Result<()> {
     if !has_history {
         bail!("it is not a Pavilion database (it has no migration history)");
     }
-    let applied: Vec<(i64, bool, Vec<u8>)> = sqlx::query_as(
-        "SELECT version, success, checksum FROM _sqlx_migrations ORDER BY version",
-    )
-    .fetch_all(&mut *source)
-    .await?;
+    let applied: Vec<(i64, bool, Vec<u8>)> =
+        sqlx::query_as("SELECT version, success, checksum FROM _sqlx_migrations ORDER BY version")
+            .fetch_all(&mut *source)
+            .await?;
     let applied: BTreeMap<i64, (bool, Vec<u8>)> = applied
         .into_iter()
         .map(|(version, success, checksum)| (version, (success, checksum)))
@@ -203,7 +204,10 @@ async fn check_migrations(source: &mut SqliteConnection) -> anyhow::Result<()> {
 /// Connects to PostgreSQL and brings its schema up to date.
 async fn open_target(to: &str) -> anyhow::Result<PgConnection> {
     if !(to.starts_with("postgres:") || to.starts_with("postgresql:")) {
-        bail!("--to must be a PostgreSQL database URL (postgres://user@host/database), not {:?}", shown(to));
+        bail!(
+            "--to must be a PostgreSQL database URL (postgres://user@host/database), not {:?}",
+            shown(to)
+        );
     }
     let options = PgConnectOptions::from_str(to)
         .with_context(|| format!("--to {:?} is not a PostgreSQL database URL", shown(to)))?
@@ -263,10 +267,7 @@ struct Plan {
 
 /// Reads the target's schema, checks the source has the same tables and
 /// columns, and orders the tables by their foreign keys.
-async fn plan(
-    source: &mut SqliteConnection,
-    target: &mut PgConnection,
-) -> anyhow::Result<Plan> {
+async fn plan(source: &mut SqliteConnection, target: &mut PgConnection) -> anyhow::Result<Plan> {
     let source_tables: BTreeSet<String> = sqlx::query_scalar(
         "SELECT name FROM sqlite_master
           WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name <> ?",
@@ -445,8 +446,10 @@ fn foreign_key_order(
     tables: &BTreeSet<String>,
     references: &[(String, String)],
 ) -> anyhow::Result<Vec<String>> {
-    let mut waiting_on: BTreeMap<&str, BTreeSet<&str>> =
-        tables.iter().map(|t| (t.as_str(), BTreeSet::new())).collect();
+    let mut waiting_on: BTreeMap<&str, BTreeSet<&str>> = tables
+        .iter()
+        .map(|t| (t.as_str(), BTreeSet::new()))
+        .collect();
     for (from, to) in references {
         if !tables.contains(to) {
             bail!("table {from} references {to}, which is not copied");
@@ -554,7 +557,10 @@ async fn copy_table(
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let select = format!("SELECT {columns} FROM {} ORDER BY {order}", quote(&table.name));
+    let select = format!(
+        "SELECT {columns} FROM {} ORDER BY {order}",
+        quote(&table.name)
+    );
     let insert = format!("INSERT INTO {} ({columns}) ", quote(&table.name));
     let batch_rows = BATCH_ROWS.min(65_535 / table.columns.len().max(1));
     let id_index = table
@@ -592,7 +598,9 @@ async fn copy_table(
 
     for (index, (ids, values)) in later {
         let column = &table.columns[index];
-        let key = id_index.map(|i| &table.columns[i].name).expect("checked in plan");
+        let key = id_index
+            .map(|i| &table.columns[i].name)
+            .expect("checked in plan");
         sqlx::query(&format!(
             "UPDATE {table} AS t SET {column} = v.value
                FROM UNNEST($1::BIGINT[], $2::BIGINT[]) AS v(id, value)
@@ -753,7 +761,10 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(error.contains("a, b, c") && error.contains("cycle"), "{error}");
+        assert!(
+            error.contains("a, b, c") && error.contains("cycle"),
+            "{error}"
+        );
     }
 
     #[test]

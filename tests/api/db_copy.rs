@@ -33,7 +33,10 @@ async fn empty_database() -> String {
     loop {
         match cluster().create_empty_database().await {
             Ok(url) => return url,
-            Err(e) if std::time::Instant::now() < deadline && e.to_string().contains("starting up") => {
+            Err(e)
+                if std::time::Instant::now() < deadline
+                    && e.to_string().contains("starting up") =>
+            {
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await
             }
             Err(e) => panic!("a scratch database: {e:#}"),
@@ -267,7 +270,12 @@ async fn lived_in_app() -> TestApp {
     assert_eq!(response.status(), 204);
 
     store
-        .create_api_key(&actor_of(&admin), "12345 热线", "k".repeat(64).as_str(), None)
+        .create_api_key(
+            &actor_of(&admin),
+            "12345 热线",
+            "k".repeat(64).as_str(),
+            None,
+        )
         .await
         .unwrap();
     // A session, through the login form.
@@ -443,10 +451,7 @@ async fn a_lived_in_community_is_copied_whole_and_a_second_copy_is_refused() {
     let source = sqlite_contents(&app.database_url, &target).await;
     let copied = pg_contents(&target).await;
     for (table, rows) in &source {
-        assert_eq!(
-            &copied[table], rows,
-            "table {table} differs after the copy"
-        );
+        assert_eq!(&copied[table], rows, "table {table} differs after the copy");
     }
     assert_eq!(source.len(), copied.len());
     // The seed reached the corners that need care.
@@ -583,15 +588,21 @@ async fn a_source_behind_on_migrations_or_a_bad_url_is_refused_clearly() {
     let store = pavilion::store::SqliteStore::open(&url).await.unwrap();
     drop(store);
     let mut source = sqlite(&url).await;
-    sqlx::query("DELETE FROM _sqlx_migrations WHERE version = (SELECT max(version) FROM _sqlx_migrations)")
-        .execute(&mut source)
-        .await
-        .unwrap();
+    sqlx::query(
+        "DELETE FROM _sqlx_migrations WHERE version = (SELECT max(version) FROM _sqlx_migrations)",
+    )
+    .execute(&mut source)
+    .await
+    .unwrap();
     let target = empty_database().await;
 
     let behind = db_copy(&url, &target).await;
     assert!(!behind.status.success());
-    assert!(stderr(&behind).contains("not up to date"), "{}", stderr(&behind));
+    assert!(
+        stderr(&behind).contains("not up to date"),
+        "{}",
+        stderr(&behind)
+    );
 
     let missing = format!("sqlite://{}", dir.path().join("nowhere.sqlite").display());
     let output = db_copy(&missing, &target).await;
@@ -638,7 +649,10 @@ async fn a_source_behind_on_migrations_or_a_bad_url_is_refused_clearly() {
         error.contains("connecting to postgres://pavilion@127.0.0.1:1/pavilion"),
         "{error}"
     );
-    assert!(!error.contains("hunter2"), "the password is not shown: {error}");
+    assert!(
+        !error.contains("hunter2"),
+        "the password is not shown: {error}"
+    );
 
     // Each was refused before the target was touched: it has no schema yet.
     assert!(pg_contents(&target).await.is_empty());
