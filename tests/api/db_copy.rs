@@ -940,6 +940,15 @@ async fn a_source_behind_on_migrations_or_a_bad_url_is_refused_clearly() {
         "the password is not shown: {error}"
     );
 
+    let nowhere = cluster().url("no_such_database");
+    let output = db_copy(&fresh, &nowhere).await;
+    assert!(!output.status.success());
+    let error = stderr(&output);
+    assert!(
+        error.contains(&format!("connecting to {nowhere}")) && error.contains("does not exist"),
+        "{error}"
+    );
+
     // Each was refused before the target was touched: it has no schema yet.
     assert!(pg_contents(&target).await.is_empty());
 }
