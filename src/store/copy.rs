@@ -24,7 +24,10 @@ use anyhow::{bail, Context};
 use futures_util::TryStreamExt;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteRow};
-use sqlx::{Connection, PgConnection, Postgres, QueryBuilder, Row, Sqlite, SqliteConnection};
+use sqlx::{
+    ConnectOptions, Connection, PgConnection, Postgres, QueryBuilder, Row, Sqlite,
+    SqliteConnection,
+};
 
 /// Tables that PostgreSQL's triggers fill as their sources are copied
 /// (`record_facts` from record_events, `open_records` from record_heads):
@@ -132,7 +135,10 @@ async fn open_source(from: &str) -> anyhow::Result<SqliteConnection> {
     let options = SqliteConnectOptions::from_str(from)
         .with_context(|| format!("--from {from:?} is not a SQLite database URL"))?
         .read_only(true)
-        .create_if_missing(false);
+        .create_if_missing(false)
+        // Reading a whole table while the target is written always takes
+        // "long"; that is no news to the operator.
+        .disable_statement_logging();
     let path = options.get_filename().to_owned();
     if !path.is_file() {
         bail!("there is no SQLite database at {}", path.display());
@@ -211,7 +217,8 @@ async fn open_target(to: &str) -> anyhow::Result<PgConnection> {
     }
     let options = PgConnectOptions::from_str(to)
         .with_context(|| format!("--to {:?} is not a PostgreSQL database URL", shown(to)))?
-        .application_name("pavilion db copy");
+        .application_name("pavilion db copy")
+        .disable_statement_logging();
     let mut target = PgConnection::connect_with(&options)
         .await
         .with_context(|| format!("connecting to {}", shown(to)))?;
