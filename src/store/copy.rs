@@ -25,8 +25,7 @@ use futures_util::TryStreamExt;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteRow};
 use sqlx::{
-    ConnectOptions, Connection, PgConnection, Postgres, QueryBuilder, Row, Sqlite,
-    SqliteConnection,
+    ConnectOptions, Connection, PgConnection, Postgres, Row, Sqlite, SqliteConnection,
 };
 
 /// Tables that PostgreSQL's triggers fill as their sources are copied
@@ -37,8 +36,8 @@ const DERIVED: [&str; 2] = ["record_facts", "open_records"];
 /// sqlx's own bookkeeping; each side keeps its own.
 const MIGRATIONS_TABLE: &str = "_sqlx_migrations";
 
-/// Rows per INSERT (fewer for wide tables: a statement binds at most 65,535 values).
-const BATCH_ROWS: usize = 500;
+/// Bytes of COPY data sent to PostgreSQL at a time.
+const CHUNK_BYTES: usize = 1 << 20;
 
 /// How long the copy waits for a target table that someone else is using.
 const LOCK_TIMEOUT: &str = "10s";
@@ -542,7 +541,8 @@ enum Value {
     Text(Option<String>),
 }
 
-/// Copies one table in primary-key order, in batches; returns the row count.
+/// Copies one table in primary-key order with `COPY … FROM STDIN` (which
+/// fires the target's triggers like INSERT does); returns the row count.
 async fn copy_table(
     source: &mut SqliteConnection,
     target: &mut PgConnection,
@@ -568,18 +568,18 @@ async fn copy_table(
         "SELECT {columns} FROM {} ORDER BY {order}",
         quote(&table.name)
     );
-    let insert = format!("INSERT INTO {} ({columns}) ", quote(&table.name));
-    let batch_rows = BATCH_ROWS.min(65_535 / table.columns.len().max(1));
+    let copy = format!("COPY {} ({columns}) FROM STDIN", quote(&table.name));
     let id_index = table
         .columns
         .iter()
         .position(|c| table.primary_key.first() == Some(&c.name));
 
-    let mut copied = 0u64;
-    let mut batch: Vec<Vec<Value>> = Vec::with_capacity(batch_rows);
+    let mut sent = 0u64;
+    let mut chunk: Vec<u8> = Vec::with_capacity(CHUNK_BYTES + 4096);
     // (id, value) of self-references, written once every row is in.
     let mut later: BTreeMap<usize, (Vec<i64>, Vec<i64>)> = BTreeMap::new();
     let mut rows = sqlx::query(&select).fetch(&mut *source);
+    let mut writer = target.copy_in_raw(&copy).await?;
     while let Some(row) = rows.try_next().await? {
         let mut values = decode(&row, table)?;
         for (index, column) in table.columns.iter().enumerate() {
@@ -595,13 +595,19 @@ async fn copy_table(
             }
             values[index] = Value::Int(None);
         }
-        batch.push(values);
-        if batch.len() == batch_rows {
-            copied += insert_batch(target, &insert, &mut batch).await?;
+        copy_text_row(&values, &mut chunk);
+        sent += 1;
+        if chunk.len() >= CHUNK_BYTES {
+            writer.send(chunk.as_slice()).await?;
+            chunk.clear();
         }
     }
     drop(rows);
-    copied += insert_batch(target, &insert, &mut batch).await?;
+    writer.send(chunk.as_slice()).await?;
+    let copied = writer.finish().await?;
+    if copied != sent {
+        bail!("{sent} rows were sent but PostgreSQL took {copied}");
+    }
 
     for (index, (ids, values)) in later {
         let column = &table.columns[index];
@@ -652,28 +658,33 @@ fn decode(row: &SqliteRow, table: &Table) -> anyhow::Result<Vec<Value>> {
         .collect()
 }
 
-/// Inserts and empties `batch`; returns how many rows it held.
-async fn insert_batch(
-    target: &mut PgConnection,
-    insert: &str,
-    batch: &mut Vec<Vec<Value>>,
-) -> anyhow::Result<u64> {
-    if batch.is_empty() {
-        return Ok(0);
-    }
-    let rows = batch.len() as u64;
-    let mut query = QueryBuilder::<Postgres>::new(insert);
-    query.push_values(batch.drain(..), |mut row, values| {
-        for value in values {
-            match value {
-                Value::Int(v) => row.push_bind(v),
-                Value::Bool(v) => row.push_bind(v),
-                Value::Text(v) => row.push_bind(v),
-            };
+/// Appends one row in COPY's text format: tab-separated, `\N` for NULL,
+/// `t`/`f` for flags, backslash, newline, carriage return and tab escaped.
+fn copy_text_row(values: &[Value], out: &mut Vec<u8>) {
+    for (index, value) in values.iter().enumerate() {
+        if index > 0 {
+            out.push(b'\t');
         }
-    });
-    query.build().execute(&mut *target).await?;
-    Ok(rows)
+        match value {
+            Value::Int(Some(v)) => out.extend_from_slice(v.to_string().as_bytes()),
+            Value::Bool(Some(v)) => out.push(if *v { b't' } else { b'f' }),
+            Value::Text(Some(text)) => {
+                for byte in text.bytes() {
+                    match byte {
+                        b'\\' => out.extend_from_slice(b"\\\\"),
+                        b'\n' => out.extend_from_slice(b"\\n"),
+                        b'\r' => out.extend_from_slice(b"\\r"),
+                        b'\t' => out.extend_from_slice(b"\\t"),
+                        other => out.push(other),
+                    }
+                }
+            }
+            Value::Int(None) | Value::Bool(None) | Value::Text(None) => {
+                out.extend_from_slice(b"\\N")
+            }
+        }
+    }
+    out.push(b'\n');
 }
 
 /// The table's row count on both sides.
@@ -789,6 +800,27 @@ mod tests {
             "postgres://pavilion@db.example:5432/pavilion"
         );
         assert_eq!(shown("postgres://db/p"), "postgres://db/p");
+    }
+
+    #[test]
+    fn rows_are_written_in_copys_text_format() {
+        let mut out = Vec::new();
+        copy_text_row(
+            &[
+                Value::Int(Some(-42)),
+                Value::Bool(Some(true)),
+                Value::Bool(Some(false)),
+                Value::Text(Some("楼道\t灯\r\n坏了 C:\\N \\.".into())),
+                Value::Int(None),
+                Value::Text(Some(String::new())),
+            ],
+            &mut out,
+        );
+        copy_text_row(&[Value::Text(None)], &mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "-42\tt\tf\t楼道\\t灯\\r\\n坏了 C:\\\\N \\\\.\t\\N\t\n\\N\n"
+        );
     }
 
     #[test]

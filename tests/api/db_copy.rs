@@ -175,7 +175,8 @@ async fn lived_in_app() -> LivedIn {
         action: action.into(),
         from_state: from,
         to_state: to,
-        note: format!("{action} 备注"),
+        // Characters COPY's text format must escape.
+        note: format!("{action} 备注\n第二行\t制表 C:\\照片\\N \\.\r\n"),
         public,
         published: public,
         assignee: Some("物业小陈".into()),
