@@ -11,7 +11,9 @@
 //! `INSERT … ON CONFLICT`); there is no global lock. A change that waits
 //! longer than the busy timeout for a lock fails as `StoreError::Busy`.
 
+mod feedback_settings;
 pub mod scratch;
+mod signage;
 
 use std::str::FromStr;
 use std::time::Duration;
