@@ -11,6 +11,10 @@
 //! `INSERT … ON CONFLICT`); there is no global lock. A change that waits
 //! longer than the busy timeout for a lock fails as `StoreError::Busy`.
 
+mod disclosure;
+mod record_photos;
+mod record_reads;
+mod records;
 pub mod scratch;
 
 use std::str::FromStr;
