@@ -9,6 +9,7 @@ mod personal_data;
 pub mod postgres;
 mod record_photos;
 mod record_reads;
+mod rows;
 mod sqlite;
 
 use std::sync::Arc;

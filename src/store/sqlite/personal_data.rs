@@ -3,13 +3,13 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::chat::{CommentRow, COMMENT};
 use super::{fetch_account, ts, SqliteStore};
 use crate::domain::chat::Comment;
 use crate::domain::*;
 use crate::store::personal_data::{
     PersonalData, PersonalDataStore, PersonalRecord, PersonalVote, ReadMark, SessionFacts,
 };
+use crate::store::rows::chat::{CommentRow, COMMENT};
 use crate::store::{
     AccountStore, DirectoryStore, RecordFilter, RecordPhotoStore, RecordStore, StoreError,
     StoreResult,
