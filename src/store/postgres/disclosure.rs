@@ -9,7 +9,7 @@ use super::PgStore;
 use crate::store::ts;
 use crate::domain::EstateId;
 use crate::store::rows::disclosure::FactsRow;
-use crate::store::rows::Stamp;
+use crate::store::rows::Ts;
 use crate::store::{DisclosureStore, FactsVersion, RecordFacts, StoreResult};
 
 #[async_trait]
@@ -21,7 +21,7 @@ impl DisclosureStore for PgStore {
         until: DateTime<Utc>,
     ) -> StoreResult<FactsVersion> {
         // The same range of the same key as `record_facts`, counted, not read.
-        let (rows, latest): (i64, Option<Stamp>) = sqlx::query_as(
+        let (rows, latest): (i64, Option<Ts>) = sqlx::query_as(
             "SELECT COUNT(*), MAX(at) FROM record_facts
               WHERE estate_id = $1 AND filed_at >= $2 AND filed_at < $3",
         )

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::FromRow;
 
 use super::records::corrupt;
-use super::Stamp;
+use super::Ts;
 use crate::domain::record::{RecordClass, RecordState};
 use crate::domain::{CommunityId, RecordId};
 use crate::feedback::sla::StateChange;
@@ -14,12 +14,12 @@ use crate::store::{RecordFacts, StoreResult};
 /// One record of an estate-month; `packed` holds `seq|at|state|rating`
 /// items (state and rating possibly empty), comma-separated, in any order.
 #[derive(FromRow)]
-pub(in crate::store) struct FactsRow {
+pub(crate) struct FactsRow {
     record_id: i64,
     community_id: i64,
     class: String,
     category: String,
-    filed_at: Stamp,
+    filed_at: Ts,
     packed: Option<String>,
 }
 

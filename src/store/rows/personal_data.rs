@@ -3,7 +3,9 @@
 
 use sqlx::FromRow;
 
-use super::Stamp;
+use super::chat::CommentRow;
+use super::Ts;
+use crate::domain::chat::Comment;
 use crate::domain::record::Record;
 use crate::domain::{Account, AccountId, BroadcastId, CommentId, RecordId};
 use crate::store::personal_data::{PersonalRecord, PersonalVote, ReadMark, SessionFacts};
@@ -16,7 +18,7 @@ use crate::store::{
 /// which case its anonymous label. Every read of `actor_name` goes through
 /// this, so that a closed account's name appears nowhere. (The same SQL on
 /// both backends.)
-pub(in crate::store) fn shown_actor_name(alias: &str) -> String {
+pub(crate) fn shown_actor_name(alias: &str) -> String {
     format!(
         "COALESCE((SELECT closed.display_name FROM accounts closed
                     WHERE closed.id = {alias}.actor_id AND closed.closed_at IS NOT NULL),
@@ -26,14 +28,14 @@ pub(in crate::store) fn shown_actor_name(alias: &str) -> String {
 
 /// The login name a closed account keeps: unique, and impossible to type at
 /// the login form (`Username::parse` refuses '@'), so nobody can sign in as it.
-pub(in crate::store) fn closed_username(id: AccountId) -> String {
+pub(crate) fn closed_username(id: AccountId) -> String {
     format!("@closed-{}", id.0)
 }
 
 /// The account, its home (community, estate, building, unit) and its records
 /// with what the person may see of them: the part of an export that the
 /// store's own traits answer, the same on both backends.
-pub(in crate::store) async fn account_home_and_records<S>(
+pub(crate) async fn account_home_and_records<S>(
     store: &S,
     id: AccountId,
 ) -> StoreResult<(Account, Option<[String; 4]>, Vec<PersonalRecord>)>
@@ -83,13 +85,30 @@ where
     Ok((account, home, records))
 }
 
+/// One of the person's comments with its broadcast's title, from
+/// `({COMMENT} …) c JOIN broadcasts b`.
+#[derive(FromRow)]
+pub(crate) struct CommentRowWithTitle {
+    #[sqlx(flatten)]
+    comment: CommentRow,
+    broadcast_title: String,
+}
+
+impl TryFrom<CommentRowWithTitle> for (Comment, String) {
+    type Error = crate::store::StoreError;
+
+    fn try_from(r: CommentRowWithTitle) -> StoreResult<Self> {
+        Ok((Comment::try_from(r.comment)?, r.broadcast_title))
+    }
+}
+
 /// A vote, from `comment_votes v JOIN comments c JOIN broadcasts b`.
 #[derive(FromRow)]
-pub(in crate::store) struct VoteRow {
+pub(crate) struct VoteRow {
     comment_id: i64,
     broadcast_id: i64,
     broadcast_title: String,
-    at: Stamp,
+    at: Ts,
 }
 
 impl From<VoteRow> for PersonalVote {
@@ -104,10 +123,10 @@ impl From<VoteRow> for PersonalVote {
 }
 
 #[derive(FromRow)]
-pub(in crate::store) struct ReadMarkRow {
+pub(crate) struct ReadMarkRow {
     record_id: i64,
     seen_seq: i64,
-    seen_at: Stamp,
+    seen_at: Ts,
 }
 
 impl From<ReadMarkRow> for ReadMark {
@@ -121,9 +140,9 @@ impl From<ReadMarkRow> for ReadMark {
 }
 
 #[derive(FromRow)]
-pub(in crate::store) struct SessionRow {
-    created_at: Stamp,
-    expires_at: Stamp,
+pub(crate) struct SessionRow {
+    created_at: Ts,
+    expires_at: Ts,
 }
 
 impl From<SessionRow> for SessionFacts {

@@ -2,13 +2,13 @@
 
 use sqlx::FromRow;
 
-use super::Stamp;
+use super::Ts;
 use crate::domain::{AccountId, RecordId};
 use crate::store::record_photos::RecordPhoto;
 use crate::store::StoreError;
 
 #[derive(FromRow)]
-pub(in crate::store) struct PhotoRow {
+pub(crate) struct PhotoRow {
     id: i64,
     record_id: i64,
     seq: i64,
@@ -18,11 +18,11 @@ pub(in crate::store) struct PhotoRow {
     height: i64,
     size_bytes: i64,
     uploaded_by: i64,
-    created_at: Stamp,
+    created_at: Ts,
     public: bool,
 }
 
-pub(in crate::store) const PHOTO_COLUMNS: &str =
+pub(crate) const PHOTO_COLUMNS: &str =
     "id, record_id, seq, sha256, mime, width, height, size_bytes, uploaded_by, created_at, public";
 
 impl TryFrom<PhotoRow> for RecordPhoto {

@@ -9,7 +9,7 @@ use crate::store::StoreError;
 
 /// A record with the latest event its reporter has not seen.
 #[derive(FromRow)]
-pub(in crate::store) struct UpdateRow {
+pub(crate) struct UpdateRow {
     record_id: i64,
     number: String,
     title: String,

@@ -3,14 +3,14 @@
 use chrono::{DateTime, Utc};
 use sqlx::FromRow;
 
-use super::Stamp;
+use super::Ts;
 use crate::domain::record::{Record, RecordClass, RecordEvent, RecordSource, RecordState};
 use crate::domain::*;
 use crate::feedback::sla::StateChange;
 use crate::store::{StoreError, StoreResult};
 
 #[derive(FromRow)]
-pub(in crate::store) struct RecordRow {
+pub(crate) struct RecordRow {
     id: i64,
     number: String,
     community_id: i64,
@@ -24,26 +24,26 @@ pub(in crate::store) struct RecordRow {
     location: String,
     source: String,
     reporter_id: Option<i64>,
-    created_at: Stamp,
+    created_at: Ts,
     state: String,
     version: i64,
     assignee: Option<String>,
 }
 
 /// A record's columns, from `records r JOIN record_heads h`.
-pub(in crate::store) const RECORD_COLUMNS: &str = "r.id, r.number, r.community_id, r.estate_id, r.building_id, r.category, r.class,
+pub(crate) const RECORD_COLUMNS: &str = "r.id, r.number, r.community_id, r.estate_id, r.building_id, r.category, r.class,
     r.title, r.title_public, r.description, r.location, r.source, r.reporter_id, r.created_at, h.state, h.version, h.assignee";
 
-pub(in crate::store) fn corrupt(what: &str, value: &str) -> StoreError {
+pub(crate) fn corrupt(what: &str, value: &str) -> StoreError {
     StoreError::Corrupt(format!("{what} {value:?}"))
 }
 
-pub(in crate::store) fn state(value: &str) -> StoreResult<RecordState> {
+pub(crate) fn state(value: &str) -> StoreResult<RecordState> {
     RecordState::parse(value).ok_or_else(|| corrupt("state", value))
 }
 
 /// A stored 1–5 rating (BIGINT on PostgreSQL, INTEGER on SQLite).
-pub(in crate::store) fn rating(value: i64) -> StoreResult<u8> {
+pub(crate) fn rating(value: i64) -> StoreResult<u8> {
     u8::try_from(value).map_err(|_| corrupt("rating", &value.to_string()))
 }
 
@@ -74,9 +74,9 @@ impl TryFrom<RecordRow> for Record {
 }
 
 #[derive(FromRow)]
-pub(in crate::store) struct EventRow {
+pub(crate) struct EventRow {
     seq: i64,
-    at: Stamp,
+    at: Ts,
     actor_id: Option<i64>,
     actor_name: String,
     action: String,
@@ -91,7 +91,7 @@ pub(in crate::store) struct EventRow {
 
 /// An event's columns from `record_events e`, after its `seq` and `at`: the
 /// actor's name as shown (see `personal_data::shown_actor_name`) and the rest.
-pub(in crate::store) fn event_columns() -> String {
+pub(crate) fn event_columns() -> String {
     format!(
         "e.seq, e.at, e.actor_id, {}, e.action, e.from_state, e.to_state, e.note, e.public, e.published,
          e.rating, e.assignee",
@@ -121,7 +121,7 @@ impl TryFrom<EventRow> for RecordEvent {
 }
 
 #[derive(FromRow)]
-pub(in crate::store) struct EventWithRecord {
+pub(crate) struct EventWithRecord {
     pub record_id: i64,
     #[sqlx(flatten)]
     pub event: EventRow,
@@ -129,7 +129,7 @@ pub(in crate::store) struct EventWithRecord {
 
 /// Reads one record's state changes packed as `seq|at|state` items,
 /// comma-separated, in any order; returns them in seq order.
-pub(in crate::store) fn unpack_state_changes(packed: &str) -> StoreResult<Vec<StateChange>> {
+pub(crate) fn unpack_state_changes(packed: &str) -> StoreResult<Vec<StateChange>> {
     let mut list: Vec<(i64, StateChange)> = Vec::new();
     for item in packed.split(',') {
         let mut parts = item.splitn(3, '|');
@@ -144,10 +144,8 @@ pub(in crate::store) fn unpack_state_changes(packed: &str) -> StoreResult<Vec<St
     Ok(list.into_iter().map(|(_, c)| c).collect())
 }
 
-pub(in crate::store) fn parse_time(at: &str) -> StoreResult<DateTime<Utc>> {
-    Stamp::parse(at)
-        .map(|s| s.0)
-        .ok_or_else(|| corrupt("time", at))
+pub(crate) fn parse_time(at: &str) -> StoreResult<DateTime<Utc>> {
+    super::parse_ts(at).ok_or_else(|| corrupt("time", at))
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use super::{ts, SqliteStore};
 use crate::domain::EstateId;
 use crate::store::rows::disclosure::FactsRow;
-use crate::store::rows::Stamp;
+use crate::store::rows::Ts;
 use crate::store::{DisclosureStore, FactsVersion, RecordFacts, StoreResult};
 
 #[async_trait]
@@ -20,7 +20,7 @@ impl DisclosureStore for SqliteStore {
         until: DateTime<Utc>,
     ) -> StoreResult<FactsVersion> {
         // The same range of the same key as `record_facts`, counted, not read.
-        let (rows, latest): (i64, Option<Stamp>) = sqlx::query_as(
+        let (rows, latest): (i64, Option<Ts>) = sqlx::query_as(
             "SELECT COUNT(*), MAX(at) FROM record_facts
               WHERE estate_id = ? AND filed_at >= ? AND filed_at < ?",
         )

@@ -3,14 +3,14 @@
 use async_trait::async_trait;
 use chrono::Utc;
 
-use super::chat::{CommentRow, COMMENT};
 use super::{fetch_account, ts, SqliteStore};
-use crate::store::rows::personal_data::{
-    account_home_and_records, closed_username, ReadMarkRow, SessionRow, VoteRow,
-};
-use crate::domain::chat::Comment;
 use crate::domain::*;
 use crate::store::personal_data::{PersonalData, PersonalDataStore};
+use crate::store::rows::chat::COMMENT;
+use crate::store::rows::personal_data::{
+    account_home_and_records, closed_username, CommentRowWithTitle, ReadMarkRow, SessionRow,
+    VoteRow,
+};
 use crate::store::{StoreError, StoreResult};
 
 #[async_trait]
@@ -32,7 +32,7 @@ impl PersonalDataStore for SqliteStore {
         .await?;
         let comments = rows
             .into_iter()
-            .map(|r| Ok((Comment::try_from(r.comment)?, r.broadcast_title)))
+            .map(TryInto::try_into)
             .collect::<StoreResult<Vec<_>>>()?;
 
         let votes: Vec<VoteRow> = sqlx::query_as(
@@ -143,11 +143,4 @@ impl PersonalDataStore for SqliteStore {
         self.account_changed(id);
         Ok(())
     }
-}
-
-#[derive(sqlx::FromRow)]
-struct CommentRowWithTitle {
-    #[sqlx(flatten)]
-    comment: CommentRow,
-    broadcast_title: String,
 }
