@@ -155,8 +155,6 @@ async fn department_in(
     Ok(row.into())
 }
 
-// TEMP: needs RecordStore for PgStore (branch i15-pgrec).
-#[cfg(any())]
 #[async_trait]
 impl EscalationStore for PgStore {
     async fn departments(&self, community: CommunityId) -> StoreResult<Vec<Department>> {

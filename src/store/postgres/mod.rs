@@ -11,7 +11,11 @@
 //! `INSERT … ON CONFLICT`); there is no global lock. A change that waits
 //! longer than the busy timeout for a lock fails as `StoreError::Busy`.
 
+mod disclosure;
 mod feedback_settings;
+mod record_photos;
+mod record_reads;
+mod records;
 pub mod scratch;
 mod signage;
 

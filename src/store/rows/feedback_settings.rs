@@ -4,7 +4,7 @@
 use chrono::NaiveDate;
 use sqlx::FromRow;
 
-use super::Stamp;
+use super::Ts;
 use crate::domain::record::{Record, RecordState};
 use crate::domain::{CommunityId, RecordId};
 use crate::store::feedback_settings::{
@@ -17,7 +17,7 @@ pub(crate) struct PolicyRow {
     id: i64,
     community_id: i64,
     settings: String,
-    created_at: Stamp,
+    created_at: Ts,
     created_by_name: String,
 }
 
@@ -74,7 +74,7 @@ pub(crate) fn parse_meeting_day(text: &str) -> StoreResult<NaiveDate> {
 pub(crate) struct EscalationDbRow {
     record_id: i64,
     seq: i64,
-    at: Stamp,
+    at: Ts,
     target: String,
     reason: String,
     overdue_minutes: Option<i64>,
@@ -101,8 +101,8 @@ pub(crate) struct StaffAlertRow {
     id: i64,
     record_id: i64,
     kind: String,
-    created_at: Stamp,
-    seen_at: Option<Stamp>,
+    created_at: Ts,
+    seen_at: Option<Ts>,
 }
 
 pub(crate) const STAFF_ALERT: &str =

@@ -4,7 +4,7 @@ use chrono::NaiveTime;
 use serde::{Deserialize, Serialize};
 use sqlx::{Database, Encode, FromRow, QueryBuilder, Type};
 
-use super::Stamp;
+use super::Ts;
 use crate::domain::notice::{
     DayPart, MediaFile, MediaKind, MediaState, Notice, NoticeCategory, NoticeState, Target,
     Validity, Weekdays,
@@ -29,7 +29,7 @@ pub(crate) struct MediaRow {
     duration_millis: Option<i64>,
     error: Option<String>,
     uploaded_by: i64,
-    created_at: Stamp,
+    created_at: Ts,
 }
 
 pub(crate) const MEDIA: &str = "SELECT id, community_id, kind, state, original_name, content_type,
@@ -69,8 +69,8 @@ pub(crate) struct NoticeRow {
     body: String,
     category: String,
     emergency: bool,
-    starts_at: Stamp,
-    ends_at: Option<Stamp>,
+    starts_at: Ts,
+    ends_at: Option<Ts>,
     day_parts: String,
     display_seconds: i64,
     priority: i64,
@@ -80,9 +80,9 @@ pub(crate) struct NoticeRow {
     author_id: i64,
     approved_by: Option<i64>,
     revision: i64,
-    published_at: Option<Stamp>,
-    created_at: Stamp,
-    updated_at: Stamp,
+    published_at: Option<Ts>,
+    created_at: Ts,
+    updated_at: Ts,
     /// `kind:id` pairs, comma-separated.
     targets: Option<String>,
     /// Media ids in position order, comma-separated.
@@ -210,9 +210,9 @@ pub(crate) struct ScreenRow {
     building_id: i64,
     group_id: Option<i64>,
     orientation: String,
-    paired_at: Stamp,
-    revoked_at: Option<Stamp>,
-    last_seen_at: Option<Stamp>,
+    paired_at: Ts,
+    revoked_at: Option<Ts>,
+    last_seen_at: Option<Ts>,
     current_notice: Option<i64>,
     client_version: String,
     uptime_seconds: i64,
@@ -281,8 +281,8 @@ pub(crate) struct PlayExportRow {
     screen_name: String,
     notice_id: i64,
     notice_title: String,
-    started_at: Stamp,
-    ended_at: Stamp,
+    started_at: Ts,
+    ended_at: Ts,
 }
 
 /// Proof-of-play rows with their screen's and notice's names; each backend

@@ -11,7 +11,7 @@ use sqlx::sqlite::{
 use sqlx::{FromRow, Sqlite, SqlitePool, Transaction};
 
 use super::*;
-use personal_data::shown_actor_name;
+use crate::store::rows::personal_data::shown_actor_name;
 
 mod broadcasts;
 mod chat;
