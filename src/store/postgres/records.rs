@@ -16,7 +16,6 @@ use chrono::{DateTime, Utc};
 use sqlx::{Postgres, QueryBuilder, Transaction};
 
 use super::PgStore;
-use crate::store::ts;
 use crate::domain::record::{record_number, NewRecord, Record, RecordEvent, RecordState};
 use crate::domain::*;
 use crate::feedback::sla::StateChange;
@@ -24,6 +23,7 @@ use crate::store::rows::records::{
     event_columns, rating, unpack_state_changes, EventRow, EventWithRecord, RecordRow,
     RECORD_COLUMNS,
 };
+use crate::store::ts;
 use crate::store::{
     AssigneeFilter, NewRecordEvent, RecordFilter, RecordStore, StoreError, StoreResult,
 };
@@ -253,8 +253,15 @@ impl RecordStore for PgStore {
                 .push_bind(estate.0);
         }
         if !filter.states.is_empty() {
-            let states: Vec<String> = filter.states.iter().map(|s| s.as_str().to_owned()).collect();
-            query.push(" AND h.state = ANY(").push_bind(states).push(")");
+            let states: Vec<String> = filter
+                .states
+                .iter()
+                .map(|s| s.as_str().to_owned())
+                .collect();
+            query
+                .push(" AND h.state = ANY(")
+                .push_bind(states)
+                .push(")");
         }
         if let Some(class) = filter.class {
             query.push(" AND r.class = ").push_bind(class.as_str());
