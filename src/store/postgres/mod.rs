@@ -11,6 +11,8 @@
 //! `INSERT … ON CONFLICT`); there is no global lock. A change that waits
 //! longer than the busy timeout for a lock fails as `StoreError::Busy`.
 
+mod broadcasts;
+mod chat;
 pub mod scratch;
 
 use std::str::FromStr;
@@ -68,6 +70,33 @@ impl PgStore {
     pub(super) async fn write_tx(&self) -> StoreResult<Transaction<'static, Postgres>> {
         Ok(self.pool.begin().await?)
     }
+
+    /// Appends `entry` to the audit log, in the transaction of the change.
+    pub(super) async fn audit(
+        tx: &mut Transaction<'_, Postgres>,
+        entry: NewAuditEntry,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO audit_log (at, actor_id, actor_name, action, entity, entity_id, before, after)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(now())
+        .bind(entry.actor_id.map(|a| a.0))
+        .bind(entry.actor_name)
+        .bind(entry.action)
+        .bind(entry.entity)
+        .bind(entry.entity_id)
+        .bind(entry.before.map(|v| v.to_string()))
+        .bind(entry.after.map(|v| v.to_string()))
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+}
+
+/// The time of a change, as stored.
+fn now() -> String {
+    ts(Utc::now())
 }
 
 /// The store contract tests of each PostgreSQL module share one scratch

@@ -1,68 +1,77 @@
-//! Row types shared by both backends: what a query reads, and how that
-//! becomes a domain value. Only SQL differs between `sqlite/` and
-//! `postgres/`; the rows, column lists and conversions live here once.
+//! What both backends read alike: row types, the columns they are read from
+//! and their conversions into domain types. Only SQL differs per backend.
 //!
-//! `#[derive(FromRow)]` is generic over the row type, so one struct reads
-//! either backend as long as its field types decode from both: i64 (INTEGER
-//! / BIGINT), bool (0/1 INTEGER / BOOLEAN), String (TEXT) and [`Ts`] for
-//! times, which both backends store as fixed-width UTC text.
+//! A row type derives `FromRow` once and reads SQLite and PostgreSQL rows:
+//! integers are i64 (BIGINT), flags bool (BOOLEAN), text String, and times
+//! [`Stamp`], the fixed-width UTC text both schemas store.
 
-pub(crate) mod broadcasts;
-pub(crate) mod chat;
+pub(super) mod broadcasts;
+pub(super) mod chat;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
-use sqlx::decode::Decode;
 use sqlx::error::BoxDynError;
-use sqlx::{Database, Type};
+use sqlx::postgres::{PgTypeInfo, PgValueRef};
+use sqlx::sqlite::{SqliteTypeInfo, SqliteValueRef};
+use sqlx::{Decode, Postgres, Sqlite, Type};
 
-/// A time read from a TEXT column (see `store::ts`). chrono's own decoder
-/// reads SQLite's text but expects TIMESTAMPTZ on PostgreSQL, so rows that
-/// both backends read use this instead.
+/// A time read from a TEXT column of either backend (see `store::ts` for
+/// how it is written). SQLite reads it exactly as `DateTime<Utc>` always
+/// has; PostgreSQL's driver reads times only from its own time types, so
+/// there the text is parsed here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Ts(pub DateTime<Utc>);
+pub(crate) struct Stamp(pub DateTime<Utc>);
 
-impl From<Ts> for DateTime<Utc> {
-    fn from(t: Ts) -> Self {
-        t.0
+impl From<Stamp> for DateTime<Utc> {
+    fn from(stamp: Stamp) -> Self {
+        stamp.0
     }
 }
 
-/// Parses the stored form (RFC 3339, written by `store::ts` or SQLite's
-/// `strftime('%Y-%m-%dT%H:%M:%fZ')`), or a plain `YYYY-MM-DD HH:MM:SS[.f]`
-/// taken as UTC.
-pub(crate) fn parse_ts(text: &str) -> Option<DateTime<Utc>> {
+impl Type<Sqlite> for Stamp {
+    fn type_info() -> SqliteTypeInfo {
+        <DateTime<Utc> as Type<Sqlite>>::type_info()
+    }
+
+    fn compatible(ty: &SqliteTypeInfo) -> bool {
+        <DateTime<Utc> as Type<Sqlite>>::compatible(ty)
+    }
+}
+
+impl<'r> Decode<'r, Sqlite> for Stamp {
+    fn decode(value: SqliteValueRef<'r>) -> Result<Self, BoxDynError> {
+        <DateTime<Utc> as Decode<'r, Sqlite>>::decode(value).map(Stamp)
+    }
+}
+
+impl Type<Postgres> for Stamp {
+    fn type_info() -> PgTypeInfo {
+        <String as Type<Postgres>>::type_info()
+    }
+
+    fn compatible(ty: &PgTypeInfo) -> bool {
+        <String as Type<Postgres>>::compatible(ty)
+    }
+}
+
+impl<'r> Decode<'r, Postgres> for Stamp {
+    fn decode(value: PgValueRef<'r>) -> Result<Self, BoxDynError> {
+        let text = <&str as Decode<'r, Postgres>>::decode(value)?;
+        parse_stamp(text)
+            .map(Stamp)
+            .ok_or_else(|| format!("not a time: {text:?}").into())
+    }
+}
+
+/// Our own format first (RFC 3339), then the space-separated form SQLite's
+/// date functions write, read as UTC.
+fn parse_stamp(text: &str) -> Option<DateTime<Utc>> {
     if let Ok(at) = DateTime::parse_from_rfc3339(text) {
         return Some(at.with_timezone(&Utc));
     }
-    ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"]
+    ["%F %T%.f", "%FT%T%.f", "%F %T%.fZ"]
         .iter()
         .find_map(|format| NaiveDateTime::parse_from_str(text, format).ok())
         .map(|naive| naive.and_utc())
-}
-
-impl<DB: Database> Type<DB> for Ts
-where
-    String: Type<DB>,
-{
-    fn type_info() -> DB::TypeInfo {
-        <String as Type<DB>>::type_info()
-    }
-
-    fn compatible(ty: &DB::TypeInfo) -> bool {
-        <String as Type<DB>>::compatible(ty)
-    }
-}
-
-impl<'r, DB: Database> Decode<'r, DB> for Ts
-where
-    &'r str: Decode<'r, DB>,
-{
-    fn decode(value: <DB as Database>::ValueRef<'r>) -> Result<Self, BoxDynError> {
-        let text = <&'r str as Decode<'r, DB>>::decode(value)?;
-        parse_ts(text)
-            .map(Ts)
-            .ok_or_else(|| format!("not a stored time: {text:?}").into())
-    }
 }
 
 #[cfg(test)]
@@ -70,13 +79,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn stored_times_parse_in_every_written_form() {
-        let at = parse_ts("2026-12-07T06:47:56.123456Z").unwrap();
-        assert_eq!(crate::store::ts(at), "2026-12-07T06:47:56.123456Z");
-        assert_eq!(
-            parse_ts("2026-12-07T06:47:56.123Z"),
-            parse_ts("2026-12-07 06:47:56.123")
-        );
-        assert!(parse_ts("yesterday").is_none());
+    fn stamps_read_our_format_and_sqlites_own() {
+        let at = parse_stamp("2026-12-07T06:36:33.123456Z").unwrap();
+        assert_eq!(crate::store::ts(at), "2026-12-07T06:36:33.123456Z");
+        let at = parse_stamp("2026-12-07 06:36:33").unwrap();
+        assert_eq!(crate::store::ts(at), "2026-12-07T06:36:33.000000Z");
+        assert!(parse_stamp("yesterday").is_none());
     }
 }
