@@ -11,6 +11,7 @@
 //! `INSERT … ON CONFLICT`); there is no global lock. A change that waits
 //! longer than the busy timeout for a lock fails as `StoreError::Busy`.
 
+mod accounts;
 mod broadcasts;
 mod chat;
 pub mod scratch;
@@ -21,6 +22,7 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres, Transaction};
 
+use super::rows::accounts::{AccountRow, ACCOUNT_COLUMNS};
 use super::*;
 
 pub struct PgStore {
@@ -99,6 +101,19 @@ fn now() -> String {
     ts(Utc::now())
 }
 
+pub(super) async fn fetch_account<'e, E: sqlx::PgExecutor<'e>>(
+    db: E,
+    id: AccountId,
+) -> StoreResult<Account> {
+    let row: AccountRow = sqlx::query_as(&format!(
+        "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = $1"
+    ))
+    .bind(id.0)
+    .fetch_one(db)
+    .await?;
+    row.try_into()
+}
+
 /// The store contract tests of each PostgreSQL module share one scratch
 /// cluster per test binary; each test gets its own database.
 #[cfg(test)]
@@ -116,7 +131,10 @@ pub(crate) mod testing {
 
     /// A PostgreSQL store on a new, migrated database.
     pub(crate) async fn store() -> PgStore {
-        let url = cluster().create_database().await.expect("a scratch database");
+        let url = cluster()
+            .create_database()
+            .await
+            .expect("a scratch database");
         PgStore::open_with(&url, Duration::from_secs(10))
             .await
             .expect("opening the scratch database")

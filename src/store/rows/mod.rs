@@ -5,6 +5,7 @@
 //! integers are i64 (BIGINT), flags bool (BOOLEAN), text String, and times
 //! [`Stamp`], the fixed-width UTC text both schemas store.
 
+pub(super) mod accounts;
 pub(super) mod broadcasts;
 pub(super) mod chat;
 

@@ -15,17 +15,7 @@ use crate::store::{
     StoreResult,
 };
 
-/// The name shown for the actor of an event or audit entry in table `alias`:
-/// the name stored with it, unless that account has since been closed, in
-/// which case its anonymous label. Every read of `actor_name` goes through
-/// this, so that a closed account's name appears nowhere.
-pub(super) fn shown_actor_name(alias: &str) -> String {
-    format!(
-        "COALESCE((SELECT closed.display_name FROM accounts closed
-                    WHERE closed.id = {alias}.actor_id AND closed.closed_at IS NOT NULL),
-                  {alias}.actor_name) AS actor_name"
-    )
-}
+pub(super) use crate::store::rows::accounts::shown_actor_name;
 
 /// The login name a closed account keeps: unique, and impossible to type at
 /// the login form (`Username::parse` refuses '@'), so nobody can sign in as it.
