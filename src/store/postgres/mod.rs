@@ -140,6 +140,20 @@ pub(crate) mod testing {
             .expect("opening the scratch database")
     }
 
+    /// Two stores on one new database, as two nodes would have.
+    pub(crate) async fn two_nodes() -> (PgStore, PgStore) {
+        let url = cluster()
+            .create_database()
+            .await
+            .expect("a scratch database");
+        let first = PgStore::open_with(&url, Duration::from_secs(10)).await;
+        let second = PgStore::open_with(&url, Duration::from_secs(10)).await;
+        (
+            first.expect("opening the scratch database"),
+            second.expect("opening the scratch database again"),
+        )
+    }
+
     #[tokio::test]
     async fn the_schema_migrates_on_a_fresh_cluster() {
         let store = store().await;
