@@ -12,6 +12,8 @@
 //! longer than the busy timeout for a lock fails as `StoreError::Busy`.
 
 mod accounts;
+mod broadcasts;
+mod chat;
 mod disclosure;
 mod personal_data;
 mod record_photos;
@@ -141,6 +143,20 @@ pub(crate) mod testing {
         PgStore::open_with(&url, Duration::from_secs(10))
             .await
             .expect("opening the scratch database")
+    }
+
+    /// Two stores on one new database, as two nodes would have.
+    pub(crate) async fn two_nodes() -> (PgStore, PgStore) {
+        let url = cluster()
+            .create_database()
+            .await
+            .expect("a scratch database");
+        let first = PgStore::open_with(&url, Duration::from_secs(10)).await;
+        let second = PgStore::open_with(&url, Duration::from_secs(10)).await;
+        (
+            first.expect("opening the scratch database"),
+            second.expect("opening the scratch database again"),
+        )
     }
 
     #[tokio::test]
