@@ -35,9 +35,9 @@ pub use feedback_settings::{
 pub use personal_data::{
     PersonalData, PersonalDataStore, PersonalRecord, PersonalVote, ReadMark, SessionFacts,
 };
+pub use postgres::PgStore;
 pub use record_photos::{NewRecordPhoto, RecordPhoto, RecordPhotoStore};
 pub use record_reads::{RecordReadStore, RecordUpdate, FILING_SEQ};
-pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
 /// Timestamps are stored as fixed-width UTC text, on both backends, so that
@@ -50,6 +50,27 @@ fn ts(at: DateTime<Utc>) -> String {
 /// retrying: the caller may try again later with the same input.
 pub fn is_busy(error: &StoreError) -> bool {
     matches!(error, StoreError::Busy)
+}
+
+/// Runs a write again while the database is busy, a few times, with a short
+/// pause: the transaction it ran in was rolled back, so nothing is doubled.
+/// (PostgreSQL also reports a deadlock between writers as busy.)
+async fn retry_busy<T, F, Fut>(mut write: F) -> StoreResult<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = StoreResult<T>>,
+{
+    let mut attempt = 0;
+    loop {
+        match write().await {
+            Err(e) if is_busy(&e) && attempt < 3 => {
+                attempt += 1;
+                tracing::warn!(attempt, "database busy; retrying a write");
+                tokio::time::sleep(std::time::Duration::from_millis(50 * attempt)).await;
+            }
+            other => return other,
+        }
+    }
 }
 
 /// Opens the store named by `url` and brings its schema up to date.

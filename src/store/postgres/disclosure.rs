@@ -6,10 +6,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::PgStore;
-use crate::store::ts;
 use crate::domain::EstateId;
 use crate::store::rows::disclosure::FactsRow;
 use crate::store::rows::Ts;
+use crate::store::ts;
 use crate::store::{DisclosureStore, FactsVersion, RecordFacts, StoreResult};
 
 #[async_trait]

@@ -21,8 +21,7 @@ use crate::store::feedback_settings::{
 };
 use crate::store::rows::feedback_settings::{
     escalated_records, meeting_day, parse_meeting_day, records_numbered, DepartmentRow,
-    EscalationDbRow, PolicyRow, StaffAlertRow, DEPARTMENT, ESCALATION, POLICY_COLUMNS,
-    STAFF_ALERT,
+    EscalationDbRow, PolicyRow, StaffAlertRow, DEPARTMENT, ESCALATION, POLICY_COLUMNS, STAFF_ALERT,
 };
 use crate::store::{ts, RecordStore, StoreResult};
 
@@ -91,12 +90,11 @@ impl SlaSettingsStore for PgStore {
     }
 
     async fn figures_on_screens(&self, community: CommunityId) -> StoreResult<bool> {
-        let shown: Option<bool> = sqlx::query_scalar(
-            "SELECT shown FROM screen_figures_settings WHERE community_id = $1",
-        )
-        .bind(community.0)
-        .fetch_optional(self.pool())
-        .await?;
+        let shown: Option<bool> =
+            sqlx::query_scalar("SELECT shown FROM screen_figures_settings WHERE community_id = $1")
+                .bind(community.0)
+                .fetch_optional(self.pool())
+                .await?;
         Ok(shown.unwrap_or(true))
     }
 
@@ -109,12 +107,11 @@ impl SlaSettingsStore for PgStore {
     ) -> StoreResult<()> {
         let mut tx = self.write_tx().await?;
         lock_community(&mut tx, community).await?;
-        let before: Option<bool> = sqlx::query_scalar(
-            "SELECT shown FROM screen_figures_settings WHERE community_id = $1",
-        )
-        .bind(community.0)
-        .fetch_optional(&mut *tx)
-        .await?;
+        let before: Option<bool> =
+            sqlx::query_scalar("SELECT shown FROM screen_figures_settings WHERE community_id = $1")
+                .bind(community.0)
+                .fetch_optional(&mut *tx)
+                .await?;
         sqlx::query(
             "INSERT INTO screen_figures_settings (community_id, shown, updated_at)
              VALUES ($1, $2, $3)

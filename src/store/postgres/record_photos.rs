@@ -7,11 +7,11 @@ use chrono::{DateTime, Utc};
 use sqlx::{Postgres, Transaction};
 
 use super::PgStore;
-use crate::store::ts;
 use crate::domain::record::{NewRecord, Record};
 use crate::domain::{Actor, RecordId};
 use crate::store::record_photos::{NewRecordPhoto, RecordPhoto, RecordPhotoStore};
 use crate::store::rows::record_photos::{PhotoRow, PHOTO_COLUMNS};
+use crate::store::ts;
 use crate::store::{NewRecordEvent, RecordStore, StoreError, StoreResult};
 
 impl PgStore {

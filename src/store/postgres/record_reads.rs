@@ -12,11 +12,11 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::PgStore;
-use crate::store::ts;
 use crate::domain::{AccountId, RecordId};
 use crate::store::record_reads::{RecordReadStore, RecordUpdate, FILING_SEQ};
 use crate::store::rows::record_reads::UpdateRow;
 use crate::store::rows::records::event_columns;
+use crate::store::ts;
 use crate::store::StoreResult;
 
 /// The condition "record `r` (with read row `rr`) has news for reporter `$1`",
@@ -134,5 +134,63 @@ impl RecordReadStore for PgStore {
             .execute(self.pool())
             .await?;
         Ok(done.rows_affected())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::postgres::testing;
+
+    /// The badge query runs on every page a resident opens: with a real
+    /// amount of records the planner answers it from indexes, never by
+    /// scanning records or their events.
+    #[tokio::test]
+    async fn the_badge_query_reads_only_indexes() {
+        let store = testing::store().await;
+        let pool = store.pool();
+        for setup in [
+            "INSERT INTO communities (name, code, created_at) VALUES ('T', 'T', '')",
+            "INSERT INTO estates (community_id, name, created_at) SELECT id, 'E', '' FROM communities",
+            "INSERT INTO accounts (username, display_name, password_hash, role, created_at)
+             SELECT 'u' || n, 'u', '', 'staff', '' FROM generate_series(1, 200) n",
+            // 20,000 records, a hundred per reporter, with three events each.
+            "INSERT INTO records (number, community_id, estate_id, category, class, title, description,
+                                  location, source, reporter_id, tracking_hash, created_at)
+             SELECT 'T-' || n, e.community_id, e.id, 'repairs', 'general', 't', '', '', 'web',
+                    (SELECT min(id) FROM accounts) + n % 200, 'h' || n, to_char(n, 'FM000000')
+               FROM estates e, generate_series(1, 20000) n",
+            "INSERT INTO record_heads (record_id, state, version, state_since)
+             SELECT id, 'accepted', 3, '' FROM records",
+            "INSERT INTO record_events (record_id, seq, at, actor_id, actor_name, action, public)
+             SELECT r.id, s, '', CASE WHEN s = 1 THEN r.reporter_id END, 'x', 'note', s <> 2
+               FROM records r, generate_series(1, 3) s",
+            "ANALYZE",
+        ] {
+            sqlx::query(setup).execute(pool).await.unwrap();
+        }
+        let reporter: i64 = sqlx::query_scalar("SELECT min(id) FROM accounts")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        let plan: Vec<String> = sqlx::query_scalar(&format!("EXPLAIN {UNREAD_COUNT}"))
+            .bind(reporter)
+            .bind(FILING_SEQ)
+            .fetch_all(pool)
+            .await
+            .unwrap();
+        let plan = plan.join("\n");
+        // (record_reads is empty here, so scanning it costs nothing.)
+        for table in ["records", "record_events"] {
+            assert!(!plan.contains(&format!("Seq Scan on {table} ")), "{plan}");
+        }
+        assert!(plan.contains("record_events_public_by_record"), "{plan}");
+        assert_eq!(
+            store
+                .unread_record_count(AccountId(reporter))
+                .await
+                .unwrap(),
+            100
+        );
     }
 }

@@ -16,7 +16,6 @@ use chrono::{DateTime, Utc};
 use sqlx::{Postgres, QueryBuilder, Transaction};
 
 use super::PgStore;
-use crate::store::ts;
 use crate::domain::record::{record_number, NewRecord, Record, RecordEvent, RecordState};
 use crate::domain::*;
 use crate::feedback::sla::StateChange;
@@ -24,6 +23,7 @@ use crate::store::rows::records::{
     event_columns, rating, unpack_state_changes, EventRow, EventWithRecord, RecordRow,
     RECORD_COLUMNS,
 };
+use crate::store::ts;
 use crate::store::{
     AssigneeFilter, NewRecordEvent, RecordFilter, RecordStore, StoreError, StoreResult,
 };
@@ -253,8 +253,15 @@ impl RecordStore for PgStore {
                 .push_bind(estate.0);
         }
         if !filter.states.is_empty() {
-            let states: Vec<String> = filter.states.iter().map(|s| s.as_str().to_owned()).collect();
-            query.push(" AND h.state = ANY(").push_bind(states).push(")");
+            let states: Vec<String> = filter
+                .states
+                .iter()
+                .map(|s| s.as_str().to_owned())
+                .collect();
+            query
+                .push(" AND h.state = ANY(")
+                .push_bind(states)
+                .push(")");
         }
         if let Some(class) = filter.class {
             query.push(" AND r.class = ").push_bind(class.as_str());
@@ -370,5 +377,106 @@ impl RecordStore for PgStore {
         rows.into_iter()
             .map(|row| Ok((RecordId(row.record_id), row.event.try_into()?)))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::record::{RecordClass, RecordSource};
+    use crate::store::postgres::testing;
+
+    /// A community `T` with one estate, written directly.
+    pub(in crate::store::postgres) async fn estate(store: &PgStore) -> EstateId {
+        let now = ts(Utc::now());
+        let community: i64 = sqlx::query_scalar(
+            "INSERT INTO communities (name, code, created_at) VALUES ('T', 'T', $1) RETURNING id",
+        )
+        .bind(&now)
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+        let estate: i64 = sqlx::query_scalar(
+            "INSERT INTO estates (community_id, name, created_at) VALUES ($1, 'E', $2) RETURNING id",
+        )
+        .bind(community)
+        .bind(&now)
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+        EstateId(estate)
+    }
+
+    fn filing(estate: EstateId) -> NewRecord {
+        NewRecord {
+            estate_id: estate,
+            building_id: None,
+            category: "repairs".into(),
+            class: RecordClass::General,
+            title: "t".into(),
+            title_public: false,
+            description: String::new(),
+            location: String::new(),
+            source: RecordSource::Phone,
+            reporter_id: None,
+            tracking_hash: "t".into(),
+            filed_year: 2026,
+        }
+    }
+
+    /// The append-only triggers (SQLSTATE 23001) and the photo trigger
+    /// (23514) refuse a change as a database error, as SQLite's RAISE(ABORT)
+    /// does: never mistaken for a conflict the caller could resolve, nor for
+    /// a busy database worth retrying.
+    #[tokio::test]
+    async fn triggers_refuse_changes_as_database_errors() {
+        let store = testing::store().await;
+        let estate = estate(&store).await;
+        let record = store
+            .create_record(&Actor::system(), &filing(estate), Utc::now())
+            .await
+            .unwrap();
+        for change in [
+            "UPDATE records SET title = 'changed' WHERE id = $1",
+            "DELETE FROM record_events WHERE record_id = $1",
+            "DELETE FROM record_facts WHERE record_id = $1",
+        ] {
+            let error: StoreError = sqlx::query(change)
+                .bind(record.id.0)
+                .execute(store.pool())
+                .await
+                .unwrap_err()
+                .into();
+            match error {
+                StoreError::Database(sqlx::Error::Database(db)) => {
+                    assert_eq!(db.code().as_deref(), Some("23001"), "{change}");
+                }
+                other => panic!("{change}: {other:?}"),
+            }
+        }
+        sqlx::query(
+            "INSERT INTO accounts (username, display_name, password_hash, role, created_at)
+             VALUES ('s', 's', '', 'staff', '')",
+        )
+        .execute(store.pool())
+        .await
+        .unwrap();
+        let hidden_photo: StoreError = sqlx::query(
+            "INSERT INTO record_photos (record_id, seq, sha256, mime, width, height, size_bytes,
+                                        uploaded_by, created_at, public)
+             SELECT $1, 1, repeat('a', 64), 'image/png', 1, 1, 1, id, '', FALSE FROM accounts",
+        )
+        .bind(record.id.0)
+        .execute(store.pool())
+        .await
+        .unwrap_err()
+        .into();
+        match hidden_photo {
+            StoreError::Database(sqlx::Error::Database(db)) => {
+                assert_eq!(db.code().as_deref(), Some("23514"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(store.record(record.id).await.unwrap().title, "t");
     }
 }

@@ -14,7 +14,9 @@ use chrono::{DateTime, Utc};
 use sqlx::{Postgres, QueryBuilder, Transaction};
 
 use super::PgStore;
-use crate::domain::notice::{MediaFile, MediaKind, MediaState, Notice, NoticeDraft, NoticeState, Target};
+use crate::domain::notice::{
+    MediaFile, MediaKind, MediaState, Notice, NoticeDraft, NoticeState, Target,
+};
 use crate::domain::screen::{Heartbeat, Play, PlayRow, Screen, ScreenGroup};
 use crate::domain::*;
 use crate::store::rows::signage::{
@@ -82,9 +84,7 @@ async fn set_notice_links(
                 "SELECT s.id FROM screens s JOIN buildings b ON b.id = s.building_id
                  JOIN estates e ON e.id = b.estate_id WHERE s.id = $2 AND e.community_id = $1"
             }
-            Target::Group(_) => {
-                "SELECT id FROM screen_groups WHERE id = $2 AND community_id = $1"
-            }
+            Target::Group(_) => "SELECT id FROM screen_groups WHERE id = $2 AND community_id = $1",
         };
         let (kind, target_id) = target_parts(target);
         let found: Option<i64> = sqlx::query_scalar(owner_check)
@@ -783,30 +783,5 @@ impl SignageStore for PgStore {
         .await?;
         tx.commit().await?;
         Ok(group)
-    }
-}
-
-// TODO(merge): PgStore::audit belongs beside write_tx in postgres/mod.rs;
-// kept here until the branch that ports AuditStore brings it.
-impl PgStore {
-    pub(super) async fn audit(
-        tx: &mut Transaction<'_, Postgres>,
-        entry: crate::domain::audit::NewAuditEntry,
-    ) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO audit_log (at, actor_id, actor_name, action, entity, entity_id, before, after)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(ts(Utc::now()))
-        .bind(entry.actor_id.map(|a| a.0))
-        .bind(entry.actor_name)
-        .bind(entry.action)
-        .bind(entry.entity)
-        .bind(entry.entity_id)
-        .bind(entry.before.map(|v| v.to_string()))
-        .bind(entry.after.map(|v| v.to_string()))
-        .execute(&mut **tx)
-        .await?;
-        Ok(())
     }
 }

@@ -2,7 +2,7 @@
 
 use sqlx::FromRow;
 
-use super::Ts;
+use super::Stamp;
 use crate::domain::broadcast::{Broadcast, BroadcastState, Renditions, ReplayState};
 use crate::domain::*;
 use crate::store::StoreError;
@@ -13,18 +13,18 @@ pub(crate) struct BroadcastRow {
     community_id: i64,
     title: String,
     description: String,
-    starts_at: Ts,
+    starts_at: Stamp,
     owner_id: i64,
     state: String,
     stream_key: String,
     rendition_low: bool,
     rendition_audio: bool,
-    went_live_at: Option<Ts>,
-    ended_at: Option<Ts>,
+    went_live_at: Option<Stamp>,
+    ended_at: Option<Stamp>,
     replay: String,
     replay_millis: Option<i64>,
     recording_error: Option<String>,
-    created_at: Ts,
+    created_at: Stamp,
     /// Comma-separated estate ids.
     estates: Option<String>,
 }
@@ -75,5 +75,20 @@ impl TryFrom<BroadcastRow> for Broadcast {
             recording_error: r.recording_error,
             created_at: r.created_at.0,
         })
+    }
+}
+
+/// The replay states a replay may change to `to` from, or `None` for any:
+/// marking a recording as processing (or nothing recorded) comes from the
+/// live pipeline; publishing, unpublishing and deleting are conditional
+/// updates, so that of two nodes or staff taking one step at once one
+/// wins, and a deleted replay is never published again.
+pub(crate) fn replay_sources(to: ReplayState) -> Option<&'static [ReplayState]> {
+    use ReplayState::*;
+    match to {
+        None | Processing => Option::None,
+        Published => Some(&[None, Processing, Unpublished]),
+        Unpublished => Some(&[Published]),
+        Deleted => Some(&[Published, Unpublished]),
     }
 }

@@ -2,7 +2,7 @@
 
 use sqlx::FromRow;
 
-use super::Ts;
+use super::Stamp;
 use crate::domain::chat::{
     reasons_from_text, ChatSettings, Comment, CommentKind, CommentState, QuestionStatus, Sanction,
     SanctionKind, StoredChatEvent,
@@ -27,13 +27,13 @@ pub(crate) struct CommentRow {
     status: String,
     votes: i64,
     merged_into: Option<i64>,
-    created_at: Ts,
+    created_at: Stamp,
     decided_by: Option<i64>,
-    decided_at: Option<Ts>,
+    decided_at: Option<Stamp>,
     reject_reason: Option<String>,
     answer: Option<String>,
-    answering_at: Option<Ts>,
-    answered_at: Option<Ts>,
+    answering_at: Option<Stamp>,
+    answered_at: Option<Stamp>,
     answer_offset_ms: Option<i64>,
     record_id: Option<i64>,
     revision: i64,
@@ -89,11 +89,11 @@ pub(crate) struct SanctionRow {
     community_id: i64,
     account_id: i64,
     kind: String,
-    until: Option<Ts>,
+    until: Option<Stamp>,
     reason: String,
     broadcast_id: Option<i64>,
     by_id: Option<i64>,
-    at: Ts,
+    at: Stamp,
 }
 
 /// Selects every column of [`SanctionRow`]; append `WHERE …`.
@@ -125,7 +125,7 @@ impl TryFrom<SanctionRow> for Sanction {
 pub(crate) struct EventRow {
     broadcast_id: i64,
     seq: i64,
-    at: Ts,
+    at: Stamp,
     body: String,
 }
 

@@ -7,6 +7,7 @@
 //! / BIGINT), bool (0/1 INTEGER / BOOLEAN), String (TEXT) and [`Ts`] for
 //! times, which both backends store as fixed-width UTC text.
 
+pub(crate) mod accounts;
 pub(crate) mod broadcasts;
 pub(crate) mod chat;
 pub(crate) mod disclosure;
@@ -16,6 +17,9 @@ pub(crate) mod record_photos;
 pub(crate) mod record_reads;
 pub(crate) mod records;
 pub(crate) mod signage;
+
+/// The name `rows::accounts` reads times with; the same type as [`Ts`].
+pub(crate) use Ts as Stamp;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use sqlx::decode::Decode;

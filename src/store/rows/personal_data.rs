@@ -1,5 +1,7 @@
-//! What both backends share of a person's data: how a closed account's name
-//! is hidden, and the login name it keeps.
+//! What both backends share of a person's data: the login name a closed
+//! account keeps, the part of an export the store's traits answer, and the
+//! rows of the rest. (How a closed account's name is hidden:
+//! `accounts::shown_actor_name`.)
 
 use sqlx::FromRow;
 
@@ -12,19 +14,6 @@ use crate::store::personal_data::{PersonalRecord, PersonalVote, ReadMark, Sessio
 use crate::store::{
     AccountStore, DirectoryStore, RecordFilter, RecordPhotoStore, RecordStore, StoreResult,
 };
-
-/// The name shown for the actor of an event or audit entry in table `alias`:
-/// the name stored with it, unless that account has since been closed, in
-/// which case its anonymous label. Every read of `actor_name` goes through
-/// this, so that a closed account's name appears nowhere. (The same SQL on
-/// both backends.)
-pub(crate) fn shown_actor_name(alias: &str) -> String {
-    format!(
-        "COALESCE((SELECT closed.display_name FROM accounts closed
-                    WHERE closed.id = {alias}.actor_id AND closed.closed_at IS NOT NULL),
-                  {alias}.actor_name) AS actor_name"
-    )
-}
 
 /// The login name a closed account keeps: unique, and impossible to type at
 /// the login form (`Username::parse` refuses '@'), so nobody can sign in as it.

@@ -90,12 +90,12 @@ pub(crate) struct EventRow {
 }
 
 /// An event's columns from `record_events e`, after its `seq` and `at`: the
-/// actor's name as shown (see `personal_data::shown_actor_name`) and the rest.
+/// actor's name as shown (see `accounts::shown_actor_name`) and the rest.
 pub(crate) fn event_columns() -> String {
     format!(
         "e.seq, e.at, e.actor_id, {}, e.action, e.from_state, e.to_state, e.note, e.public, e.published,
          e.rating, e.assignee",
-        super::personal_data::shown_actor_name("e")
+        super::accounts::shown_actor_name("e")
     )
 }
 
@@ -154,7 +154,8 @@ mod tests {
 
     #[test]
     fn packed_state_changes_come_back_in_seq_order() {
-        let packed = "3|2026-10-01T10:40:00.000000Z|resolved,1|2026-10-01T10:00:00.000000Z|submitted";
+        let packed =
+            "3|2026-10-01T10:40:00.000000Z|resolved,1|2026-10-01T10:00:00.000000Z|submitted";
         let states: Vec<_> = unpack_state_changes(packed)
             .unwrap()
             .into_iter()

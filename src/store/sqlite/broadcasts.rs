@@ -7,7 +7,7 @@ use sqlx::{QueryBuilder, Sqlite, Transaction};
 use super::{ts, SqliteStore};
 use crate::domain::broadcast::{Broadcast, BroadcastDetails, BroadcastState, ReplayState};
 use crate::domain::*;
-use crate::store::rows::broadcasts::{BroadcastRow, BROADCAST as SELECT};
+use crate::store::rows::broadcasts::{replay_sources, BroadcastRow, BROADCAST as SELECT};
 use crate::store::{BroadcastFilter, BroadcastStore, StoreError, StoreResult};
 
 async fn fetch(tx: &mut Transaction<'_, Sqlite>, id: BroadcastId) -> StoreResult<Broadcast> {
@@ -249,15 +249,25 @@ impl BroadcastStore for SqliteStore {
         millis: Option<i64>,
     ) -> StoreResult<Broadcast> {
         let mut tx = self.write_tx().await?;
-        sqlx::query(
-            "UPDATE broadcasts SET replay = ?, replay_millis = COALESCE(?, replay_millis)
-             WHERE id = ?",
-        )
-        .bind(replay.as_str())
-        .bind(millis)
-        .bind(id.0)
-        .execute(&mut *tx)
-        .await?;
+        let mut update = QueryBuilder::<Sqlite>::new("UPDATE broadcasts SET replay = ");
+        update
+            .push_bind(replay.as_str())
+            .push(", replay_millis = COALESCE(")
+            .push_bind(millis)
+            .push(", replay_millis) WHERE id = ")
+            .push_bind(id.0);
+        if let Some(sources) = replay_sources(replay) {
+            update.push(" AND replay IN (");
+            let mut states = update.separated(", ");
+            for source in sources {
+                states.push_bind(source.as_str());
+            }
+            update.push(")");
+        }
+        if update.build().execute(&mut *tx).await?.rows_affected() == 0 {
+            fetch(&mut tx, id).await?;
+            return Err(StoreError::Rejected("replay is in another state"));
+        }
         let after = fetch(&mut tx, id).await?;
         let action = match replay {
             ReplayState::None | ReplayState::Processing => "replay.processing",

@@ -6,9 +6,6 @@
 //! Decisions are conditional updates: of two moderators acting on one
 //! comment, one changes it and the other gets `StoreError::Conflict`.
 
-use std::future::Future;
-use std::time::Duration;
-
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::{QueryBuilder, Sqlite, Transaction};
@@ -23,33 +20,13 @@ use crate::store::rows::chat::{
     AuthorRow, CommentRow, EventRow, SanctionRow, SettingsRow, AUTHORS_IN, COMMENT, EVENT,
     SANCTION, SETTINGS,
 };
-use crate::store::rows::Ts;
+use crate::store::rows::Stamp;
 use crate::store::{
-    AnswerStep, ChatAuthor, ChatChange, ChatSnapshotRows, ChatStore, CommentFilter, CommentOrder,
-    Moderation, NewComment, NewSanction, PostedComment, StoreError, StoreResult,
+    retry_busy, AnswerStep, ChatAuthor, ChatChange, ChatSnapshotRows, ChatStore, CommentFilter,
+    CommentOrder, Moderation, NewComment, NewSanction, PostedComment, StoreError, StoreResult,
 };
 
 type Tx = Transaction<'static, Sqlite>;
-
-/// Runs a write again while the database is busy, a few times, with a short
-/// pause: the transaction it ran in was rolled back, so nothing is doubled.
-async fn retry_busy<T, F, Fut>(mut write: F) -> StoreResult<T>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = StoreResult<T>>,
-{
-    let mut attempt = 0;
-    loop {
-        match write().await {
-            Err(e) if crate::store::is_busy(&e) && attempt < 3 => {
-                attempt += 1;
-                tracing::warn!(attempt, "database busy; retrying a chat write");
-                tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
-            }
-            other => return other,
-        }
-    }
-}
 
 async fn fetch(tx: &mut Tx, id: CommentId) -> StoreResult<Comment> {
     let row: CommentRow = sqlx::query_as(&format!("{COMMENT} WHERE id = ?"))
@@ -845,7 +822,7 @@ impl ChatStore for SqliteStore {
         dup_key: &str,
         since: DateTime<Utc>,
     ) -> StoreResult<Vec<(AccountId, DateTime<Utc>)>> {
-        let rows: Vec<(i64, Ts)> = sqlx::query_as(
+        let rows: Vec<(i64, Stamp)> = sqlx::query_as(
             "SELECT author_id, created_at FROM comments
              WHERE broadcast_id = ? AND dup_key = ? AND created_at >= ?",
         )

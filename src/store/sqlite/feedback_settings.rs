@@ -14,8 +14,7 @@ use crate::store::feedback_settings::{
 };
 use crate::store::rows::feedback_settings::{
     escalated_records, meeting_day, parse_meeting_day, records_numbered, DepartmentRow,
-    EscalationDbRow, PolicyRow, StaffAlertRow, DEPARTMENT, ESCALATION, POLICY_COLUMNS,
-    STAFF_ALERT,
+    EscalationDbRow, PolicyRow, StaffAlertRow, DEPARTMENT, ESCALATION, POLICY_COLUMNS, STAFF_ALERT,
 };
 use crate::store::{RecordStore, StoreResult};
 

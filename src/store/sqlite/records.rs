@@ -8,12 +8,12 @@ use sqlx::{QueryBuilder, Sqlite, Transaction};
 
 use super::{ts, SqliteStore};
 use crate::domain::record::{record_number, NewRecord, Record, RecordEvent, RecordState};
+use crate::domain::*;
+use crate::feedback::sla::StateChange;
 use crate::store::rows::records::{
     event_columns, rating, unpack_state_changes, EventRow, EventWithRecord, RecordRow,
     RECORD_COLUMNS,
 };
-use crate::domain::*;
-use crate::feedback::sla::StateChange;
 use crate::store::{
     AssigneeFilter, NewRecordEvent, RecordFilter, RecordStore, StoreError, StoreResult,
 };

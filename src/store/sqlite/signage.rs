@@ -7,7 +7,9 @@ use chrono::{DateTime, Utc};
 use sqlx::{QueryBuilder, Sqlite, Transaction};
 
 use super::{ts, SqliteStore};
-use crate::domain::notice::{MediaFile, MediaKind, MediaState, Notice, NoticeDraft, NoticeState, Target};
+use crate::domain::notice::{
+    MediaFile, MediaKind, MediaState, Notice, NoticeDraft, NoticeState, Target,
+};
 use crate::domain::screen::{Heartbeat, Play, PlayRow, Screen, ScreenGroup};
 use crate::domain::*;
 use crate::store::rows::signage::{
