@@ -24,9 +24,7 @@ use anyhow::{bail, Context};
 use futures_util::TryStreamExt;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteRow};
-use sqlx::{
-    ConnectOptions, Connection, PgConnection, Postgres, Row, Sqlite, SqliteConnection,
-};
+use sqlx::{ConnectOptions, Connection, PgConnection, Postgres, Row, Sqlite, SqliteConnection};
 
 /// Tables that PostgreSQL's triggers fill as their sources are copied
 /// (`record_facts` from record_events, `open_records` from record_heads):

@@ -324,11 +324,7 @@ async fn lived_in_app() -> LivedIn {
     )
     .await;
     assert_eq!(response.status(), 303, "the report is filed");
-    let tracking = location(&response)
-        .split('?')
-        .next()
-        .unwrap()
-        .to_owned();
+    let tracking = location(&response).split('?').next().unwrap().to_owned();
     let token = tracking.trim_start_matches("/track/");
     let reported = app.state.records.by_tracking_token(token).await.unwrap().id;
     assert_eq!(store.record_photos(reported).await.unwrap().len(), 1);
@@ -801,7 +797,11 @@ async fn a_server_on_the_copy_shows_the_same_community_and_carries_on() {
         .unwrap()
         .to_owned();
     let new = copy.state.records.by_tracking_token(&token).await.unwrap();
-    assert!(new.id.0 > highest_record, "{} after {highest_record}", new.id);
+    assert!(
+        new.id.0 > highest_record,
+        "{} after {highest_record}",
+        new.id
+    );
     let numbers: serde_json::Value = copy
         .json(&crate::helpers::client(), "/open311/v2/requests.json")
         .await;
