@@ -87,7 +87,7 @@ pub async fn connect_with(
     if url.starts_with("sqlite:") {
         Ok(Arc::new(SqliteStore::open_with(url, busy_timeout).await?))
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-        anyhow::bail!("this build of Pavilion has no PostgreSQL support yet; use a sqlite: URL")
+        Ok(Arc::new(PgStore::open_with(url, busy_timeout).await?))
     } else {
         anyhow::bail!("unknown database URL scheme in {url:?}; expected sqlite: or postgres:")
     }
