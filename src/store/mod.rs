@@ -5,10 +5,12 @@
 mod contract;
 mod error;
 mod feedback_settings;
+mod ingest;
 mod personal_data;
 pub mod postgres;
 mod record_photos;
 mod record_reads;
+mod rows;
 mod sqlite;
 
 use std::sync::Arc;
@@ -31,6 +33,7 @@ pub use feedback_settings::{
     Department, EscalationRow, EscalationStore, NewEscalation, SlaSettingsStore, StaffAlert,
     StoredSlaPolicy,
 };
+pub use ingest::{Claimed, IngestClaim, IngestHolder, IngestPhase, IngestStore};
 pub use personal_data::{
     PersonalData, PersonalDataStore, PersonalRecord, PersonalVote, ReadMark, SessionFacts,
 };
@@ -87,6 +90,7 @@ pub trait Store:
     + RecordPhotoStore
     + RecordReadStore
     + PersonalDataStore
+    + IngestStore
 {
 }
 impl<T> Store for T where
@@ -104,6 +108,7 @@ impl<T> Store for T where
         + RecordPhotoStore
         + RecordReadStore
         + PersonalDataStore
+        + IngestStore
 {
 }
 

@@ -11,6 +11,7 @@
 //! `INSERT … ON CONFLICT`); there is no global lock. A change that waits
 //! longer than the busy timeout for a lock fails as `StoreError::Busy`.
 
+mod ingest;
 pub mod scratch;
 
 use std::str::FromStr;
