@@ -5,6 +5,7 @@
 mod contract;
 mod error;
 mod feedback_settings;
+mod ingest;
 mod personal_data;
 pub mod postgres;
 mod record_photos;
@@ -32,6 +33,7 @@ pub use feedback_settings::{
     Department, EscalationRow, EscalationStore, NewEscalation, SlaSettingsStore, StaffAlert,
     StoredSlaPolicy,
 };
+pub use ingest::{Claimed, IngestClaim, IngestHolder, IngestPhase, IngestStore};
 pub use personal_data::{
     PersonalData, PersonalDataStore, PersonalRecord, PersonalVote, ReadMark, SessionFacts,
 };
@@ -109,6 +111,7 @@ pub trait Store:
     + RecordPhotoStore
     + RecordReadStore
     + PersonalDataStore
+    + IngestStore
 {
 }
 impl<T> Store for T where
@@ -126,6 +129,7 @@ impl<T> Store for T where
         + RecordPhotoStore
         + RecordReadStore
         + PersonalDataStore
+        + IngestStore
 {
 }
 
