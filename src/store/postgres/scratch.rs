@@ -147,8 +147,19 @@ impl ScratchCluster {
     fn wait_until_ready(&self) -> anyhow::Result<()> {
         let deadline = Instant::now() + Duration::from_secs(30);
         let socket = self.dir.path().join(format!(".s.PGSQL.{}", self.port));
+        // The port opens before the server takes connections ("the database
+        // system is starting up"); pg_isready tells them apart.
+        let ready = server_binaries()?.join("pg_isready");
+        let port = self.port.to_string();
         while Instant::now() < deadline {
-            if socket.exists() && std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            if socket.exists()
+                && Command::new(&ready)
+                    .args(["-q", "-h", "127.0.0.1", "-p", &port])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status()
+                    .is_ok_and(|status| status.success())
+            {
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(50));
