@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::process::Output;
 use std::str::FromStr;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 use chrono::{Duration, Utc};
 use pavilion::domain::chat::{ChatSettings, CommentKind, CommentState, SanctionKind};
@@ -19,7 +19,7 @@ use sqlx::{Connection, PgConnection, Row, SqliteConnection};
 
 use reqwest::multipart::{Form, Part};
 
-use crate::helpers::{location, spawn_app, test_settings, text_of, TestApp};
+use crate::helpers::{location, spawn_app, spawn_app_with, text_of, TestApp};
 
 /// One scratch PostgreSQL cluster for this test binary; each test makes its
 /// own databases on it.
@@ -700,34 +700,6 @@ fn copy_folder(from: &std::path::Path, to: &std::path::Path) {
     }
 }
 
-/// A server on the PostgreSQL database at `url`, with a copy of the media
-/// folder at `media`, as a node of the district would run. (It opens a
-/// `PgStore` itself rather than through `database.url`, so that it does not
-/// depend on `store::connect_with` choosing PostgreSQL.)
-async fn spawn_node_on(url: &str, media: &std::path::Path) -> TestApp {
-    let dir = tempfile::tempdir().unwrap();
-    let mut settings = test_settings(dir.path());
-    settings.database.url = url.to_owned();
-    copy_folder(media, &settings.data_dir.join("media"));
-    let store = pavilion::store::PgStore::open_with(url, settings.database.busy_timeout())
-        .await
-        .expect("opening the copy");
-    let app = pavilion::startup::Application::build_with_store(settings, Arc::new(store))
-        .await
-        .expect("a node on the copy builds");
-    let port = app.port();
-    let state = app.state();
-    tokio::spawn(app.run_until_stopped());
-    TestApp {
-        address: format!("http://127.0.0.1:{port}"),
-        rtmp_port: state.rtmp_port,
-        data_dir: dir.path().to_owned(),
-        state,
-        database_url: url.to_owned(),
-        _dir: dir,
-    }
-}
-
 #[tokio::test]
 async fn a_server_on_the_copy_shows_the_same_community_and_carries_on() {
     let lived = lived_in_app().await;
@@ -745,7 +717,15 @@ async fn a_server_on_the_copy_shows_the_same_community_and_carries_on() {
     assert!(output.status.success(), "{}", stderr(&output));
 
     // A node on the copy, with the media folder moved beside it.
-    let copy = spawn_node_on(&target, &source.data_dir.join("media")).await;
+    // A node on the copy, configured as an operator would (`database.url`),
+    // with the media folder moved beside it.
+    let media = source.data_dir.join("media");
+    let copy = spawn_app_with(|settings| {
+        settings.database.url = target.clone();
+        copy_folder(&media, &settings.data_dir.join("media"));
+    })
+    .await;
+    assert!(copy.database_url.starts_with("postgres"));
 
     // The same sessions are signed in, and everyone sees the same history,
     // photos included.
