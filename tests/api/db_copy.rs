@@ -1,6 +1,7 @@
 //! `pavilion db copy` as an operator runs it: a community's SQLite database,
 //! filled through the real server and store, copied by the real binary into
-//! PostgreSQL on a scratch cluster, then compared table by table.
+//! PostgreSQL on a scratch cluster, then compared table by table, and a
+//! server started on the copy shows the same community through HTTP.
 
 use std::collections::BTreeMap;
 use std::process::Output;
