@@ -16,6 +16,37 @@ pub struct Settings {
     /// (notice day-parting, SLA business hours) are read in it.
     pub time_zone: chrono_tz::Tz,
     pub live: LiveSettings,
+    pub node: NodeSettings,
+}
+
+/// This server among several sharing one database (a district).
+#[derive(Debug, Clone, Deserialize)]
+pub struct NodeSettings {
+    /// Shown in the `X-Pavilion-Node` header of every response, on every
+    /// `/metrics` series and by `/healthz`; the machine's hostname by default.
+    /// Printable ASCII, no spaces.
+    pub name: String,
+}
+
+impl NodeSettings {
+    /// The name as a header value; `None` when it could not be one.
+    pub fn header_value(&self) -> Option<actix_web::http::header::HeaderValue> {
+        let name = self.name.as_str();
+        let printable = !name.is_empty() && name.bytes().all(|b| b.is_ascii_graphic());
+        printable
+            .then(|| actix_web::http::header::HeaderValue::from_str(name).ok())
+            .flatten()
+    }
+}
+
+/// The machine's hostname, or `pavilion` when it cannot be read.
+fn hostname() -> String {
+    ["/proc/sys/kernel/hostname", "/etc/hostname"]
+        .iter()
+        .filter_map(|path| std::fs::read_to_string(path).ok())
+        .map(|name| name.trim().to_owned())
+        .find(|name| !name.is_empty())
+        .unwrap_or_else(|| "pavilion".to_owned())
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -232,7 +263,8 @@ impl Settings {
             .set_default("live.segment_millis", 2000)?
             .set_default("live.part_millis", 333)?
             .set_default("live.part_hold_back_millis", 1500)?
-            .set_default("live.low_latency", true)?;
+            .set_default("live.low_latency", true)?
+            .set_default("node.name", hostname())?;
         builder = match file {
             Some(path) => builder.add_source(config::File::from(path).required(true)),
             None => builder.add_source(config::File::with_name("pavilion").required(false)),
@@ -264,9 +296,20 @@ mod tests {
         assert!(!settings.secure_cookies());
         assert_eq!(settings.time_zone, chrono_tz::Asia::Shanghai);
         assert!(settings.server.trusted_proxies.is_empty());
+        assert_eq!(settings.node.name, hostname());
+        assert!(settings.node.header_value().is_some());
         assert!(!settings
             .server
             .is_trusted_proxy("127.0.0.1".parse().unwrap()));
+    }
+
+    #[test]
+    fn node_names_must_fit_in_a_header() {
+        let node = |name: &str| NodeSettings { name: name.into() };
+        assert!(node("node-2.district").header_value().is_some());
+        for bad in ["", "two words", "节点", "a\nb"] {
+            assert!(node(bad).header_value().is_none(), "{bad:?}");
+        }
     }
 
     #[test]

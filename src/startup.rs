@@ -37,6 +37,12 @@ impl Application {
         settings: Settings,
         store: Arc<dyn Store>,
     ) -> anyhow::Result<Self> {
+        if settings.node.header_value().is_none() {
+            anyhow::bail!(
+                "node.name {:?} cannot name this node: use printable ASCII without spaces",
+                settings.node.name
+            );
+        }
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))
             .map_err(|e| {
                 anyhow::anyhow!(
@@ -49,7 +55,7 @@ impl Application {
         let live = Live::new(store.clone(), settings.live.clone(), &settings.data_dir);
         let rtmp_port = live.start().await?;
         let pictures = Arc::new(DecodeSlots::for_this_machine());
-        let metrics = observability::Metrics::new()?;
+        let metrics = observability::Metrics::new(&settings.node.name)?;
         metrics
             .registry()
             .register(Box::new(pictures.decodes.clone()))?;

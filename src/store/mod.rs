@@ -34,9 +34,9 @@ pub use feedback_settings::{
 pub use personal_data::{
     PersonalData, PersonalDataStore, PersonalRecord, PersonalVote, ReadMark, SessionFacts,
 };
+pub use postgres::PgStore;
 pub use record_photos::{NewRecordPhoto, RecordPhoto, RecordPhotoStore};
 pub use record_reads::{RecordReadStore, RecordUpdate, FILING_SEQ};
-pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
 /// Timestamps are stored as fixed-width UTC text, on both backends, so that
@@ -87,6 +87,7 @@ pub trait Store:
     + RecordPhotoStore
     + RecordReadStore
     + PersonalDataStore
+    + HealthStore
 {
 }
 impl<T> Store for T where
@@ -104,7 +105,15 @@ impl<T> Store for T where
         + RecordPhotoStore
         + RecordReadStore
         + PersonalDataStore
+        + HealthStore
 {
+}
+
+/// Whether the database answers, for `/healthz`.
+#[async_trait]
+pub trait HealthStore: Send + Sync + 'static {
+    /// Succeeds once the database has answered a query that reads it.
+    async fn ping(&self) -> StoreResult<()>;
 }
 
 #[derive(Debug, Clone, Default, serde::Serialize)]

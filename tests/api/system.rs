@@ -6,7 +6,77 @@ async fn health_answers_ok() {
     let response = client().get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(response.status(), 200);
     let body: serde_json::Value = response.json().await.unwrap();
-    assert_eq!(body, serde_json::json!({ "status": "ok" }));
+    assert_eq!(
+        body,
+        serde_json::json!({
+            "status": "ok",
+            "node": app.state.settings.node.name,
+            "database": "ok",
+        })
+    );
+}
+
+#[tokio::test]
+async fn health_says_when_the_database_is_gone() {
+    let app = spawn_app_with(|s| s.node.name = "node-b".into()).await;
+    app.lose_database().await;
+    let started = std::time::Instant::now();
+    let response = client().get(app.url("/healthz")).send().await.unwrap();
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "the check is bounded: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.headers()["x-pavilion-node"], "node-b");
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({
+            "status": "unavailable",
+            "node": "node-b",
+            "database": "unreachable",
+        })
+    );
+}
+
+#[tokio::test]
+async fn every_response_and_every_series_names_the_node() {
+    let app = spawn_app_with(|s| s.node.name = "node-a.district".into()).await;
+    let page = app.text(&client(), "/login").await;
+    let css = page
+        .split("href=\"")
+        .find_map(|s| s.split('"').next().filter(|h| h.ends_with(".css")))
+        .unwrap()
+        .to_owned();
+    for path in [
+        "/healthz",
+        "/login",
+        "/",
+        "/no/such/page",
+        "/api/v1/directory",
+        &css,
+    ] {
+        let response = client().get(app.url(path)).send().await.unwrap();
+        assert_eq!(
+            response
+                .headers()
+                .get("x-pavilion-node")
+                .map(|v| v.to_str().unwrap()),
+            Some("node-a.district"),
+            "{path} ({})",
+            response.status()
+        );
+    }
+    let metrics = app.text(&client(), "/metrics").await;
+    let series: Vec<&str> = metrics
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .collect();
+    assert!(series.len() > 5, "{metrics}");
+    for line in series {
+        assert!(line.contains(r#"node="node-a.district""#), "{line}");
+    }
 }
 
 #[tokio::test]
@@ -22,7 +92,10 @@ async fn metrics_are_prometheus_text_by_route() {
     let body = response.text().await.unwrap();
     assert!(
         body.contains(
-            r#"pavilion_http_requests_total{method="GET",route="/healthz",status="200"} 1"#
+            &format!(
+                r#"pavilion_http_requests_total{{method="GET",route="/healthz",status="200",node="{}"}} 1"#,
+                app.state.settings.node.name
+            )
         ),
         "{body}"
     );

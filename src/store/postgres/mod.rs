@@ -70,6 +70,14 @@ impl PgStore {
     }
 }
 
+#[async_trait::async_trait]
+impl HealthStore for PgStore {
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}
+
 /// The store contract tests of each PostgreSQL module share one scratch
 /// cluster per test binary; each test gets its own database.
 #[cfg(test)]
@@ -87,7 +95,10 @@ pub(crate) mod testing {
 
     /// A PostgreSQL store on a new, migrated database.
     pub(crate) async fn store() -> PgStore {
-        let url = cluster().create_database().await.expect("a scratch database");
+        let url = cluster()
+            .create_database()
+            .await
+            .expect("a scratch database");
         PgStore::open_with(&url, Duration::from_secs(10))
             .await
             .expect("opening the scratch database")
