@@ -45,6 +45,7 @@ impl Restartable {
     async fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut settings = test_settings(dir.path());
+        settings.database.url = test_database_url(dir.path()).await;
         let (handle, state, port) = start(settings.clone()).await;
         settings.server.port = port;
         let app = TestApp {
