@@ -22,6 +22,8 @@ pub struct TestApp {
     pub rtmp_port: u16,
     pub data_dir: std::path::PathBuf,
     pub _dir: tempfile::TempDir,
+    /// The PostgreSQL database made for this server, dropped with it.
+    pub _database: Option<ScratchDatabase>,
 }
 
 /// A place with one unit and an active registration code.
@@ -61,7 +63,8 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
 /// cluster, whatever `PAVILION_TEST_DATABASE` says: for tests of several
 /// nodes sharing one database. Its URL is `database_url`; another node on
 /// the same database is `spawn_app_on_postgres_with(|s| s.database.url =
-/// first.database_url.clone())`.
+/// first.database_url.clone())` (the first keeps the database: it is dropped
+/// with the first, so keep that one until the others are done).
 pub async fn spawn_app_on_postgres() -> TestApp {
     spawn_app_on_postgres_with(|_| {}).await
 }
@@ -76,8 +79,14 @@ pub async fn spawn_app_on_postgres_with(tweak: impl FnOnce(&mut Settings)) -> Te
 pub async fn spawn_app_on(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> TestApp {
     let dir = tempfile::tempdir().expect("temporary directory");
     let mut settings = test_settings(dir.path());
-    settings.database.url = database_url_on(backend, dir.path()).await;
     tweak(&mut settings);
+    // A database of its own, unless `tweak` chose one (another node's).
+    let mut database = None;
+    if backend == Backend::Postgres && settings.database.url == sqlite_url(dir.path()) {
+        let made = ScratchDatabase::new().await;
+        settings.database.url = made.url.clone();
+        database = Some(made);
+    }
     let database_url = settings.database.url.clone();
     let app = Application::build(settings)
         .await
@@ -92,6 +101,7 @@ pub async fn spawn_app_on(backend: Backend, tweak: impl FnOnce(&mut Settings)) -
         state,
         database_url,
         _dir: dir,
+        _database: database,
     }
 }
 
@@ -154,6 +164,42 @@ pub async fn postgres_database_url() -> String {
         .create_database()
         .await
         .expect("a scratch PostgreSQL database")
+}
+
+/// A database on the scratch cluster that is dropped (its connections
+/// ended) when this is: a PostgreSQL pass would otherwise keep a few
+/// megabytes for every server it started until the test binary exits.
+pub struct ScratchDatabase {
+    pub url: String,
+}
+
+impl ScratchDatabase {
+    pub async fn new() -> Self {
+        Self {
+            url: postgres_database_url().await,
+        }
+    }
+}
+
+impl Drop for ScratchDatabase {
+    fn drop(&mut self) {
+        let name = self.url.rsplit('/').next().unwrap_or_default().to_owned();
+        // Not waited for: a drop must not block the test's runtime.
+        std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(async {
+                    use sqlx::Connection;
+                    let admin = sqlx::PgConnection::connect(&cluster().url("postgres")).await;
+                    if let Ok(mut admin) = admin {
+                        let drop = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+                        let _ = sqlx::query(&drop).execute(&mut admin).await;
+                    }
+                })
+        });
+    }
 }
 
 /// The test binary's scratch PostgreSQL cluster (started on first use), for
@@ -311,7 +357,7 @@ impl TestApp {
                 let name = self.database_url.rsplit('/').next().unwrap();
                 let mut admin = RawDb::connect(&cluster().url("postgres")).await;
                 admin
-                    .execute(&format!("DROP DATABASE \"{name}\" WITH (FORCE)"))
+                    .execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
                     .await
                     .unwrap();
             }
