@@ -4,6 +4,8 @@
 //! A contract test is a generic `async fn name<S: …Store>(store: &S)` in the
 //! file of its area, listed in that file's `on_both_backends!`.
 
+mod health;
+
 use super::{PgStore, SqliteStore};
 
 /// A fresh SQLite store in a temporary folder (kept alive by the guard).
