@@ -19,17 +19,37 @@ pub struct Settings {
     pub node: NodeSettings,
 }
 
-/// This server among several sharing one database (a district).
+/// This node among several sharing one database and media directory.
 #[derive(Debug, Clone, Deserialize)]
 pub struct NodeSettings {
-    /// Shown in the `X-Pavilion-Node` header of every response, on every
-    /// `/metrics` series and by `/healthz`; the machine's hostname by default.
-    /// Printable ASCII, no spaces.
+    /// Unique among the nodes; stable across restarts (a node restarted
+    /// under the same name takes its broadcasts back at once). Empty: the
+    /// host name and the HTTP port.
     pub name: String,
+    /// Where the other nodes reach this one's HTTP server directly (not
+    /// through the load balancer), e.g. `http://10.0.0.5:8080`: live
+    /// playlists and parts of broadcasts whose encoder publishes here are
+    /// fetched from it. Empty: `http://127.0.0.1:<port>` (one machine only).
+    pub internal_url: String,
 }
 
 impl NodeSettings {
-    /// The name as a header value; `None` when it could not be one.
+    /// The name, or the host name and `port` when none is set.
+    pub fn name_or_default(&self, port: u16) -> String {
+        if !self.name.trim().is_empty() {
+            return self.name.trim().to_owned();
+        }
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .map(|h| h.trim().to_owned())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "pavilion".to_owned());
+        format!("{host}:{port}")
+    }
+
+    /// The name as a header value; `None` when it could not be one
+    /// (printable ASCII without spaces).
     pub fn header_value(&self) -> Option<actix_web::http::header::HeaderValue> {
         let name = self.name.as_str();
         let printable = !name.is_empty() && name.bytes().all(|b| b.is_ascii_graphic());
@@ -37,16 +57,14 @@ impl NodeSettings {
             .then(|| actix_web::http::header::HeaderValue::from_str(name).ok())
             .flatten()
     }
-}
 
-/// The machine's hostname, or `pavilion` when it cannot be read.
-fn hostname() -> String {
-    ["/proc/sys/kernel/hostname", "/etc/hostname"]
-        .iter()
-        .filter_map(|path| std::fs::read_to_string(path).ok())
-        .map(|name| name.trim().to_owned())
-        .find(|name| !name.is_empty())
-        .unwrap_or_else(|| "pavilion".to_owned())
+    /// The internal URL, or loopback on `port` when none is set.
+    pub fn internal_url_or_default(&self, port: u16) -> String {
+        match self.internal_url.trim().trim_end_matches('/') {
+            "" => format!("http://127.0.0.1:{port}"),
+            url => url.to_owned(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -264,7 +282,8 @@ impl Settings {
             .set_default("live.part_millis", 333)?
             .set_default("live.part_hold_back_millis", 1500)?
             .set_default("live.low_latency", true)?
-            .set_default("node.name", hostname())?;
+            .set_default("node.name", "")?
+            .set_default("node.internal_url", "")?;
         builder = match file {
             Some(path) => builder.add_source(config::File::from(path).required(true)),
             None => builder.add_source(config::File::with_name("pavilion").required(false)),
@@ -296,8 +315,13 @@ mod tests {
         assert!(!settings.secure_cookies());
         assert_eq!(settings.time_zone, chrono_tz::Asia::Shanghai);
         assert!(settings.server.trusted_proxies.is_empty());
-        assert_eq!(settings.node.name, hostname());
-        assert!(settings.node.header_value().is_some());
+        assert_eq!(settings.node.name, "");
+        let resolved = NodeSettings {
+            name: settings.node.name_or_default(8080),
+            ..settings.node.clone()
+        };
+        assert!(resolved.name.ends_with(":8080"), "{}", resolved.name);
+        assert!(resolved.header_value().is_some());
         assert!(!settings
             .server
             .is_trusted_proxy("127.0.0.1".parse().unwrap()));
@@ -305,8 +329,12 @@ mod tests {
 
     #[test]
     fn node_names_must_fit_in_a_header() {
-        let node = |name: &str| NodeSettings { name: name.into() };
+        let node = |name: &str| NodeSettings {
+            name: name.into(),
+            internal_url: String::new(),
+        };
         assert!(node("node-2.district").header_value().is_some());
+        assert!(node("node-host:8080").header_value().is_some());
         for bad in ["", "two words", "节点", "a\nb"] {
             assert!(node(bad).header_value().is_none(), "{bad:?}");
         }

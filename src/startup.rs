@@ -34,15 +34,9 @@ impl Application {
     }
 
     pub async fn build_with_store(
-        settings: Settings,
+        mut settings: Settings,
         store: Arc<dyn Store>,
     ) -> anyhow::Result<Self> {
-        if settings.node.header_value().is_none() {
-            anyhow::bail!(
-                "node.name {:?} cannot name this node: use printable ASCII without spaces",
-                settings.node.name
-            );
-        }
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))
             .map_err(|e| {
                 anyhow::anyhow!(
@@ -52,7 +46,26 @@ impl Application {
                 )
             })?;
         let port = listener.local_addr()?.port();
-        let live = Live::new(store.clone(), settings.live.clone(), &settings.data_dir);
+        // From here on `settings.node.name` is the name this node goes by
+        // (responses, metrics, /healthz, the live hub).
+        settings.node.name = settings.node.name_or_default(port);
+        if settings.node.header_value().is_none() {
+            anyhow::bail!(
+                "node.name {:?} cannot name this node: use printable ASCII without spaces",
+                settings.node.name
+            );
+        }
+        let node = crate::live::Node::new(
+            settings.node.name.clone(),
+            settings.node.internal_url_or_default(port),
+        );
+        tracing::info!(node = %node.name, internal_url = %node.internal_url, "this node");
+        let live = Live::new(
+            store.clone(),
+            settings.live.clone(),
+            &settings.data_dir,
+            node,
+        );
         let rtmp_port = live.start().await?;
         let pictures = Arc::new(DecodeSlots::for_this_machine());
         let metrics = observability::Metrics::new(&settings.node.name)?;

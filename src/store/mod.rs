@@ -5,10 +5,12 @@
 mod contract;
 mod error;
 mod feedback_settings;
+mod ingest;
 mod personal_data;
 pub mod postgres;
 mod record_photos;
 mod record_reads;
+mod rows;
 mod sqlite;
 
 use std::sync::Arc;
@@ -31,6 +33,7 @@ pub use feedback_settings::{
     Department, EscalationRow, EscalationStore, NewEscalation, SlaSettingsStore, StaffAlert,
     StoredSlaPolicy,
 };
+pub use ingest::{Claimed, IngestClaim, IngestHolder, IngestPhase, IngestStore};
 pub use personal_data::{
     PersonalData, PersonalDataStore, PersonalRecord, PersonalVote, ReadMark, SessionFacts,
 };
@@ -51,6 +54,27 @@ pub fn is_busy(error: &StoreError) -> bool {
     matches!(error, StoreError::Busy)
 }
 
+/// Runs a write again while the database is busy, a few times, with a short
+/// pause: the transaction it ran in was rolled back, so nothing is doubled.
+/// (PostgreSQL also reports a deadlock between writers as busy.)
+async fn retry_busy<T, F, Fut>(mut write: F) -> StoreResult<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = StoreResult<T>>,
+{
+    let mut attempt = 0;
+    loop {
+        match write().await {
+            Err(e) if is_busy(&e) && attempt < 3 => {
+                attempt += 1;
+                tracing::warn!(attempt, "database busy; retrying a write");
+                tokio::time::sleep(std::time::Duration::from_millis(50 * attempt)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Opens the store named by `url` and brings its schema up to date.
 pub async fn connect(url: &str) -> anyhow::Result<Arc<dyn Store>> {
     connect_with(url, std::time::Duration::from_secs(10)).await
@@ -65,7 +89,7 @@ pub async fn connect_with(
     if url.starts_with("sqlite:") {
         Ok(Arc::new(SqliteStore::open_with(url, busy_timeout).await?))
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-        anyhow::bail!("this build of Pavilion has no PostgreSQL support yet; use a sqlite: URL")
+        Ok(Arc::new(PgStore::open_with(url, busy_timeout).await?))
     } else {
         anyhow::bail!("unknown database URL scheme in {url:?}; expected sqlite: or postgres:")
     }
@@ -87,6 +111,7 @@ pub trait Store:
     + RecordPhotoStore
     + RecordReadStore
     + PersonalDataStore
+    + IngestStore
     + HealthStore
 {
 }
@@ -105,6 +130,7 @@ impl<T> Store for T where
         + RecordPhotoStore
         + RecordReadStore
         + PersonalDataStore
+        + IngestStore
         + HealthStore
 {
 }

@@ -203,16 +203,32 @@ fn demo_seeds_every_role_once() {
 }
 
 #[test]
-fn a_postgres_url_gets_a_clear_message() {
+fn a_database_that_cannot_be_reached_gets_a_clear_message() {
     let site = Site::new();
+    // Nothing listens on port 1.
     let output = site
         .pavilion()
-        .env("PAVILION__DATABASE__URL", "postgres://localhost/pavilion")
+        .env(
+            "PAVILION__DATABASE__URL",
+            "postgres://pavilion@127.0.0.1:1/pavilion",
+        )
+        .env("PAVILION__DATABASE__BUSY_TIMEOUT_MS", "500")
         .arg("serve")
         .output()
         .unwrap();
     assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stderr).contains("no PostgreSQL support"));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("Connection refused"), "{stderr}");
+
+    let output = site
+        .pavilion()
+        .env("PAVILION__DATABASE__URL", "mysql://localhost/pavilion")
+        .arg("serve")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("expected sqlite: or postgres:"), "{stderr}");
 }
 
 #[test]

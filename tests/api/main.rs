@@ -20,6 +20,7 @@ mod i18n;
 mod kiosk_browser;
 mod live;
 mod low_latency;
+mod nodes;
 mod notices_console;
 mod notifications;
 mod open311;
