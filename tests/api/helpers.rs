@@ -202,12 +202,6 @@ impl Drop for ScratchDatabase {
     }
 }
 
-/// The test binary's scratch PostgreSQL cluster (started on first use), for
-/// what a test needs beyond a database: its port, an empty database, its log.
-pub fn postgres_cluster() -> &'static ScratchCluster {
-    cluster()
-}
-
 /// The same, for tests without a runtime of their own (the CLI's).
 pub fn test_database_url_blocking(dir: &Path) -> String {
     match backend() {

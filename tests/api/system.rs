@@ -41,6 +41,30 @@ async fn health_says_when_the_database_is_gone() {
 }
 
 #[tokio::test]
+async fn two_nodes_on_one_postgresql_database_name_themselves_and_share_it() {
+    let a = spawn_app_on_postgres_with(|s| s.node.name = "node-a".into()).await;
+    let b = spawn_app_on_postgres_with(|s| {
+        s.node.name = "node-b".into();
+        s.database.url = a.database_url.clone();
+    })
+    .await;
+    assert!(a.database_url.starts_with("postgres://"));
+    assert_eq!(b.database_url, a.database_url);
+    for (app, name) in [(&a, "node-a"), (&b, "node-b")] {
+        let response = client().get(app.url("/healthz")).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["x-pavilion-node"], name);
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["node"], name);
+        assert_eq!(body["database"], "ok");
+    }
+    // A place made through one node is listed by the other.
+    a.seed_place().await;
+    let listed = b.text(&client(), "/api/v1/directory").await;
+    assert!(listed.contains("阳光花园"), "{listed}");
+}
+
+#[tokio::test]
 async fn every_response_and_every_series_names_the_node() {
     let app = spawn_app_with(|s| s.node.name = "node-a.district".into()).await;
     let page = app.text(&client(), "/login").await;
