@@ -42,7 +42,11 @@ async fn health_says_when_the_database_is_gone() {
 
 #[tokio::test]
 async fn two_nodes_on_one_postgresql_database_name_themselves_and_share_it() {
-    let a = spawn_app_on_postgres_with(|s| s.node.name = "node-a".into()).await;
+    // The first goes by its default name: the host name and its port.
+    let a = spawn_app_on_postgres().await;
+    let a_name = a.state.settings.node.name.clone();
+    let port = a.address.rsplit(':').next().unwrap();
+    assert!(a_name.ends_with(&format!(":{port}")), "{a_name}");
     let b = spawn_app_on_postgres_with(|s| {
         s.node.name = "node-b".into();
         s.database.url = a.database_url.clone();
@@ -50,7 +54,7 @@ async fn two_nodes_on_one_postgresql_database_name_themselves_and_share_it() {
     .await;
     assert!(a.database_url.starts_with("postgres://"));
     assert_eq!(b.database_url, a.database_url);
-    for (app, name) in [(&a, "node-a"), (&b, "node-b")] {
+    for (app, name) in [(&a, a_name.as_str()), (&b, "node-b")] {
         let response = client().get(app.url("/healthz")).send().await.unwrap();
         assert_eq!(response.status(), 200);
         assert_eq!(response.headers()["x-pavilion-node"], name);
