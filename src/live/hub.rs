@@ -45,6 +45,8 @@ pub struct Hub {
 
 struct Inner {
     store: Arc<dyn Store>,
+    /// Tells the other nodes when a broadcast's status changes here.
+    signals: crate::store::Signals,
     settings: LiveSettings,
     layout: Layout,
     entries: Mutex<HashMap<BroadcastId, Arc<Entry>>>,
@@ -53,6 +55,7 @@ struct Inner {
 struct Entry {
     id: BroadcastId,
     status: watch::Sender<Status>,
+    signals: crate::store::Signals,
     viewers: AtomicUsize,
     /// Set when staff end the broadcast while an encoder is still sending;
     /// the encoder's next message then closes its connection.
@@ -77,15 +80,41 @@ impl Entry {
     }
 
     /// Ended is final: a late report from a finishing session cannot undo it.
+    /// Other nodes' viewers are told (the state itself is in the store).
     fn set_state(&self, state: BroadcastState, ready: bool) {
+        if self.follow_state(state, ready) {
+            announce(&self.signals, self.id, Some(ready));
+        }
+    }
+
+    /// Takes a state from the store, or another node; true if it changed.
+    fn follow_state(&self, state: BroadcastState, ready: bool) -> bool {
         self.status.send_if_modified(|status| {
             if status.state == BroadcastState::Ended && state != BroadcastState::Ended {
                 return false;
             }
+            let changed = status.state != state || status.ready != ready;
             status.state = state;
             status.ready = ready;
-            true
-        });
+            changed
+        })
+    }
+}
+
+/// What a node tells the others when a broadcast's status or replay changed
+/// (`ready`: whether video can be played, when known). Receivers read the
+/// state from the store.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize, Serialize)]
+pub(crate) struct LiveSignal {
+    pub b: BroadcastId,
+    pub ready: Option<bool>,
+}
+
+pub(crate) fn announce(signals: &crate::store::Signals, id: BroadcastId, ready: Option<bool>) {
+    let signal = LiveSignal { b: id, ready };
+    match serde_json::to_string(&signal) {
+        Ok(payload) => signals.tell(crate::store::Topic::Live, &payload),
+        Err(e) => tracing::error!(error = %e, "a live signal cannot be written"),
     }
 }
 
@@ -108,6 +137,7 @@ impl Hub {
     pub fn new(store: Arc<dyn Store>, settings: LiveSettings, layout: Layout) -> Self {
         Self {
             inner: Arc::new(Inner {
+                signals: store.signals().clone(),
                 store,
                 settings,
                 layout,
@@ -130,6 +160,7 @@ impl Hub {
             .or_insert_with(|| {
                 Arc::new(Entry {
                     id: broadcast.id,
+                    signals: self.inner.signals.clone(),
                     status: watch::channel(Status {
                         state: broadcast.state,
                         viewers: 0,
@@ -166,6 +197,36 @@ impl Hub {
                 ready: false,
             },
         }
+    }
+
+    /// Another node changed the broadcast (see [`LiveSignal`]): viewers
+    /// here are shown its state as stored. `ready` unknown keeps what this
+    /// node knew. A broadcast nobody here watches is left alone.
+    pub async fn follow(&self, id: BroadcastId, ready: Option<bool>) {
+        let Some(entry) = self.existing(id) else {
+            return;
+        };
+        match self.inner.store.broadcast(id).await {
+            Ok(broadcast) => {
+                let ready = ready.unwrap_or_else(|| entry.status.borrow().ready);
+                let ready = ready && broadcast.state != BroadcastState::Ended;
+                entry.follow_state(broadcast.state, ready);
+            }
+            Err(e) => tracing::warn!(broadcast = %id, error = %e, "cannot read a broadcast another node changed"),
+        }
+    }
+
+    /// Signals may have been missed: every broadcast watched here takes
+    /// its state from the store.
+    pub async fn follow_all(&self) {
+        let ids: Vec<BroadcastId> = self.entries().keys().copied().collect();
+        for id in ids {
+            self.follow(id, None).await;
+        }
+    }
+
+    pub(crate) fn signals(&self) -> &crate::store::Signals {
+        &self.inner.signals
     }
 
     /// The live channel of a broadcast on air.
@@ -319,8 +380,9 @@ impl Hub {
             let published = store
                 .set_replay(&system, id, ReplayState::Published, millis)
                 .await;
-            if let Err(e) = published {
-                tracing::error!(broadcast = %id, error = %e, "cannot publish the replay");
+            match published {
+                Ok(_) => announce(store.signals(), id, None),
+                Err(e) => tracing::error!(broadcast = %id, error = %e, "cannot publish the replay"),
             }
         });
     }

@@ -50,12 +50,15 @@ pub struct Live {
     store: Arc<dyn Store>,
     hub: Hub,
     settings: LiveSettings,
-    visibility: Mutex<HashMap<BroadcastId, (Instant, Arc<Broadcast>)>>,
+    visibility: Arc<Mutex<Visibility>>,
 }
 
+type Visibility = HashMap<BroadcastId, (Instant, Arc<Broadcast>)>;
+
 /// How long a broadcast read for its visibility is trusted. Changes made
-/// through [`Live`] take effect at once on this server; others (another
-/// server of the same database, the hub's own state changes) within this.
+/// through [`Live`] or the hub, on this node or another sharing the
+/// database, take effect at once (another node's within a signal's trip);
+/// anything else within this.
 const VISIBILITY_TTL: Duration = Duration::from_secs(5);
 
 impl Live {
@@ -65,7 +68,7 @@ impl Live {
             hub: Hub::new(store.clone(), settings.clone(), layout),
             store,
             settings,
-            visibility: Mutex::new(HashMap::new()),
+            visibility: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 
@@ -87,14 +90,49 @@ impl Live {
         Ok(broadcast)
     }
 
-    fn cached_visibility(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<BroadcastId, (Instant, Arc<Broadcast>)>> {
+    fn cached_visibility(&self) -> std::sync::MutexGuard<'_, Visibility> {
         self.visibility.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Forgets the broadcast's visibility here; tells the other nodes.
     fn forget_visibility(&self, id: BroadcastId) {
         self.cached_visibility().remove(&id);
+        hub::announce(self.hub.signals(), id, None);
+    }
+
+    /// Follows the other nodes' live signals: a broadcast going live or
+    /// ending, or its replay changing, is shown to this node's viewers and
+    /// forgotten from the visibility cache. After a lag, everything watched
+    /// here is read again. Subscribes before returning.
+    fn follow_signals(&self) {
+        let mut signals = self.hub.signals().subscribe(crate::store::Topic::Live);
+        let hub = self.hub.clone();
+        let visibility = self.visibility.clone();
+        tokio::spawn(async move {
+            use tokio::sync::broadcast::error::RecvError;
+            loop {
+                match signals.recv().await {
+                    Ok(signal) if signal.from_here => {}
+                    Ok(signal) => match serde_json::from_str::<hub::LiveSignal>(&signal.payload) {
+                        Ok(signal) => {
+                            visibility
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .remove(&signal.b);
+                            hub.follow(signal.b, signal.ready).await;
+                        }
+                        Err(e) => {
+                            tracing::warn!(payload = %signal.payload, error = %e, "a malformed live signal was ignored")
+                        }
+                    },
+                    Err(RecvError::Lagged(_)) => {
+                        visibility.lock().unwrap_or_else(|e| e.into_inner()).clear();
+                        hub.follow_all().await;
+                    }
+                    Err(RecvError::Closed) => return,
+                }
+            }
+        });
     }
 
     pub fn hub(&self) -> &Hub {
@@ -104,6 +142,7 @@ impl Live {
     /// Binds the RTMP port and starts accepting encoders; ends broadcasts a
     /// previous run left on air. Returns the bound port.
     pub async fn start(&self) -> anyhow::Result<u16> {
+        self.follow_signals();
         self.hub.recover().await?;
         self.sweep_deleted_replays().await?;
         self.hub.spawn_tasks();

@@ -12,6 +12,7 @@
 //! longer than the busy timeout for a lock fails as `StoreError::Busy`.
 
 pub mod scratch;
+mod signals;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -23,13 +24,15 @@ use super::*;
 
 pub struct PgStore {
     pool: PgPool,
-    /// Accounts whose sessions, rights or password changed, as committed.
-    account_changes: tokio::sync::broadcast::Sender<AccountId>,
+    /// This node's end of the signal bus: `pg_notify` out, `LISTEN` in.
+    signals: Signals,
 }
 
-/// How many account changes a slow listener may fall behind before it is
-/// told it lagged (and then re-checks as if its own account had changed).
-const ACCOUNT_CHANGES_CAPACITY: usize = 256;
+impl SignalStore for PgStore {
+    fn signals(&self) -> &Signals {
+        &self.signals
+    }
+}
 
 impl PgStore {
     /// Connects and brings the schema up to date. Several nodes starting
@@ -47,20 +50,20 @@ impl PgStore {
         sqlx::migrate!("src/store/postgres/migrations")
             .run(&pool)
             .await?;
-        Ok(Self {
-            pool,
-            account_changes: tokio::sync::broadcast::channel(ACCOUNT_CHANGES_CAPACITY).0,
-        })
+        let signals = signals::start(&pool).await?;
+        Ok(Self { pool, signals })
     }
 
     pub(super) fn pool(&self) -> &PgPool {
         &self.pool
     }
 
-    /// Tells listeners that `account` changed; call after the commit.
+    /// Tells listeners on every node that `account` changed; call after the
+    /// commit. (Inside a transaction, `signals::notify_in` does the same at
+    /// commit.)
+    #[allow(dead_code)] // Until the account store lands.
     pub(super) fn account_changed(&self, account: AccountId) {
-        // Nobody listening is not an error.
-        let _ = self.account_changes.send(account);
+        self.signals.tell(Topic::Accounts, &account.to_string());
     }
 
     /// The one way a change starts. READ COMMITTED: a change that must see
@@ -83,6 +86,17 @@ pub(crate) mod testing {
     fn cluster() -> &'static ScratchCluster {
         static CLUSTER: OnceLock<ScratchCluster> = OnceLock::new();
         CLUSTER.get_or_init(|| ScratchCluster::start().expect("a scratch PostgreSQL cluster"))
+    }
+
+    /// A second node: another store on the database of `node`.
+    pub(crate) async fn store_on(node: &PgStore) -> PgStore {
+        let database: String = sqlx::query_scalar("SELECT current_database()")
+            .fetch_one(node.pool())
+            .await
+            .expect("the database's name");
+        PgStore::open_with(&cluster().url(&database), Duration::from_secs(10))
+            .await
+            .expect("opening the scratch database again")
     }
 
     /// A PostgreSQL store on a new, migrated database.

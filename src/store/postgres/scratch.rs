@@ -71,7 +71,7 @@ impl ScratchCluster {
             template_ready: tokio::sync::OnceCell::new(),
             creating: tokio::sync::Mutex::new(()),
         };
-        cluster.wait_until_ready()?;
+        cluster.wait_until_ready(&bin)?;
         Ok(cluster)
     }
 
@@ -133,11 +133,19 @@ impl ScratchCluster {
         std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
     }
 
-    fn wait_until_ready(&self) -> anyhow::Result<()> {
+    fn wait_until_ready(&self, bin: &Path) -> anyhow::Result<()> {
         let deadline = Instant::now() + Duration::from_secs(30);
         let socket = self.dir.path().join(format!(".s.PGSQL.{}", self.port));
         while Instant::now() < deadline {
-            if socket.exists() && std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            // The port opens before the server accepts connections ("the
+            // database system is starting up"); pg_isready tells them apart.
+            let accepting = || {
+                Command::new(bin.join("pg_isready"))
+                    .args(["-q", "-h", "127.0.0.1", "-p", &self.port.to_string()])
+                    .status()
+                    .is_ok_and(|status| status.success())
+            };
+            if socket.exists() && accepting() {
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(50));

@@ -1,0 +1,248 @@
+//! The chat across nodes. Every change a node makes is published to its own
+//! rooms at once and announced to the others as a small signal (ids and
+//! sequence numbers, never text); a node that has the room open reads what
+//! changed from the store and publishes it to its own sockets. A node told
+//! that it lagged (its listening connection to the database came back)
+//! reads every open room's events after the newest it published, forgets
+//! cached settings, snapshots and blocked words, and tells each socket to
+//! read its own state and each moderator to reload the queue.
+//!
+//! What must agree across nodes is decided by the store, never by a room:
+//! sequence numbers, one decision per comment, one vote per person, time-outs
+//! and bans (read on every post), and slow mode (the author's last stored
+//! comment, see `posting`).
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::domain::chat::StoredChatEvent;
+use crate::domain::{AccountId, BroadcastId, CommentId, CommunityId};
+use crate::store::Topic;
+
+use super::hub::Room;
+use super::{mine_frame, queue_frame, sanction_frame, staff_comment, Chat, EVENTS_MAX};
+
+/// What a node tells the others about a chat change (JSON, a few dozen bytes).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "k", rename_all = "snake_case")]
+pub(super) enum ChatSignal {
+    /// Public events `from..=to` of the broadcast were appended.
+    Events {
+        b: BroadcastId,
+        from: i64,
+        to: i64,
+    },
+    /// The author's comment changed in a way they see.
+    Mine {
+        b: BroadcastId,
+        c: CommentId,
+        a: AccountId,
+    },
+    /// A comment entered (`add`), left (`remove`) or changed in (`update`)
+    /// the moderation queue.
+    Queue {
+        b: BroadcastId,
+        c: CommentId,
+        op: String,
+    },
+    /// The account's time-outs or bans in the community changed.
+    Sanction {
+        b: BroadcastId,
+        a: AccountId,
+        community: CommunityId,
+    },
+    /// The broadcast's chat settings changed.
+    Settings { b: BroadcastId },
+    /// The community's blocked words changed.
+    Words { community: CommunityId },
+    /// Stored comments changed without an event (an author closed their
+    /// account and their name went).
+    Renamed,
+}
+
+impl Chat {
+    /// Tells the other nodes (subscribers here ignore our own signals).
+    pub(super) fn signal(&self, signal: &ChatSignal) {
+        match serde_json::to_string(signal) {
+            Ok(payload) => self.inner.signals.tell(Topic::Chat, &payload),
+            Err(e) => tracing::error!(error = %e, "a chat signal cannot be written"),
+        }
+    }
+
+    /// Publishes events this node appended, and tells the other nodes.
+    pub(super) fn publish(&self, room: &Room, events: Vec<StoredChatEvent>) {
+        let (Some(first), Some(last)) = (events.first(), events.last()) else {
+            return;
+        };
+        let signal = ChatSignal::Events {
+            b: room.broadcast,
+            from: first.seq,
+            to: last.seq,
+        };
+        room.publish(events);
+        self.signal(&signal);
+    }
+
+    /// Follows the other nodes' chat signals until the store's bus closes.
+    /// Subscribes before returning, so nothing sent afterwards is missed.
+    pub(super) fn follow_signals(&self) {
+        let mut signals = self.inner.signals.subscribe(Topic::Chat);
+        let chat = self.clone();
+        tokio::spawn(async move {
+            loop {
+                match signals.recv().await {
+                    Ok(signal) if signal.from_here => {}
+                    Ok(signal) => match serde_json::from_str::<ChatSignal>(&signal.payload) {
+                        Ok(signal) => chat.apply(signal).await,
+                        Err(e) => {
+                            tracing::warn!(payload = %signal.payload, error = %e, "a malformed chat signal was ignored")
+                        }
+                    },
+                    Err(RecvError::Lagged(_)) => chat.resync().await,
+                    Err(RecvError::Closed) => return,
+                }
+            }
+        });
+    }
+
+    /// Does here what another node's change asks. Rooms nobody here uses are
+    /// left closed: whoever opens one later reads the store.
+    pub(super) async fn apply(&self, signal: ChatSignal) {
+        let rooms = &self.inner.rooms;
+        match signal {
+            ChatSignal::Events { b, from, to } => {
+                if let Some(room) = rooms.existing(b) {
+                    self.deliver(&room, from, to).await;
+                }
+            }
+            ChatSignal::Mine { b, c, a } => {
+                let Some(room) = rooms.existing(b) else { return };
+                match self.store().comment(c).await {
+                    Ok(comment) => room.tell(a, mine_frame(&comment)),
+                    Err(e) => {
+                        tracing::warn!(comment = %c, error = %e, "cannot read a comment another node changed");
+                        room.tell_everyone();
+                    }
+                }
+            }
+            ChatSignal::Queue { b, c, op } => {
+                let Some(room) = rooms.existing(b).filter(|r| r.has_queue_subscribers()) else {
+                    return;
+                };
+                let comment = match self.store().comment(c).await {
+                    Ok(comment) => comment,
+                    Err(e) => {
+                        tracing::warn!(comment = %c, error = %e, "cannot read a queue item another node changed");
+                        return room.tell_moderators(c, reload_frame());
+                    }
+                };
+                let authors = self.authors(&[comment.author_id]).await.unwrap_or_default();
+                let author = authors.get(&comment.author_id);
+                room.tell_moderators(c, queue_frame(&op, &staff_comment(comment, author)));
+            }
+            ChatSignal::Sanction { b, a, community } => {
+                let Some(room) = rooms.existing(b) else { return };
+                let now = chrono::Utc::now();
+                match self.store().active_sanction(community, a, now).await {
+                    Ok(sanction) => room.tell(a, sanction_frame(sanction.as_ref())),
+                    Err(e) => {
+                        tracing::warn!(account = %a, error = %e, "cannot read a sanction another node gave");
+                        room.tell_everyone();
+                    }
+                }
+            }
+            ChatSignal::Settings { b } => {
+                if let Some(room) = rooms.existing(b) {
+                    room.forget_settings();
+                    room.forget_snapshot();
+                }
+            }
+            ChatSignal::Words { community } => self.forget_blocked(community),
+            ChatSignal::Renamed => {
+                for room in rooms.all() {
+                    room.forget_snapshot();
+                }
+            }
+        }
+    }
+
+    /// Publishes the events another node appended (`from..=to`), and any
+    /// before them this room has not published yet, from the store.
+    async fn deliver(&self, room: &Room, from: i64, to: i64) {
+        let _delivering = room.delivering.lock().await;
+        let latest = room.latest();
+        if latest >= to {
+            return;
+        }
+        // A room that never published starts at the announced events; its
+        // sockets started from the store and fill any gap themselves.
+        let mut after = if latest < 0 { from - 1 } else { latest };
+        loop {
+            let events = match self
+                .store()
+                .chat_events_after(room.broadcast, after, EVENTS_MAX as i64)
+                .await
+            {
+                Ok(events) => events,
+                Err(e) => {
+                    // The next event, or the sockets' own catching up, fills it.
+                    tracing::warn!(broadcast = %room.broadcast, error = %e, "cannot read another node's chat events");
+                    return;
+                }
+            };
+            let Some(last) = events.last() else { return };
+            after = last.seq;
+            let full = events.len() >= EVENTS_MAX;
+            room.publish(events);
+            if !full {
+                return;
+            }
+        }
+    }
+
+    /// Signals from other nodes may have been missed: every open room
+    /// catches up from the store, and every cache that a signal would have
+    /// cleared is cleared.
+    async fn resync(&self) {
+        tracing::info!("chat signals may have been missed; rooms resync from the store");
+        self.inner
+            .blocked
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        for room in self.inner.rooms.all() {
+            room.forget_settings();
+            room.forget_snapshot();
+            let latest = room.latest();
+            if latest >= 0 {
+                self.deliver(&room, latest + 1, i64::MAX).await;
+            }
+            room.tell_everyone();
+            room.tell_moderators(CommentId(0), reload_frame());
+        }
+    }
+}
+
+/// Tells a moderator's page to read its queue again.
+fn reload_frame() -> String {
+    serde_json::json!({ "type": "queue", "op": "reload" }).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chat_signals_are_small_json() {
+        let signal = ChatSignal::Queue {
+            b: BroadcastId(12),
+            c: CommentId(345),
+            op: "add".into(),
+        };
+        let json = serde_json::to_string(&signal).unwrap();
+        assert_eq!(json, r#"{"k":"queue","b":12,"c":345,"op":"add"}"#);
+        assert_eq!(serde_json::from_str::<ChatSignal>(&json).unwrap(), signal);
+        let renamed = serde_json::to_string(&ChatSignal::Renamed).unwrap();
+        assert_eq!(serde_json::from_str::<ChatSignal>(&renamed).unwrap(), ChatSignal::Renamed);
+    }
+}

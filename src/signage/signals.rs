@@ -1,0 +1,116 @@
+//! Lobby screens across nodes. A screen's push stream is held by whichever
+//! node it reached; a notice published, an emergency, a screen set up or
+//! revoked, or the figures switched through any node is signalled to all,
+//! and each forgets what it cached and wakes its screens, which compare
+//! their playlist version (within milliseconds, well inside the 2 s an
+//! emergency may take). A node told that it lagged forgets every cached
+//! notice list and figures switch, reads which screens were revoked, and
+//! wakes all its screens.
+//!
+//! What needs no signal: the broadcasts on air and the questions being
+//! answered are read from the store every 2 s on every node; the computed
+//! figures are recomputed every few minutes on every node (a node may show
+//! last minutes' numbers a little longer than another: harmless).
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::domain::{CommunityId, ScreenId};
+use crate::store::Topic;
+
+use super::Signage;
+
+/// What a node tells the others about lobby screens (JSON, a few bytes).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "k", rename_all = "snake_case")]
+pub(super) enum SignageSignal {
+    /// The community's notices (or their media) changed.
+    Notices { c: CommunityId },
+    /// A screen was paired or set up anew.
+    Screens,
+    /// A screen's token was revoked: its push stream must end.
+    Revoked { s: ScreenId },
+    /// The community switched its figures on screens on or off.
+    Figures { c: CommunityId },
+}
+
+impl Signage {
+    pub(super) fn signal(&self, signal: &SignageSignal) {
+        match serde_json::to_string(signal) {
+            Ok(payload) => self.store.signals().tell(Topic::Signage, &payload),
+            Err(e) => tracing::error!(error = %e, "a signage signal cannot be written"),
+        }
+    }
+
+    /// Follows the other nodes' signage signals until the bus closes.
+    /// Subscribes before returning, so nothing sent afterwards is missed.
+    pub(super) fn follow_signals(self: &std::sync::Arc<Self>) {
+        let mut signals = self.store.signals().subscribe(Topic::Signage);
+        let signage = self.clone();
+        tokio::spawn(async move {
+            loop {
+                match signals.recv().await {
+                    Ok(signal) if signal.from_here => {}
+                    Ok(signal) => match serde_json::from_str::<SignageSignal>(&signal.payload) {
+                        Ok(signal) => signage.apply(signal),
+                        Err(e) => {
+                            tracing::warn!(payload = %signal.payload, error = %e, "a malformed signage signal was ignored")
+                        }
+                    },
+                    Err(RecvError::Lagged(_)) => signage.resync().await,
+                    Err(RecvError::Closed) => return,
+                }
+            }
+        });
+    }
+
+    /// Does here what another node's change asks.
+    fn apply(&self, signal: SignageSignal) {
+        match signal {
+            SignageSignal::Notices { c } => self.forget_notices(c),
+            SignageSignal::Screens => self.wake_screens(),
+            SignageSignal::Revoked { s } => self.forget_screen(s),
+            SignageSignal::Figures { c } => self.forget_figures_switch(c),
+        }
+    }
+
+    async fn resync(&self) {
+        tracing::info!("signage signals may have been missed; caches are dropped");
+        self.current
+            .lock()
+            .expect("signage cache poisoned")
+            .clear();
+        self.figures_shown
+            .lock()
+            .expect("figures switch poisoned")
+            .clear();
+        match self.store.list_screens(None).await {
+            Ok(screens) => {
+                let mut revoked = self.revoked.lock().expect("revoked set poisoned");
+                revoked.extend(
+                    screens
+                        .iter()
+                        .filter(|s| s.revoked_at.is_some())
+                        .map(|s| s.id),
+                );
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read which screens were revoked"),
+        }
+        self.wake_screens();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signage_signals_are_small_json() {
+        let signal = SignageSignal::Notices { c: CommunityId(4) };
+        let json = serde_json::to_string(&signal).unwrap();
+        assert_eq!(json, r#"{"k":"notices","c":4}"#);
+        assert_eq!(serde_json::from_str::<SignageSignal>(&json).unwrap(), signal);
+        let screens = serde_json::to_string(&SignageSignal::Screens).unwrap();
+        assert_eq!(screens, r#"{"k":"screens"}"#);
+    }
+}
