@@ -150,7 +150,10 @@ impl Chat {
             })?;
         // The slot keeps two posts through this node apart; the store knows
         // of posts through other nodes.
-        if let Err(e) = self.slow_across_nodes(author.id, broadcast, slow_mode).await {
+        if let Err(e) = self
+            .slow_across_nodes(author.id, broadcast, slow_mode)
+            .await
+        {
             self.inner.rate.release(slot);
             return Err(e);
         }

@@ -27,11 +27,7 @@ use super::{mine_frame, queue_frame, sanction_frame, staff_comment, Chat, EVENTS
 #[serde(tag = "k", rename_all = "snake_case")]
 pub(super) enum ChatSignal {
     /// Public events `from..=to` of the broadcast were appended.
-    Events {
-        b: BroadcastId,
-        from: i64,
-        to: i64,
-    },
+    Events { b: BroadcastId, from: i64, to: i64 },
     /// The author's comment changed in a way they see.
     Mine {
         b: BroadcastId,
@@ -116,7 +112,9 @@ impl Chat {
                 }
             }
             ChatSignal::Mine { b, c, a } => {
-                let Some(room) = rooms.existing(b) else { return };
+                let Some(room) = rooms.existing(b) else {
+                    return;
+                };
                 match self.store().comment(c).await {
                     Ok(comment) => room.tell(a, mine_frame(&comment)),
                     Err(e) => {
@@ -141,7 +139,9 @@ impl Chat {
                 room.tell_moderators(c, queue_frame(&op, &staff_comment(comment, author)));
             }
             ChatSignal::Sanction { b, a, community } => {
-                let Some(room) = rooms.existing(b) else { return };
+                let Some(room) = rooms.existing(b) else {
+                    return;
+                };
                 let now = chrono::Utc::now();
                 match self.store().active_sanction(community, a, now).await {
                     Ok(sanction) => room.tell(a, sanction_frame(sanction.as_ref())),
@@ -229,8 +229,162 @@ fn reload_frame() -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
     use super::*;
+    use crate::chat::{ChatSettings, NewPost, Posted};
+    use crate::domain::broadcast::{BroadcastDetails, Renditions};
+    use crate::domain::chat::CommentKind;
+    use crate::domain::{Account, Actor};
+    use crate::store::signals::testing;
+    use crate::store::Store;
+
+    const PATIENCE: Duration = Duration::from_secs(5);
+
+    /// A node's chat: its own live hub and rooms on `store`.
+    fn node(store: &Arc<dyn Store>, dir: &std::path::Path) -> Chat {
+        let settings = crate::settings::Settings::load(None).expect("default settings");
+        let live = crate::live::Live::new(store.clone(), settings.live, dir);
+        let chat = Chat::new(store.clone(), live.hub().clone(), chrono_tz::Asia::Shanghai);
+        chat.spawn_tasks();
+        chat
+    }
+
+    async fn next<T: Clone>(receiver: &mut tokio::sync::broadcast::Receiver<T>) -> T {
+        tokio::time::timeout(PATIENCE, receiver.recv())
+            .await
+            .expect("an event within 5 s")
+            .expect("an event")
+    }
+
+    async fn quiet<T: Clone + std::fmt::Debug>(receiver: &mut tokio::sync::broadcast::Receiver<T>) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(receiver.try_recv().is_err(), "nothing more, nothing twice");
+    }
+
+    fn post(client_id: &str, kind: CommentKind, text: &str) -> NewPost {
+        NewPost {
+            client_id: client_id.into(),
+            kind,
+            text: text.into(),
+            anonymous: false,
+        }
+    }
+
+    /// What one node does in a broadcast's chat reaches the viewers and
+    /// moderators connected to another node, each event once and in order.
+    pub(crate) async fn chat_crosses_nodes(
+        a: Arc<dyn Store>,
+        b: Arc<dyn Store>,
+        dir: &std::path::Path,
+    ) {
+        let secretary: Account = testing::secretary(&*a).await;
+        let details = BroadcastDetails::new(
+            secretary.community_id.unwrap(),
+            "跨节点答疑",
+            "",
+            chrono::Utc::now(),
+            Vec::new(),
+            Renditions::default(),
+        )
+        .unwrap();
+        let system = Actor {
+            id: None,
+            name: "test".into(),
+        };
+        let broadcast = a
+            .create_broadcast(&system, secretary.id, &details, "signals-test-key")
+            .await
+            .unwrap()
+            .id;
+        let (chat_a, chat_b) = (node(&a, &dir.join("a")), node(&b, &dir.join("b")));
+        let mut viewer_a = chat_a.subscribe(broadcast).await.unwrap();
+        let mut viewer_b = chat_b.subscribe(broadcast).await.unwrap();
+        let mut queue_b = chat_b.subscribe_queue(&secretary, broadcast).await.unwrap();
+
+        // A question through node A waits for review: node B's moderators see it.
+        let asked = chat_a
+            .post(
+                &secretary,
+                broadcast,
+                post("q1", CommentKind::Question, "电梯什么时候修好？"),
+            )
+            .await
+            .unwrap();
+        let Posted::Held(question) = asked else {
+            panic!("questions are premoderated")
+        };
+        let queued = next(&mut queue_b.receiver).await;
+        assert_eq!(queued.id, question.id);
+        assert!(queued.body.contains("\"op\":\"add\""), "{}", queued.body);
+
+        // Approved on node B: the event reaches node A's viewers.
+        chat_b.approve(&secretary, question.id).await.unwrap();
+        let approved = next(&mut viewer_a.receiver).await;
+        assert_eq!(next(&mut viewer_b.receiver).await.seq, approved.seq);
+        assert!(approved.body.contains("电梯"), "{}", approved.body);
+
+        // "Answer now" on node A, a chat message on node A: node B hears both, in order.
+        chat_a.answer_now(&secretary, question.id).await.unwrap();
+        chat_a
+            .post(
+                &secretary,
+                broadcast,
+                post("c1", CommentKind::Chat, "大家好"),
+            )
+            .await
+            .unwrap();
+        let mut last = approved.seq;
+        let mut bodies = String::new();
+        while !bodies.contains("大家好") {
+            let event = next(&mut viewer_b.receiver).await;
+            assert!(
+                event.seq > last,
+                "in order, once: {} after {last}",
+                event.seq
+            );
+            last = event.seq;
+            bodies.push_str(&event.body);
+        }
+        assert!(bodies.contains("answer"), "{bodies}");
+        // And node A's own viewers got each once.
+        let mut on_a = approved.seq;
+        while on_a < last {
+            let event = next(&mut viewer_a.receiver).await;
+            assert!(event.seq > on_a);
+            on_a = event.seq;
+        }
+        quiet(&mut viewer_a.receiver).await;
+        quiet(&mut viewer_b.receiver).await;
+
+        // Settings changed on node B: node A stops serving the cached ones.
+        assert!(!chat_a.settings(broadcast).await.unwrap().chat_premoderated);
+        let stricter = ChatSettings {
+            chat_premoderated: true,
+            ..ChatSettings::default()
+        };
+        chat_b
+            .update_settings(&secretary, broadcast, stricter)
+            .await
+            .unwrap();
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        while !chat_a.settings(broadcast).await.unwrap().chat_premoderated {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "node A still has the old settings"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn chat_crosses_nodes_on_one_sqlite_file_with_linked_buses() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = testing::two_sqlite_nodes(dir.path()).await;
+        chat_crosses_nodes(a, b, dir.path()).await;
+    }
 
     #[test]
     fn chat_signals_are_small_json() {
@@ -243,6 +397,9 @@ mod tests {
         assert_eq!(json, r#"{"k":"queue","b":12,"c":345,"op":"add"}"#);
         assert_eq!(serde_json::from_str::<ChatSignal>(&json).unwrap(), signal);
         let renamed = serde_json::to_string(&ChatSignal::Renamed).unwrap();
-        assert_eq!(serde_json::from_str::<ChatSignal>(&renamed).unwrap(), ChatSignal::Renamed);
+        assert_eq!(
+            serde_json::from_str::<ChatSignal>(&renamed).unwrap(),
+            ChatSignal::Renamed
+        );
     }
 }

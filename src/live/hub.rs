@@ -212,7 +212,9 @@ impl Hub {
                 let ready = ready && broadcast.state != BroadcastState::Ended;
                 entry.follow_state(broadcast.state, ready);
             }
-            Err(e) => tracing::warn!(broadcast = %id, error = %e, "cannot read a broadcast another node changed"),
+            Err(e) => {
+                tracing::warn!(broadcast = %id, error = %e, "cannot read a broadcast another node changed")
+            }
         }
     }
 
@@ -277,6 +279,9 @@ impl Hub {
             .store
             .set_broadcast_state(actor, id, &from, BroadcastState::Ended, Utc::now())
             .await?;
+        // Said here, after the commit: an entry this node opens just now
+        // starts ended, so `set_state` below would see no change to tell.
+        announce(&self.inner.signals, id, Some(false));
         let entry = self.entry(&broadcast);
         entry.ending.store(true, Ordering::SeqCst);
         let publishing = entry.on_air().publishing;

@@ -222,10 +222,13 @@ impl Live {
         {
             return Err(LiveError::Forbidden);
         }
-        Ok(self
+        let updated = self
             .store
             .update_broadcast(&actor(who), id, details)
-            .await?)
+            .await?;
+        // Its estates say who may watch: every node reads them again.
+        self.forget_visibility(id);
+        Ok(updated)
     }
 
     /// A new key; the old one is refused from now on (an encoder already
@@ -246,9 +249,13 @@ impl Live {
         {
             return Err(LiveError::Forbidden);
         }
-        self.forget_visibility(id);
+        self.cached_visibility().remove(&id);
+        // The hub tells the other nodes once the end is stored.
         match self.hub.end(id, &actor(who)).await {
-            Ok(broadcast) => Ok(broadcast),
+            Ok(broadcast) => {
+                self.cached_visibility().remove(&id);
+                Ok(broadcast)
+            }
             // Already ended: nothing to do.
             Err(StoreError::Rejected(_)) => Ok(self.store.broadcast(id).await?),
             Err(e) => Err(e.into()),
@@ -390,8 +397,64 @@ fn url_host(url: &str) -> Option<&str> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use crate::domain::broadcast::{BroadcastDetails, BroadcastState, Renditions};
+    use crate::store::signals::testing;
+
+    /// A node's live side on `store`, following the other nodes' signals
+    /// (without an RTMP port).
+    fn node(store: &Arc<dyn Store>, dir: &Path) -> Live {
+        let settings = crate::settings::Settings::load(None).expect("default settings");
+        let live = Live::new(store.clone(), settings.live, dir);
+        live.follow_signals();
+        live
+    }
+
+    /// A broadcast ended through node A ends on the pages watching it
+    /// through node B, and node B forgets the visibility it cached.
+    pub(crate) async fn live_status_crosses_nodes(
+        a: Arc<dyn Store>,
+        b: Arc<dyn Store>,
+        dir: &Path,
+    ) {
+        let secretary = testing::secretary(&*a).await;
+        let details = BroadcastDetails::new(
+            secretary.community_id.unwrap(),
+            "跨节点直播",
+            "",
+            Utc::now(),
+            Vec::new(),
+            Renditions::default(),
+        )
+        .unwrap();
+        let (live_a, live_b) = (node(&a, &dir.join("a")), node(&b, &dir.join("b")));
+        let broadcast = live_a.schedule(&secretary, &details).await.unwrap();
+        assert_eq!(
+            live_b.visibility(broadcast.id).await.unwrap().state,
+            BroadcastState::Scheduled
+        );
+        let (mut status, _viewer) = live_b.hub().watch(&broadcast);
+        status.borrow_and_update();
+
+        live_a.end(&secretary, broadcast.id).await.unwrap();
+        tokio::time::timeout(Duration::from_secs(5), status.changed())
+            .await
+            .expect("node B's viewers are told within 5 s")
+            .unwrap();
+        assert_eq!(status.borrow().state, BroadcastState::Ended);
+        assert_eq!(
+            live_b.visibility(broadcast.id).await.unwrap().state,
+            BroadcastState::Ended
+        );
+    }
+
+    #[tokio::test]
+    async fn live_status_crosses_nodes_on_one_sqlite_file_with_linked_buses() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = testing::two_sqlite_nodes(dir.path()).await;
+        live_status_crosses_nodes(a, b, dir.path()).await;
+    }
 
     #[test]
     fn ingest_host_comes_from_the_public_url() {

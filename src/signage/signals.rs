@@ -76,10 +76,7 @@ impl Signage {
 
     async fn resync(&self) {
         tracing::info!("signage signals may have been missed; caches are dropped");
-        self.current
-            .lock()
-            .expect("signage cache poisoned")
-            .clear();
+        self.current.lock().expect("signage cache poisoned").clear();
         self.figures_shown
             .lock()
             .expect("figures switch poisoned")
@@ -101,15 +98,103 @@ impl Signage {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
     use super::*;
+    use crate::domain::notice::{NoticeCategory, NoticeDraft, Validity};
+    use crate::signage::notices::Intent;
+    use crate::signage::SignageSettings;
+    use crate::store::signals::testing;
+    use crate::store::Store;
+
+    /// A node's signage on `store`, following the other nodes' signals.
+    fn node(store: &Arc<dyn Store>, dir: &std::path::Path) -> Arc<Signage> {
+        let signage = Signage::new(
+            store.clone(),
+            SignageSettings {
+                public_url: "http://pavilion.test".into(),
+                time_zone: chrono_tz::Asia::Shanghai,
+                client_version: "test".into(),
+                data_dir: dir.to_owned(),
+            },
+            Arc::new(crate::media::picture::DecodeSlots::for_this_machine()),
+        );
+        signage.follow_signals();
+        signage
+    }
+
+    async fn woken(screens: &mut tokio::sync::watch::Receiver<u64>) {
+        tokio::time::timeout(Duration::from_secs(2), screens.changed())
+            .await
+            .expect("the screens are woken within 2 s")
+            .expect("the signage is alive");
+    }
+
+    /// An emergency published through node A reaches the screens whose
+    /// push streams node B holds, within the 2 s an emergency may take,
+    /// and node B serves it rather than its cached notices.
+    pub(crate) async fn signage_crosses_nodes(
+        a: Arc<dyn Store>,
+        b: Arc<dyn Store>,
+        dir: &std::path::Path,
+    ) {
+        let secretary = testing::secretary(&*a).await;
+        let community = secretary.community_id.unwrap();
+        let (signage_a, signage_b) = (node(&a, &dir.join("a")), node(&b, &dir.join("b")));
+        assert!(signage_b
+            .current_notices(community)
+            .await
+            .unwrap()
+            .is_empty());
+        let mut screens_b = signage_b.subscribe();
+        screens_b.borrow_and_update();
+
+        let draft = NoticeDraft::new(
+            community,
+            "紧急停水",
+            "3号楼今晚停水，请提前储水。",
+            NoticeCategory::Outage,
+            true,
+            Validity::new(chrono::Utc::now() - chrono::Duration::minutes(1), None).unwrap(),
+            vec![],
+            vec![],
+            15,
+            9,
+            vec![],
+            None,
+        )
+        .unwrap();
+        let notice = signage_a
+            .create_notice(&secretary, &draft, Intent::Publish)
+            .await
+            .unwrap();
+        woken(&mut screens_b).await;
+        let shown = signage_b.current_notices(community).await.unwrap();
+        assert_eq!(shown.iter().map(|n| n.id).collect::<Vec<_>>(), [notice.id]);
+
+        // The figures switch, too.
+        signage_a.screen_figures_switched(community);
+        woken(&mut screens_b).await;
+    }
+
+    #[tokio::test]
+    async fn signage_crosses_nodes_on_one_sqlite_file_with_linked_buses() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = testing::two_sqlite_nodes(dir.path()).await;
+        signage_crosses_nodes(a, b, dir.path()).await;
+    }
 
     #[test]
     fn signage_signals_are_small_json() {
         let signal = SignageSignal::Notices { c: CommunityId(4) };
         let json = serde_json::to_string(&signal).unwrap();
         assert_eq!(json, r#"{"k":"notices","c":4}"#);
-        assert_eq!(serde_json::from_str::<SignageSignal>(&json).unwrap(), signal);
+        assert_eq!(
+            serde_json::from_str::<SignageSignal>(&json).unwrap(),
+            signal
+        );
         let screens = serde_json::to_string(&SignageSignal::Screens).unwrap();
         assert_eq!(screens, r#"{"k":"screens"}"#);
     }

@@ -35,9 +35,9 @@ pub use feedback_settings::{
 pub use personal_data::{
     PersonalData, PersonalDataStore, PersonalRecord, PersonalVote, ReadMark, SessionFacts,
 };
+pub use postgres::PgStore;
 pub use record_photos::{NewRecordPhoto, RecordPhoto, RecordPhotoStore};
 pub use record_reads::{RecordReadStore, RecordUpdate, FILING_SEQ};
-pub use postgres::PgStore;
 pub use signals::{AccountChanges, SignalReceiver, Signals, Topic};
 pub use sqlite::SqliteStore;
 

@@ -175,7 +175,10 @@ impl Signals {
                 envelope: envelope(self.inner.node, payload),
             };
             if outbox.send(outgoing).is_err() {
-                tracing::warn!(?topic, "the signal sender has stopped; other nodes are not told");
+                tracing::warn!(
+                    ?topic,
+                    "the signal sender has stopped; other nodes are not told"
+                );
             }
         }
         Ok(())
@@ -316,21 +319,111 @@ impl AccountChanges {
 
     /// The next changed account. `Err(Lagged(_))`: any account may have
     /// changed.
-    pub async fn recv(
-        &mut self,
-    ) -> Result<crate::domain::AccountId, broadcast::error::RecvError> {
+    pub async fn recv(&mut self) -> Result<crate::domain::AccountId, broadcast::error::RecvError> {
         loop {
             let signal = self.signals.recv().await?;
             match signal.payload.parse::<i64>() {
                 Ok(id) => return Ok(crate::domain::AccountId(id)),
-                Err(_) => tracing::warn!(payload = %signal.payload, "a malformed account signal was ignored"),
+                Err(_) => {
+                    tracing::warn!(payload = %signal.payload, "a malformed account signal was ignored")
+                }
             }
         }
     }
 }
 
+/// Two nodes without PostgreSQL, for tests of what receives signals: two
+/// stores on one SQLite file whose buses are linked as if they shared a
+/// database (what one publishes, the other delivers as another node's).
 #[cfg(test)]
-mod tests {
+pub(crate) mod testing {
+    use std::sync::Arc;
+
+    use tokio::sync::broadcast::error::RecvError;
+
+    use super::{envelope, Signals, Topic};
+    use crate::domain::{
+        Account, Actor, CommunityCode, DisplayName, NewAccount, PlaceName, Role, Username,
+    };
+    use crate::store::{SqliteStore, Store};
+
+    /// Links two buses both ways.
+    pub(crate) fn link(a: &Signals, b: &Signals) {
+        forward(a, b);
+        forward(b, a);
+    }
+
+    fn forward(from: &Signals, to: &Signals) {
+        for topic in Topic::ALL {
+            let mut receiver = from.subscribe(topic);
+            let node = from.node();
+            let to = to.downgrade();
+            tokio::spawn(async move {
+                loop {
+                    let received = receiver.recv().await;
+                    let Some(to) = to.upgrade() else { return };
+                    match received {
+                        Ok(signal) if signal.from_here => to.deliver_notification(
+                            topic.channel(),
+                            &envelope(node, &signal.payload),
+                        ),
+                        Ok(_) => {}
+                        Err(RecvError::Lagged(_)) => to.lagged(),
+                        Err(RecvError::Closed) => return,
+                    }
+                }
+            });
+        }
+    }
+
+    /// Two nodes on one SQLite file (in `dir`), their buses linked.
+    pub(crate) async fn two_sqlite_nodes(
+        dir: &std::path::Path,
+    ) -> (Arc<dyn Store>, Arc<dyn Store>) {
+        let url = format!("sqlite://{}", dir.join("nodes.sqlite").display());
+        let a = SqliteStore::open(&url).await.expect("node a");
+        let b = SqliteStore::open(&url).await.expect("node b");
+        link(
+            crate::store::SignalStore::signals(&a),
+            crate::store::SignalStore::signals(&b),
+        );
+        (Arc::new(a), Arc::new(b))
+    }
+
+    /// A secretary (every staff right there) of a new community.
+    pub(crate) async fn secretary(store: &dyn Store) -> Account {
+        let system = Actor {
+            id: None,
+            name: "test".into(),
+        };
+        let community = store
+            .create_community(
+                &system,
+                &PlaceName::parse("信号小区").unwrap(),
+                &CommunityCode::parse("XH").unwrap(),
+            )
+            .await
+            .expect("a community");
+        store
+            .create_account(
+                &system,
+                NewAccount {
+                    username: Username::parse("secretary").unwrap(),
+                    display_name: DisplayName::parse("王书记").unwrap(),
+                    password_hash: "not a hash".into(),
+                    role: Role::Secretary,
+                    community_id: Some(community.id),
+                    estate_id: None,
+                    unit_id: None,
+                },
+            )
+            .await
+            .expect("a secretary")
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
     use super::*;
     use broadcast::error::RecvError;
 
@@ -348,15 +441,19 @@ mod tests {
             assert!(signal.from_here);
         }
         assert_eq!(&*accounts.recv().await.unwrap().payload, "7");
-        assert!(tokio::time::timeout(std::time::Duration::from_millis(20), chat.recv())
-            .await
-            .is_err());
+        assert!(
+            tokio::time::timeout(std::time::Duration::from_millis(20), chat.recv())
+                .await
+                .is_err()
+        );
     }
 
     #[test]
     fn payloads_are_bounded() {
         let signals = Signals::in_process();
-        assert!(signals.publish(Topic::Chat, &"x".repeat(MAX_PAYLOAD)).is_ok());
+        assert!(signals
+            .publish(Topic::Chat, &"x".repeat(MAX_PAYLOAD))
+            .is_ok());
         assert_eq!(
             signals.publish(Topic::Chat, &"x".repeat(MAX_PAYLOAD + 1)),
             Err(SignalError::TooLarge(MAX_PAYLOAD + 1))
@@ -381,6 +478,34 @@ mod tests {
         signals.lagged();
         assert!(matches!(live.recv().await, Err(RecvError::Lagged(_))));
         assert_eq!(signals.reconnects(), 1);
+    }
+
+    /// An account changed through one node (here its password, which ends
+    /// its sessions) is told to the other node's listeners.
+    pub(crate) async fn account_changes_cross_nodes(
+        a: std::sync::Arc<dyn crate::store::Store>,
+        b: std::sync::Arc<dyn crate::store::Store>,
+    ) {
+        let secretary = testing::secretary(&*a).await;
+        let mut on_b = b.account_changes();
+        let system = crate::domain::Actor {
+            id: None,
+            name: "test".into(),
+        };
+        a.set_password(&system, secretary.id, "another hash")
+            .await
+            .unwrap();
+        let changed = tokio::time::timeout(std::time::Duration::from_secs(5), on_b.recv())
+            .await
+            .expect("told within 5 s");
+        assert_eq!(changed.unwrap(), secretary.id);
+    }
+
+    #[tokio::test]
+    async fn account_changes_cross_nodes_on_one_sqlite_file_with_linked_buses() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = testing::two_sqlite_nodes(dir.path()).await;
+        account_changes_cross_nodes(a, b).await;
     }
 
     #[tokio::test]

@@ -101,7 +101,10 @@ pub(crate) mod testing {
 
     /// A PostgreSQL store on a new, migrated database.
     pub(crate) async fn store() -> PgStore {
-        let url = cluster().create_database().await.expect("a scratch database");
+        let url = cluster()
+            .create_database()
+            .await
+            .expect("a scratch database");
         PgStore::open_with(&url, Duration::from_secs(10))
             .await
             .expect("opening the scratch database")

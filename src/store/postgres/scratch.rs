@@ -38,12 +38,23 @@ impl ScratchCluster {
         if as_postgres {
             // The temporary folder is root's; the server needs its own.
             std::fs::create_dir(&data)?;
-            run(Command::new("chown").args(["-R", "postgres:postgres"]).arg(dir.path()))?;
+            run(Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(dir.path()))?;
         }
         run(as_user(as_postgres, &bin.join("initdb"))
             .arg("-D")
             .arg(&data)
-            .args(["-U", "pavilion", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync"]))
+            .args([
+                "-U",
+                "pavilion",
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+            ]))
         .context("initdb")?;
 
         let port = free_port()?;
@@ -93,8 +104,8 @@ impl ScratchCluster {
                 admin
                     .execute(format!("CREATE DATABASE {TEMPLATE}").as_str())
                     .await?;
-                let store = super::PgStore::open_with(&self.url(TEMPLATE), Duration::from_secs(10))
-                    .await?;
+                let store =
+                    super::PgStore::open_with(&self.url(TEMPLATE), Duration::from_secs(10)).await?;
                 store.pool().close().await;
                 anyhow::Ok(())
             })
@@ -196,7 +207,12 @@ fn as_user(as_postgres: bool, program: &Path) -> Command {
     if as_postgres {
         let mut command = Command::new("setpriv");
         command
-            .args(["--reuid=postgres", "--regid=postgres", "--clear-groups", "--"])
+            .args([
+                "--reuid=postgres",
+                "--regid=postgres",
+                "--clear-groups",
+                "--",
+            ])
             .arg(program);
         command
     } else {
@@ -224,7 +240,8 @@ fn free_port() -> anyhow::Result<u16> {
 
 /// Starts a watchdog that stops `server` once this process is gone.
 fn watch_over(server: u32) -> anyhow::Result<()> {
-    let script = "while kill -0 \"$1\" 2>/dev/null && kill -0 \"$2\" 2>/dev/null; do sleep 0.5; done; \
+    let script =
+        "while kill -0 \"$1\" 2>/dev/null && kill -0 \"$2\" 2>/dev/null; do sleep 0.5; done; \
                   kill -INT \"$2\" 2>/dev/null";
     Command::new("sh")
         .args(["-c", script, "watchdog"])

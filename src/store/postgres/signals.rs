@@ -52,7 +52,8 @@ pub(in crate::store) async fn notify_in(
     topic: Topic,
     payload: &str,
 ) -> Result<(), crate::store::StoreError> {
-    signals::check_size(payload).map_err(|_| crate::store::StoreError::Rejected("signal too large"))?;
+    signals::check_size(payload)
+        .map_err(|_| crate::store::StoreError::Rejected("signal too large"))?;
     sqlx::query("SELECT pg_notify($1, $2)")
         .bind(topic.channel())
         .bind(signals::envelope(0, payload))
@@ -121,7 +122,9 @@ async fn follow(pool: PgPool, signals: WeakSignals, first: PgListener) {
                 match listen(&pool).await {
                     Ok(current) => {
                         pause = FIRST_PAUSE;
-                        let Some(signals) = signals.upgrade() else { return };
+                        let Some(signals) = signals.upgrade() else {
+                            return;
+                        };
                         tracing::info!("signal listener reconnected; subscribers resync");
                         signals.lagged();
                         current
@@ -194,7 +197,9 @@ mod tests {
 
     const PATIENCE: Duration = Duration::from_secs(10);
 
-    async fn next(receiver: &mut SignalReceiver) -> Result<crate::store::signals::Signal, RecvError> {
+    async fn next(
+        receiver: &mut SignalReceiver,
+    ) -> Result<crate::store::signals::Signal, RecvError> {
         tokio::time::timeout(PATIENCE, receiver.recv())
             .await
             .expect("a signal within 10 s")
@@ -231,9 +236,12 @@ mod tests {
         assert_eq!((&*signal.payload, signal.from_here), ("from b", false));
         assert_eq!(&*next(&mut on_b).await.unwrap().payload, "from b");
         tokio::time::sleep(Duration::from_millis(300)).await;
-        assert!(tokio::time::timeout(Duration::from_millis(10), on_a.recv())
-            .await
-            .is_err(), "nothing delivered twice");
+        assert!(
+            tokio::time::timeout(Duration::from_millis(10), on_a.recv())
+                .await
+                .is_err(),
+            "nothing delivered twice"
+        );
     }
 
     #[tokio::test]
@@ -241,10 +249,17 @@ mod tests {
         let (a, b) = two_nodes().await;
         let mut accounts = AccountChanges::new(b.signals().subscribe(Topic::Accounts));
         let mut signage = b.signals().subscribe(Topic::Signage);
-        a.signals().publish(Topic::Signage, "{\"k\":\"screens\"}").unwrap();
+        a.signals()
+            .publish(Topic::Signage, "{\"k\":\"screens\"}")
+            .unwrap();
         a.signals().publish(Topic::Accounts, "17").unwrap();
-        assert_eq!(&*next(&mut signage).await.unwrap().payload, "{\"k\":\"screens\"}");
-        let changed = tokio::time::timeout(PATIENCE, accounts.recv()).await.unwrap();
+        assert_eq!(
+            &*next(&mut signage).await.unwrap().payload,
+            "{\"k\":\"screens\"}"
+        );
+        let changed = tokio::time::timeout(PATIENCE, accounts.recv())
+            .await
+            .unwrap();
         assert_eq!(changed.unwrap(), crate::domain::AccountId(17));
     }
 
@@ -254,14 +269,21 @@ mod tests {
         let mut on_a = a.signals().subscribe(Topic::Live);
         let mut on_b = b.signals().subscribe(Topic::Live);
         let mut tx = a.write_tx().await.unwrap();
-        super::notify_in(&mut tx, Topic::Live, "rolled back").await.unwrap();
+        super::notify_in(&mut tx, Topic::Live, "rolled back")
+            .await
+            .unwrap();
         tx.rollback().await.unwrap();
         let mut tx = a.write_tx().await.unwrap();
-        super::notify_in(&mut tx, Topic::Live, "committed").await.unwrap();
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        assert!(tokio::time::timeout(Duration::from_millis(10), on_b.recv())
+        super::notify_in(&mut tx, Topic::Live, "committed")
             .await
-            .is_err(), "nothing before the commit");
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(
+            tokio::time::timeout(Duration::from_millis(10), on_b.recv())
+                .await
+                .is_err(),
+            "nothing before the commit"
+        );
         tx.commit().await.unwrap();
         // Every node, the sending one too.
         for receiver in [&mut on_a, &mut on_b] {
@@ -269,9 +291,11 @@ mod tests {
             assert_eq!((&*signal.payload, signal.from_here), ("committed", false));
         }
         let mut tx = a.write_tx().await.unwrap();
-        assert!(super::notify_in(&mut tx, Topic::Live, &"x".repeat(MAX_PAYLOAD + 1))
-            .await
-            .is_err());
+        assert!(
+            super::notify_in(&mut tx, Topic::Live, &"x".repeat(MAX_PAYLOAD + 1))
+                .await
+                .is_err()
+        );
     }
 
     #[tokio::test]
@@ -341,7 +365,10 @@ mod tests {
         drop(b);
         let deadline = tokio::time::Instant::now() + PATIENCE;
         while listening().await > 1 {
-            assert!(tokio::time::Instant::now() < deadline, "b's listener still runs");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "b's listener still runs"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
