@@ -245,11 +245,19 @@ impl Signals {
         }));
     }
 
-    /// Tells every subscriber of every topic that it may have missed signals.
+    /// The listener reconnected: every subscriber of every topic may have
+    /// missed signals.
     pub(crate) fn lagged(&self) {
         self.inner
             .reconnects
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.resync();
+    }
+
+    /// Tells every subscriber of every topic that it may have missed
+    /// signals (this node's listener reconnected, or another node could not
+    /// send some of its own).
+    pub(crate) fn resync(&self) {
         for topic in &self.inner.topics {
             let _ = topic.send(Delivery::Lagged);
         }

@@ -72,7 +72,7 @@ impl ScratchCluster {
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(dir.path().join("server.log"))?);
         let server = server.spawn().context("starting postgres")?;
-        watch_over(server.id())?;
+        watch_over(server.id(), dir.path())?;
 
         let cluster = Self {
             dir,
@@ -238,15 +238,19 @@ fn free_port() -> anyhow::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-/// Starts a watchdog that stops `server` once this process is gone.
-fn watch_over(server: u32) -> anyhow::Result<()> {
-    let script =
-        "while kill -0 \"$1\" 2>/dev/null && kill -0 \"$2\" 2>/dev/null; do sleep 0.5; done; \
-                  kill -INT \"$2\" 2>/dev/null";
+/// Starts a watchdog that stops `server` once this process is gone, and
+/// then removes `dir` (a cluster kept in a static is never dropped, so its
+/// data directory would otherwise stay in the temporary folder).
+fn watch_over(server: u32, dir: &Path) -> anyhow::Result<()> {
+    let script = "while kill -0 \"$1\" 2>/dev/null && kill -0 \"$2\" 2>/dev/null; do sleep 0.5; done; \
+                  kill -INT \"$2\" 2>/dev/null; \
+                  n=0; while kill -0 \"$2\" 2>/dev/null && [ $n -lt 60 ]; do sleep 0.5; n=$((n+1)); done; \
+                  kill -0 \"$1\" 2>/dev/null || rm -rf \"$3\"";
     Command::new("sh")
         .args(["-c", script, "watchdog"])
         .arg(std::process::id().to_string())
         .arg(server.to_string())
+        .arg(dir)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -12,6 +12,13 @@
 //! listens again, tells every subscriber that it lagged: whatever was sent
 //! meanwhile is read from the store.
 //!
+//! A signal the sender cannot get out (the database unreachable from this
+//! node for longer than [`SEND_PATIENCE`]) is dropped, and the sender owes
+//! the other nodes a resync: once it reaches the database again it sends
+//! one on [`RESYNC_CHANNEL`], and every other node's subscribers resync as
+//! after a reconnect. So a change is never silently lost to other nodes,
+//! even when only this node was cut off.
+//!
 //! A change that must not be seen before its commit can also send its signal
 //! from inside its transaction ([`notify_in`]): PostgreSQL delivers it at
 //! commit (and never, on rollback), to every node including this one.
@@ -26,6 +33,11 @@ use crate::store::signals::{self, Outgoing, Signals, Topic, WeakSignals};
 
 /// The channel of the listener's own pings.
 const PING_CHANNEL: &str = "pavilion_signals_ping";
+/// The channel on which a node that dropped signals asks the others to
+/// resync; the payload is its node id.
+const RESYNC_CHANNEL: &str = "pavilion_signals_resync";
+/// How long the sender keeps trying to send one signal.
+const SEND_PATIENCE: Duration = Duration::from_secs(10);
 /// The listener pings itself this often when nothing else arrives...
 const PING_EVERY: Duration = Duration::from_secs(10);
 /// ...and takes its connection for dead after this long without a word.
@@ -39,7 +51,7 @@ pub(super) async fn start(pool: &PgPool) -> anyhow::Result<Signals> {
     let (outbox, outgoing) = mpsc::unbounded_channel();
     let signals = Signals::shared(outbox);
     let listener = listen(pool).await?;
-    tokio::spawn(send_all(pool.clone(), outgoing));
+    tokio::spawn(send_all(pool.clone(), signals.node(), outgoing));
     tokio::spawn(follow(pool.clone(), signals.downgrade(), listener));
     Ok(signals)
 }
@@ -67,34 +79,71 @@ async fn listen(pool: &PgPool) -> Result<PgListener, sqlx::Error> {
     // Reconnecting is ours to do, so that we can say "lagged" afterwards.
     listener.eager_reconnect(false);
     let mut channels: Vec<&str> = Topic::ALL.iter().map(|t| t.channel()).collect();
-    channels.push(PING_CHANNEL);
+    channels.extend([PING_CHANNEL, RESYNC_CHANNEL]);
     listener.listen_all(channels).await?;
     Ok(listener)
 }
 
-/// The sender task: one `pg_notify` at a time, in order, until the bus is gone.
-async fn send_all(pool: PgPool, mut outgoing: mpsc::UnboundedReceiver<Outgoing>) {
-    while let Some(signal) = outgoing.recv().await {
-        let mut pause = FIRST_PAUSE;
-        for attempt in 1..=3 {
-            let sent = sqlx::query("SELECT pg_notify($1, $2)")
-                .bind(signal.topic.channel())
-                .bind(&signal.envelope)
-                .execute(&pool)
-                .await;
-            match sent {
-                Ok(_) => break,
-                Err(_) if pool.is_closed() => return,
-                Err(e) if attempt == 3 => {
-                    // The other nodes' listeners have most likely lost the
-                    // database too, and resync once they are back.
-                    tracing::error!(topic = ?signal.topic, error = %e, "a signal could not be sent to the other nodes");
+/// The sender task: one `pg_notify` at a time, in order, until the bus is
+/// gone. A signal that cannot be sent is dropped and a resync is owed.
+async fn send_all(pool: PgPool, node: u64, mut outgoing: mpsc::UnboundedReceiver<Outgoing>) {
+    let mut owed = false;
+    loop {
+        let next = if owed {
+            tokio::select! {
+                next = outgoing.recv() => next,
+                _ = tokio::time::sleep(LONGEST_PAUSE) => {
+                    owed = !send_resync(&pool, node).await;
+                    continue;
                 }
-                Err(e) => {
-                    tracing::warn!(topic = ?signal.topic, error = %e, "sending a signal failed; trying again");
-                    tokio::time::sleep(pause).await;
-                    pause *= 2;
-                }
+            }
+        } else {
+            outgoing.recv().await
+        };
+        let Some(signal) = next else { return };
+        if owed {
+            owed = !send_resync(&pool, node).await;
+        }
+        if !send(&pool, signal.topic.channel(), &signal.envelope).await {
+            if pool.is_closed() {
+                return;
+            }
+            tracing::error!(topic = ?signal.topic, "a signal could not be sent to the other nodes; they will be told to resync");
+            owed = true;
+        }
+    }
+}
+
+/// Asks every other node to resync; true once sent.
+async fn send_resync(pool: &PgPool, node: u64) -> bool {
+    let sent = send(pool, RESYNC_CHANNEL, &format!("{node:016x}")).await;
+    if sent {
+        tracing::info!("the other nodes were told to resync");
+    }
+    sent
+}
+
+/// Sends one notification, trying again for up to [`SEND_PATIENCE`].
+async fn send(pool: &PgPool, channel: &str, payload: &str) -> bool {
+    let started = tokio::time::Instant::now();
+    let mut pause = FIRST_PAUSE;
+    loop {
+        let sent = sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(channel)
+            .bind(payload)
+            .execute(pool)
+            .await;
+        match sent {
+            Ok(_) => return true,
+            Err(_) if pool.is_closed() => return false,
+            Err(e) if started.elapsed() >= SEND_PATIENCE => {
+                tracing::warn!(channel, error = %e, "sending a signal failed; giving up on it");
+                return false;
+            }
+            Err(e) => {
+                tracing::warn!(channel, error = %e, "sending a signal failed; trying again");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(LONGEST_PAUSE);
             }
         }
     }
@@ -154,6 +203,13 @@ async fn follow(pool: PgPool, signals: WeakSignals, first: PgListener) {
                             continue;
                         }
                         let Some(signals) = signals.upgrade() else { return };
+                        if notification.channel() == RESYNC_CHANNEL {
+                            if u64::from_str_radix(notification.payload(), 16) != Ok(node) {
+                                tracing::info!("another node dropped signals; subscribers resync");
+                                signals.resync();
+                            }
+                            continue;
+                        }
                         signals.deliver_notification(notification.channel(), notification.payload());
                     }
                     Ok(None) => break "connection lost".to_owned(),
@@ -347,6 +403,19 @@ mod tests {
                 Err(RecvError::Closed) => panic!("the bus closed"),
             }
         }
+    }
+
+    #[tokio::test]
+    async fn a_node_that_dropped_signals_makes_the_others_resync() {
+        let (a, b) = two_nodes().await;
+        let mut on_a = a.signals().subscribe(Topic::Chat);
+        let mut on_b = b.signals().subscribe(Topic::Signage);
+        assert!(super::send_resync(a.pool(), a.signals().node()).await);
+        assert!(matches!(next(&mut on_b).await, Err(RecvError::Lagged(_))));
+        assert_eq!(b.signals().reconnects(), 0, "not a reconnect");
+        // The node that asked has nothing to resync itself.
+        b.signals().publish(Topic::Chat, "after").unwrap();
+        assert_eq!(&*next(&mut on_a).await.unwrap().payload, "after");
     }
 
     #[tokio::test]
