@@ -32,6 +32,15 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
+/// An insert whose parent row does not exist reports "not found", not a
+/// database fault (either backend's foreign key violation).
+pub(super) fn missing_parent(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound,
+        _ => e.into(),
+    }
+}
+
 /// A database too busy to take the change now, by either backend's code:
 /// SQLite's SQLITE_BUSY (5) and SQLITE_LOCKED (6) with their extended codes;
 /// PostgreSQL's serialization failure (40001), deadlock (40P01), lock

@@ -9,6 +9,7 @@ mod personal_data;
 pub mod postgres;
 mod record_photos;
 mod record_reads;
+mod rows;
 pub mod signals;
 mod sqlite;
 
@@ -51,6 +52,27 @@ fn ts(at: DateTime<Utc>) -> String {
 /// retrying: the caller may try again later with the same input.
 pub fn is_busy(error: &StoreError) -> bool {
     matches!(error, StoreError::Busy)
+}
+
+/// Runs a write again while the database is busy, a few times, with a short
+/// pause: the transaction it ran in was rolled back, so nothing is doubled.
+/// (PostgreSQL also reports a deadlock between writers as busy.)
+async fn retry_busy<T, F, Fut>(mut write: F) -> StoreResult<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = StoreResult<T>>,
+{
+    let mut attempt = 0;
+    loop {
+        match write().await {
+            Err(e) if is_busy(&e) && attempt < 3 => {
+                attempt += 1;
+                tracing::warn!(attempt, "database busy; retrying a write");
+                tokio::time::sleep(std::time::Duration::from_millis(50 * attempt)).await;
+            }
+            other => return other,
+        }
+    }
 }
 
 /// Opens the store named by `url` and brings its schema up to date.

@@ -312,6 +312,14 @@ impl SignalReceiver {
             Delivery::Lagged => Err(broadcast::error::RecvError::Lagged(0)),
         }
     }
+
+    /// The next signal if one is waiting (see [`SignalReceiver::recv`]).
+    pub fn try_recv(&mut self) -> Result<Signal, broadcast::error::TryRecvError> {
+        match self.receiver.try_recv()? {
+            Delivery::Signal(signal) => Ok(signal),
+            Delivery::Lagged => Err(broadcast::error::TryRecvError::Lagged(0)),
+        }
+    }
 }
 
 /// Accounts whose sessions, role, place, disabled flag or password changed,
@@ -329,13 +337,29 @@ impl AccountChanges {
     /// changed.
     pub async fn recv(&mut self) -> Result<crate::domain::AccountId, broadcast::error::RecvError> {
         loop {
-            let signal = self.signals.recv().await?;
-            match signal.payload.parse::<i64>() {
-                Ok(id) => return Ok(crate::domain::AccountId(id)),
-                Err(_) => {
-                    tracing::warn!(payload = %signal.payload, "a malformed account signal was ignored")
-                }
+            if let Some(id) = account_of(&self.signals.recv().await?) {
+                return Ok(id);
             }
+        }
+    }
+
+    /// The next changed account if one was told already (a change made
+    /// through this node is told before the change returns).
+    pub fn try_recv(&mut self) -> Result<crate::domain::AccountId, broadcast::error::TryRecvError> {
+        loop {
+            if let Some(id) = account_of(&self.signals.try_recv()?) {
+                return Ok(id);
+            }
+        }
+    }
+}
+
+fn account_of(signal: &Signal) -> Option<crate::domain::AccountId> {
+    match signal.payload.parse::<i64>() {
+        Ok(id) => Some(crate::domain::AccountId(id)),
+        Err(_) => {
+            tracing::warn!(payload = %signal.payload, "a malformed account signal was ignored");
+            None
         }
     }
 }

@@ -11,7 +11,17 @@
 //! `INSERT … ON CONFLICT`); there is no global lock. A change that waits
 //! longer than the busy timeout for a lock fails as `StoreError::Busy`.
 
+mod accounts;
+mod broadcasts;
+mod chat;
+mod disclosure;
+mod feedback_settings;
+mod personal_data;
+mod record_photos;
+mod record_reads;
+mod records;
 pub mod scratch;
+mod signage;
 mod signals;
 
 use std::str::FromStr;
@@ -20,6 +30,7 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres, Transaction};
 
+use super::rows::accounts::{AccountRow, ACCOUNT_COLUMNS};
 use super::*;
 
 pub struct PgStore {
@@ -61,7 +72,6 @@ impl PgStore {
     /// Tells listeners on every node that `account` changed; call after the
     /// commit. (Inside a transaction, `signals::notify_in` does the same at
     /// commit.)
-    #[allow(dead_code)] // Until the account store lands.
     pub(super) fn account_changed(&self, account: AccountId) {
         self.signals.tell(Topic::Accounts, &account.to_string());
     }
@@ -71,6 +81,46 @@ impl PgStore {
     pub(super) async fn write_tx(&self) -> StoreResult<Transaction<'static, Postgres>> {
         Ok(self.pool.begin().await?)
     }
+
+    /// Appends `entry` to the audit log, in the transaction of the change.
+    pub(super) async fn audit(
+        tx: &mut Transaction<'_, Postgres>,
+        entry: NewAuditEntry,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO audit_log (at, actor_id, actor_name, action, entity, entity_id, before, after)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(now())
+        .bind(entry.actor_id.map(|a| a.0))
+        .bind(entry.actor_name)
+        .bind(entry.action)
+        .bind(entry.entity)
+        .bind(entry.entity_id)
+        .bind(entry.before.map(|v| v.to_string()))
+        .bind(entry.after.map(|v| v.to_string()))
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+}
+
+/// The time of a change, as stored.
+fn now() -> String {
+    ts(Utc::now())
+}
+
+pub(super) async fn fetch_account<'e, E: sqlx::PgExecutor<'e>>(
+    db: E,
+    id: AccountId,
+) -> StoreResult<Account> {
+    let row: AccountRow = sqlx::query_as(&format!(
+        "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = $1"
+    ))
+    .bind(id.0)
+    .fetch_one(db)
+    .await?;
+    row.try_into()
 }
 
 /// The store contract tests of each PostgreSQL module share one scratch
@@ -108,6 +158,20 @@ pub(crate) mod testing {
         PgStore::open_with(&url, Duration::from_secs(10))
             .await
             .expect("opening the scratch database")
+    }
+
+    /// Two stores on one new database, as two nodes would have.
+    pub(crate) async fn two_nodes() -> (PgStore, PgStore) {
+        let url = cluster()
+            .create_database()
+            .await
+            .expect("a scratch database");
+        let first = PgStore::open_with(&url, Duration::from_secs(10)).await;
+        let second = PgStore::open_with(&url, Duration::from_secs(10)).await;
+        (
+            first.expect("opening the scratch database"),
+            second.expect("opening the scratch database again"),
+        )
     }
 
     #[tokio::test]

@@ -2,80 +2,13 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{FromRow, QueryBuilder, Sqlite, Transaction};
+use sqlx::{QueryBuilder, Sqlite, Transaction};
 
 use super::{ts, SqliteStore};
-use crate::domain::broadcast::{
-    Broadcast, BroadcastDetails, BroadcastState, Renditions, ReplayState,
-};
+use crate::domain::broadcast::{Broadcast, BroadcastDetails, BroadcastState, ReplayState};
 use crate::domain::*;
+use crate::store::rows::broadcasts::{replay_sources, BroadcastRow, BROADCAST as SELECT};
 use crate::store::{BroadcastFilter, BroadcastStore, StoreError, StoreResult};
-
-#[derive(FromRow)]
-struct BroadcastRow {
-    id: i64,
-    community_id: i64,
-    title: String,
-    description: String,
-    starts_at: DateTime<Utc>,
-    owner_id: i64,
-    state: String,
-    stream_key: String,
-    rendition_low: bool,
-    rendition_audio: bool,
-    went_live_at: Option<DateTime<Utc>>,
-    ended_at: Option<DateTime<Utc>>,
-    replay: String,
-    replay_millis: Option<i64>,
-    recording_error: Option<String>,
-    created_at: DateTime<Utc>,
-    /// Comma-separated estate ids (group_concat).
-    estates: Option<String>,
-}
-
-const SELECT: &str = "SELECT b.id, b.community_id, b.title, b.description, b.starts_at, b.owner_id,
-        b.state, b.stream_key, b.rendition_low, b.rendition_audio, b.went_live_at, b.ended_at,
-        b.replay, b.replay_millis, b.recording_error, b.created_at,
-        (SELECT group_concat(estate_id) FROM broadcast_estates e WHERE e.broadcast_id = b.id) AS estates
-    FROM broadcasts b";
-
-impl TryFrom<BroadcastRow> for Broadcast {
-    type Error = StoreError;
-
-    fn try_from(r: BroadcastRow) -> Result<Self, StoreError> {
-        let corrupt = |what: &str| StoreError::Corrupt(format!("broadcast {}: {what}", r.id));
-        let estates = r
-            .estates
-            .as_deref()
-            .unwrap_or("")
-            .split(',')
-            .filter(|s| !s.is_empty())
-            .map(|s| s.parse().map(EstateId))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|_| corrupt("estate list"))?;
-        Ok(Broadcast {
-            id: BroadcastId(r.id),
-            community_id: CommunityId(r.community_id),
-            state: BroadcastState::parse(&r.state).ok_or_else(|| corrupt("state"))?,
-            replay: ReplayState::parse(&r.replay).ok_or_else(|| corrupt("replay"))?,
-            title: r.title,
-            description: r.description,
-            starts_at: r.starts_at,
-            estates,
-            owner_id: AccountId(r.owner_id),
-            stream_key: r.stream_key,
-            renditions: Renditions {
-                low: r.rendition_low,
-                audio_only: r.rendition_audio,
-            },
-            went_live_at: r.went_live_at,
-            ended_at: r.ended_at,
-            replay_millis: r.replay_millis,
-            recording_error: r.recording_error,
-            created_at: r.created_at,
-        })
-    }
-}
 
 async fn fetch(tx: &mut Transaction<'_, Sqlite>, id: BroadcastId) -> StoreResult<Broadcast> {
     let row: BroadcastRow = sqlx::query_as(&format!("{SELECT} WHERE b.id = ?"))
@@ -316,15 +249,25 @@ impl BroadcastStore for SqliteStore {
         millis: Option<i64>,
     ) -> StoreResult<Broadcast> {
         let mut tx = self.write_tx().await?;
-        sqlx::query(
-            "UPDATE broadcasts SET replay = ?, replay_millis = COALESCE(?, replay_millis)
-             WHERE id = ?",
-        )
-        .bind(replay.as_str())
-        .bind(millis)
-        .bind(id.0)
-        .execute(&mut *tx)
-        .await?;
+        let mut update = QueryBuilder::<Sqlite>::new("UPDATE broadcasts SET replay = ");
+        update
+            .push_bind(replay.as_str())
+            .push(", replay_millis = COALESCE(")
+            .push_bind(millis)
+            .push(", replay_millis) WHERE id = ")
+            .push_bind(id.0);
+        if let Some(sources) = replay_sources(replay) {
+            update.push(" AND replay IN (");
+            let mut states = update.separated(", ");
+            for source in sources {
+                states.push_bind(source.as_str());
+            }
+            update.push(")");
+        }
+        if update.build().execute(&mut *tx).await?.rows_affected() == 0 {
+            fetch(&mut tx, id).await?;
+            return Err(StoreError::Rejected("replay is in another state"));
+        }
         let after = fetch(&mut tx, id).await?;
         let action = match replay {
             ReplayState::None | ReplayState::Processing => "replay.processing",

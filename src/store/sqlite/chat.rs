@@ -6,191 +6,27 @@
 //! Decisions are conditional updates: of two moderators acting on one
 //! comment, one changes it and the other gets `StoreError::Conflict`.
 
-use std::future::Future;
-use std::time::Duration;
-
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{FromRow, QueryBuilder, Sqlite, Transaction};
+use sqlx::{QueryBuilder, Sqlite, Transaction};
 
 use super::{ts, SqliteStore};
 use crate::domain::chat::{
-    event_frame, events_for_changes, reasons_from_text, reasons_to_text, ChatEvent, ChatSettings,
-    Comment, CommentKind, CommentState, QuestionStatus, Sanction, SanctionKind, StoredChatEvent,
+    event_frame, events_for_changes, reasons_to_text, ChatEvent, ChatSettings, Comment,
+    CommentKind, Sanction, SanctionKind, StoredChatEvent,
 };
 use crate::domain::*;
+use crate::store::rows::chat::{
+    AuthorRow, CommentRow, EventRow, SanctionRow, SettingsRow, AUTHORS_IN, COMMENT, EVENT,
+    SANCTION, SETTINGS,
+};
+use crate::store::rows::Stamp;
 use crate::store::{
-    AnswerStep, ChatAuthor, ChatChange, ChatSnapshotRows, ChatStore, CommentFilter, CommentOrder,
-    Moderation, NewComment, NewSanction, PostedComment, StoreError, StoreResult,
+    retry_busy, AnswerStep, ChatAuthor, ChatChange, ChatSnapshotRows, ChatStore, CommentFilter,
+    CommentOrder, Moderation, NewComment, NewSanction, PostedComment, StoreError, StoreResult,
 };
 
-#[derive(FromRow)]
-pub(super) struct CommentRow {
-    id: i64,
-    broadcast_id: i64,
-    community_id: i64,
-    author_id: i64,
-    client_id: String,
-    kind: String,
-    public_name: String,
-    anonymous: bool,
-    body: String,
-    original_body: Option<String>,
-    hold_reasons: String,
-    state: String,
-    status: String,
-    votes: i64,
-    merged_into: Option<i64>,
-    created_at: DateTime<Utc>,
-    decided_by: Option<i64>,
-    decided_at: Option<DateTime<Utc>>,
-    reject_reason: Option<String>,
-    answer: Option<String>,
-    answering_at: Option<DateTime<Utc>>,
-    answered_at: Option<DateTime<Utc>>,
-    answer_offset_ms: Option<i64>,
-    record_id: Option<i64>,
-    revision: i64,
-}
-
-pub(super) const COMMENT: &str =
-    "SELECT id, broadcast_id, community_id, author_id, client_id, kind,
-        public_name, anonymous, body, original_body, hold_reasons, state, status, votes,
-        merged_into, created_at, decided_by, decided_at, reject_reason, answer, answering_at,
-        answered_at, answer_offset_ms, record_id, revision
-    FROM comments";
-
-impl TryFrom<CommentRow> for Comment {
-    type Error = StoreError;
-
-    fn try_from(r: CommentRow) -> Result<Self, StoreError> {
-        let corrupt = |what: &str| StoreError::Corrupt(format!("comment {}: {what}", r.id));
-        Ok(Comment {
-            id: CommentId(r.id),
-            broadcast_id: BroadcastId(r.broadcast_id),
-            community_id: CommunityId(r.community_id),
-            author_id: AccountId(r.author_id),
-            kind: CommentKind::parse(&r.kind).ok_or_else(|| corrupt("kind"))?,
-            state: CommentState::parse(&r.state).ok_or_else(|| corrupt("state"))?,
-            status: QuestionStatus::parse(&r.status).ok_or_else(|| corrupt("status"))?,
-            hold_reasons: reasons_from_text(&r.hold_reasons)
-                .ok_or_else(|| corrupt("hold reasons"))?,
-            public_name: r.public_name,
-            anonymous: r.anonymous,
-            body: r.body,
-            original_body: r.original_body,
-            votes: r.votes,
-            merged_into: r.merged_into.map(CommentId),
-            created_at: r.created_at,
-            decided_by: r.decided_by.map(AccountId),
-            decided_at: r.decided_at,
-            reject_reason: r.reject_reason,
-            answer: r.answer,
-            answering_at: r.answering_at,
-            answered_at: r.answered_at,
-            answer_offset_ms: r.answer_offset_ms,
-            record_id: r.record_id.map(RecordId),
-            client_id: r.client_id,
-            revision: r.revision,
-        })
-    }
-}
-
-#[derive(FromRow)]
-struct SanctionRow {
-    id: i64,
-    community_id: i64,
-    account_id: i64,
-    kind: String,
-    until: Option<DateTime<Utc>>,
-    reason: String,
-    broadcast_id: Option<i64>,
-    by_id: Option<i64>,
-    at: DateTime<Utc>,
-}
-
-const SANCTION: &str = "SELECT id, community_id, account_id, kind, until, reason, broadcast_id,
-        by_id, at
-    FROM chat_sanctions";
-
-impl TryFrom<SanctionRow> for Sanction {
-    type Error = StoreError;
-
-    fn try_from(r: SanctionRow) -> Result<Self, StoreError> {
-        Ok(Sanction {
-            id: r.id,
-            community_id: CommunityId(r.community_id),
-            account_id: AccountId(r.account_id),
-            kind: SanctionKind::parse(&r.kind)
-                .ok_or_else(|| StoreError::Corrupt(format!("sanction {}: kind", r.id)))?,
-            until: r.until,
-            reason: r.reason,
-            broadcast_id: r.broadcast_id.map(BroadcastId),
-            by: r.by_id.map(AccountId),
-            at: r.at,
-        })
-    }
-}
-
-#[derive(FromRow)]
-struct EventRow {
-    broadcast_id: i64,
-    seq: i64,
-    at: DateTime<Utc>,
-    body: String,
-}
-
-impl From<EventRow> for StoredChatEvent {
-    fn from(r: EventRow) -> Self {
-        StoredChatEvent {
-            broadcast_id: BroadcastId(r.broadcast_id),
-            seq: r.seq,
-            at: r.at,
-            body: r.body,
-        }
-    }
-}
-
-#[derive(FromRow)]
-struct SettingsRow {
-    questions_premoderated: bool,
-    chat_premoderated: bool,
-    slow_mode_seconds: i64,
-    open: bool,
-}
-
-impl From<SettingsRow> for ChatSettings {
-    fn from(r: SettingsRow) -> Self {
-        ChatSettings {
-            questions_premoderated: r.questions_premoderated,
-            chat_premoderated: r.chat_premoderated,
-            slow_mode_seconds: u32::try_from(r.slow_mode_seconds).unwrap_or(0),
-            open: r.open,
-        }
-    }
-}
-
 type Tx = Transaction<'static, Sqlite>;
-
-/// Runs a write again while the database is busy, a few times, with a short
-/// pause: the transaction it ran in was rolled back, so nothing is doubled.
-async fn retry_busy<T, F, Fut>(mut write: F) -> StoreResult<T>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = StoreResult<T>>,
-{
-    let mut attempt = 0;
-    loop {
-        match write().await {
-            Err(e) if crate::store::is_busy(&e) && attempt < 3 => {
-                attempt += 1;
-                tracing::warn!(attempt, "database busy; retrying a chat write");
-                tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
-            }
-            other => return other,
-        }
-    }
-}
 
 async fn fetch(tx: &mut Tx, id: CommentId) -> StoreResult<Comment> {
     let row: CommentRow = sqlx::query_as(&format!("{COMMENT} WHERE id = ?"))
@@ -657,13 +493,11 @@ impl SqliteStore {
         at: DateTime<Utc>,
     ) -> StoreResult<ChatChange> {
         let mut tx = self.write_tx().await?;
-        let before: Option<SettingsRow> = sqlx::query_as(
-            "SELECT questions_premoderated, chat_premoderated, slow_mode_seconds, open
-             FROM chat_settings WHERE broadcast_id = ?",
-        )
-        .bind(broadcast.0)
-        .fetch_optional(&mut *tx)
-        .await?;
+        let before: Option<SettingsRow> =
+            sqlx::query_as(&format!("{SETTINGS} WHERE broadcast_id = ?"))
+                .bind(broadcast.0)
+                .fetch_optional(&mut *tx)
+                .await?;
         let before: ChatSettings = before.map(Into::into).unwrap_or_default();
         sqlx::query(
             "INSERT INTO chat_settings (broadcast_id, questions_premoderated, chat_premoderated,
@@ -854,13 +688,11 @@ impl SqliteStore {
 #[async_trait]
 impl ChatStore for SqliteStore {
     async fn chat_settings(&self, broadcast: BroadcastId) -> StoreResult<ChatSettings> {
-        let row: Option<SettingsRow> = sqlx::query_as(
-            "SELECT questions_premoderated, chat_premoderated, slow_mode_seconds, open
-             FROM chat_settings WHERE broadcast_id = ?",
-        )
-        .bind(broadcast.0)
-        .fetch_optional(self.pool())
-        .await?;
+        let row: Option<SettingsRow> =
+            sqlx::query_as(&format!("{SETTINGS} WHERE broadcast_id = ?"))
+                .bind(broadcast.0)
+                .fetch_optional(self.pool())
+                .await?;
         Ok(row.map(Into::into).unwrap_or_default())
     }
 
@@ -896,50 +728,14 @@ impl ChatStore for SqliteStore {
         if accounts.is_empty() {
             return Ok(Vec::new());
         }
-        #[derive(FromRow)]
-        struct AuthorRow {
-            id: i64,
-            username: String,
-            display_name: String,
-            role: String,
-            estate_id: Option<i64>,
-            estate: Option<String>,
-            building_id: Option<i64>,
-            building: Option<String>,
-            unit_label: Option<String>,
-        }
-        let mut query = QueryBuilder::<Sqlite>::new(
-            "SELECT a.id, a.username, a.display_name, a.role,
-                COALESCE(b.estate_id, a.estate_id) AS estate_id, e.name AS estate,
-                u.building_id, b.name AS building, u.label AS unit_label
-             FROM accounts a
-             LEFT JOIN units u ON u.id = a.unit_id
-             LEFT JOIN buildings b ON b.id = u.building_id
-             LEFT JOIN estates e ON e.id = COALESCE(b.estate_id, a.estate_id)
-             WHERE a.id IN (",
-        );
+        let mut query = QueryBuilder::<Sqlite>::new(AUTHORS_IN);
         let mut ids = query.separated(", ");
         for id in accounts {
             ids.push_bind(id.0);
         }
         query.push(")");
         let rows: Vec<AuthorRow> = query.build_query_as().fetch_all(self.pool()).await?;
-        rows.into_iter()
-            .map(|r| {
-                Ok(ChatAuthor {
-                    id: AccountId(r.id),
-                    role: Role::parse(&r.role)
-                        .ok_or_else(|| StoreError::Corrupt(format!("account {}: role", r.id)))?,
-                    username: r.username,
-                    display_name: r.display_name,
-                    estate_id: r.estate_id.map(EstateId),
-                    estate: r.estate,
-                    building_id: r.building_id.map(BuildingId),
-                    building: r.building,
-                    unit_label: r.unit_label,
-                })
-            })
-            .collect()
+        rows.into_iter().map(TryInto::try_into).collect()
     }
 
     async fn post_comment(&self, new: &NewComment) -> StoreResult<PostedComment> {
@@ -1026,7 +822,7 @@ impl ChatStore for SqliteStore {
         dup_key: &str,
         since: DateTime<Utc>,
     ) -> StoreResult<Vec<(AccountId, DateTime<Utc>)>> {
-        let rows: Vec<(i64, DateTime<Utc>)> = sqlx::query_as(
+        let rows: Vec<(i64, Stamp)> = sqlx::query_as(
             "SELECT author_id, created_at FROM comments
              WHERE broadcast_id = ? AND dup_key = ? AND created_at >= ?",
         )
@@ -1037,7 +833,7 @@ impl ChatStore for SqliteStore {
         .await?;
         Ok(rows
             .into_iter()
-            .map(|(author, at)| (AccountId(author), at))
+            .map(|(author, at)| (AccountId(author), at.0))
             .collect())
     }
 
@@ -1181,10 +977,9 @@ impl ChatStore for SqliteStore {
         after_seq: i64,
         limit: i64,
     ) -> StoreResult<Vec<StoredChatEvent>> {
-        let rows: Vec<EventRow> = sqlx::query_as(
-            "SELECT broadcast_id, seq, at, body FROM chat_events
-             WHERE broadcast_id = ? AND seq > ? ORDER BY seq LIMIT ?",
-        )
+        let rows: Vec<EventRow> = sqlx::query_as(&format!(
+            "{EVENT} WHERE broadcast_id = ? AND seq > ? ORDER BY seq LIMIT ?"
+        ))
         .bind(broadcast.0)
         .bind(after_seq)
         .bind(limit.max(1))

@@ -12,33 +12,23 @@ use crate::store::feedback_settings::{
     Department, EscalationRow, EscalationStore, NewEscalation, SlaSettingsStore, StaffAlert,
     StoredSlaPolicy,
 };
-use crate::store::{RecordFilter, RecordStore, StoreError, StoreResult};
-
-type PolicyRow = (i64, i64, String, DateTime<Utc>, String);
-
-fn policy(row: PolicyRow) -> StoreResult<StoredSlaPolicy> {
-    let (id, community, settings, created_at, created_by_name) = row;
-    Ok(StoredSlaPolicy {
-        id,
-        community_id: CommunityId(community),
-        settings: serde_json::from_str(&settings)
-            .map_err(|e| StoreError::Corrupt(format!("sla policy {id}: {e}")))?,
-        created_at,
-        created_by_name,
-    })
-}
+use crate::store::rows::feedback_settings::{
+    escalated_records, meeting_day, parse_meeting_day, records_numbered, DepartmentRow,
+    EscalationDbRow, PolicyRow, StaffAlertRow, DEPARTMENT, ESCALATION, POLICY_COLUMNS, STAFF_ALERT,
+};
+use crate::store::{RecordStore, StoreResult};
 
 #[async_trait]
 impl SlaSettingsStore for SqliteStore {
     async fn sla_policies(&self, community: CommunityId) -> StoreResult<Vec<StoredSlaPolicy>> {
-        let rows: Vec<PolicyRow> = sqlx::query_as(
-            "SELECT id, community_id, settings, created_at, created_by_name FROM sla_policies
-             WHERE community_id = ? ORDER BY created_at, id",
-        )
+        let rows: Vec<PolicyRow> = sqlx::query_as(&format!(
+            "SELECT {POLICY_COLUMNS} FROM sla_policies
+             WHERE community_id = ? ORDER BY created_at, id"
+        ))
         .bind(community.0)
         .fetch_all(self.pool())
         .await?;
-        rows.into_iter().map(policy).collect()
+        rows.into_iter().map(TryInto::try_into).collect()
     }
 
     async fn add_sla_policy(
@@ -55,11 +45,11 @@ impl SlaSettingsStore for SqliteStore {
         .bind(community.0)
         .fetch_optional(&mut *tx)
         .await?;
-        let row: PolicyRow = sqlx::query_as(
+        let row: PolicyRow = sqlx::query_as(&format!(
             "INSERT INTO sla_policies (community_id, settings, created_at, created_by, created_by_name)
              VALUES (?, ?, ?, ?, ?)
-             RETURNING id, community_id, settings, created_at, created_by_name",
-        )
+             RETURNING {POLICY_COLUMNS}"
+        ))
         .bind(community.0)
         .bind(settings.to_string())
         .bind(ts(at))
@@ -73,7 +63,7 @@ impl SlaSettingsStore for SqliteStore {
         entry.before = before.and_then(|b| serde_json::from_str(&b).ok());
         Self::audit(&mut tx, entry).await?;
         tx.commit().await?;
-        policy(row)
+        row.try_into()
     }
 
     async fn figures_on_screens(&self, community: CommunityId) -> StoreResult<bool> {
@@ -126,40 +116,24 @@ async fn department_in(
     community: CommunityId,
     id: i64,
 ) -> StoreResult<Department> {
-    let (name, retired): (String, bool) = sqlx::query_as(
-        "SELECT name, retired_at IS NOT NULL FROM departments WHERE id = ? AND community_id = ?",
-    )
-    .bind(id)
-    .bind(community.0)
-    .fetch_one(&mut **tx)
-    .await?;
-    Ok(Department {
-        id,
-        community_id: community,
-        name,
-        retired,
-    })
+    let row: DepartmentRow =
+        sqlx::query_as(&format!("{DEPARTMENT} WHERE id = ? AND community_id = ?"))
+            .bind(id)
+            .bind(community.0)
+            .fetch_one(&mut **tx)
+            .await?;
+    Ok(row.into())
 }
 
 #[async_trait]
 impl EscalationStore for SqliteStore {
     async fn departments(&self, community: CommunityId) -> StoreResult<Vec<Department>> {
-        let rows: Vec<(i64, String, bool)> = sqlx::query_as(
-            "SELECT id, name, retired_at IS NOT NULL FROM departments
-             WHERE community_id = ? ORDER BY id",
-        )
-        .bind(community.0)
-        .fetch_all(self.pool())
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(id, name, retired)| Department {
-                id,
-                community_id: community,
-                name,
-                retired,
-            })
-            .collect())
+        let rows: Vec<DepartmentRow> =
+            sqlx::query_as(&format!("{DEPARTMENT} WHERE community_id = ? ORDER BY id"))
+                .bind(community.0)
+                .fetch_all(self.pool())
+                .await?;
+        Ok(rows.into_iter().map(Department::from).collect())
     }
 
     async fn add_department(
@@ -317,12 +291,7 @@ impl EscalationStore for SqliteStore {
         .bind(community.0)
         .fetch_all(self.pool())
         .await?;
-        rows.into_iter()
-            .map(|d| {
-                NaiveDate::parse_from_str(&d, "%Y-%m-%d")
-                    .map_err(|_| StoreError::Corrupt(format!("meeting date {d:?}")))
-            })
-            .collect()
+        rows.iter().map(|d| parse_meeting_day(d)).collect()
     }
 
     async fn add_joint_meeting(
@@ -337,7 +306,7 @@ impl EscalationStore for SqliteStore {
             "INSERT OR IGNORE INTO joint_meetings (community_id, meets_on, created_at) VALUES (?, ?, ?)",
         )
         .bind(community.0)
-        .bind(on.format("%Y-%m-%d").to_string())
+        .bind(meeting_day(on))
         .bind(ts(at))
         .execute(&mut *tx)
         .await?
@@ -372,18 +341,7 @@ impl EscalationStore for SqliteStore {
         .bind(limit.clamp(1, 10_000))
         .fetch_all(self.pool())
         .await?;
-        if numbers.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut records = self
-            .list_records(&RecordFilter {
-                limit: numbers.len() as i64,
-                numbers,
-                ..Default::default()
-            })
-            .await?;
-        records.sort_by_key(|r| r.id.0);
-        Ok(records)
+        records_numbered(self, numbers).await
     }
 
     async fn escalate_record(
@@ -429,67 +387,34 @@ impl EscalationStore for SqliteStore {
     ) -> StoreResult<HashMap<RecordId, Vec<EscalationRow>>> {
         let ids_json =
             serde_json::to_string(&ids.iter().map(|i| i.0).collect::<Vec<_>>()).unwrap_or_default();
-        type Row = (i64, i64, DateTime<Utc>, String, String, Option<i64>);
-        let rows: Vec<Row> = sqlx::query_as(
-            "SELECT record_id, seq, at, target, reason, overdue_minutes FROM record_escalations
-             WHERE record_id IN (SELECT value FROM json_each(?)) ORDER BY record_id, seq",
-        )
+        let rows: Vec<EscalationDbRow> = sqlx::query_as(&format!(
+            "{ESCALATION} WHERE record_id IN (SELECT value FROM json_each(?))
+             ORDER BY record_id, seq"
+        ))
         .bind(ids_json)
         .fetch_all(self.pool())
         .await?;
         let mut out: HashMap<RecordId, Vec<EscalationRow>> = HashMap::new();
-        for (record, seq, at, target, reason, overdue_minutes) in rows {
-            out.entry(RecordId(record))
-                .or_default()
-                .push(EscalationRow {
-                    record_id: RecordId(record),
-                    seq,
-                    at,
-                    target,
-                    reason,
-                    overdue_minutes,
-                });
+        for row in rows {
+            let row = EscalationRow::from(row);
+            out.entry(row.record_id).or_default().push(row);
         }
         Ok(out)
     }
 
     async fn escalated_records(&self, community: Option<CommunityId>) -> StoreResult<Vec<Record>> {
-        let mut out = Vec::new();
-        let mut after = None;
-        loop {
-            let page = self
-                .records_page(&[RecordState::Escalated], after, 500)
-                .await?;
-            let Some(last) = page.last() else { break };
-            after = Some(last.id);
-            out.extend(
-                page.into_iter()
-                    .filter(|r| community.is_none_or(|c| c == r.community_id)),
-            );
-        }
-        Ok(out)
+        escalated_records(self, community).await
     }
 
     async fn staff_alerts(&self, account: AccountId, limit: i64) -> StoreResult<Vec<StaffAlert>> {
-        type Row = (i64, i64, String, DateTime<Utc>, Option<DateTime<Utc>>);
-        let rows: Vec<Row> = sqlx::query_as(
-            "SELECT id, record_id, kind, created_at, seen_at FROM staff_alerts
-             WHERE account_id = ? ORDER BY id DESC LIMIT ?",
-        )
+        let rows: Vec<StaffAlertRow> = sqlx::query_as(&format!(
+            "{STAFF_ALERT} WHERE account_id = ? ORDER BY id DESC LIMIT ?"
+        ))
         .bind(account.0)
         .bind(limit.clamp(1, 1000))
         .fetch_all(self.pool())
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(id, record, kind, created_at, seen_at)| StaffAlert {
-                id,
-                record_id: RecordId(record),
-                kind,
-                created_at,
-                seen_at,
-            })
-            .collect())
+        Ok(rows.into_iter().map(StaffAlert::from).collect())
     }
 
     async fn unseen_alert_count(&self, account: AccountId) -> StoreResult<i64> {

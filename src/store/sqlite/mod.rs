@@ -10,8 +10,12 @@ use sqlx::sqlite::{
 };
 use sqlx::{FromRow, Sqlite, SqlitePool, Transaction};
 
+use super::error::missing_parent;
+use super::rows::accounts::{
+    shown_actor_name, AccountRow, ApiKeyRow, AuditRow, BuildingRow, CodeRow, CommunityRow,
+    EstateRow, UnitRow, ACCOUNT_COLUMNS, API_KEY_COLUMNS, UNIT_COLUMNS,
+};
 use super::*;
-use personal_data::shown_actor_name;
 
 mod broadcasts;
 mod chat;
@@ -149,146 +153,6 @@ impl SqliteStore {
         Ok(after)
     }
 }
-
-#[derive(FromRow)]
-struct CommunityRow {
-    id: i64,
-    name: String,
-    code: String,
-    created_at: DateTime<Utc>,
-}
-
-impl From<CommunityRow> for Community {
-    fn from(r: CommunityRow) -> Self {
-        Community {
-            id: CommunityId(r.id),
-            name: r.name,
-            code: r.code,
-            created_at: r.created_at,
-        }
-    }
-}
-
-#[derive(FromRow)]
-struct EstateRow {
-    id: i64,
-    community_id: i64,
-    name: String,
-    created_at: DateTime<Utc>,
-}
-
-impl From<EstateRow> for Estate {
-    fn from(r: EstateRow) -> Self {
-        Estate {
-            id: EstateId(r.id),
-            community_id: CommunityId(r.community_id),
-            name: r.name,
-            created_at: r.created_at,
-        }
-    }
-}
-
-#[derive(FromRow)]
-struct BuildingRow {
-    id: i64,
-    estate_id: i64,
-    name: String,
-    created_at: DateTime<Utc>,
-}
-
-impl From<BuildingRow> for Building {
-    fn from(r: BuildingRow) -> Self {
-        Building {
-            id: BuildingId(r.id),
-            estate_id: EstateId(r.estate_id),
-            name: r.name,
-            created_at: r.created_at,
-        }
-    }
-}
-
-#[derive(FromRow)]
-struct UnitRow {
-    id: i64,
-    building_id: i64,
-    label: String,
-    residents: i64,
-}
-
-impl From<UnitRow> for Unit {
-    fn from(r: UnitRow) -> Self {
-        Unit {
-            id: UnitId(r.id),
-            building_id: BuildingId(r.building_id),
-            label: r.label,
-            residents: r.residents,
-        }
-    }
-}
-
-const UNIT_COLUMNS: &str = "u.id, u.building_id, u.label,
-    (SELECT COUNT(*) FROM accounts a WHERE a.unit_id = u.id AND a.disabled_at IS NULL) AS residents";
-
-#[derive(FromRow)]
-struct CodeRow {
-    id: i64,
-    unit_id: i64,
-    code: String,
-    created_at: DateTime<Utc>,
-    revoked_at: Option<DateTime<Utc>>,
-    uses: i64,
-}
-
-impl From<CodeRow> for RegistrationCode {
-    fn from(r: CodeRow) -> Self {
-        RegistrationCode {
-            id: RegistrationCodeId(r.id),
-            unit_id: UnitId(r.unit_id),
-            code: r.code,
-            created_at: r.created_at,
-            revoked_at: r.revoked_at,
-            uses: r.uses,
-        }
-    }
-}
-
-#[derive(FromRow)]
-struct AccountRow {
-    id: i64,
-    username: String,
-    display_name: String,
-    role: String,
-    community_id: Option<i64>,
-    estate_id: Option<i64>,
-    unit_id: Option<i64>,
-    locale: Option<String>,
-    disabled_at: Option<DateTime<Utc>>,
-    created_at: DateTime<Utc>,
-}
-
-impl TryFrom<AccountRow> for Account {
-    type Error = StoreError;
-
-    fn try_from(r: AccountRow) -> Result<Self, StoreError> {
-        let role = Role::parse(&r.role)
-            .ok_or_else(|| StoreError::Corrupt(format!("role {:?}", r.role)))?;
-        Ok(Account {
-            id: AccountId(r.id),
-            username: r.username,
-            display_name: r.display_name,
-            role,
-            community_id: r.community_id.map(CommunityId),
-            estate_id: r.estate_id.map(EstateId),
-            unit_id: r.unit_id.map(UnitId),
-            locale: r.locale,
-            disabled: r.disabled_at.is_some(),
-            created_at: r.created_at,
-        })
-    }
-}
-
-const ACCOUNT_COLUMNS: &str =
-    "id, username, display_name, role, community_id, estate_id, unit_id, locale, disabled_at, created_at";
 
 pub(super) async fn fetch_account<'e, E: sqlx::SqliteExecutor<'e>>(
     db: E,
@@ -717,7 +581,6 @@ impl DirectoryStore for SqliteStore {
     }
 }
 
-/// An insert whose parent row does not exist reports "not found", not a database fault.
 /// A closed account is never changed again (the schema refuses it too).
 async fn refuse_closed(tx: &mut Transaction<'_, Sqlite>, id: AccountId) -> StoreResult<()> {
     let closed: Option<bool> =
@@ -729,13 +592,6 @@ async fn refuse_closed(tx: &mut Transaction<'_, Sqlite>, id: AccountId) -> Store
         return Err(StoreError::Rejected("the account was closed by its owner"));
     }
     Ok(())
-}
-
-fn missing_parent(e: sqlx::Error) -> StoreError {
-    match &e {
-        sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound,
-        _ => e.into(),
-    }
 }
 
 #[async_trait]
@@ -1071,19 +927,6 @@ impl AccountStore for SqliteStore {
     }
 }
 
-#[derive(FromRow)]
-struct AuditRow {
-    id: i64,
-    at: DateTime<Utc>,
-    actor_id: Option<i64>,
-    actor_name: String,
-    action: String,
-    entity: String,
-    entity_id: Option<String>,
-    before: Option<String>,
-    after: Option<String>,
-}
-
 #[async_trait]
 impl AuditStore for SqliteStore {
     async fn audit_log(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditEntry>> {
@@ -1128,21 +971,7 @@ impl AuditStore for SqliteStore {
         .bind(filter.actors_within.and_then(Scope::estate).map(|e| e.0))
         .fetch_all(&self.pool)
         .await?;
-        let json = |s: Option<String>| s.and_then(|s| serde_json::from_str(&s).ok());
-        Ok(rows
-            .into_iter()
-            .map(|r| AuditEntry {
-                id: r.id,
-                at: r.at,
-                actor_id: r.actor_id.map(AccountId),
-                actor_name: r.actor_name,
-                action: r.action,
-                entity: r.entity,
-                entity_id: r.entity_id,
-                before: json(r.before),
-                after: json(r.after),
-            })
-            .collect())
+        Ok(rows.into_iter().map(Into::into).collect())
     }
 
     async fn audit_actions(&self) -> StoreResult<Vec<String>> {
@@ -1151,29 +980,6 @@ impl AuditStore for SqliteStore {
                 .fetch_all(&self.pool)
                 .await?,
         )
-    }
-}
-
-const API_KEY_COLUMNS: &str = "id, name, community_id, created_at, revoked_at";
-
-#[derive(FromRow)]
-struct ApiKeyRow {
-    id: i64,
-    name: String,
-    community_id: Option<i64>,
-    created_at: DateTime<Utc>,
-    revoked_at: Option<DateTime<Utc>>,
-}
-
-impl From<ApiKeyRow> for ApiKey {
-    fn from(r: ApiKeyRow) -> Self {
-        ApiKey {
-            id: r.id,
-            name: r.name,
-            community_id: r.community_id.map(CommunityId),
-            created_at: r.created_at,
-            revoked_at: r.revoked_at,
-        }
     }
 }
 

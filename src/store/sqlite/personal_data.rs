@@ -1,37 +1,17 @@
 //! `PersonalDataStore` for SQLite.
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 
-use super::chat::{CommentRow, COMMENT};
 use super::{fetch_account, ts, SqliteStore};
-use crate::domain::chat::Comment;
 use crate::domain::*;
-use crate::store::personal_data::{
-    PersonalData, PersonalDataStore, PersonalRecord, PersonalVote, ReadMark, SessionFacts,
+use crate::store::personal_data::{PersonalData, PersonalDataStore};
+use crate::store::rows::chat::COMMENT;
+use crate::store::rows::personal_data::{
+    account_home_and_records, closed_username, CommentRowWithTitle, ReadMarkRow, SessionRow,
+    VoteRow,
 };
-use crate::store::{
-    AccountStore, DirectoryStore, RecordFilter, RecordPhotoStore, RecordStore, StoreError,
-    StoreResult,
-};
-
-/// The name shown for the actor of an event or audit entry in table `alias`:
-/// the name stored with it, unless that account has since been closed, in
-/// which case its anonymous label. Every read of `actor_name` goes through
-/// this, so that a closed account's name appears nowhere.
-pub(super) fn shown_actor_name(alias: &str) -> String {
-    format!(
-        "COALESCE((SELECT closed.display_name FROM accounts closed
-                    WHERE closed.id = {alias}.actor_id AND closed.closed_at IS NOT NULL),
-                  {alias}.actor_name) AS actor_name"
-    )
-}
-
-/// The login name a closed account keeps: unique, and impossible to type at
-/// the login form (`Username::parse` refuses '@'), so nobody can sign in as it.
-fn closed_username(id: AccountId) -> String {
-    format!("@closed-{}", id.0)
-}
+use crate::store::{StoreError, StoreResult};
 
 #[async_trait]
 impl PersonalDataStore for SqliteStore {
@@ -40,46 +20,7 @@ impl PersonalDataStore for SqliteStore {
         actor: &Actor,
         id: AccountId,
     ) -> StoreResult<PersonalData> {
-        let account = self.account(id).await?;
-        let home = match account.unit_id {
-            Some(unit_id) => {
-                let unit = self.unit(unit_id).await?;
-                let building = self.building(unit.building_id).await?;
-                let estate = self.estate(building.estate_id).await?;
-                let community = self.community(estate.community_id).await?;
-                Some([community.name, estate.name, building.name, unit.label])
-            }
-            None => None,
-        };
-
-        let mut records = Vec::new();
-        let mine = self
-            .list_records(&RecordFilter {
-                reporter: Some(id),
-                oldest_first: true,
-                limit: 100_000,
-                ..RecordFilter::default()
-            })
-            .await?;
-        for record in mine {
-            let events = self
-                .record_events(record.id)
-                .await?
-                .into_iter()
-                .filter(|e| e.public)
-                .collect();
-            let photos = self
-                .record_photos(record.id)
-                .await?
-                .into_iter()
-                .filter(|p| p.public)
-                .collect();
-            records.push(PersonalRecord {
-                record,
-                events,
-                photos,
-            });
-        }
+        let (account, home, records) = account_home_and_records(self, id).await?;
 
         let rows: Vec<CommentRowWithTitle> = sqlx::query_as(&format!(
             "SELECT c.*, b.title AS broadcast_title
@@ -91,11 +32,11 @@ impl PersonalDataStore for SqliteStore {
         .await?;
         let comments = rows
             .into_iter()
-            .map(|r| Ok((Comment::try_from(r.comment)?, r.broadcast_title)))
+            .map(TryInto::try_into)
             .collect::<StoreResult<Vec<_>>>()?;
 
-        let votes: Vec<(i64, i64, String, DateTime<Utc>)> = sqlx::query_as(
-            "SELECT v.comment_id, c.broadcast_id, b.title, v.at
+        let votes: Vec<VoteRow> = sqlx::query_as(
+            "SELECT v.comment_id, c.broadcast_id, b.title AS broadcast_title, v.at
                FROM comment_votes v
                JOIN comments c ON c.id = v.comment_id
                JOIN broadcasts b ON b.id = c.broadcast_id
@@ -105,44 +46,23 @@ impl PersonalDataStore for SqliteStore {
         .bind(id.0)
         .fetch_all(self.pool())
         .await?;
-        let votes = votes
-            .into_iter()
-            .map(|(comment, broadcast, title, at)| PersonalVote {
-                comment_id: CommentId(comment),
-                broadcast_id: BroadcastId(broadcast),
-                broadcast_title: title,
-                at,
-            })
-            .collect();
+        let votes = votes.into_iter().map(Into::into).collect();
 
-        let marks: Vec<(i64, i64, DateTime<Utc>)> = sqlx::query_as(
+        let marks: Vec<ReadMarkRow> = sqlx::query_as(
             "SELECT record_id, seen_seq, seen_at FROM record_reads WHERE account_id = ? ORDER BY record_id",
         )
         .bind(id.0)
         .fetch_all(self.pool())
         .await?;
-        let read_marks = marks
-            .into_iter()
-            .map(|(record, seen_seq, seen_at)| ReadMark {
-                record_id: RecordId(record),
-                seen_seq,
-                seen_at,
-            })
-            .collect();
+        let read_marks = marks.into_iter().map(Into::into).collect();
 
-        let sessions: Vec<(DateTime<Utc>, DateTime<Utc>)> = sqlx::query_as(
+        let sessions: Vec<SessionRow> = sqlx::query_as(
             "SELECT created_at, expires_at FROM sessions WHERE account_id = ? ORDER BY created_at",
         )
         .bind(id.0)
         .fetch_all(self.pool())
         .await?;
-        let sessions = sessions
-            .into_iter()
-            .map(|(created_at, expires_at)| SessionFacts {
-                created_at,
-                expires_at,
-            })
-            .collect();
+        let sessions = sessions.into_iter().map(Into::into).collect();
 
         let mut tx = self.write_tx().await?;
         Self::audit(&mut tx, actor.entry("account.export", "account", id.0)).await?;
@@ -223,11 +143,4 @@ impl PersonalDataStore for SqliteStore {
         self.account_changed(id);
         Ok(())
     }
-}
-
-#[derive(sqlx::FromRow)]
-struct CommentRowWithTitle {
-    #[sqlx(flatten)]
-    comment: CommentRow,
-    broadcast_title: String,
 }

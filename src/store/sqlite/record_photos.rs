@@ -3,57 +3,14 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{FromRow, Sqlite, Transaction};
+use sqlx::{Sqlite, Transaction};
 
 use super::{ts, SqliteStore};
 use crate::domain::record::{NewRecord, Record};
-use crate::domain::{AccountId, Actor, RecordId};
+use crate::domain::{Actor, RecordId};
 use crate::store::record_photos::{NewRecordPhoto, RecordPhoto, RecordPhotoStore};
+use crate::store::rows::record_photos::{PhotoRow, PHOTO_COLUMNS};
 use crate::store::{NewRecordEvent, RecordStore, StoreError, StoreResult};
-
-#[derive(FromRow)]
-struct PhotoRow {
-    id: i64,
-    record_id: i64,
-    seq: i64,
-    sha256: String,
-    mime: String,
-    width: i64,
-    height: i64,
-    size_bytes: i64,
-    uploaded_by: i64,
-    created_at: DateTime<Utc>,
-    public: bool,
-}
-
-const PHOTO_COLUMNS: &str =
-    "id, record_id, seq, sha256, mime, width, height, size_bytes, uploaded_by, created_at, public";
-
-impl TryFrom<PhotoRow> for RecordPhoto {
-    type Error = StoreError;
-
-    fn try_from(r: PhotoRow) -> Result<Self, StoreError> {
-        let number = |what: &str, value: i64| {
-            value
-                .try_into()
-                .map_err(|_| StoreError::Corrupt(format!("photo {} {what} {value}", r.id)))
-        };
-        Ok(RecordPhoto {
-            id: r.id,
-            record_id: RecordId(r.record_id),
-            seq: r.seq,
-            width: number("width", r.width)?,
-            height: number("height", r.height)?,
-            size_bytes: u64::try_from(r.size_bytes)
-                .map_err(|_| StoreError::Corrupt(format!("photo {} size", r.id)))?,
-            sha256: r.sha256,
-            mime: r.mime,
-            uploaded_by: AccountId(r.uploaded_by),
-            created_at: r.created_at,
-            public: r.public,
-        })
-    }
-}
 
 impl SqliteStore {
     /// Writes the photos of event `seq` inside the caller's transaction;

@@ -8,14 +8,13 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::FromRow;
 
-use super::personal_data::shown_actor_name;
 use super::{ts, SqliteStore};
-use crate::domain::record::{RecordEvent, RecordState};
 use crate::domain::{AccountId, RecordId};
 use crate::store::record_reads::{RecordReadStore, RecordUpdate, FILING_SEQ};
-use crate::store::{StoreError, StoreResult};
+use crate::store::rows::record_reads::UpdateRow;
+use crate::store::rows::records::event_columns;
+use crate::store::StoreResult;
 
 /// The condition "record `r` (with read row `rr`) has news for reporter `?1`",
 /// with `?2` bound to `FILING_SEQ`. A macro so that queries can `concat!` it.
@@ -53,57 +52,6 @@ const MARK_ALL_SEEN: &str = concat!(
       WHERE excluded.seen_seq > record_reads.seen_seq"
 );
 
-#[derive(FromRow)]
-struct UpdateRow {
-    record_id: i64,
-    number: String,
-    title: String,
-    state: String,
-    seq: i64,
-    at: DateTime<Utc>,
-    actor_id: Option<i64>,
-    actor_name: String,
-    action: String,
-    from_state: Option<String>,
-    to_state: Option<String>,
-    note: String,
-    public: bool,
-    published: bool,
-    rating: Option<u8>,
-    assignee: Option<String>,
-}
-
-fn state(value: &str) -> StoreResult<RecordState> {
-    RecordState::parse(value).ok_or_else(|| StoreError::Corrupt(format!("state {value:?}")))
-}
-
-impl TryFrom<UpdateRow> for RecordUpdate {
-    type Error = StoreError;
-
-    fn try_from(row: UpdateRow) -> Result<Self, StoreError> {
-        Ok(RecordUpdate {
-            record_id: RecordId(row.record_id),
-            number: row.number,
-            title: row.title,
-            state: state(&row.state)?,
-            latest: RecordEvent {
-                seq: row.seq,
-                at: row.at,
-                actor_name: row.actor_name,
-                actor_id: row.actor_id.map(AccountId),
-                action: row.action,
-                from_state: row.from_state.as_deref().map(state).transpose()?,
-                to_state: row.to_state.as_deref().map(state).transpose()?,
-                note: row.note,
-                public: row.public,
-                published: row.published,
-                rating: row.rating,
-                assignee: row.assignee,
-            },
-        })
-    }
-}
-
 #[async_trait]
 impl RecordReadStore for SqliteStore {
     async fn unread_record_count(&self, reporter: AccountId) -> StoreResult<i64> {
@@ -123,9 +71,7 @@ impl RecordReadStore for SqliteStore {
         // The latest event that counts for the reporter, kept only when it is
         // past what they have seen: the same rule as has_news!, one row per record.
         let rows: Vec<UpdateRow> = sqlx::query_as(&format!(
-            "SELECT r.id AS record_id, r.number, r.title, h.state,
-                    e.seq, e.at, e.actor_id, {}, e.action, e.from_state, e.to_state,
-                    e.note, e.public, e.published, e.rating, e.assignee
+            "SELECT r.id AS record_id, r.number, r.title, h.state, {}
                FROM records r
                JOIN record_heads h ON h.record_id = r.id
                LEFT JOIN record_reads rr ON rr.account_id = ?1 AND rr.record_id = r.id
@@ -135,7 +81,7 @@ impl RecordReadStore for SqliteStore {
               WHERE r.reporter_id = ?1 AND e.seq > COALESCE(rr.seen_seq, ?2)
               ORDER BY e.at DESC, r.id DESC
               LIMIT ?3",
-            shown_actor_name("e")
+            event_columns()
         ))
         .bind(reporter.0)
         .bind(FILING_SEQ)

@@ -4,113 +4,19 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{FromRow, QueryBuilder, Sqlite, Transaction};
+use sqlx::{QueryBuilder, Sqlite, Transaction};
 
-use super::personal_data::shown_actor_name;
 use super::{ts, SqliteStore};
-use crate::domain::record::{
-    record_number, NewRecord, Record, RecordClass, RecordEvent, RecordSource, RecordState,
-};
+use crate::domain::record::{record_number, NewRecord, Record, RecordEvent, RecordState};
 use crate::domain::*;
 use crate::feedback::sla::StateChange;
+use crate::store::rows::records::{
+    event_columns, rating, unpack_state_changes, EventRow, EventWithRecord, RecordRow,
+    RECORD_COLUMNS,
+};
 use crate::store::{
     AssigneeFilter, NewRecordEvent, RecordFilter, RecordStore, StoreError, StoreResult,
 };
-
-#[derive(FromRow)]
-struct RecordRow {
-    id: i64,
-    number: String,
-    community_id: i64,
-    estate_id: i64,
-    building_id: Option<i64>,
-    category: String,
-    class: String,
-    title: String,
-    title_public: bool,
-    description: String,
-    location: String,
-    source: String,
-    reporter_id: Option<i64>,
-    created_at: DateTime<Utc>,
-    state: String,
-    version: i64,
-    assignee: Option<String>,
-}
-
-const RECORD_COLUMNS: &str = "r.id, r.number, r.community_id, r.estate_id, r.building_id, r.category, r.class,
-    r.title, r.title_public, r.description, r.location, r.source, r.reporter_id, r.created_at, h.state, h.version, h.assignee";
-
-fn corrupt(what: &str, value: &str) -> StoreError {
-    StoreError::Corrupt(format!("{what} {value:?}"))
-}
-
-impl TryFrom<RecordRow> for Record {
-    type Error = StoreError;
-
-    fn try_from(r: RecordRow) -> Result<Self, StoreError> {
-        Ok(Record {
-            id: RecordId(r.id),
-            class: RecordClass::parse(&r.class).ok_or_else(|| corrupt("class", &r.class))?,
-            source: RecordSource::parse(&r.source).ok_or_else(|| corrupt("source", &r.source))?,
-            state: RecordState::parse(&r.state).ok_or_else(|| corrupt("state", &r.state))?,
-            number: r.number,
-            community_id: CommunityId(r.community_id),
-            estate_id: EstateId(r.estate_id),
-            building_id: r.building_id.map(BuildingId),
-            category: r.category,
-            title: r.title,
-            title_public: r.title_public,
-            description: r.description,
-            location: r.location,
-            reporter_id: r.reporter_id.map(AccountId),
-            created_at: r.created_at,
-            version: r.version,
-            assignee: r.assignee,
-        })
-    }
-}
-
-#[derive(FromRow)]
-struct EventRow {
-    seq: i64,
-    at: DateTime<Utc>,
-    actor_id: Option<i64>,
-    actor_name: String,
-    action: String,
-    from_state: Option<String>,
-    to_state: Option<String>,
-    note: String,
-    public: bool,
-    published: bool,
-    rating: Option<u8>,
-    assignee: Option<String>,
-}
-
-impl TryFrom<EventRow> for RecordEvent {
-    type Error = StoreError;
-
-    fn try_from(r: EventRow) -> Result<Self, StoreError> {
-        let state = |s: Option<String>| -> StoreResult<Option<RecordState>> {
-            s.map(|s| RecordState::parse(&s).ok_or_else(|| corrupt("state", &s)))
-                .transpose()
-        };
-        Ok(RecordEvent {
-            seq: r.seq,
-            at: r.at,
-            actor_id: r.actor_id.map(AccountId),
-            actor_name: r.actor_name,
-            action: r.action,
-            from_state: state(r.from_state)?,
-            to_state: state(r.to_state)?,
-            note: r.note,
-            public: r.public,
-            published: r.published,
-            rating: r.rating,
-            assignee: r.assignee.filter(|a| !a.is_empty()),
-        })
-    }
-}
 
 impl SqliteStore {
     async fn fetch_record<'e, E: sqlx::SqliteExecutor<'e>>(
@@ -266,10 +172,8 @@ impl RecordStore for SqliteStore {
 
     async fn record_events(&self, id: RecordId) -> StoreResult<Vec<RecordEvent>> {
         let rows: Vec<EventRow> = sqlx::query_as(&format!(
-            "SELECT e.seq, e.at, e.actor_id, {}, e.action, e.from_state, e.to_state, e.note, e.public, e.published,
-                    e.rating, e.assignee
-             FROM record_events e WHERE e.record_id = ? ORDER BY e.seq",
-            shown_actor_name("e")
+            "SELECT {} FROM record_events e WHERE e.record_id = ? ORDER BY e.seq",
+            event_columns()
         ))
         .bind(id.0)
         .fetch_all(self.pool())
@@ -415,22 +319,7 @@ impl RecordStore for SqliteStore {
         .await?;
         let mut changes = HashMap::with_capacity(rows.len());
         for (id, packed) in rows {
-            let mut list: Vec<(i64, StateChange)> = Vec::new();
-            for item in packed.split(',') {
-                let mut parts = item.splitn(3, '|');
-                let (Some(seq), Some(at), Some(to)) = (parts.next(), parts.next(), parts.next())
-                else {
-                    return Err(corrupt("event", item));
-                };
-                let seq: i64 = seq.parse().map_err(|_| corrupt("seq", seq))?;
-                let at = DateTime::parse_from_rfc3339(at)
-                    .map_err(|_| corrupt("time", at))?
-                    .with_timezone(&Utc);
-                let to = RecordState::parse(to).ok_or_else(|| corrupt("state", to))?;
-                list.push((seq, StateChange { at, to }));
-            }
-            list.sort_by_key(|(seq, _)| *seq);
-            changes.insert(RecordId(id), list.into_iter().map(|(_, c)| c).collect());
+            changes.insert(RecordId(id), unpack_state_changes(&packed)?);
         }
         Ok(changes)
     }
@@ -438,7 +327,7 @@ impl RecordStore for SqliteStore {
     async fn ratings(&self, ids: &[RecordId]) -> StoreResult<HashMap<RecordId, u8>> {
         let ids_json =
             serde_json::to_string(&ids.iter().map(|i| i.0).collect::<Vec<_>>()).unwrap_or_default();
-        let rows: Vec<(i64, u8)> = sqlx::query_as(
+        let rows: Vec<(i64, i64)> = sqlx::query_as(
             "SELECT record_id, rating FROM record_events
              WHERE record_id IN (SELECT value FROM json_each(?)) AND rating IS NOT NULL
              ORDER BY record_id, seq",
@@ -446,10 +335,9 @@ impl RecordStore for SqliteStore {
         .bind(ids_json)
         .fetch_all(self.pool())
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(id, rating)| (RecordId(id), rating))
-            .collect())
+        rows.into_iter()
+            .map(|(id, value)| Ok((RecordId(id), rating(value)?)))
+            .collect()
     }
 
     async fn events_of(&self, ids: &[RecordId]) -> StoreResult<Vec<(RecordId, RecordEvent)>> {
@@ -457,11 +345,9 @@ impl RecordStore for SqliteStore {
             serde_json::to_string(&ids.iter().map(|i| i.0).collect::<Vec<_>>()).unwrap_or_default();
         let mut out = Vec::new();
         let rows = sqlx::query_as::<_, EventWithRecord>(&format!(
-            "SELECT e.record_id, e.seq, e.at, e.actor_id, {}, e.action, e.from_state, e.to_state, e.note,
-                    e.public, e.published, e.rating, e.assignee
-             FROM record_events e WHERE e.record_id IN (SELECT value FROM json_each(?))
+            "SELECT e.record_id, {} FROM record_events e WHERE e.record_id IN (SELECT value FROM json_each(?))
              ORDER BY e.record_id, e.seq",
-            shown_actor_name("e")
+            event_columns()
         ))
         .bind(ids_json)
         .fetch_all(self.pool())
@@ -471,11 +357,4 @@ impl RecordStore for SqliteStore {
         }
         Ok(out)
     }
-}
-
-#[derive(FromRow)]
-struct EventWithRecord {
-    record_id: i64,
-    #[sqlx(flatten)]
-    event: EventRow,
 }

@@ -1,214 +1,42 @@
 //! `SignageStore` for SQLite.
 
+use std::sync::LazyLock;
+
 use async_trait::async_trait;
-use chrono::{DateTime, NaiveTime, Utc};
-use serde::{Deserialize, Serialize};
-use sqlx::{FromRow, QueryBuilder, Sqlite, Transaction};
+use chrono::{DateTime, Utc};
+use sqlx::{QueryBuilder, Sqlite, Transaction};
 
 use super::{ts, SqliteStore};
 use crate::domain::notice::{
-    DayPart, MediaFile, MediaKind, MediaState, Notice, NoticeCategory, NoticeDraft, NoticeState,
-    Target, Validity, Weekdays,
+    MediaFile, MediaKind, MediaState, Notice, NoticeDraft, NoticeState, Target,
 };
-use crate::domain::screen::{
-    Heartbeat, Orientation, Play, PlayRow, Screen, ScreenGroup, ScreenPlace,
-};
+use crate::domain::screen::{Heartbeat, Play, PlayRow, Screen, ScreenGroup};
 use crate::domain::*;
+use crate::store::rows::signage::{
+    day_parts_json, push_notice_filter, push_play_filter, target_parts, MediaRow, NoticeRow,
+    PlayExportRow, ScreenGroupRow, ScreenRow, MEDIA, NOTICE_COLUMNS, PLAY_EXPORT, SCREEN,
+    SCREEN_GROUP,
+};
 use crate::store::{
     MediaOutcome, NewMedia, NoticeFilter, NoticeTransition, PairingStatus, PlayFilter,
     RecordedPlays, ScreenSetup, SignageStore, StoreError, StoreResult,
 };
 
-// ---------------------------------------------------------------- media
-
-#[derive(FromRow)]
-struct MediaRow {
-    id: i64,
-    community_id: i64,
-    kind: String,
-    state: String,
-    original_name: String,
-    content_type: String,
-    size_bytes: i64,
-    width: Option<i64>,
-    height: Option<i64>,
-    duration_millis: Option<i64>,
-    error: Option<String>,
-    uploaded_by: i64,
-    created_at: DateTime<Utc>,
-}
-
-const MEDIA: &str = "SELECT id, community_id, kind, state, original_name, content_type, size_bytes,
-        width, height, duration_millis, error, uploaded_by, created_at
-    FROM signage_media";
-
-impl TryFrom<MediaRow> for MediaFile {
-    type Error = StoreError;
-
-    fn try_from(r: MediaRow) -> Result<Self, StoreError> {
-        let corrupt = |what: &str| StoreError::Corrupt(format!("media {}: {what}", r.id));
-        Ok(MediaFile {
-            id: MediaId(r.id),
-            community_id: CommunityId(r.community_id),
-            kind: MediaKind::parse(&r.kind).ok_or_else(|| corrupt("kind"))?,
-            state: MediaState::parse(&r.state).ok_or_else(|| corrupt("state"))?,
-            original_name: r.original_name,
-            content_type: r.content_type,
-            size_bytes: r.size_bytes,
-            width: r.width.and_then(|w| u32::try_from(w).ok()),
-            height: r.height.and_then(|h| u32::try_from(h).ok()),
-            duration_millis: r.duration_millis,
-            error: r.error,
-            uploaded_by: AccountId(r.uploaded_by),
-            created_at: r.created_at,
-        })
-    }
-}
-
-// ---------------------------------------------------------------- notices
-
-#[derive(FromRow)]
-struct NoticeRow {
-    id: i64,
-    community_id: i64,
-    title: String,
-    body: String,
-    category: String,
-    emergency: bool,
-    starts_at: DateTime<Utc>,
-    ends_at: Option<DateTime<Utc>>,
-    day_parts: String,
-    display_seconds: i64,
-    priority: i64,
-    video_id: Option<i64>,
-    state: String,
-    rejection_reason: Option<String>,
-    author_id: i64,
-    approved_by: Option<i64>,
-    revision: i64,
-    published_at: Option<DateTime<Utc>>,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-    /// `kind:id` pairs, comma-separated (group_concat).
-    targets: Option<String>,
-    /// Media ids in position order, comma-separated.
-    images: Option<String>,
-}
-
-const NOTICE: &str = "SELECT n.id, n.community_id, n.title, n.body, n.category, n.emergency,
-        n.starts_at, n.ends_at, n.day_parts, n.display_seconds, n.priority, n.video_id, n.state,
-        n.rejection_reason, n.author_id, n.approved_by, n.revision, n.published_at,
-        n.created_at, n.updated_at,
-        (SELECT group_concat(t.kind || ':' || t.target_id) FROM notice_targets t
-            WHERE t.notice_id = n.id) AS targets,
-        (SELECT group_concat(media_id) FROM
-            (SELECT media_id FROM notice_images i WHERE i.notice_id = n.id ORDER BY position))
-            AS images
-    FROM notices n";
-
-/// How day-parts are kept in the `day_parts` JSON column.
-#[derive(Serialize, Deserialize)]
-struct StoredDayPart {
-    weekdays: Vec<u8>,
-    from: NaiveTime,
-    until: NaiveTime,
-}
-
-fn day_parts_json(parts: &[DayPart]) -> String {
-    let stored: Vec<StoredDayPart> = parts
-        .iter()
-        .map(|p| StoredDayPart {
-            weekdays: p.weekdays().iso_numbers(),
-            from: p.from(),
-            until: p.until(),
-        })
-        .collect();
-    serde_json::to_string(&stored).expect("day parts serialise")
-}
-
-fn parse_target(pair: &str) -> Option<Target> {
-    let (kind, id) = pair.split_once(':')?;
-    let id: i64 = id.parse().ok()?;
-    Some(match kind {
-        "community" => Target::Community(CommunityId(id)),
-        "estate" => Target::Estate(EstateId(id)),
-        "building" => Target::Building(BuildingId(id)),
-        "screen" => Target::Screen(ScreenId(id)),
-        "group" => Target::Group(ScreenGroupId(id)),
-        _ => return None,
-    })
-}
-
-fn target_parts(target: Target) -> (&'static str, i64) {
-    match target {
-        Target::Community(id) => ("community", id.0),
-        Target::Estate(id) => ("estate", id.0),
-        Target::Building(id) => ("building", id.0),
-        Target::Screen(id) => ("screen", id.0),
-        Target::Group(id) => ("group", id.0),
-    }
-}
-
-impl TryFrom<NoticeRow> for Notice {
-    type Error = StoreError;
-
-    fn try_from(r: NoticeRow) -> Result<Self, StoreError> {
-        let corrupt = |what: &str| StoreError::Corrupt(format!("notice {}: {what}", r.id));
-        let stored: Vec<StoredDayPart> =
-            serde_json::from_str(&r.day_parts).map_err(|_| corrupt("day parts"))?;
-        let day_parts = stored
-            .into_iter()
-            .map(|p| {
-                let days = Weekdays::from_iso(&p.weekdays).ok_or_else(|| corrupt("weekdays"))?;
-                DayPart::new(days, p.from, p.until).map_err(|_| corrupt("day part"))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut targets = r
-            .targets
-            .as_deref()
-            .unwrap_or("")
-            .split(',')
-            .filter(|s| !s.is_empty())
-            .map(|pair| parse_target(pair).ok_or_else(|| corrupt("target")))
-            .collect::<Result<Vec<_>, _>>()?;
-        targets.sort();
-        let images = r
-            .images
-            .as_deref()
-            .unwrap_or("")
-            .split(',')
-            .filter(|s| !s.is_empty())
-            .map(|s| s.parse().map(MediaId).map_err(|_| corrupt("image list")))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Notice {
-            id: NoticeId(r.id),
-            community_id: CommunityId(r.community_id),
-            category: NoticeCategory::parse(&r.category).ok_or_else(|| corrupt("category"))?,
-            state: NoticeState::parse(&r.state).ok_or_else(|| corrupt("state"))?,
-            validity: Validity::new(r.starts_at, r.ends_at).map_err(|_| corrupt("validity"))?,
-            display_seconds: u32::try_from(r.display_seconds)
-                .map_err(|_| corrupt("display seconds"))?,
-            priority: u8::try_from(r.priority).map_err(|_| corrupt("priority"))?,
-            title: r.title,
-            body: r.body,
-            emergency: r.emergency,
-            day_parts,
-            targets,
-            images,
-            video: r.video_id.map(MediaId),
-            rejection_reason: r.rejection_reason,
-            author_id: AccountId(r.author_id),
-            approved_by: r.approved_by.map(AccountId),
-            revision: r.revision,
-            published_at: r.published_at,
-            created_at: r.created_at,
-            updated_at: r.updated_at,
-        })
-    }
-}
+/// Notices with their targets and images (SQLite's `group_concat`).
+static NOTICE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {NOTICE_COLUMNS},
+            (SELECT group_concat(t.kind || ':' || t.target_id) FROM notice_targets t
+                WHERE t.notice_id = n.id) AS targets,
+            (SELECT group_concat(media_id) FROM
+                (SELECT media_id FROM notice_images i WHERE i.notice_id = n.id ORDER BY position))
+                AS images
+        FROM notices n"
+    )
+});
 
 async fn fetch_notice(tx: &mut Transaction<'_, Sqlite>, id: NoticeId) -> StoreResult<Notice> {
-    let row: NoticeRow = sqlx::query_as(&format!("{NOTICE} WHERE n.id = ?"))
+    let row: NoticeRow = sqlx::query_as(&format!("{} WHERE n.id = ?", *NOTICE))
         .bind(id.0)
         .fetch_one(&mut **tx)
         .await?;
@@ -288,61 +116,6 @@ async fn set_notice_links(
             .await?;
     }
     Ok(())
-}
-
-// ---------------------------------------------------------------- screens
-
-#[derive(FromRow)]
-struct ScreenRow {
-    id: i64,
-    name: String,
-    community_id: i64,
-    estate_id: i64,
-    building_id: i64,
-    group_id: Option<i64>,
-    orientation: String,
-    paired_at: DateTime<Utc>,
-    revoked_at: Option<DateTime<Utc>>,
-    last_seen_at: Option<DateTime<Utc>>,
-    current_notice: Option<i64>,
-    client_version: String,
-    uptime_seconds: i64,
-    last_error: Option<String>,
-}
-
-const SCREEN: &str = "SELECT s.id, s.name, e.community_id, b.estate_id, s.building_id, s.group_id,
-        s.orientation, s.paired_at, s.revoked_at, s.last_seen_at, s.current_notice,
-        s.client_version, s.uptime_seconds, s.last_error
-    FROM screens s JOIN buildings b ON b.id = s.building_id JOIN estates e ON e.id = b.estate_id";
-
-impl TryFrom<ScreenRow> for Screen {
-    type Error = StoreError;
-
-    fn try_from(r: ScreenRow) -> Result<Self, StoreError> {
-        let id = ScreenId(r.id);
-        Ok(Screen {
-            id,
-            name: r.name,
-            place: ScreenPlace {
-                screen_id: id,
-                community_id: CommunityId(r.community_id),
-                estate_id: EstateId(r.estate_id),
-                building_id: BuildingId(r.building_id),
-                group_id: r.group_id.map(ScreenGroupId),
-            },
-            orientation: Orientation::parse(&r.orientation)
-                .ok_or_else(|| StoreError::Corrupt(format!("screen {}: orientation", r.id)))?,
-            paired_at: r.paired_at,
-            revoked_at: r.revoked_at,
-            last_seen_at: r.last_seen_at,
-            heartbeat: Heartbeat {
-                current_notice: r.current_notice.map(NoticeId),
-                client_version: r.client_version,
-                uptime_seconds: u64::try_from(r.uptime_seconds).unwrap_or(0),
-                last_error: r.last_error,
-            },
-        })
-    }
 }
 
 async fn fetch_screen(tx: &mut Transaction<'_, Sqlite>, id: ScreenId) -> StoreResult<Screen> {
@@ -618,7 +391,7 @@ impl SignageStore for SqliteStore {
     }
 
     async fn notice(&self, id: NoticeId) -> StoreResult<Notice> {
-        let row: NoticeRow = sqlx::query_as(&format!("{NOTICE} WHERE n.id = ?"))
+        let row: NoticeRow = sqlx::query_as(&format!("{} WHERE n.id = ?", *NOTICE))
             .bind(id.0)
             .fetch_one(self.pool())
             .await?;
@@ -626,30 +399,8 @@ impl SignageStore for SqliteStore {
     }
 
     async fn list_notices(&self, filter: &NoticeFilter) -> StoreResult<Vec<Notice>> {
-        let mut query = QueryBuilder::<Sqlite>::new(NOTICE);
-        query.push(" WHERE 1 = 1");
-        if let Some(community) = filter.community {
-            query.push(" AND n.community_id = ").push_bind(community.0);
-        }
-        if !filter.states.is_empty() {
-            query.push(" AND n.state IN (");
-            let mut list = query.separated(", ");
-            for state in &filter.states {
-                list.push_bind(state.as_str());
-            }
-            query.push(")");
-        }
-        if !filter.ids.is_empty() {
-            query.push(" AND n.id IN (");
-            let mut list = query.separated(", ");
-            for id in &filter.ids {
-                list.push_bind(id.0);
-            }
-            query.push(")");
-        }
-        query
-            .push(" ORDER BY n.updated_at DESC, n.id DESC LIMIT ")
-            .push_bind(filter.limit.max(1));
+        let mut query = QueryBuilder::<Sqlite>::new(format!("{} WHERE 1 = 1", *NOTICE));
+        push_notice_filter(&mut query, filter);
         let rows: Vec<NoticeRow> = query.build_query_as().fetch_all(self.pool()).await?;
         rows.into_iter().map(TryInto::try_into).collect()
     }
@@ -663,9 +414,10 @@ impl SignageStore for SqliteStore {
         // rather than one with OR, which SQLite may answer by walking every
         // published notice the community ever had.
         let rows: Vec<NoticeRow> = sqlx::query_as(&format!(
-            "{NOTICE} WHERE n.community_id = ? AND n.state = 'published' AND n.ends_at IS NULL
+            "{notice} WHERE n.community_id = ? AND n.state = 'published' AND n.ends_at IS NULL
              UNION ALL
-             {NOTICE} WHERE n.community_id = ? AND n.state = 'published' AND n.ends_at > ?"
+             {notice} WHERE n.community_id = ? AND n.state = 'published' AND n.ends_at > ?",
+            notice = *NOTICE
         ))
         .bind(community.0)
         .bind(community.0)
@@ -957,68 +709,20 @@ impl SignageStore for SqliteStore {
     }
 
     async fn plays(&self, filter: &PlayFilter) -> StoreResult<Vec<PlayRow>> {
-        #[derive(FromRow)]
-        struct Row {
-            screen_id: i64,
-            screen_name: String,
-            notice_id: i64,
-            notice_title: String,
-            started_at: DateTime<Utc>,
-            ended_at: DateTime<Utc>,
-        }
-        let mut query = QueryBuilder::<Sqlite>::new(
-            "SELECT p.screen_id, s.name AS screen_name, p.notice_id, n.title AS notice_title,
-                p.started_at, p.ended_at
-             FROM notice_plays p JOIN screens s ON s.id = p.screen_id
-             JOIN notices n ON n.id = p.notice_id WHERE 1 = 1",
-        );
-        if let Some(community) = filter.community {
-            query.push(" AND n.community_id = ").push_bind(community.0);
-        }
-        if let Some(notice) = filter.notice {
-            query.push(" AND p.notice_id = ").push_bind(notice.0);
-        }
-        if let Some(screen) = filter.screen {
-            query.push(" AND p.screen_id = ").push_bind(screen.0);
-        }
-        if let Some(since) = filter.since {
-            query.push(" AND p.started_at >= ").push_bind(ts(since));
-        }
-        if let Some(until) = filter.until {
-            query.push(" AND p.started_at < ").push_bind(ts(until));
-        }
-        query
-            .push(" ORDER BY p.started_at, p.screen_id LIMIT ")
-            .push_bind(filter.limit.max(1));
-        let rows: Vec<Row> = query.build_query_as().fetch_all(self.pool()).await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| PlayRow {
-                screen_id: ScreenId(r.screen_id),
-                screen_name: r.screen_name,
-                notice_id: NoticeId(r.notice_id),
-                notice_title: r.notice_title,
-                started_at: r.started_at,
-                ended_at: r.ended_at,
-            })
-            .collect())
+        let mut query = QueryBuilder::<Sqlite>::new(PLAY_EXPORT);
+        push_play_filter(&mut query, filter);
+        let rows: Vec<PlayExportRow> = query.build_query_as().fetch_all(self.pool()).await?;
+        Ok(rows.into_iter().map(PlayRow::from).collect())
     }
 
     async fn list_screen_groups(&self, community: CommunityId) -> StoreResult<Vec<ScreenGroup>> {
-        let rows: Vec<(i64, i64, String)> = sqlx::query_as(
-            "SELECT id, community_id, name FROM screen_groups WHERE community_id = ? ORDER BY name",
-        )
+        let rows: Vec<ScreenGroupRow> = sqlx::query_as(&format!(
+            "{SCREEN_GROUP} WHERE community_id = ? ORDER BY name"
+        ))
         .bind(community.0)
         .fetch_all(self.pool())
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(id, community_id, name)| ScreenGroup {
-                id: ScreenGroupId(id),
-                community_id: CommunityId(community_id),
-                name,
-            })
-            .collect())
+        Ok(rows.into_iter().map(ScreenGroup::from).collect())
     }
 
     async fn create_screen_group(
