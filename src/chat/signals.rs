@@ -380,6 +380,13 @@ pub(crate) mod tests {
     }
 
     #[tokio::test]
+    async fn chat_crosses_nodes_on_postgresql() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = testing::two_pg_nodes().await;
+        chat_crosses_nodes(a, b, dir.path()).await;
+    }
+
+    #[tokio::test]
     async fn chat_crosses_nodes_on_one_sqlite_file_with_linked_buses() {
         let dir = tempfile::tempdir().unwrap();
         let (a, b) = testing::two_sqlite_nodes(dir.path()).await;

@@ -422,6 +422,14 @@ pub(crate) mod testing {
         (Arc::new(a), Arc::new(b))
     }
 
+    /// Two nodes on one PostgreSQL database: each its own pool, listener
+    /// and bus.
+    pub(crate) async fn two_pg_nodes() -> (Arc<dyn Store>, Arc<dyn Store>) {
+        let a = crate::store::postgres::testing::store().await;
+        let b = crate::store::postgres::testing::store_on(&a).await;
+        (Arc::new(a), Arc::new(b))
+    }
+
     /// A secretary (every staff right there) of a new community.
     pub(crate) async fn secretary(store: &dyn Store) -> Account {
         let system = Actor {
@@ -537,6 +545,12 @@ pub(crate) mod tests {
     async fn account_changes_cross_nodes_on_one_sqlite_file_with_linked_buses() {
         let dir = tempfile::tempdir().unwrap();
         let (a, b) = testing::two_sqlite_nodes(dir.path()).await;
+        account_changes_cross_nodes(a, b).await;
+    }
+
+    #[tokio::test]
+    async fn account_changes_cross_nodes_on_postgresql() {
+        let (a, b) = testing::two_pg_nodes().await;
         account_changes_cross_nodes(a, b).await;
     }
 
