@@ -17,6 +17,7 @@ mod helpers;
 mod i18n;
 mod kiosk_browser;
 mod live;
+mod nodes;
 mod low_latency;
 mod notices_console;
 mod notifications;
