@@ -16,6 +16,45 @@ pub struct Settings {
     /// (notice day-parting, SLA business hours) are read in it.
     pub time_zone: chrono_tz::Tz,
     pub live: LiveSettings,
+    pub node: NodeSettings,
+}
+
+/// This node among several sharing one database and media directory.
+#[derive(Debug, Clone, Deserialize)]
+pub struct NodeSettings {
+    /// Unique among the nodes; stable across restarts (a node restarted
+    /// under the same name takes its broadcasts back at once). Empty: the
+    /// host name and the HTTP port.
+    pub name: String,
+    /// Where the other nodes reach this one's HTTP server directly (not
+    /// through the load balancer), e.g. `http://10.0.0.5:8080`: live
+    /// playlists and parts of broadcasts whose encoder publishes here are
+    /// fetched from it. Empty: `http://127.0.0.1:<port>` (one machine only).
+    pub internal_url: String,
+}
+
+impl NodeSettings {
+    /// The name, or the host name and `port` when none is set.
+    pub fn name_or_default(&self, port: u16) -> String {
+        if !self.name.trim().is_empty() {
+            return self.name.trim().to_owned();
+        }
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .map(|h| h.trim().to_owned())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "pavilion".to_owned());
+        format!("{host}:{port}")
+    }
+
+    /// The internal URL, or loopback on `port` when none is set.
+    pub fn internal_url_or_default(&self, port: u16) -> String {
+        match self.internal_url.trim().trim_end_matches('/') {
+            "" => format!("http://127.0.0.1:{port}"),
+            url => url.to_owned(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -232,7 +271,9 @@ impl Settings {
             .set_default("live.segment_millis", 2000)?
             .set_default("live.part_millis", 333)?
             .set_default("live.part_hold_back_millis", 1500)?
-            .set_default("live.low_latency", true)?;
+            .set_default("live.low_latency", true)?
+            .set_default("node.name", "")?
+            .set_default("node.internal_url", "")?;
         builder = match file {
             Some(path) => builder.add_source(config::File::from(path).required(true)),
             None => builder.add_source(config::File::with_name("pavilion").required(false)),

@@ -46,7 +46,17 @@ impl Application {
                 )
             })?;
         let port = listener.local_addr()?.port();
-        let live = Live::new(store.clone(), settings.live.clone(), &settings.data_dir);
+        let node = crate::live::Node::new(
+            settings.node.name_or_default(port),
+            settings.node.internal_url_or_default(port),
+        );
+        tracing::info!(node = %node.name, internal_url = %node.internal_url, "this node");
+        let live = Live::new(
+            store.clone(),
+            settings.live.clone(),
+            &settings.data_dir,
+            node,
+        );
         let rtmp_port = live.start().await?;
         let pictures = Arc::new(DecodeSlots::for_this_machine());
         let metrics = observability::Metrics::new()?;

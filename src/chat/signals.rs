@@ -246,7 +246,12 @@ pub(crate) mod tests {
     /// A node's chat: its own live hub and rooms on `store`.
     fn node(store: &Arc<dyn Store>, dir: &std::path::Path) -> Chat {
         let settings = crate::settings::Settings::load(None).expect("default settings");
-        let live = crate::live::Live::new(store.clone(), settings.live, dir);
+        let live = crate::live::Live::new(
+            store.clone(),
+            settings.live,
+            dir,
+            crate::live::Node::local(0),
+        );
         let chat = Chat::new(store.clone(), live.hub().clone(), chrono_tz::Asia::Shanghai);
         chat.spawn_tasks();
         chat

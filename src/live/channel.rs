@@ -121,6 +121,32 @@ impl Feed {
         }
     }
 
+    /// A feed that continues a recording read back from disk (another node,
+    /// or this one before a restart, wrote it): its segments are listed
+    /// again, without parts (those lived in the writer's memory), and its
+    /// parts are numbered from `first_part` on.
+    pub fn resume(
+        rendition: Rendition,
+        minimum_target: u64,
+        low_latency: Option<LowLatency>,
+        recorded: &Playlist,
+        first_part: u64,
+    ) -> Self {
+        let segments = recorded
+            .segments()
+            .iter()
+            .cloned()
+            .map(|mut segment| {
+                segment.first_part = first_part;
+                segment.parts.clear();
+                segment
+            })
+            .collect();
+        let feed = Self::new(rendition, minimum_target, low_latency);
+        feed.change(|state| state.playlist = Playlist::from_segments(minimum_target, segments));
+        feed
+    }
+
     fn read(&self) -> std::sync::RwLockReadGuard<'_, FeedState> {
         self.state.read().unwrap_or_else(|e| e.into_inner())
     }
@@ -329,6 +355,27 @@ fn close_open_segment(state: &mut FeedState) -> Option<(u64, Bytes)> {
     Some((sequence, data))
 }
 
+/// Part numbers a period may use before the next resumed one starts: at
+/// 333 ms parts, five weeks of one encoder session.
+pub const PARTS_PER_PERIOD: u64 = 10_000_000;
+
+/// What a broadcast's recording on disk holds, for a node that continues it.
+#[derive(Debug, Clone, Default)]
+pub struct Recorded {
+    pub renditions: Vec<(Rendition, Playlist)>,
+    /// One more than the highest period any rendition started (its init
+    /// segment is written when it starts, before any media).
+    pub next_period: u32,
+    /// Where the source's recorded media ends on the broadcast's timeline.
+    pub end: Millis,
+}
+
+impl Recorded {
+    pub fn is_empty(&self) -> bool {
+        self.next_period == 0 && self.renditions.is_empty()
+    }
+}
+
 /// The live side of one on-air broadcast: its feeds and the bookkeeping that
 /// lets a reconnecting encoder continue where the last one stopped.
 pub struct Channel {
@@ -355,6 +402,43 @@ impl Channel {
             feeds: RwLock::new(BTreeMap::new()),
             timeline: Mutex::new(Timeline::default()),
         }
+    }
+
+    /// A channel that continues the recording on disk: every rendition's
+    /// segments so far, the next period after the last one started (its
+    /// first segment follows an `EXT-X-DISCONTINUITY`), media sequence
+    /// numbers after the last segment written.
+    ///
+    /// Part names must never repeat within a broadcast (caches keep parts
+    /// as immutable), and the parts the previous writer cut were never on
+    /// disk: parts of a resumed channel are numbered from
+    /// `period × PARTS_PER_PERIOD`, beyond any earlier number.
+    pub fn resume(
+        broadcast: BroadcastId,
+        low_latency: Option<LowLatency>,
+        minimum_target: u64,
+        recorded: &Recorded,
+    ) -> Self {
+        let channel = Self::new(broadcast, low_latency);
+        let first_part = u64::from(recorded.next_period) * PARTS_PER_PERIOD;
+        {
+            let mut feeds = channel.feeds.write().unwrap_or_else(|e| e.into_inner());
+            for (rendition, playlist) in &recorded.renditions {
+                let feed = Feed::resume(
+                    *rendition,
+                    minimum_target,
+                    low_latency,
+                    playlist,
+                    first_part,
+                );
+                feeds.insert(*rendition, Arc::new(feed));
+            }
+        }
+        *channel.timeline.lock().unwrap_or_else(|e| e.into_inner()) = Timeline {
+            periods: recorded.next_period,
+            end: recorded.end,
+        };
+        channel
     }
 
     /// The feed of a rendition, created on first use.

@@ -6,6 +6,7 @@ pub mod delivery;
 pub mod hub;
 pub mod pipeline;
 pub mod recording;
+pub mod relay;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -21,7 +22,7 @@ use crate::media::rtmp;
 use crate::store::{Store, StoreError};
 
 pub use crate::settings::LiveSettings;
-pub use hub::{Hub, Status};
+pub use hub::{Hub, Node, Status};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LiveError {
@@ -49,6 +50,7 @@ impl From<StoreError> for LiveError {
 pub struct Live {
     store: Arc<dyn Store>,
     hub: Hub,
+    relay: relay::Relay,
     settings: LiveSettings,
     visibility: Arc<Mutex<Visibility>>,
 }
@@ -62,10 +64,13 @@ type Visibility = HashMap<BroadcastId, (Instant, Arc<Broadcast>)>;
 const VISIBILITY_TTL: Duration = Duration::from_secs(5);
 
 impl Live {
-    pub fn new(store: Arc<dyn Store>, settings: LiveSettings, data_dir: &Path) -> Self {
+    /// `data_dir/media` must be the media directory every node shares
+    /// (recordings are continued and replays served by any node).
+    pub fn new(store: Arc<dyn Store>, settings: LiveSettings, data_dir: &Path, node: Node) -> Self {
         let layout = recording::Layout::new(data_dir.join("media").join("broadcasts"));
         Self {
-            hub: Hub::new(store.clone(), settings.clone(), layout),
+            hub: Hub::new(store.clone(), settings.clone(), layout, node.clone()),
+            relay: relay::Relay::new(store.clone(), node),
             store,
             settings,
             visibility: Arc::new(Mutex::new(HashMap::new())),
@@ -139,6 +144,16 @@ impl Live {
         &self.hub
     }
 
+    /// Live requests for broadcasts held by other nodes go through this.
+    pub fn relay(&self) -> &relay::Relay {
+        &self.relay
+    }
+
+    /// Stops this node's live work at once, as `kill -9` would (tests).
+    pub fn halt(&self) {
+        self.hub.halt();
+    }
+
     /// Binds the RTMP port and starts accepting encoders; ends broadcasts a
     /// previous run left on air. Returns the bound port.
     pub async fn start(&self) -> anyhow::Result<u16> {
@@ -161,7 +176,8 @@ impl Live {
             max_pending: self.settings.rtmp_max_pending.max(1),
             max_pending_per_address: self.settings.rtmp_max_pending_per_address.max(1),
         };
-        tokio::spawn(rtmp::serve(listener, Arc::new(self.hub.clone()), limits));
+        let serving = tokio::spawn(rtmp::serve(listener, Arc::new(self.hub.clone()), limits));
+        self.hub.keep_task(serving.abort_handle());
         tracing::info!(port, "RTMP ingest listening");
         Ok(port)
     }
@@ -406,7 +422,7 @@ pub(crate) mod tests {
     /// (without an RTMP port).
     fn node(store: &Arc<dyn Store>, dir: &Path) -> Live {
         let settings = crate::settings::Settings::load(None).expect("default settings");
-        let live = Live::new(store.clone(), settings.live, dir);
+        let live = Live::new(store.clone(), settings.live, dir, Node::local(0));
         live.follow_signals();
         live
     }

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use super::channel::Rendition;
+use super::channel::{Recorded, Rendition};
 use super::pipeline::Report;
 use crate::domain::BroadcastId;
 use crate::media::hls::{self, init_uri, segment_uri, Playlist, View};
@@ -127,6 +127,47 @@ pub fn write_atomically(path: &Path, data: &[u8]) -> io::Result<()> {
     let temporary = path.with_extension("part");
     std::fs::write(&temporary, data)?;
     std::fs::rename(&temporary, path)
+}
+
+/// Reads back what is recorded of a broadcast so that a node can continue
+/// it (see `Channel::resume`). Blocking: call on a blocking thread.
+pub fn read_back(layout: &Layout, id: BroadcastId) -> io::Result<Recorded> {
+    let mut recorded = Recorded::default();
+    for rendition in Rendition::ALL {
+        let dir = layout.rendition(id, rendition);
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        for entry in entries {
+            let name = entry?.file_name();
+            let period = name
+                .to_str()
+                .and_then(|n| n.strip_prefix("init-")?.strip_suffix(".mp4"))
+                .and_then(|n| n.parse::<u32>().ok());
+            if let Some(period) = period {
+                recorded.next_period = recorded.next_period.max(period + 1);
+            }
+        }
+        let text = match std::fs::read_to_string(dir.join(PLAYLIST)) {
+            Ok(text) => text,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        let Some((playlist, _ended)) = hls::parse_recording(&text) else {
+            tracing::warn!(broadcast = %id, rendition = rendition.as_str(), "unreadable recording playlist; starting that rendition afresh");
+            continue;
+        };
+        if let Some(last) = playlist.segments().last() {
+            recorded.next_period = recorded.next_period.max(last.period + 1);
+            if rendition == Rendition::Source {
+                recorded.end = last.start + last.duration;
+            }
+        }
+        recorded.renditions.push((rendition, playlist));
+    }
+    Ok(recorded)
 }
 
 /// Closes a recording: every rendition's playlist on disk gets its end mark.

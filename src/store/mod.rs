@@ -5,6 +5,7 @@
 mod contract;
 mod error;
 mod feedback_settings;
+mod ingest;
 mod personal_data;
 pub mod postgres;
 mod record_photos;
@@ -33,6 +34,7 @@ pub use feedback_settings::{
     Department, EscalationRow, EscalationStore, NewEscalation, SlaSettingsStore, StaffAlert,
     StoredSlaPolicy,
 };
+pub use ingest::{Claimed, IngestClaim, IngestHolder, IngestPhase, IngestStore};
 pub use personal_data::{
     PersonalData, PersonalDataStore, PersonalRecord, PersonalVote, ReadMark, SessionFacts,
 };
@@ -89,7 +91,7 @@ pub async fn connect_with(
     if url.starts_with("sqlite:") {
         Ok(Arc::new(SqliteStore::open_with(url, busy_timeout).await?))
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-        anyhow::bail!("this build of Pavilion has no PostgreSQL support yet; use a sqlite: URL")
+        Ok(Arc::new(PgStore::open_with(url, busy_timeout).await?))
     } else {
         anyhow::bail!("unknown database URL scheme in {url:?}; expected sqlite: or postgres:")
     }
@@ -111,6 +113,7 @@ pub trait Store:
     + RecordPhotoStore
     + RecordReadStore
     + PersonalDataStore
+    + IngestStore
     + SignalStore
 {
 }
@@ -129,6 +132,7 @@ impl<T> Store for T where
         + RecordPhotoStore
         + RecordReadStore
         + PersonalDataStore
+        + IngestStore
         + SignalStore
 {
 }

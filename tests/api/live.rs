@@ -577,6 +577,9 @@ async fn a_server_killed_mid_broadcast_keeps_what_it_recorded_as_a_replay() {
             .current_dir(dir.path())
             .env("PAVILION__SERVER__PORT", http.to_string())
             .env("PAVILION__LIVE__RTMP_PORT", rtmp.to_string())
+            // The restarted server waits this long (from the killed one's
+            // last heartbeat) for the encoder before it ends the broadcast.
+            .env("PAVILION__LIVE__GRACE_SECONDS", "3")
             .env("PAVILION__AUTH__ARGON2_MEMORY_KIB", "256")
             .env("PAVILION__AUTH__ARGON2_ITERATIONS", "1")
             .stdout(std::process::Stdio::null())

@@ -1,205 +1,385 @@
-//! Two nodes on one PostgreSQL database (a throwaway cluster), each a whole
-//! server on its own port, no load balancer: what is done through one node
-//! reaches the sockets, screens and sessions the other holds, through
-//! PostgreSQL's LISTEN/NOTIFY (see `store::signals`).
+//! Several nodes, one broadcast: two Pavilion servers in this process share
+//! one SQLite file and one media directory, the way nodes of a district
+//! share PostgreSQL and an NFS mount (which node holds a broadcast's encoder
+//! is a row of the database, so this is a faithful model of two nodes for
+//! the live path). A real encoder (the ffmpeg CLI) publishes over RTMP.
+//!
+//! "Killing" a node here stops its HTTP server and halts its live work
+//! without a word to the database — the closest a test process comes to
+//! `kill -9`; the multi-process harness does the real thing.
 
-use std::sync::OnceLock;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
-use pavilion::domain::notice::{NoticeCategory, NoticeDraft, Validity};
+use actix_web::dev::ServerHandle;
+use pavilion::domain::broadcast::{Broadcast, BroadcastState, Renditions, ReplayState};
 use pavilion::domain::Role;
-use pavilion::signage::notices::Intent;
-use pavilion::store::postgres::scratch::ScratchCluster;
-use serde_json::json;
+use pavilion::settings::Settings;
+use pavilion::startup::Application;
 
 use crate::helpers::*;
-use crate::signage::pair_screen;
+use crate::live::decode;
+use crate::publisher::*;
 
-fn cluster() -> &'static ScratchCluster {
-    static CLUSTER: OnceLock<ScratchCluster> = OnceLock::new();
-    CLUSTER.get_or_init(|| ScratchCluster::start().expect("a scratch PostgreSQL cluster"))
+struct Node {
+    app: TestApp,
+    handle: ServerHandle,
 }
 
-/// Two servers on one new database.
-async fn two_nodes() -> (TestApp, TestApp) {
-    let url = cluster()
-        .create_database()
-        .await
-        .expect("a scratch database");
-    let a = spawn_app_with(|s| s.database.url = url.clone()).await;
-    let b = spawn_app_with(|s| s.database.url = url.clone()).await;
-    (a, b)
-}
-
-#[tokio::test]
-async fn chat_through_one_node_reaches_the_sockets_of_the_other() {
-    let (a, b) = two_nodes().await;
-    let place = a.seed_place().await;
-    let secretary = a.create_account(Role::Secretary, Some(&place)).await;
-    let broadcast = a
-        .schedule_broadcast(&place, &secretary, Default::default())
-        .await;
-    let id = broadcast.id;
-    a.add_resident(&place, "laozhang", "3号楼老张").await;
-    a.add_staff(Role::Moderator, "shenhe", Some(place.community.id))
-        .await;
-    let asker = a.browser_of("laozhang").await;
-    let moderator = b.browser_of("shenhe").await;
-
-    // The asker is on node A; a viewer and the moderator on node B.
-    let mut on_a = a.live_socket(id, Some(&asker), None).await;
-    let mut viewer_b = b.live_socket(id, None, None).await;
-    let mut moderator_b = b.live_socket(id, Some(&moderator), None).await;
-    for socket in [&mut on_a, &mut viewer_b, &mut moderator_b] {
-        socket.expect("snapshot").await;
+/// A node named `name` on the database and media directory under `dir`.
+async fn start_node(dir: &std::path::Path, name: &str, tweak: impl Fn(&mut Settings)) -> Node {
+    let mut settings = test_settings(dir);
+    settings.node.name = name.to_owned();
+    settings.live.stall_seconds = 2;
+    tweak(&mut settings);
+    let database_url = settings.database.url.clone();
+    let app = Application::build(settings).await.expect("a node starts");
+    let port = app.port();
+    let state = app.state();
+    let handle = app.handle();
+    tokio::spawn(app.run_until_stopped());
+    Node {
+        app: TestApp {
+            address: format!("http://127.0.0.1:{port}"),
+            rtmp_port: state.rtmp_port,
+            data_dir: dir.to_owned(),
+            state,
+            database_url,
+            // The shared directory belongs to the test; this one is unused.
+            _dir: tempfile::tempdir().unwrap(),
+        },
+        handle,
     }
-
-    // A question asked on node A waits in the queue node B's moderator sees.
-    on_a.send(json!({"type": "post", "client_id": "q-1", "kind": "question",
-                     "text": "东门路灯什么时候修？", "anonymous": false}))
-        .await;
-    let ack = on_a.expect("ack").await;
-    assert_eq!(ack["state"], "held", "{ack}");
-    let question = ack["comment"]["id"].as_i64().unwrap();
-    let queued = moderator_b
-        .expect_where("queue", |f| f["op"] == "add")
-        .await;
-    assert_eq!(queued["item"]["id"], question);
-
-    // Approved through node B's console: node A's asker sees the event and
-    // is told; node B's viewer sees the same event.
-    let response = b
-        .post_form(
-            &moderator.http,
-            &format!("/console/broadcasts/{id}/moderate"),
-            &[("comment", &question.to_string()), ("action", "approve")],
-        )
-        .await;
-    assert_eq!(response.status(), 303);
-    let seen_b = viewer_b.expect("event").await;
-    let seen_a = on_a.expect("event").await;
-    assert_eq!(seen_a["seq"], seen_b["seq"]);
-    assert_eq!(seen_a["event"]["comment"]["id"], question);
-    let me = on_a.expect_where("me", |f| f["notice"].is_object()).await;
-    assert!(
-        me["me"]["mine"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|c| c["id"] == question && c["state"] == "approved"),
-        "{me}"
-    );
-
-    // A chat message on node A reaches node B's viewer once.
-    on_a.send(json!({"type": "post", "client_id": "c-1", "kind": "chat",
-                     "text": "谢谢物业", "anonymous": false}))
-        .await;
-    let message = viewer_b
-        .expect_where("event", |f| f["event"]["comment"]["kind"] == "chat")
-        .await;
-    assert!(message["seq"].as_i64() > seen_b["seq"].as_i64());
-    let more = viewer_b.drain("event", Duration::from_millis(400)).await;
-    assert!(
-        more.iter().all(|f| f["seq"] != message["seq"]),
-        "nothing twice: {more:?}"
-    );
 }
 
-#[tokio::test]
-async fn a_password_changed_through_one_node_ends_the_sockets_rights_on_the_other() {
-    let (a, b) = two_nodes().await;
-    let place = a.seed_place().await;
-    let secretary = a.create_account(Role::Secretary, Some(&place)).await;
-    let broadcast = a
-        .schedule_broadcast(&place, &secretary, Default::default())
-        .await;
-    let shenhe = a
-        .add_staff(Role::Moderator, "shenhe", Some(place.community.id))
-        .await;
-    let moderator = b.browser_of("shenhe").await;
-    let mut socket = b.live_socket(broadcast.id, Some(&moderator), None).await;
-    socket.expect("snapshot").await;
-
-    a.state
-        .store
-        .set_password(&system(), shenhe.id, "another hash")
-        .await
-        .unwrap();
-    let revoked = socket.expect_where("queue", |f| f["op"] == "revoked").await;
-    assert_eq!(revoked["op"], "revoked");
-    socket.expect("signed_out").await;
+/// Nodes "a" and "b", a community and its secretary.
+async fn two_nodes(
+    grace_seconds: u64,
+) -> (
+    tempfile::TempDir,
+    Node,
+    Node,
+    Place,
+    pavilion::domain::Account,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let tweak = |s: &mut Settings| s.live.grace_seconds = grace_seconds;
+    let a = start_node(dir.path(), "a", tweak).await;
+    let b = start_node(dir.path(), "b", tweak).await;
+    let place = a.app.seed_place().await;
+    let secretary = a.app.create_account(Role::Secretary, Some(&place)).await;
+    (dir, a, b, place, secretary)
 }
 
-#[tokio::test]
-async fn an_emergency_published_through_one_node_is_pushed_to_a_screen_on_the_other() {
-    let (a, b) = two_nodes().await;
-    let place = a.seed_place().await;
-    a.create_account(Role::Admin, None).await;
-    let secretary = a.create_account(Role::Secretary, Some(&place)).await;
-    let token = pair_screen(&a, &place, "3号楼大堂").await;
-
-    // The screen's push stream is held by node B.
-    let response = reqwest::Client::new()
-        .get(b.url("/kiosk/api/events"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let mut events = response.bytes_stream();
-    let mut seen = String::new();
-    while !seen.contains("event: playlist") {
-        let chunk = tokio::time::timeout(Duration::from_secs(10), events.next())
-            .await
-            .expect("the stream starts")
-            .unwrap()
-            .unwrap();
-        seen.push_str(&String::from_utf8_lossy(&chunk));
+impl Node {
+    /// Stops the node as abruptly as this process can: its HTTP server
+    /// without finishing requests, its RTMP ingest and heartbeats.
+    async fn kill(self) {
+        self.app.state.live.halt();
+        self.handle.stop(false).await;
     }
+}
 
-    // Published through node A.
-    let draft = NoticeDraft::new(
-        place.community.id,
-        "燃气泄漏，请勿使用明火",
-        "请立即开窗通风。",
-        NoticeCategory::Outage,
-        true,
-        Validity::new(chrono::Utc::now() - chrono::Duration::minutes(1), None).unwrap(),
-        vec![],
-        vec![],
-        15,
-        9,
-        vec![],
-        None,
-    )
-    .unwrap();
-    a.state
-        .signage
-        .create_notice(&secretary, &draft, Intent::Publish)
-        .await
-        .unwrap();
-    let started = std::time::Instant::now();
-    loop {
-        let chunk = tokio::time::timeout(Duration::from_secs(2), events.next())
-            .await
-            .expect("pushed within 2 s")
-            .unwrap()
-            .unwrap();
-        if String::from_utf8_lossy(&chunk).contains("event: playlist") {
-            break;
+/// What a low-latency player needs from a live media playlist.
+struct Live {
+    text: String,
+    /// `_HLS_msn` and `_HLS_part` of the next part.
+    next: (u64, usize),
+    hint: String,
+}
+
+impl Live {
+    fn parse(text: &str) -> Self {
+        let mut sequence = None;
+        let mut complete = 0;
+        let mut open_parts = 0;
+        let mut hint = None;
+        for line in text.lines() {
+            if let Some(n) = line.strip_prefix("#EXT-X-MEDIA-SEQUENCE:") {
+                sequence = Some(n.parse::<u64>().unwrap());
+            } else if line.starts_with("#EXTINF:") {
+                complete += 1;
+                open_parts = 0;
+            } else if line.starts_with("#EXT-X-PART:") {
+                open_parts += 1;
+            } else if let Some(rest) = line.strip_prefix("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"") {
+                hint = Some(rest.trim_end_matches('"').to_owned());
+            }
+        }
+        let sequence = sequence.unwrap_or_else(|| panic!("no media sequence:\n{text}"));
+        Self {
+            text: text.to_owned(),
+            next: (sequence + complete, open_parts),
+            hint: hint.unwrap_or_else(|| panic!("no preload hint:\n{text}")),
         }
     }
-    assert!(started.elapsed() < Duration::from_secs(2));
-    // Node B serves the emergency, not the playlist it had cached.
-    let playlist: serde_json::Value = reqwest::Client::new()
-        .get(b.url("/kiosk/api/playlist"))
-        .bearer_auth(&token)
-        .send()
+
+    fn lists(&self, uri: &str) -> bool {
+        self.text.contains(&format!("URI=\"{uri}\""))
+    }
+}
+
+async fn get(app: &TestApp, path: &str) -> reqwest::Response {
+    client().get(app.url(path)).send().await.unwrap()
+}
+
+/// The live playlist once it has `segments` segments and parts after them.
+async fn live_edge(app: &TestApp, broadcast: &Broadcast, segments: usize) -> Live {
+    app.wait_for_segments(broadcast.id, segments).await;
+    let path = format!("/live/{}/source/index.m3u8", broadcast.id);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let response = get(app, &path).await;
+        assert_eq!(response.status(), 200);
+        let live = Live::parse(&response.text().await.unwrap());
+        if live.next.1 > 0 {
+            return live;
+        }
+        assert!(Instant::now() < deadline, "no parts:\n{}", live.text);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_viewer_on_one_node_watches_with_low_latency_a_broadcast_ingested_on_another() {
+    let (_dir, a, b, place, secretary) = two_nodes(30).await;
+    let broadcast = a
+        .app
+        .schedule_broadcast(&place, &secretary, Renditions::default())
+        .await;
+    let _encoder = Publisher::start(&a.app.ingest_url(&broadcast.stream_key));
+    live_edge(&a.app, &broadcast, 1).await;
+    assert!(b.app.state.live.hub().channel(broadcast.id).is_none());
+
+    // Followed through node b the way hls.js follows a stream: a blocking
+    // reload for the next part and the hinted part, at the same time.
+    let base = format!("/live/{}/source", broadcast.id);
+    let mut playlist = live_edge(&b.app, &broadcast, 1).await;
+    assert!(playlist.text.contains("CAN-BLOCK-RELOAD=YES"));
+    for _ in 0..10 {
+        let (msn, part) = playlist.next;
+        let reload = format!("{base}/index.m3u8?_HLS_msn={msn}&_HLS_part={part}");
+        let hinted = format!("{base}/{}", playlist.hint);
+        let asked = Instant::now();
+        let (reload, hinted) = tokio::join!(get(&b.app, &reload), get(&b.app, &hinted));
+        // Held on the ingest node until the part exists: about one part long.
+        assert!(
+            asked.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            asked.elapsed()
+        );
+        assert_eq!(reload.status(), 200);
+        assert_eq!(
+            reload.headers()["content-type"],
+            "application/vnd.apple.mpegurl"
+        );
+        let next = Live::parse(&reload.text().await.unwrap());
+        assert!(
+            next.lists(&playlist.hint),
+            "{} not in\n{}",
+            playlist.hint,
+            next.text
+        );
+        assert_eq!(hinted.status(), 200);
+        let delivered = hinted.bytes().await.unwrap();
+        // The same bytes the ingest node serves itself.
+        let direct = get(&a.app, &format!("{base}/{}", playlist.hint)).await;
+        assert_eq!(delivered, direct.bytes().await.unwrap());
+        playlist = next;
+    }
+    let multivariant = get(&b.app, &format!("/live/{}/index.m3u8", broadcast.id)).await;
+    assert_eq!(multivariant.status(), 200);
+    assert!(multivariant
+        .text()
         .await
         .unwrap()
-        .json()
+        .contains("source/index.m3u8"));
+    let (ok, said) = decode(&b.app.url(&format!("/live/{}/index.m3u8", broadcast.id)), 2);
+    assert!(ok, "{said}");
+    // Node b's watch pages see the broadcast live.
+    let on_b = b.app.broadcast(broadcast.id).await;
+    let status = b.app.state.live.hub().status(&on_b);
+    assert_eq!(status.state, BroadcastState::Live);
+    assert!(status.ready);
+}
+
+/// The recording's source playlist on the shared media directory.
+fn recording(app: &TestApp, broadcast: &Broadcast) -> String {
+    let path = app.data_dir.join(format!(
+        "media/broadcasts/{}/source/index.m3u8",
+        broadcast.id
+    ));
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+#[tokio::test]
+async fn when_the_ingest_node_dies_the_encoder_continues_the_same_broadcast_on_another() {
+    let (_dir, a, b, place, secretary) = two_nodes(30).await;
+    let broadcast = a
+        .app
+        .schedule_broadcast(&place, &secretary, Renditions::default())
+        .await;
+    let key = broadcast.stream_key.clone();
+    let encoder = Publisher::start(&a.app.ingest_url(&key));
+    a.app.wait_for_segments(broadcast.id, 3).await;
+    let holder = b.app.state.store.ingest_holder(broadcast.id).await.unwrap();
+    assert_eq!(holder.unwrap().node, "a");
+    a.kill().await;
+    drop(encoder);
+    let before = recording(&b.app, &broadcast).matches("#EXTINF").count();
+    assert!(before >= 3, "{}", recording(&b.app, &broadcast));
+
+    // The encoder reconnects; the load balancer sends it to node b.
+    let _encoder = Publisher::start(&b.app.ingest_url(&key));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let holder = b.app.state.store.ingest_holder(broadcast.id).await.unwrap();
+        if holder.is_some_and(|h| h.node == "b") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "node b did not take the encoder");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    b.app
+        .wait_for_broadcast(broadcast.id, Duration::from_secs(5), "live on b", |x| {
+            x.state == BroadcastState::Live
+        })
+        .await;
+    // The same broadcast goes on after a discontinuity, its media sequence
+    // numbers after the last segment node a wrote.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let playlist = loop {
+        let playlist = b.app.wait_for_segments(broadcast.id, 1).await;
+        if playlist.contains("#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"init-1.mp4\"")
+            && playlist
+                .split("#EXT-X-DISCONTINUITY\n")
+                .nth(1)
+                .unwrap()
+                .contains("#EXTINF")
+        {
+            break playlist;
+        }
+        assert!(Instant::now() < deadline, "no new period:\n{playlist}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    let resumed = format!("seg-{before}.m4s");
+    assert!(playlist.contains(&resumed), "{resumed} not in\n{playlist}");
+    assert!(!playlist.contains("#EXT-X-ENDLIST"));
+    let (ok, said) = decode(
+        &b.app
+            .url(&format!("/live/{}/source/index.m3u8", broadcast.id)),
+        2,
+    );
+    assert!(ok, "{said}");
+    b.app.wait_for_segments(broadcast.id, before + 3).await;
+
+    // Ended: the replay plays what both nodes recorded.
+    b.app
+        .state
+        .live
+        .hub()
+        .end(broadcast.id, &system())
         .await
         .unwrap();
-    assert_eq!(playlist["items"][0]["emergency"], true, "{playlist}");
+    let ended = b
+        .app
+        .wait_for_broadcast(broadcast.id, Duration::from_secs(60), "a replay", |x| {
+            x.replay == ReplayState::Published
+        })
+        .await;
+    let vod = b
+        .app
+        .text(
+            &client(),
+            &format!("/live/{}/source/index.m3u8", broadcast.id),
+        )
+        .await;
+    assert!(vod.ends_with("#EXT-X-ENDLIST\n"), "{vod}");
+    assert!(vod.contains("#EXT-X-DISCONTINUITY"), "{vod}");
+    assert!(vod.contains("seg-0.m4s") && vod.contains(&resumed), "{vod}");
+    let segments = vod.matches("#EXTINF").count();
+    assert!(segments >= before + 3, "{segments} segments:\n{vod}");
+    let millis = ended.replay_millis.expect("replay length");
+    assert!(millis >= 2_000 * (before as i64 + 2), "{millis} ms");
+    let (ok, said) = decode(
+        &b.app.url(&format!("/live/{}/index.m3u8", broadcast.id)),
+        60,
+    );
+    assert!(ok, "{said}");
+    assert_eq!(
+        b.app.state.store.ingest_holder(broadcast.id).await.unwrap(),
+        None
+    );
+}
+
+#[tokio::test]
+async fn when_no_encoder_returns_after_the_ingest_node_dies_the_sweep_ends_the_broadcast() {
+    // Longer than the few seconds after which a silent node counts as dead.
+    let (_dir, a, b, place, secretary) = two_nodes(8).await;
+    let broadcast = a
+        .app
+        .schedule_broadcast(&place, &secretary, Renditions::default())
+        .await;
+    let encoder = Publisher::start(&a.app.ingest_url(&broadcast.stream_key));
+    a.app.wait_for_segments(broadcast.id, 2).await;
+    a.kill().await;
+    drop(encoder);
+
+    b.app
+        .wait_for_broadcast(broadcast.id, Duration::from_secs(15), "reconnecting", |x| {
+            x.state == BroadcastState::Reconnecting
+        })
+        .await;
+    let ended = b
+        .app
+        .wait_for_broadcast(broadcast.id, Duration::from_secs(30), "a replay", |x| {
+            x.replay == ReplayState::Published
+        })
+        .await;
+    assert_eq!(ended.state, BroadcastState::Ended);
+    let vod = b
+        .app
+        .text(
+            &client(),
+            &format!("/live/{}/source/index.m3u8", broadcast.id),
+        )
+        .await;
+    assert!(
+        vod.ends_with("#EXT-X-ENDLIST\n") && vod.matches("#EXTINF").count() >= 2,
+        "{vod}"
+    );
+    let (ok, said) = decode(
+        &b.app.url(&format!("/live/{}/index.m3u8", broadcast.id)),
+        60,
+    );
+    assert!(ok, "{said}");
+}
+
+#[tokio::test]
+async fn staff_ending_a_broadcast_on_one_node_stops_the_encoder_on_another() {
+    let (_dir, a, b, place, secretary) = two_nodes(30).await;
+    let broadcast = a
+        .app
+        .schedule_broadcast(&place, &secretary, Renditions::default())
+        .await;
+    let encoder = Publisher::start(&a.app.ingest_url(&broadcast.stream_key));
+    a.app.wait_for_segments(broadcast.id, 2).await;
+    b.app
+        .state
+        .live
+        .hub()
+        .end(broadcast.id, &system())
+        .await
+        .unwrap();
+    // Node a learns it from the database and cuts the encoder off.
+    let (_, said) = encoder.finish(Duration::from_secs(15)).await;
+    let ended = a
+        .app
+        .wait_for_broadcast(broadcast.id, Duration::from_secs(60), "a replay", |x| {
+            x.replay == ReplayState::Published
+        })
+        .await;
+    assert!(
+        ended.replay_millis.unwrap_or(0) >= 4_000,
+        "{ended:?} {said}"
+    );
 }

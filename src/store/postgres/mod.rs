@@ -16,6 +16,7 @@ mod broadcasts;
 mod chat;
 mod disclosure;
 mod feedback_settings;
+mod ingest;
 mod personal_data;
 mod record_photos;
 mod record_reads;

@@ -12,6 +12,7 @@ pub(crate) mod broadcasts;
 pub(crate) mod chat;
 pub(crate) mod disclosure;
 pub(crate) mod feedback_settings;
+pub(crate) mod ingest;
 pub(crate) mod personal_data;
 pub(crate) mod record_photos;
 pub(crate) mod record_reads;

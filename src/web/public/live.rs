@@ -268,8 +268,11 @@ pub async fn multivariant(
 ) -> Result<HttpResponse, WebError> {
     let id = BroadcastId(*id);
     if let Some(channel) = state.live.hub().channel(id) {
-        let text = channel.multivariant().ok_or(WebError::NotFound)?;
-        return Ok(playlist_response(text.into(), true));
+        if let Some(text) = channel.multivariant() {
+            return Ok(playlist_response(text.into(), true));
+        }
+    } else if let Some(response) = relay(&state, &req, id).await? {
+        return Ok(response);
     }
     let path = replay_dir(&state, &req, id)
         .await?
@@ -314,6 +317,8 @@ pub async fn media(
         if let Some(data) = in_memory(&feed, &file) {
             return Ok(media_response(data, &file));
         }
+    } else if let Some(response) = relay(&state, &req, id).await? {
+        return Ok(response);
     }
     if part.is_some() {
         // Parts live in memory only; the recording has whole segments.
@@ -323,6 +328,79 @@ pub async fn media(
     let path = dir.join(rendition.as_str()).join(&file);
     let content_type = content_type(&file);
     file_response(&req, &path, content_type, file != recording::PLAYLIST).await
+}
+
+/// A live request for a broadcast whose encoder publishes to another node,
+/// answered by that node (see `crate::live::relay`): the request, query
+/// string and all, goes to the holder, and its answer streams back. `None`
+/// when no other live node holds the broadcast: then the recording on the
+/// shared media directory answers.
+async fn relay(
+    state: &AppState,
+    req: &HttpRequest,
+    id: BroadcastId,
+) -> Result<Option<HttpResponse>, WebError> {
+    use crate::live::relay::{FORWARDED_HEADERS, RELAYED};
+    if req.headers().contains_key(RELAYED) {
+        return Ok(None);
+    }
+    let broadcast = state.live.visibility(id).await?;
+    if !broadcast.state.is_on_air() {
+        return Ok(None);
+    }
+    let relay = state.live.relay();
+    let Some(holder) = relay.holder_url(id).await else {
+        return Ok(None);
+    };
+    let path = req
+        .uri()
+        .path_and_query()
+        .map_or_else(|| req.path().to_owned(), |p| p.as_str().to_owned());
+    let headers: Vec<(&str, &[u8])> = FORWARDED_HEADERS
+        .iter()
+        .filter_map(|name| Some((*name, req.headers().get(*name)?.as_bytes())))
+        .collect();
+    let answer = match relay.forward(&holder, &path, &headers).await {
+        Ok(answer) => answer,
+        Err(e) => {
+            relay.forget(id);
+            tracing::warn!(broadcast = %id, %holder, error = %e, "the node holding the broadcast did not answer");
+            return Ok(Some(
+                HttpResponse::ServiceUnavailable()
+                    .insert_header((header::CONTENT_TYPE, "text/plain; charset=utf-8"))
+                    .insert_header((header::CACHE_CONTROL, "no-cache"))
+                    .insert_header((header::RETRY_AFTER, "1"))
+                    .body("the node holding this broadcast did not answer\n"),
+            ));
+        }
+    };
+    let status = actix_web::http::StatusCode::from_u16(answer.status().as_u16())
+        .unwrap_or(actix_web::http::StatusCode::BAD_GATEWAY);
+    let mut response = HttpResponse::build(status);
+    for name in [
+        "content-type",
+        "cache-control",
+        "content-encoding",
+        "content-range",
+        "accept-ranges",
+        "etag",
+        "last-modified",
+        "retry-after",
+    ] {
+        if let Some(value) = answer.headers().get(name) {
+            response.insert_header((name, value.as_bytes()));
+        }
+    }
+    if !answer.headers().contains_key("content-encoding") {
+        // Already compressed media, or tiny playlists: as the holder sends them.
+        response.insert_header((header::CONTENT_ENCODING, "identity"));
+    }
+    let length = answer.content_length();
+    let body = futures_util::TryStreamExt::map_err(answer.bytes_stream(), std::io::Error::other);
+    Ok(Some(match length {
+        Some(length) => response.body(actix_web::body::SizedStream::new(length, body)),
+        None => response.streaming(body),
+    }))
 }
 
 /// Refusals of the low-latency delivery, in a line of plain text: players
