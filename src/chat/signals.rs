@@ -216,9 +216,40 @@ impl Chat {
             let latest = room.latest();
             if latest >= 0 {
                 self.deliver(&room, latest + 1, i64::MAX).await;
+            } else {
+                self.publish_newest(&room).await;
             }
             room.tell_everyone();
             room.tell_moderators(CommentId(0), reload_frame());
+        }
+    }
+}
+
+impl Chat {
+    /// A room that never learnt its position (its sockets resumed from
+    /// their own) publishes the newest stored event: a socket behind it
+    /// sees the gap and fills it from the store, one at it drops it.
+    async fn publish_newest(&self, room: &Room) {
+        let _delivering = room.delivering.lock().await;
+        let newest = match self.store().chat_snapshot(room.broadcast, 0, 0).await {
+            Ok(rows) => rows.seq,
+            Err(e) => {
+                tracing::warn!(broadcast = %room.broadcast, error = %e, "cannot read where a chat stands");
+                return;
+            }
+        };
+        if newest <= 0 || room.latest() >= newest {
+            return;
+        }
+        match self
+            .store()
+            .chat_events_after(room.broadcast, newest - 1, 1)
+            .await
+        {
+            Ok(events) => room.publish(events),
+            Err(e) => {
+                tracing::warn!(broadcast = %room.broadcast, error = %e, "cannot read the newest chat event")
+            }
         }
     }
 }
@@ -382,6 +413,79 @@ pub(crate) mod tests {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// A comment stored whose signal never reached node B (written
+    /// straight to the store, as if the notification was lost while B's
+    /// listener was away) reaches B's viewers once B is told it lagged,
+    /// whether B's room knew its position or not.
+    pub(crate) async fn a_lagging_node_catches_up_from_the_store(
+        a: Arc<dyn Store>,
+        b: Arc<dyn Store>,
+        dir: &std::path::Path,
+    ) {
+        let secretary: Account = testing::secretary(&*a).await;
+        let community = secretary.community_id.unwrap();
+        let details = BroadcastDetails::new(
+            community,
+            "断线重连",
+            "",
+            chrono::Utc::now(),
+            Vec::new(),
+            Renditions::default(),
+        )
+        .unwrap();
+        let system = Actor {
+            id: None,
+            name: "test".into(),
+        };
+        let broadcast = a
+            .create_broadcast(&system, secretary.id, &details, "signals-lag-key")
+            .await
+            .unwrap()
+            .id;
+        let chat_b = node(&b, &dir.join("b"));
+        let mut viewer_b = chat_b.subscribe(broadcast).await.unwrap();
+        let unsignalled = |client_id: &str| crate::store::NewComment {
+            broadcast_id: broadcast,
+            community_id: community,
+            author_id: secretary.id,
+            client_id: client_id.into(),
+            kind: CommentKind::Chat,
+            public_name: "王书记".into(),
+            anonymous: false,
+            body: format!("没有信号的留言 {client_id}"),
+            original_body: None,
+            dup_key: client_id.into(),
+            hold_reasons: Vec::new(),
+            state: crate::domain::chat::CommentState::Approved,
+            at: chrono::Utc::now(),
+        };
+        for client_id in ["lost-1", "lost-2"] {
+            let posted = a.post_comment(&unsignalled(client_id)).await.unwrap();
+            let seq = posted.events.last().unwrap().seq;
+            quiet(&mut viewer_b.receiver).await;
+            b.signals().lagged();
+            let mut caught_up = false;
+            while !caught_up {
+                let event = next(&mut viewer_b.receiver).await;
+                caught_up = event.seq == seq;
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_lagging_node_catches_up_from_the_store_on_sqlite() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = testing::two_sqlite_nodes(dir.path()).await;
+        a_lagging_node_catches_up_from_the_store(a, b, dir.path()).await;
+    }
+
+    #[tokio::test]
+    async fn a_lagging_node_catches_up_from_the_store_on_postgresql() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = testing::two_pg_nodes().await;
+        a_lagging_node_catches_up_from_the_store(a, b, dir.path()).await;
     }
 
     #[tokio::test]
