@@ -179,6 +179,69 @@ pub(crate) mod tests {
         woken(&mut screens_b).await;
     }
 
+    /// A notice stored whose signal never reached node B reaches B's
+    /// screens once B is told it lagged: they are woken and B's cache goes.
+    pub(crate) async fn a_lagging_node_forgets_its_cache(
+        a: Arc<dyn Store>,
+        b: Arc<dyn Store>,
+        dir: &std::path::Path,
+    ) {
+        let secretary = testing::secretary(&*a).await;
+        let community = secretary.community_id.unwrap();
+        let signage_b = node(&b, &dir.join("b"));
+        assert!(signage_b.current_notices(community).await.unwrap().is_empty());
+        let mut screens_b = signage_b.subscribe();
+        screens_b.borrow_and_update();
+        let draft = NoticeDraft::new(
+            community,
+            "电梯检修",
+            "周三上午电梯停用。",
+            NoticeCategory::Outage,
+            false,
+            Validity::new(chrono::Utc::now() - chrono::Duration::minutes(1), None).unwrap(),
+            vec![],
+            vec![],
+            15,
+            5,
+            vec![],
+            None,
+        )
+        .unwrap();
+        let system = crate::domain::Actor {
+            id: None,
+            name: "test".into(),
+        };
+        let notice = a
+            .create_notice(
+                &system,
+                secretary.id,
+                &draft,
+                crate::domain::notice::NoticeState::Published,
+            )
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(!screens_b.has_changed().unwrap(), "no signal was sent");
+        b.signals().lagged();
+        woken(&mut screens_b).await;
+        let shown = signage_b.current_notices(community).await.unwrap();
+        assert_eq!(shown.iter().map(|n| n.id).collect::<Vec<_>>(), [notice.id]);
+    }
+
+    #[tokio::test]
+    async fn a_lagging_node_forgets_its_cache_on_sqlite() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = testing::two_sqlite_nodes(dir.path()).await;
+        a_lagging_node_forgets_its_cache(a, b, dir.path()).await;
+    }
+
+    #[tokio::test]
+    async fn a_lagging_node_forgets_its_cache_on_postgresql() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = testing::two_pg_nodes().await;
+        a_lagging_node_forgets_its_cache(a, b, dir.path()).await;
+    }
+
     #[tokio::test]
     async fn signage_crosses_nodes_on_postgresql() {
         let dir = tempfile::tempdir().unwrap();
