@@ -488,6 +488,64 @@ pub(crate) mod tests {
         a_lagging_node_catches_up_from_the_store(a, b, dir.path()).await;
     }
 
+    /// The whole way on PostgreSQL: a comment stored while node B's
+    /// listening connection is cut reaches B's viewers after it reconnects.
+    #[tokio::test]
+    async fn a_node_whose_listener_was_cut_catches_up_after_reconnecting() {
+        let dir = tempfile::tempdir().unwrap();
+        let pg_a = Arc::new(crate::store::postgres::testing::store().await);
+        let b: Arc<dyn Store> = Arc::new(crate::store::postgres::testing::store_on(&pg_a).await);
+        let a: Arc<dyn Store> = pg_a.clone();
+        let secretary: Account = testing::secretary(&*a).await;
+        let community = secretary.community_id.unwrap();
+        let details = BroadcastDetails::new(
+            community,
+            "断线重连",
+            "",
+            chrono::Utc::now(),
+            Vec::new(),
+            Renditions::default(),
+        )
+        .unwrap();
+        let system = Actor {
+            id: None,
+            name: "test".into(),
+        };
+        let broadcast = a
+            .create_broadcast(&system, secretary.id, &details, "signals-cut-key")
+            .await
+            .unwrap()
+            .id;
+        let chat_b = node(&b, &dir.path().join("b"));
+        let mut viewer_b = chat_b.subscribe(broadcast).await.unwrap();
+        let posted = a
+            .post_comment(&crate::store::NewComment {
+                broadcast_id: broadcast,
+                community_id: community,
+                author_id: secretary.id,
+                client_id: "cut-1".into(),
+                kind: CommentKind::Chat,
+                public_name: "王书记".into(),
+                anonymous: false,
+                body: "断线时的留言".into(),
+                original_body: None,
+                dup_key: "cut-1".into(),
+                hold_reasons: Vec::new(),
+                state: crate::domain::chat::CommentState::Approved,
+                at: chrono::Utc::now(),
+            })
+            .await
+            .unwrap();
+        let seq = posted.events.last().unwrap().seq;
+        quiet(&mut viewer_b.receiver).await;
+        assert!(crate::store::postgres::testing::terminate_listeners(&pg_a).await >= 2);
+        let mut caught_up = false;
+        while !caught_up {
+            caught_up = next(&mut viewer_b.receiver).await.seq == seq;
+        }
+        assert!(b.signals().reconnects() >= 1);
+    }
+
     #[tokio::test]
     async fn chat_crosses_nodes_on_postgresql() {
         let dir = tempfile::tempdir().unwrap();

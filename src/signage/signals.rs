@@ -189,7 +189,11 @@ pub(crate) mod tests {
         let secretary = testing::secretary(&*a).await;
         let community = secretary.community_id.unwrap();
         let signage_b = node(&b, &dir.join("b"));
-        assert!(signage_b.current_notices(community).await.unwrap().is_empty());
+        assert!(signage_b
+            .current_notices(community)
+            .await
+            .unwrap()
+            .is_empty());
         let mut screens_b = signage_b.subscribe();
         screens_b.borrow_and_update();
         let draft = NoticeDraft::new(

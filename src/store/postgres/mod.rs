@@ -139,6 +139,20 @@ pub(crate) mod testing {
         CLUSTER.get_or_init(|| ScratchCluster::start().expect("a scratch PostgreSQL cluster"))
     }
 
+    /// Ends every connection that listens for signals on `node`'s database
+    /// (as a database restart would); returns how many.
+    pub(crate) async fn terminate_listeners(node: &PgStore) -> usize {
+        let killed: Vec<bool> = sqlx::query_scalar(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE datname = current_database() AND pid <> pg_backend_pid()
+               AND query LIKE 'LISTEN%'",
+        )
+        .fetch_all(node.pool())
+        .await
+        .expect("listeners terminated");
+        killed.len()
+    }
+
     /// A second node: another store on the database of `node`.
     pub(crate) async fn store_on(node: &PgStore) -> PgStore {
         let database: String = sqlx::query_scalar("SELECT current_database()")
