@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use crate::accounts::{tokens, Accounts};
@@ -49,6 +50,26 @@ enum Command {
         #[command(subcommand)]
         command: BroadcastCommand,
     },
+    /// Database tools.
+    Db {
+        #[command(subcommand)]
+        command: DbCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DbCommand {
+    /// Copy a SQLite database, with its whole history, into a new and empty
+    /// PostgreSQL database (for a community moving to several nodes). Stop
+    /// Pavilion first; the copy is all or nothing.
+    Copy {
+        /// The SQLite database: sqlite://path/to/pavilion.sqlite (read only).
+        #[arg(long, value_name = "URL")]
+        from: String,
+        /// The empty PostgreSQL database: postgres://user:password@host/database.
+        #[arg(long, value_name = "URL")]
+        to: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -86,8 +107,16 @@ enum UserCommand {
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Db {
+        command: DbCommand::Copy { from, to },
+    } = &cli.command
+    {
+        // Needs no settings: both databases are named on the command line.
+        return db_copy(from, to).await;
+    }
     let settings = Settings::load(cli.config.as_deref())?;
     match cli.command {
+        Command::Db { .. } => unreachable!("handled above"),
         Command::Serve => serve(settings, false).await,
         Command::Demo { seed_only } => {
             let store =
@@ -200,6 +229,35 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `pavilion db copy`: one line per table with its rows, a total, the time.
+async fn db_copy(from: &str, to: &str) -> anyhow::Result<()> {
+    let report = store::copy::copy(from, to)
+        .await
+        .context("db copy: nothing was copied")?;
+    let width = report
+        .tables
+        .iter()
+        .map(|t| t.table.len())
+        .max()
+        .unwrap_or(0)
+        .max("total".len());
+    for table in &report.tables {
+        let note = if table.derived {
+            "  (rebuilt by PostgreSQL's triggers, checked)"
+        } else {
+            ""
+        };
+        println!("{:<width$}  {:>10}{note}", table.table, table.rows);
+    }
+    println!("{:<width$}  {:>10}", "total", report.total_rows());
+    println!(
+        "{} tables copied in {:.1} s",
+        report.tables.len(),
+        report.elapsed.as_secs_f64()
+    );
+    Ok(())
 }
 
 async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {

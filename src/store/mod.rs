@@ -3,6 +3,7 @@
 
 #[cfg(test)]
 mod contract;
+pub mod copy;
 mod error;
 mod feedback_settings;
 mod ingest;

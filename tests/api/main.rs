@@ -11,6 +11,7 @@ mod cli;
 mod cross_node;
 mod csrf;
 mod data_rights;
+mod db_copy;
 mod directory;
 mod disclosure_screens;
 mod escalation;

@@ -82,7 +82,7 @@ impl ScratchCluster {
             template_ready: tokio::sync::OnceCell::new(),
             creating: tokio::sync::Mutex::new(()),
         };
-        cluster.wait_until_ready(&bin)?;
+        cluster.wait_until_ready()?;
         Ok(cluster)
     }
 
@@ -144,19 +144,22 @@ impl ScratchCluster {
         std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
     }
 
-    fn wait_until_ready(&self, bin: &Path) -> anyhow::Result<()> {
+    fn wait_until_ready(&self) -> anyhow::Result<()> {
         let deadline = Instant::now() + Duration::from_secs(30);
         let socket = self.dir.path().join(format!(".s.PGSQL.{}", self.port));
+        // The port opens before the server takes connections ("the database
+        // system is starting up"); pg_isready tells them apart.
+        let ready = server_binaries()?.join("pg_isready");
+        let port = self.port.to_string();
         while Instant::now() < deadline {
-            // The port opens before the server accepts connections ("the
-            // database system is starting up"); pg_isready tells them apart.
-            let accepting = || {
-                Command::new(bin.join("pg_isready"))
-                    .args(["-q", "-h", "127.0.0.1", "-p", &self.port.to_string()])
+            if socket.exists()
+                && Command::new(&ready)
+                    .args(["-q", "-h", "127.0.0.1", "-p", &port])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
                     .status()
                     .is_ok_and(|status| status.success())
-            };
-            if socket.exists() && accepting() {
+            {
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -239,13 +242,13 @@ fn free_port() -> anyhow::Result<u16> {
 }
 
 /// Starts a watchdog that stops `server` once this process is gone, and
-/// then removes `dir` (a cluster kept in a static is never dropped, so its
-/// data directory would otherwise stay in the temporary folder).
+/// then removes the cluster's folder (a cluster held in a `static` is never
+/// dropped, so its `TempDir` would otherwise stay behind).
 fn watch_over(server: u32, dir: &Path) -> anyhow::Result<()> {
-    let script = "while kill -0 \"$1\" 2>/dev/null && kill -0 \"$2\" 2>/dev/null; do sleep 0.5; done; \
-                  kill -INT \"$2\" 2>/dev/null; \
-                  n=0; while kill -0 \"$2\" 2>/dev/null && [ $n -lt 60 ]; do sleep 0.5; n=$((n+1)); done; \
-                  kill -0 \"$1\" 2>/dev/null || rm -rf \"$3\"";
+    let script =
+        "while kill -0 \"$1\" 2>/dev/null && kill -0 \"$2\" 2>/dev/null; do sleep 0.5; done; \
+         kill -INT \"$2\" 2>/dev/null; \
+         while kill -0 \"$2\" 2>/dev/null; do sleep 0.2; done; rm -rf \"$3\"";
     Command::new("sh")
         .args(["-c", script, "watchdog"])
         .arg(std::process::id().to_string())
