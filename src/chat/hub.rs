@@ -6,6 +6,12 @@
 //!
 //! A public event's JSON frame is serialised once; every viewer's socket
 //! gets the same `Arc`.
+//!
+//! Several nodes on one database each have their own rooms. A change made
+//! on another node arrives as a signal (see `Chat::follow_signals`): the
+//! room reads the events after the newest it published from the store, so
+//! it publishes each event; a socket drops one it already sent and fills a
+//! gap from the store, so the order of arrival does not matter.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -46,10 +52,20 @@ impl From<StoredChatEvent> for PublicEvent {
 /// sockets pass on those whose `account` is theirs. `body` is a text frame:
 /// `{"type":"mine","comment":MyComment}` or
 /// `{"type":"sanction","kind":"timeout"|"ban"|null,"until":…,"reason":…}`.
+/// With `everyone`, every signed-in viewer's state may have changed (notices
+/// from other nodes were missed): each reads its own again.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PrivateEvent {
     pub account: AccountId,
+    pub everyone: bool,
     pub body: Arc<str>,
+}
+
+impl PrivateEvent {
+    /// Whether a socket signed in as `account` must act on this notice.
+    pub fn concerns(&self, account: Option<AccountId>) -> bool {
+        account.is_some_and(|a| self.everyone || self.account == a)
+    }
 }
 
 /// A change of the moderation queue, for moderators' sockets only:
@@ -77,8 +93,10 @@ pub(crate) struct Room {
     private: broadcast::Sender<Arc<PrivateEvent>>,
     queue: broadcast::Sender<Arc<QueueEvent>>,
     /// Held from before a change is written until its events are published,
-    /// so that subscribers see sequence numbers strictly in order.
+    /// so that subscribers see this node's sequence numbers in order.
     pub write: tokio::sync::Mutex<()>,
+    /// Held while events another node wrote are read and published.
+    pub delivering: tokio::sync::Mutex<()>,
     /// The newest sequence number published or known; -1 until known.
     latest: AtomicI64,
     snapshot: Mutex<Option<Arc<PublicSnapshot>>>,
@@ -93,6 +111,7 @@ impl Room {
             private: broadcast::channel(PRIVATE_CAPACITY).0,
             queue: broadcast::channel(QUEUE_CAPACITY).0,
             write: tokio::sync::Mutex::new(()),
+            delivering: tokio::sync::Mutex::new(()),
             latest: AtomicI64::new(-1),
             snapshot: Mutex::new(None),
             settings: Mutex::new(None),
@@ -111,8 +130,18 @@ impl Room {
         self.queue.subscribe()
     }
 
-    /// Sends stored events to every viewer. Call with `write` held, in the
-    /// order the events were appended.
+    /// The newest sequence number published or known; -1 until known.
+    pub fn latest(&self) -> i64 {
+        self.latest.load(Ordering::SeqCst)
+    }
+
+    /// Whether any moderator's socket follows the queue here.
+    pub fn has_queue_subscribers(&self) -> bool {
+        self.queue.receiver_count() > 0
+    }
+
+    /// Sends stored events to every viewer, in the order they were appended:
+    /// this node's under `write`, other nodes' under `delivering`.
     pub fn publish(&self, events: Vec<StoredChatEvent>) {
         if events.is_empty() {
             return;
@@ -129,7 +158,17 @@ impl Room {
     pub fn tell(&self, account: AccountId, body: String) {
         let _ = self.private.send(Arc::new(PrivateEvent {
             account,
+            everyone: false,
             body: body.into(),
+        }));
+    }
+
+    /// Tells every signed-in viewer to read their own state again.
+    pub fn tell_everyone(&self) {
+        let _ = self.private.send(Arc::new(PrivateEvent {
+            account: AccountId(0),
+            everyone: true,
+            body: "{\"type\":\"resync\"}".into(),
         }));
     }
 
@@ -172,6 +211,11 @@ impl Room {
         *self.settings.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Drops the cached settings: another node changed them.
+    pub fn forget_settings(&self) {
+        *self.settings.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
     pub fn keep_settings(&self, settings: ChatSettings) {
         *self.settings.lock().unwrap_or_else(|e| e.into_inner()) = Some(settings);
     }
@@ -194,6 +238,11 @@ impl Rooms {
             .entry(broadcast)
             .or_insert_with(|| Arc::new(Room::new(broadcast)))
             .clone()
+    }
+
+    /// The broadcast's room if it is open (someone on this node uses it).
+    pub fn existing(&self, broadcast: BroadcastId) -> Option<Arc<Room>> {
+        self.map().get(&broadcast).cloned()
     }
 
     /// Rooms nobody holds: no subscription, no change under way.

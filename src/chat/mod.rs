@@ -7,6 +7,20 @@
 //! were missed, a fresh [`Snapshot`]. Every change is written to the store
 //! together with its events, under the room's lock, and published before the
 //! lock is released: subscribers see sequence numbers strictly in order.
+//! Nodes sharing one database tell each other of their changes (see
+//! [`signals`]); what must agree across them lives in the store.
+//!
+//! Limits kept per node, where a looser bound is harmless (with N nodes
+//! behind a load balancer a person can get up to N times as far):
+//! - the flood guard (5 posts in 10 s, 20 a minute; `rate`): it stops a
+//!   runaway client or script, and every post still passes the filters,
+//!   the store's duplicate check and moderation;
+//! - the vote limiter (60 a minute): votes themselves are one per person
+//!   in the store, so spraying them changes nothing;
+//! - slow mode within one node is enforced by `rate` before anything is
+//!   written; across nodes it is enforced by the author's last stored
+//!   comment, so only two posts racing through two nodes in the same
+//!   instant can both pass.
 
 pub mod filter;
 pub mod hub;
@@ -15,6 +29,7 @@ pub mod names;
 mod posting;
 mod questions;
 mod rate;
+mod signals;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -343,6 +358,8 @@ struct Inner {
     rooms: hub::Rooms,
     rate: rate::RateGuard,
     votes: AttemptLimiter,
+    /// The store's signal bus: how other nodes learn of changes made here.
+    signals: crate::store::Signals,
     blocked: Mutex<HashMap<CommunityId, Arc<filter::BlockedWords>>>,
 }
 
@@ -383,6 +400,17 @@ fn staff_comment(comment: Comment, author: Option<&ChatAuthor>) -> StaffComment 
     }
 }
 
+/// The private frame telling an account about its sanction (`None`: lifted).
+fn sanction_frame(sanction: Option<&Sanction>) -> String {
+    serde_json::json!({
+        "type": "sanction",
+        "kind": sanction.map(|s| s.kind),
+        "until": sanction.and_then(|s| s.until),
+        "reason": sanction.map(|s| s.reason.as_str()),
+    })
+    .to_string()
+}
+
 fn queue_frame(op: &str, item: &StaffComment) -> String {
     serde_json::json!({ "type": "queue", "op": op, "item": item }).to_string()
 }
@@ -392,6 +420,7 @@ impl Chat {
         Self {
             inner: Arc::new(Inner {
                 records: Records::new(store.clone(), time_zone),
+                signals: store.signals().clone(),
                 store,
                 live,
                 rooms: hub::Rooms::default(),
@@ -415,9 +444,11 @@ impl Chat {
         Ok(self.store().broadcast(id).await?)
     }
 
-    /// Starts the background work: closing the rooms of ended broadcasts
-    /// nobody listens to, and forgetting quiet posters. Call once.
+    /// Starts the background work: following other nodes' changes, closing
+    /// the rooms of ended broadcasts nobody listens to, and forgetting quiet
+    /// posters. Call once.
     pub fn spawn_tasks(&self) {
+        self.follow_signals();
         let chat = self.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(60));
@@ -452,6 +483,7 @@ impl Chat {
         for room in self.inner.rooms.all() {
             room.forget_snapshot();
         }
+        self.signal(&signals::ChatSignal::Renamed);
     }
 
     /// Rooms open now (for metrics and tests).
@@ -627,7 +659,7 @@ impl Chat {
         let change = {
             let _writing = room.write.lock().await;
             let change = self.store().vote(voter.id, id, up, Utc::now()).await?;
-            room.publish(change.events.clone());
+            self.publish(&room, change.events.clone());
             change
         };
         Ok(change.comment().map_or(comment.votes, |c| c.votes))
@@ -692,6 +724,11 @@ impl Chat {
             });
             if author_sees_change {
                 room.tell(after.author_id, mine_frame(after));
+                self.signal(&signals::ChatSignal::Mine {
+                    b: room.broadcast,
+                    c: after.id,
+                    a: after.author_id,
+                });
             }
             let was_held = before
                 .as_ref()
@@ -705,18 +742,28 @@ impl Chat {
             };
             let item = staff_comment(after.clone(), authors.get(&after.author_id));
             room.tell_moderators(after.id, queue_frame(op, &item));
+            self.signal(&signals::ChatSignal::Queue {
+                b: room.broadcast,
+                c: after.id,
+                op: op.to_owned(),
+            });
         }
     }
 
-    /// Tells the account about a sanction (`None`: lifted).
-    fn notify_sanction(&self, room: &hub::Room, account: AccountId, sanction: Option<&Sanction>) {
-        let frame = serde_json::json!({
-            "type": "sanction",
-            "kind": sanction.map(|s| s.kind),
-            "until": sanction.and_then(|s| s.until),
-            "reason": sanction.map(|s| s.reason.as_str()),
+    /// Tells the account about a sanction in the community (`None`: lifted).
+    fn notify_sanction(
+        &self,
+        room: &hub::Room,
+        community: CommunityId,
+        account: AccountId,
+        sanction: Option<&Sanction>,
+    ) {
+        room.tell(account, sanction_frame(sanction));
+        self.signal(&signals::ChatSignal::Sanction {
+            b: room.broadcast,
+            a: account,
+            community,
         });
-        room.tell(account, frame.to_string());
     }
 }
 

@@ -98,7 +98,7 @@ impl Chat {
             let _writing = room.write.lock().await;
             let result = write().await;
             if let Ok(change) = &result {
-                room.publish(change.events.clone());
+                self.publish(&room, change.events.clone());
                 self.notify(&room, change, &authors);
             }
             result
@@ -347,7 +347,7 @@ impl Chat {
             )
             .await?;
         let room = self.room(broadcast);
-        self.notify_sanction(&room, author, Some(&sanction));
+        self.notify_sanction(&room, community, author, Some(&sanction));
         Ok(())
     }
 
@@ -399,7 +399,7 @@ impl Chat {
             .lift_sanctions(&actor(staff), community, author, Utc::now())
             .await?;
         let room = self.room(broadcast);
-        self.notify_sanction(&room, author, None);
+        self.notify_sanction(&room, community, author, None);
         Ok(())
     }
 
@@ -440,7 +440,10 @@ impl Chat {
             .set_chat_settings(&actor(staff), broadcast, &settings, Utc::now())
             .await?;
         room.keep_settings(settings);
-        room.publish(change.events);
+        // Before the events: a node that learns of them must not keep a
+        // snapshot with the old settings.
+        self.signal(&super::signals::ChatSignal::Settings { b: broadcast });
+        self.publish(&room, change.events);
         Ok(())
     }
 
@@ -467,6 +470,7 @@ impl Chat {
             .set_blocked_words(&actor(staff), community, &words)
             .await?;
         self.forget_blocked(community);
+        self.signal(&super::signals::ChatSignal::Words { community });
         Ok(kept)
     }
 }

@@ -9,7 +9,7 @@ use chrono::Utc;
 use crate::domain::broadcast::BroadcastState;
 use crate::domain::chat::{CommentState, HoldReason, SanctionKind, CLIENT_ID_MAX};
 use crate::domain::{Account, AccountId, Permission};
-use crate::store::NewComment;
+use crate::store::{CommentFilter, CommentOrder, NewComment};
 
 use super::filter::{self, BlockedWords, TextProblem};
 use super::rate::{self, Refusal};
@@ -148,6 +148,15 @@ impl Chat {
                     retry_after: rate::seconds(wait),
                 },
             })?;
+        // The slot keeps two posts through this node apart; the store knows
+        // of posts through other nodes.
+        if let Err(e) = self
+            .slow_across_nodes(author.id, broadcast, slow_mode)
+            .await
+        {
+            self.inner.rate.release(slot);
+            return Err(e);
+        }
         let stored = self
             .store_post(author, &b, &room, client_id, &post, screened, settings)
             .await;
@@ -205,7 +214,7 @@ impl Chat {
         let _writing = room.write.lock().await;
         let posted = self.store().post_comment(&new).await?;
         if posted.created {
-            room.publish(posted.events.clone());
+            self.publish(room, posted.events.clone());
             let change = crate::store::ChatChange {
                 comments: vec![(None, posted.comment.clone())],
                 events: Vec::new(),
@@ -213,6 +222,41 @@ impl Chat {
             self.notify(room, &change, &authors);
         }
         Ok((Posted::from_comment(posted.comment), posted.created))
+    }
+
+    /// Slow mode by the author's last stored comment in the broadcast,
+    /// whichever node took it.
+    async fn slow_across_nodes(
+        &self,
+        author: AccountId,
+        broadcast: crate::domain::BroadcastId,
+        slow_mode: Duration,
+    ) -> Result<(), ChatError> {
+        if slow_mode.is_zero() {
+            return Ok(());
+        }
+        let last = self
+            .store()
+            .comments(&CommentFilter {
+                author: Some(author),
+                order: CommentOrder::Newest,
+                limit: 1,
+                ..CommentFilter::of(broadcast)
+            })
+            .await?;
+        let Some(last) = last.first() else {
+            return Ok(());
+        };
+        // A clock a little ahead on the other node counts as "just now".
+        let since = (Utc::now() - last.created_at)
+            .to_std()
+            .unwrap_or(Duration::ZERO);
+        if since < slow_mode {
+            return Err(ChatError::SlowMode {
+                retry_after: rate::seconds(slow_mode - since),
+            });
+        }
+        Ok(())
     }
 
     /// Whether the text repeats: the same author within ten minutes

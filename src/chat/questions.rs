@@ -113,7 +113,7 @@ impl Chat {
         let room = self.room(broadcast);
         let _writing = room.write.lock().await;
         let change = write().await?;
-        room.publish(change.events.clone());
+        self.publish(&room, change.events.clone());
         self.notify(&room, &change, &authors);
         Ok(change)
     }

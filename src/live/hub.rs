@@ -102,6 +102,8 @@ pub struct Hub {
 
 struct Inner {
     store: Arc<dyn Store>,
+    /// Tells the other nodes when a broadcast's status changes here.
+    signals: crate::store::Signals,
     settings: LiveSettings,
     layout: Layout,
     node: Node,
@@ -116,6 +118,7 @@ struct Inner {
 struct Entry {
     id: BroadcastId,
     status: watch::Sender<Status>,
+    signals: crate::store::Signals,
     viewers: AtomicUsize,
     /// Set when staff end the broadcast while an encoder is still sending;
     /// the encoder's next message then closes its connection.
@@ -146,7 +149,15 @@ impl Entry {
     }
 
     /// Ended is final: a late report from a finishing session cannot undo it.
+    /// Other nodes' viewers are told (the state itself is in the store).
     fn set_state(&self, state: BroadcastState, ready: bool) {
+        if self.follow_state(state, ready) {
+            announce(&self.signals, self.id, Some(ready));
+        }
+    }
+
+    /// Takes a state from the store, or another node; true if it changed.
+    fn follow_state(&self, state: BroadcastState, ready: bool) -> bool {
         self.status.send_if_modified(|status| {
             if status.state == BroadcastState::Ended && state != BroadcastState::Ended {
                 return false;
@@ -155,11 +166,28 @@ impl Entry {
             status.state = state;
             status.ready = ready;
             changed
-        });
+        })
     }
 
     fn is_held(&self) -> bool {
         self.held.load(Ordering::SeqCst)
+    }
+}
+
+/// What a node tells the others when a broadcast's status or replay changed
+/// (`ready`: whether video can be played, when known). Receivers read the
+/// state from the store.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize, Serialize)]
+pub(crate) struct LiveSignal {
+    pub b: BroadcastId,
+    pub ready: Option<bool>,
+}
+
+pub(crate) fn announce(signals: &crate::store::Signals, id: BroadcastId, ready: Option<bool>) {
+    let signal = LiveSignal { b: id, ready };
+    match serde_json::to_string(&signal) {
+        Ok(payload) => signals.tell(crate::store::Topic::Live, &payload),
+        Err(e) => tracing::error!(error = %e, "a live signal cannot be written"),
     }
 }
 
@@ -182,6 +210,7 @@ impl Hub {
     pub fn new(store: Arc<dyn Store>, settings: LiveSettings, layout: Layout, node: Node) -> Self {
         Self {
             inner: Arc::new(Inner {
+                signals: store.signals().clone(),
                 store,
                 settings,
                 layout,
@@ -212,6 +241,7 @@ impl Hub {
             .or_insert_with(|| {
                 Arc::new(Entry {
                     id: broadcast.id,
+                    signals: self.inner.signals.clone(),
                     status: watch::channel(Status {
                         state: broadcast.state,
                         viewers: 0,
@@ -270,7 +300,7 @@ impl Hub {
         if !entry.is_held() {
             // Another node may hold it: start from what the database says.
             let ready = entry.status.borrow().ready || self.recorded_multivariant(broadcast);
-            entry.set_state(broadcast.state, ready && broadcast.state.is_on_air());
+            entry.follow_state(broadcast.state, ready && broadcast.state.is_on_air());
         }
         entry.viewers.fetch_add(1, Ordering::Relaxed);
         (entry.status.subscribe(), Viewer { entry })
@@ -304,6 +334,39 @@ impl Hub {
                 ready: self.recorded_multivariant(broadcast),
             },
         }
+    }
+
+    /// Another node changed the broadcast (see [`LiveSignal`]): viewers
+    /// here are shown its state as stored. `ready` unknown keeps what this
+    /// node knew. A broadcast nobody here watches is left alone.
+    pub async fn follow(&self, id: BroadcastId, ready: Option<bool>) {
+        let Some(entry) = self.existing(id) else {
+            return;
+        };
+        match self.inner.store.broadcast(id).await {
+            Ok(broadcast) => {
+                let ready = ready.unwrap_or_else(|| entry.status.borrow().ready);
+                let ready = broadcast.state.is_on_air()
+                    && (ready || self.recorded_multivariant(&broadcast));
+                entry.follow_state(broadcast.state, ready);
+            }
+            Err(e) => {
+                tracing::warn!(broadcast = %id, error = %e, "cannot read a broadcast another node changed")
+            }
+        }
+    }
+
+    /// Signals may have been missed: every broadcast watched here takes
+    /// its state from the store.
+    pub async fn follow_all(&self) {
+        let ids: Vec<BroadcastId> = self.entries().keys().copied().collect();
+        for id in ids {
+            self.follow(id, None).await;
+        }
+    }
+
+    pub(crate) fn signals(&self) -> &crate::store::Signals {
+        &self.inner.signals
     }
 
     /// The live channel of a broadcast on air, if this node holds it.
@@ -402,7 +465,8 @@ impl Hub {
             // Staff may end a broadcast through any node.
             match store.broadcast(id).await {
                 Ok(broadcast) if broadcast.state == BroadcastState::Ended => {
-                    entry.set_state(BroadcastState::Ended, false);
+                    // Whoever ended it told the other nodes.
+                    entry.follow_state(BroadcastState::Ended, false);
                     entry.ending.store(true, Ordering::SeqCst);
                     if !entry.on_air().publishing {
                         let hub = self.clone();
@@ -559,7 +623,8 @@ impl Hub {
             if let Ok(broadcast) = self.inner.store.broadcast(entry.id).await {
                 let ready = broadcast.state.is_on_air()
                     && (entry.status.borrow().ready || self.recorded_multivariant(&broadcast));
-                entry.set_state(broadcast.state, ready);
+                // Following the database, not changing it: nothing to tell.
+                entry.follow_state(broadcast.state, ready);
             }
         }
     }
@@ -578,6 +643,9 @@ impl Hub {
             .store
             .set_broadcast_state(actor, id, &from, BroadcastState::Ended, Utc::now())
             .await?;
+        // Said here, after the commit: an entry this node opens just now
+        // starts ended, so `set_state` below would see no change to tell.
+        announce(&self.inner.signals, id, Some(false));
         let entry = self.entry(&broadcast);
         if entry.is_held() {
             entry.ending.store(true, Ordering::SeqCst);
@@ -764,8 +832,9 @@ impl Hub {
             let published = store
                 .set_replay(&system, id, ReplayState::Published, millis)
                 .await;
-            if let Err(e) = published {
-                tracing::error!(broadcast = %id, error = %e, "cannot publish the replay");
+            match published {
+                Ok(_) => announce(store.signals(), id, None),
+                Err(e) => tracing::error!(broadcast = %id, error = %e, "cannot publish the replay"),
             }
             hub.release(&entry).await;
         });

@@ -52,12 +52,15 @@ pub struct Live {
     hub: Hub,
     relay: relay::Relay,
     settings: LiveSettings,
-    visibility: Mutex<HashMap<BroadcastId, (Instant, Arc<Broadcast>)>>,
+    visibility: Arc<Mutex<Visibility>>,
 }
 
+type Visibility = HashMap<BroadcastId, (Instant, Arc<Broadcast>)>;
+
 /// How long a broadcast read for its visibility is trusted. Changes made
-/// through [`Live`] take effect at once on this server; others (another
-/// server of the same database, the hub's own state changes) within this.
+/// through [`Live`] or the hub, on this node or another sharing the
+/// database, take effect at once (another node's within a signal's trip);
+/// anything else within this.
 const VISIBILITY_TTL: Duration = Duration::from_secs(5);
 
 impl Live {
@@ -70,7 +73,7 @@ impl Live {
             relay: relay::Relay::new(store.clone(), node),
             store,
             settings,
-            visibility: Mutex::new(HashMap::new()),
+            visibility: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 
@@ -92,14 +95,49 @@ impl Live {
         Ok(broadcast)
     }
 
-    fn cached_visibility(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<BroadcastId, (Instant, Arc<Broadcast>)>> {
+    fn cached_visibility(&self) -> std::sync::MutexGuard<'_, Visibility> {
         self.visibility.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Forgets the broadcast's visibility here; tells the other nodes.
     fn forget_visibility(&self, id: BroadcastId) {
         self.cached_visibility().remove(&id);
+        hub::announce(self.hub.signals(), id, None);
+    }
+
+    /// Follows the other nodes' live signals: a broadcast going live or
+    /// ending, or its replay changing, is shown to this node's viewers and
+    /// forgotten from the visibility cache. After a lag, everything watched
+    /// here is read again. Subscribes before returning.
+    fn follow_signals(&self) {
+        let mut signals = self.hub.signals().subscribe(crate::store::Topic::Live);
+        let hub = self.hub.clone();
+        let visibility = self.visibility.clone();
+        tokio::spawn(async move {
+            use tokio::sync::broadcast::error::RecvError;
+            loop {
+                match signals.recv().await {
+                    Ok(signal) if signal.from_here => {}
+                    Ok(signal) => match serde_json::from_str::<hub::LiveSignal>(&signal.payload) {
+                        Ok(signal) => {
+                            visibility
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .remove(&signal.b);
+                            hub.follow(signal.b, signal.ready).await;
+                        }
+                        Err(e) => {
+                            tracing::warn!(payload = %signal.payload, error = %e, "a malformed live signal was ignored")
+                        }
+                    },
+                    Err(RecvError::Lagged(_)) => {
+                        visibility.lock().unwrap_or_else(|e| e.into_inner()).clear();
+                        hub.follow_all().await;
+                    }
+                    Err(RecvError::Closed) => return,
+                }
+            }
+        });
     }
 
     pub fn hub(&self) -> &Hub {
@@ -119,6 +157,7 @@ impl Live {
     /// Binds the RTMP port and starts accepting encoders; ends broadcasts a
     /// previous run left on air. Returns the bound port.
     pub async fn start(&self) -> anyhow::Result<u16> {
+        self.follow_signals();
         self.hub.recover().await?;
         self.sweep_deleted_replays().await?;
         self.hub.spawn_tasks();
@@ -199,10 +238,13 @@ impl Live {
         {
             return Err(LiveError::Forbidden);
         }
-        Ok(self
+        let updated = self
             .store
             .update_broadcast(&actor(who), id, details)
-            .await?)
+            .await?;
+        // Its estates say who may watch: every node reads them again.
+        self.forget_visibility(id);
+        Ok(updated)
     }
 
     /// A new key; the old one is refused from now on (an encoder already
@@ -223,9 +265,13 @@ impl Live {
         {
             return Err(LiveError::Forbidden);
         }
-        self.forget_visibility(id);
+        self.cached_visibility().remove(&id);
+        // The hub tells the other nodes once the end is stored.
         match self.hub.end(id, &actor(who)).await {
-            Ok(broadcast) => Ok(broadcast),
+            Ok(broadcast) => {
+                self.cached_visibility().remove(&id);
+                Ok(broadcast)
+            }
             // Already ended: nothing to do.
             Err(StoreError::Rejected(_)) => Ok(self.store.broadcast(id).await?),
             Err(e) => Err(e.into()),
@@ -367,8 +413,71 @@ fn url_host(url: &str) -> Option<&str> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use crate::domain::broadcast::{BroadcastDetails, BroadcastState, Renditions};
+    use crate::store::signals::testing;
+
+    /// A node's live side on `store`, following the other nodes' signals
+    /// (without an RTMP port).
+    fn node(store: &Arc<dyn Store>, dir: &Path) -> Live {
+        let settings = crate::settings::Settings::load(None).expect("default settings");
+        let live = Live::new(store.clone(), settings.live, dir, Node::local(0));
+        live.follow_signals();
+        live
+    }
+
+    /// A broadcast ended through node A ends on the pages watching it
+    /// through node B, and node B forgets the visibility it cached.
+    pub(crate) async fn live_status_crosses_nodes(
+        a: Arc<dyn Store>,
+        b: Arc<dyn Store>,
+        dir: &Path,
+    ) {
+        let secretary = testing::secretary(&*a).await;
+        let details = BroadcastDetails::new(
+            secretary.community_id.unwrap(),
+            "跨节点直播",
+            "",
+            Utc::now(),
+            Vec::new(),
+            Renditions::default(),
+        )
+        .unwrap();
+        let (live_a, live_b) = (node(&a, &dir.join("a")), node(&b, &dir.join("b")));
+        let broadcast = live_a.schedule(&secretary, &details).await.unwrap();
+        assert_eq!(
+            live_b.visibility(broadcast.id).await.unwrap().state,
+            BroadcastState::Scheduled
+        );
+        let (mut status, _viewer) = live_b.hub().watch(&broadcast);
+        status.borrow_and_update();
+
+        live_a.end(&secretary, broadcast.id).await.unwrap();
+        tokio::time::timeout(Duration::from_secs(5), status.changed())
+            .await
+            .expect("node B's viewers are told within 5 s")
+            .unwrap();
+        assert_eq!(status.borrow().state, BroadcastState::Ended);
+        assert_eq!(
+            live_b.visibility(broadcast.id).await.unwrap().state,
+            BroadcastState::Ended
+        );
+    }
+
+    #[tokio::test]
+    async fn live_status_crosses_nodes_on_postgresql() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = testing::two_pg_nodes().await;
+        live_status_crosses_nodes(a, b, dir.path()).await;
+    }
+
+    #[tokio::test]
+    async fn live_status_crosses_nodes_on_one_sqlite_file_with_linked_buses() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = testing::two_sqlite_nodes(dir.path()).await;
+        live_status_crosses_nodes(a, b, dir.path()).await;
+    }
 
     #[test]
     fn ingest_host_comes_from_the_public_url() {

@@ -8,6 +8,7 @@ pub mod media;
 pub mod notices;
 pub mod playlist;
 pub mod screens;
+mod signals;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -205,13 +206,34 @@ impl Signage {
         self.changes.subscribe()
     }
 
-    /// Forgets the cached notices of the community and wakes the screens.
+    /// The community's notices changed here: forget them and wake the
+    /// screens, on this node and the others.
     fn changed(&self, community: CommunityId) {
+        self.forget_notices(community);
+        self.signal(&signals::SignageSignal::Notices { c: community });
+    }
+
+    /// Forgets the cached notices of the community and wakes the screens.
+    fn forget_notices(&self, community: CommunityId) {
         self.current
             .lock()
             .expect("signage cache poisoned")
             .remove(&community);
+        self.wake_screens();
+    }
+
+    /// Wakes every screen's push stream to compare its playlist version.
+    fn wake_screens(&self) {
         self.changes.send_modify(|generation| *generation += 1);
+    }
+
+    /// Ends the push stream of a revoked screen.
+    fn forget_screen(&self, id: crate::domain::ScreenId) {
+        self.revoked
+            .lock()
+            .expect("revoked set poisoned")
+            .insert(id);
+        self.wake_screens();
     }
 
     /// Published, unexpired notices of the community (cached until a change).
@@ -254,6 +276,7 @@ impl Signage {
     /// disclosure figures, and dropping cached notices once an hour so
     /// expired ones leave memory.
     pub fn spawn_tasks(self: &Arc<Self>) {
+        self.follow_signals();
         tokio::spawn(self.clone().resume_uploads());
         // The disclosure figures move as records are worked: recompute the
         // cached ones every few minutes and wake the screens if they changed.
@@ -315,11 +338,16 @@ impl Signage {
     /// The community switched its figures on screens on or off: forget the
     /// cached setting and wake its screens.
     pub fn screen_figures_switched(&self, community: CommunityId) {
+        self.forget_figures_switch(community);
+        self.signal(&signals::SignageSignal::Figures { c: community });
+    }
+
+    fn forget_figures_switch(&self, community: CommunityId) {
         self.figures_shown
             .lock()
             .expect("figures switch poisoned")
             .remove(&community);
-        self.changed(community);
+        self.forget_notices(community);
     }
 
     /// The computed disclosure figures of the estate, if it has records this

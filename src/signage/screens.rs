@@ -377,7 +377,8 @@ impl Signage {
                 StoreError::NotFound => SignageError::UnknownPairingCode,
                 e => e.into(),
             })?;
-        self.changes.send_modify(|generation| *generation += 1);
+        self.wake_screens();
+        self.signal(&super::signals::SignageSignal::Screens);
         Ok(screen)
     }
 
@@ -396,7 +397,8 @@ impl Signage {
             return Err(SignageError::Forbidden);
         }
         let screen = self.store.update_screen(&actor(who), id, setup).await?;
-        self.changes.send_modify(|generation| *generation += 1);
+        self.wake_screens();
+        self.signal(&super::signals::SignageSignal::Screens);
         Ok(screen)
     }
 
@@ -407,11 +409,8 @@ impl Signage {
             return Err(SignageError::Forbidden);
         }
         let screen = self.store.revoke_screen(&actor(who), id).await?;
-        self.revoked
-            .lock()
-            .expect("revoked set poisoned")
-            .insert(id);
-        self.changes.send_modify(|generation| *generation += 1);
+        self.forget_screen(id);
+        self.signal(&super::signals::SignageSignal::Revoked { s: id });
         Ok(screen)
     }
 
@@ -613,7 +612,8 @@ impl Signage {
     }
 
     /// Not revoked since its stream opened (a revoked screen's token was
-    /// already refused when the stream opened, so memory is enough).
+    /// already refused when the stream opened, so memory is enough: every
+    /// node hears of a revocation, see `signals`).
     pub fn screen_is_active(&self, id: ScreenId) -> bool {
         !self
             .revoked

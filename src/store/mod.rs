@@ -12,6 +12,7 @@ pub mod postgres;
 mod record_photos;
 mod record_reads;
 mod rows;
+pub mod signals;
 mod sqlite;
 
 use std::sync::Arc;
@@ -41,6 +42,7 @@ pub use personal_data::{
 pub use postgres::PgStore;
 pub use record_photos::{NewRecordPhoto, RecordPhoto, RecordPhotoStore};
 pub use record_reads::{RecordReadStore, RecordUpdate, FILING_SEQ};
+pub use signals::{AccountChanges, SignalReceiver, Signals, Topic};
 pub use sqlite::SqliteStore;
 
 /// Timestamps are stored as fixed-width UTC text, on both backends, so that
@@ -160,6 +162,7 @@ pub trait Store:
     + PersonalDataStore
     + IngestStore
     + HealthStore
+    + SignalStore
 {
 }
 impl<T> Store for T where
@@ -179,6 +182,7 @@ impl<T> Store for T where
         + PersonalDataStore
         + IngestStore
         + HealthStore
+        + SignalStore
 {
 }
 
@@ -187,6 +191,13 @@ impl<T> Store for T where
 pub trait HealthStore: Send + Sync + 'static {
     /// Succeeds once the database has answered a query that reads it.
     async fn ping(&self) -> StoreResult<()>;
+}
+
+/// The bus that tells the nodes sharing this database that something
+/// changed (see [`signals`]): in-process on SQLite, `LISTEN`/`NOTIFY` on
+/// PostgreSQL.
+pub trait SignalStore: Send + Sync + 'static {
+    fn signals(&self) -> &Signals;
 }
 
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -324,7 +335,7 @@ pub struct AccountChange {
 
 /// Accounts, sessions, the one-time setup link and resident registration.
 #[async_trait]
-pub trait AccountStore: Send + Sync + 'static {
+pub trait AccountStore: SignalStore {
     async fn create_account(&self, actor: &Actor, new: NewAccount) -> StoreResult<Account>;
     async fn account(&self, id: AccountId) -> StoreResult<Account>;
     /// The account and its password hash, for logging in.
@@ -354,13 +365,14 @@ pub trait AccountStore: Send + Sync + 'static {
     ) -> StoreResult<Option<(Session, Account)>>;
     async fn delete_session(&self, token_hash: &str) -> StoreResult<()>;
     /// Every account whose sessions, role, place, disabled flag or password
-    /// changed, told once the change is stored: here, changes made through
-    /// this store; a database shared by several servers also tells of the
-    /// others' (e.g. PostgreSQL `LISTEN`/`NOTIFY`). A listener that lags
-    /// must treat it as "any account may have changed". Listeners still
-    /// re-check a session before acting on it: a notice is a prompt, not
-    /// the proof.
-    fn account_changes(&self) -> tokio::sync::broadcast::Receiver<AccountId>;
+    /// changed, told once the change is stored, by whichever node made it
+    /// (stores publish `Topic::Accounts` with the id after the commit). A
+    /// listener that lags must treat it as "any account may have changed".
+    /// Listeners still re-check a session before acting on it: a notice is
+    /// a prompt, not the proof.
+    fn account_changes(&self) -> AccountChanges {
+        AccountChanges::new(self.signals().subscribe(Topic::Accounts))
+    }
 
     /// Replaces any earlier setup token: only the newest printed link works.
     async fn replace_setup_token(

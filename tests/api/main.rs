@@ -10,6 +10,7 @@ mod chat;
 mod chat_browser;
 mod chat_service;
 mod cli;
+mod cross_node;
 mod csrf;
 mod data_rights;
 mod db_copy;

@@ -726,10 +726,6 @@ impl AccountStore for PgStore {
         Ok(())
     }
 
-    fn account_changes(&self) -> tokio::sync::broadcast::Receiver<AccountId> {
-        self.account_changes.subscribe()
-    }
-
     async fn replace_setup_token(
         &self,
         token_hash: &str,

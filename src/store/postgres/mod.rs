@@ -23,6 +23,7 @@ mod record_reads;
 mod records;
 pub mod scratch;
 mod signage;
+mod signals;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -35,13 +36,15 @@ use super::*;
 
 pub struct PgStore {
     pool: PgPool,
-    /// Accounts whose sessions, rights or password changed, as committed.
-    account_changes: tokio::sync::broadcast::Sender<AccountId>,
+    /// This node's end of the signal bus: `pg_notify` out, `LISTEN` in.
+    signals: Signals,
 }
 
-/// How many account changes a slow listener may fall behind before it is
-/// told it lagged (and then re-checks as if its own account had changed).
-const ACCOUNT_CHANGES_CAPACITY: usize = 256;
+impl SignalStore for PgStore {
+    fn signals(&self) -> &Signals {
+        &self.signals
+    }
+}
 
 impl PgStore {
     /// Connects and brings the schema up to date. Several nodes starting
@@ -59,20 +62,19 @@ impl PgStore {
         sqlx::migrate!("src/store/postgres/migrations")
             .run(&pool)
             .await?;
-        Ok(Self {
-            pool,
-            account_changes: tokio::sync::broadcast::channel(ACCOUNT_CHANGES_CAPACITY).0,
-        })
+        let signals = signals::start(&pool).await?;
+        Ok(Self { pool, signals })
     }
 
     pub(super) fn pool(&self) -> &PgPool {
         &self.pool
     }
 
-    /// Tells listeners that `account` changed; call after the commit.
+    /// Tells listeners on every node that `account` changed; call after the
+    /// commit. (Inside a transaction, `signals::notify_in` does the same at
+    /// commit.)
     pub(super) fn account_changed(&self, account: AccountId) {
-        // Nobody listening is not an error.
-        let _ = self.account_changes.send(account);
+        self.signals.tell(Topic::Accounts, &account.to_string());
     }
 
     /// The one way a change starts. READ COMMITTED: a change that must see
@@ -143,6 +145,31 @@ pub(crate) mod testing {
     fn cluster() -> &'static ScratchCluster {
         static CLUSTER: OnceLock<ScratchCluster> = OnceLock::new();
         CLUSTER.get_or_init(|| ScratchCluster::start().expect("a scratch PostgreSQL cluster"))
+    }
+
+    /// Ends every connection that listens for signals on `node`'s database
+    /// (as a database restart would); returns how many.
+    pub(crate) async fn terminate_listeners(node: &PgStore) -> usize {
+        let killed: Vec<bool> = sqlx::query_scalar(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE datname = current_database() AND pid <> pg_backend_pid()
+               AND query LIKE 'LISTEN%'",
+        )
+        .fetch_all(node.pool())
+        .await
+        .expect("listeners terminated");
+        killed.len()
+    }
+
+    /// A second node: another store on the database of `node`.
+    pub(crate) async fn store_on(node: &PgStore) -> PgStore {
+        let database: String = sqlx::query_scalar("SELECT current_database()")
+            .fetch_one(node.pool())
+            .await
+            .expect("the database's name");
+        PgStore::open_with(&cluster().url(&database), Duration::from_secs(10))
+            .await
+            .expect("opening the scratch database again")
     }
 
     /// A PostgreSQL store on a new, migrated database.

@@ -30,18 +30,20 @@ mod signage;
 
 pub struct SqliteStore {
     pool: SqlitePool,
-    /// Accounts whose sessions, rights or password changed, as committed.
-    account_changes: tokio::sync::broadcast::Sender<AccountId>,
+    /// One node alone: signals stay in this process.
+    signals: Signals,
 }
-
-/// How many account changes a slow listener may fall behind before it is
-/// told it lagged (and then re-checks as if its own account had changed).
-const ACCOUNT_CHANGES_CAPACITY: usize = 256;
 
 pub(super) use crate::store::ts;
 
 fn now() -> String {
     ts(Utc::now())
+}
+
+impl SignalStore for SqliteStore {
+    fn signals(&self) -> &Signals {
+        &self.signals
+    }
 }
 
 impl SqliteStore {
@@ -72,7 +74,7 @@ impl SqliteStore {
             .await?;
         Ok(Self {
             pool,
-            account_changes: tokio::sync::broadcast::channel(ACCOUNT_CHANGES_CAPACITY).0,
+            signals: Signals::in_process(),
         })
     }
 
@@ -82,8 +84,7 @@ impl SqliteStore {
 
     /// Tells listeners that `account` changed; call after the commit.
     pub(super) fn account_changed(&self, account: AccountId) {
-        // Nobody listening is not an error.
-        let _ = self.account_changes.send(account);
+        self.signals.tell(Topic::Accounts, &account.to_string());
     }
 
     /// The one way a change starts: `BEGIN IMMEDIATE` takes the write lock at
@@ -817,10 +818,6 @@ impl AccountStore for SqliteStore {
             self.account_changed(AccountId(account));
         }
         Ok(())
-    }
-
-    fn account_changes(&self) -> tokio::sync::broadcast::Receiver<AccountId> {
-        self.account_changes.subscribe()
     }
 
     async fn replace_setup_token(

@@ -18,7 +18,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use actix_ws::{AggregatedMessage, AggregatedMessageStream, Session};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::sync::broadcast::error::RecvError;
 
 use crate::chat::{
     ChatError, NewPost, Posted, PublicEvent, QueueEvent, QueueSubscription, Subscription,
@@ -60,7 +60,7 @@ pub struct SocketViewer {
     session_token: Option<String>,
     /// Tells when an account's sessions or rights changed; taken before the
     /// session was read, so that no change falls between.
-    account_changes: Option<broadcast::Receiver<AccountId>>,
+    account_changes: Option<crate::store::AccountChanges>,
 }
 
 /// Reads the viewer of a socket upgrade. A browser sends the session cookie
@@ -278,7 +278,7 @@ pub async fn serve(
                     Err(RecvError::Closed) => return Ok::<(), Stop>(()),
                 },
                 notice = subscription.private.recv(), if signed_in => match notice {
-                    Ok(notice) if Some(notice.account) == connection.viewer.account.as_ref().map(|a| a.id) => {
+                    Ok(notice) if notice.concerns(connection.viewer.account.as_ref().map(|a| a.id)) => {
                         connection.send_me(true).await?;
                     }
                     Ok(_) => {}
@@ -347,7 +347,7 @@ pub async fn serve(
 
 /// The next account change; never, for a socket that is not signed in.
 async fn next_account_change(
-    changes: &mut Option<broadcast::Receiver<AccountId>>,
+    changes: &mut Option<crate::store::AccountChanges>,
 ) -> Result<AccountId, RecvError> {
     match changes {
         Some(changes) => changes.recv().await,
