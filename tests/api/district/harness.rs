@@ -156,6 +156,7 @@ impl Node {
             .env("PAVILION__SERVER__HOST", "127.0.0.1")
             .env("PAVILION__SERVER__PORT", http_port.to_string())
             .env("PAVILION__SERVER__PUBLIC_URL", public_url)
+            .env("PAVILION__SERVER__TRUSTED_PROXIES", "127.0.0.1")
             .env("PAVILION__LIVE__RTMP_HOST", "127.0.0.1")
             .env("PAVILION__LIVE__RTMP_PORT", rtmp_port.to_string())
             .env("PAVILION__AUTH__ARGON2_MEMORY_KIB", "256")
@@ -297,11 +298,21 @@ fn nginx_binary() -> &'static str {
 fn configuration(dir: &Path, http_port: u16, rtmp_port: u16, nodes: &[Node]) -> String {
     let http_servers: String = nodes
         .iter()
-        .map(|n| format!("        server 127.0.0.1:{} max_fails=1 fail_timeout=10s;\n", n.http_port))
+        .map(|n| {
+            format!(
+                "        server 127.0.0.1:{} max_fails=1 fail_timeout=10s;\n",
+                n.http_port
+            )
+        })
         .collect();
     let rtmp_servers: String = nodes
         .iter()
-        .map(|n| format!("        server 127.0.0.1:{} max_fails=1 fail_timeout=10s;\n", n.rtmp_port))
+        .map(|n| {
+            format!(
+                "        server 127.0.0.1:{} max_fails=1 fail_timeout=10s;\n",
+                n.rtmp_port
+            )
+        })
         .collect();
     let dir = dir.display();
     let module = "/usr/lib/nginx/modules/ngx_stream_module.so";
@@ -371,14 +382,17 @@ const SERVER_RULES: &str = r#"
         proxy_set_header Host $http_host;
         proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
         proxy_set_header X-Forwarded-Proto $scheme;
+        # Set here once: a proxy_set_header inside a location would drop
+        # all of these there. Connection is "upgrade" for WebSockets and
+        # empty otherwise, which keeps upstream connections alive.
+        proxy_set_header Upgrade $http_upgrade;
+        proxy_set_header Connection $pavilion_connection;
         proxy_connect_timeout 1s;
         proxy_next_upstream error timeout http_502 http_503;
 
         # Pages, forms, the watch page's WebSocket and the screens' event stream.
         location / {
             proxy_pass http://pavilion;
-            proxy_set_header Upgrade $http_upgrade;
-            proxy_set_header Connection $pavilion_connection;
             proxy_buffering off;
             proxy_read_timeout 1h;
         }
@@ -386,7 +400,6 @@ const SERVER_RULES: &str = r#"
         # LL-HLS media: names are never reused, so one fetch per cache serves all.
         location ~ ^/live/[0-9]+/[^/]+/[^/]+\.(m4s|mp4)$ {
             proxy_pass http://pavilion;
-            proxy_set_header Connection "";
             proxy_cache pavilion_hls;
             proxy_cache_valid 200 10m;
             proxy_cache_lock on;
@@ -399,7 +412,6 @@ const SERVER_RULES: &str = r#"
         # everyone else's waits on the cache lock for that same answer.
         location ~ ^/live/[0-9]+/[^/]+/index\.m3u8$ {
             proxy_pass http://pavilion;
-            proxy_set_header Connection "";
             proxy_cache pavilion_hls;
             proxy_cache_key $uri$is_args$args;
             proxy_ignore_headers Cache-Control Expires;
