@@ -297,11 +297,21 @@ fn nginx_binary() -> &'static str {
 fn configuration(dir: &Path, http_port: u16, rtmp_port: u16, nodes: &[Node]) -> String {
     let http_servers: String = nodes
         .iter()
-        .map(|n| format!("        server 127.0.0.1:{} max_fails=1 fail_timeout=10s;\n", n.http_port))
+        .map(|n| {
+            format!(
+                "        server 127.0.0.1:{} max_fails=1 fail_timeout=10s;\n",
+                n.http_port
+            )
+        })
         .collect();
     let rtmp_servers: String = nodes
         .iter()
-        .map(|n| format!("        server 127.0.0.1:{} max_fails=1 fail_timeout=10s;\n", n.rtmp_port))
+        .map(|n| {
+            format!(
+                "        server 127.0.0.1:{} max_fails=1 fail_timeout=10s;\n",
+                n.rtmp_port
+            )
+        })
         .collect();
     let dir = dir.display();
     let module = "/usr/lib/nginx/modules/ngx_stream_module.so";

@@ -119,7 +119,9 @@ async fn watch_live_edge(front: &TestApp, broadcast: &Broadcast, rounds: usize) 
     let mut parts = Vec::new();
     for _ in 0..rounds {
         let (msn, part) = playlist.next;
-        let reload = front.url(&format!("{base}/index.m3u8?_HLS_msn={msn}&_HLS_part={part}"));
+        let reload = front.url(&format!(
+            "{base}/index.m3u8?_HLS_msn={msn}&_HLS_part={part}"
+        ));
         let hinted = front.url(&format!("{base}/{}", playlist.hint));
         let (reload, hinted) = tokio::join!(http.get(&reload).send(), http.get(&hinted).send());
         let (reload, hinted) = (reload.unwrap(), hinted.unwrap());
@@ -221,7 +223,10 @@ async fn a_broadcast_through_nginx_goes_on_when_its_ingest_node_is_killed() {
         let moderator = &moderator;
         async move {
             let form = [("comment", id.as_str()), ("action", "approve")];
-            front.post_form(&moderator.http, &path, &form).await.status()
+            front
+                .post_form(&moderator.http, &path, &form)
+                .await
+                .status()
         }
     };
     assert_eq!(approve(before).await, 303);
