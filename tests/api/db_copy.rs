@@ -20,7 +20,7 @@ use sqlx::{Connection, PgConnection, Row, SqliteConnection};
 
 use reqwest::multipart::{Form, Part};
 
-use crate::helpers::{location, spawn_app, spawn_app_with, text_of, TestApp};
+use crate::helpers::{location, spawn_app_on, spawn_app_with, text_of, Backend, TestApp};
 
 /// One scratch PostgreSQL cluster for this test binary; each test makes its
 /// own databases on it.
@@ -89,7 +89,8 @@ struct LivedIn {
 /// rating, a screen with its heartbeat and plays, sanctions, blocked words,
 /// an API key, sessions and the audit entries all of this wrote.
 async fn lived_in_app() -> LivedIn {
-    let app = spawn_app().await;
+    // The source is SQLite on either pass of the suite: that is what db copy moves.
+    let app = spawn_app_on(Backend::Sqlite, |_| {}).await;
     let store = &*app.state.store;
     pavilion::demo::seed(store, &app.state.accounts)
         .await
@@ -831,7 +832,7 @@ async fn a_server_on_the_copy_shows_the_same_community_and_carries_on() {
 
 #[tokio::test]
 async fn a_copy_that_fails_halfway_leaves_the_target_empty() {
-    let app = spawn_app().await;
+    let app = spawn_app_on(Backend::Sqlite, |_| {}).await;
     pavilion::demo::seed(&*app.state.store, &app.state.accounts)
         .await
         .unwrap();
