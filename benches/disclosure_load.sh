@@ -48,7 +48,7 @@ fi
 server=$!
 for _ in $(seq 150); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.2; done
 
-computed() { curl -fs "http://127.0.0.1:$port/metrics" | awk '$1 == "pavilion_disclosure_computed_total" { print $2 }'; }
+computed() { curl -fs "http://127.0.0.1:$port/metrics" | awk '$1 ~ /^pavilion_disclosure_computed_total($|{)/ { print $2 }'; }
 run() {
     local name=$1; shift
     local before; before=$(computed)

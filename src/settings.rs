@@ -48,6 +48,16 @@ impl NodeSettings {
         format!("{host}:{port}")
     }
 
+    /// The name as a header value; `None` when it could not be one
+    /// (printable ASCII without spaces).
+    pub fn header_value(&self) -> Option<actix_web::http::header::HeaderValue> {
+        let name = self.name.as_str();
+        let printable = !name.is_empty() && name.bytes().all(|b| b.is_ascii_graphic());
+        printable
+            .then(|| actix_web::http::header::HeaderValue::from_str(name).ok())
+            .flatten()
+    }
+
     /// The internal URL, or loopback on `port` when none is set.
     pub fn internal_url_or_default(&self, port: u16) -> String {
         match self.internal_url.trim().trim_end_matches('/') {
@@ -305,9 +315,29 @@ mod tests {
         assert!(!settings.secure_cookies());
         assert_eq!(settings.time_zone, chrono_tz::Asia::Shanghai);
         assert!(settings.server.trusted_proxies.is_empty());
+        assert_eq!(settings.node.name, "");
+        let resolved = NodeSettings {
+            name: settings.node.name_or_default(8080),
+            ..settings.node.clone()
+        };
+        assert!(resolved.name.ends_with(":8080"), "{}", resolved.name);
+        assert!(resolved.header_value().is_some());
         assert!(!settings
             .server
             .is_trusted_proxy("127.0.0.1".parse().unwrap()));
+    }
+
+    #[test]
+    fn node_names_must_fit_in_a_header() {
+        let node = |name: &str| NodeSettings {
+            name: name.into(),
+            internal_url: String::new(),
+        };
+        assert!(node("node-2.district").header_value().is_some());
+        assert!(node("node-host:8080").header_value().is_some());
+        for bad in ["", "two words", "节点", "a\nb"] {
+            assert!(node(bad).header_value().is_none(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -34,7 +34,7 @@ impl Application {
     }
 
     pub async fn build_with_store(
-        settings: Settings,
+        mut settings: Settings,
         store: Arc<dyn Store>,
     ) -> anyhow::Result<Self> {
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))
@@ -46,8 +46,17 @@ impl Application {
                 )
             })?;
         let port = listener.local_addr()?.port();
+        // From here on `settings.node.name` is the name this node goes by
+        // (responses, metrics, /healthz, the live hub).
+        settings.node.name = settings.node.name_or_default(port);
+        if settings.node.header_value().is_none() {
+            anyhow::bail!(
+                "node.name {:?} cannot name this node: use printable ASCII without spaces",
+                settings.node.name
+            );
+        }
         let node = crate::live::Node::new(
-            settings.node.name_or_default(port),
+            settings.node.name.clone(),
             settings.node.internal_url_or_default(port),
         );
         tracing::info!(node = %node.name, internal_url = %node.internal_url, "this node");
@@ -59,7 +68,7 @@ impl Application {
         );
         let rtmp_port = live.start().await?;
         let pictures = Arc::new(DecodeSlots::for_this_machine());
-        let metrics = observability::Metrics::new()?;
+        let metrics = observability::Metrics::new(&settings.node.name)?;
         metrics
             .registry()
             .register(Box::new(pictures.decodes.clone()))?;

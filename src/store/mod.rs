@@ -89,12 +89,58 @@ pub async fn connect_with(
     url: &str,
     busy_timeout: std::time::Duration,
 ) -> anyhow::Result<Arc<dyn Store>> {
+    use anyhow::Context;
+    let opening = || format!("cannot open the database {}", without_password(url));
     if url.starts_with("sqlite:") {
-        Ok(Arc::new(SqliteStore::open_with(url, busy_timeout).await?))
+        Ok(Arc::new(
+            SqliteStore::open_with(url, busy_timeout)
+                .await
+                .with_context(opening)?,
+        ))
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-        Ok(Arc::new(PgStore::open_with(url, busy_timeout).await?))
+        Ok(Arc::new(
+            PgStore::open_with(url, busy_timeout)
+                .await
+                .with_context(opening)?,
+        ))
     } else {
         anyhow::bail!("unknown database URL scheme in {url:?}; expected sqlite: or postgres:")
+    }
+}
+
+/// `url` fit for a log or an error message: any password replaced by `***`.
+fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((user_info, host)) => {
+            let user = user_info
+                .split_once(':')
+                .map_or(user_info, |(user, _)| user);
+            let hidden = if user_info.contains(':') { ":***" } else { "" };
+            format!("{scheme}://{user}{hidden}@{host}{path}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod url_tests {
+    #[test]
+    fn passwords_stay_out_of_messages() {
+        use super::without_password as hide;
+        assert_eq!(
+            hide("postgres://pav:s3cret@db.example:5432/pavilion"),
+            "postgres://pav:***@db.example:5432/pavilion"
+        );
+        assert_eq!(
+            hide("postgres://pav@db/pavilion"),
+            "postgres://pav@db/pavilion"
+        );
+        assert_eq!(hide("sqlite:///srv/p.sqlite"), "sqlite:///srv/p.sqlite");
+        assert_eq!(hide("sqlite://data/p.sqlite"), "sqlite://data/p.sqlite");
     }
 }
 
@@ -115,6 +161,7 @@ pub trait Store:
     + RecordReadStore
     + PersonalDataStore
     + IngestStore
+    + HealthStore
     + SignalStore
 {
 }
@@ -134,8 +181,16 @@ impl<T> Store for T where
         + RecordReadStore
         + PersonalDataStore
         + IngestStore
+        + HealthStore
         + SignalStore
 {
+}
+
+/// Whether the database answers, for `/healthz`.
+#[async_trait]
+pub trait HealthStore: Send + Sync + 'static {
+    /// Succeeds once the database has answered a query that reads it.
+    async fn ping(&self) -> StoreResult<()>;
 }
 
 /// The bus that tells the nodes sharing this database that something

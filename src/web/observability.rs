@@ -1,6 +1,8 @@
-//! `/healthz`, Prometheus `/metrics`, and the middleware that counts requests.
+//! `/healthz`, Prometheus `/metrics`, and the middleware that counts requests
+//! and names the node that answered.
 
-use std::time::Instant;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -14,6 +16,7 @@ use serde::Serialize;
 use tracing_actix_web::RequestId;
 
 use super::AppState;
+use crate::store::HealthStore;
 
 pub struct Metrics {
     registry: Registry,
@@ -26,8 +29,11 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn new() -> anyhow::Result<Self> {
-        let registry = Registry::new_custom(Some("pavilion".into()), None)?;
+    /// Every series carries `node` (this server's `node.name`), so that the
+    /// nodes of a district can be told apart once their figures are gathered.
+    pub fn new(node: &str) -> anyhow::Result<Self> {
+        let labels = HashMap::from([("node".to_owned(), node.to_owned())]);
+        let registry = Registry::new_custom(Some("pavilion".into()), Some(labels))?;
         let requests = IntCounterVec::new(
             Opts::new(
                 "http_requests_total",
@@ -76,7 +82,9 @@ impl Metrics {
 }
 
 /// Counts every request by its route pattern (not its raw path, to keep label
-/// sets small) and returns the request id that the logs carry as `X-Request-Id`.
+/// sets small), returns the request id that the logs carry as `X-Request-Id`
+/// and names the node that answered in `X-Pavilion-Node` (behind a load
+/// balancer, operators and tests see which one it was).
 pub async fn record(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -91,6 +99,10 @@ pub async fn record(
             .insert(HeaderName::from_static("x-request-id"), id);
     }
     if let Some(state) = state {
+        if let Some(node) = state.settings.node.header_value() {
+            res.headers_mut()
+                .insert(HeaderName::from_static("x-pavilion-node"), node);
+        }
         let route = res
             .request()
             .match_pattern()
@@ -112,15 +124,55 @@ pub async fn record(
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Health {
-    /// Always `ok` when the server answers.
+    /// `ok`, or `unavailable` when this node cannot serve (its database is unreachable).
     #[schema(example = "ok")]
     pub status: &'static str,
+    /// The node that answered (its `node.name`).
+    #[schema(example = "node-1")]
+    pub node: String,
+    /// `ok`, or `unreachable` when the database did not answer in time.
+    #[schema(example = "ok")]
+    pub database: &'static str,
 }
 
-/// Liveness check.
-#[utoipa::path(get, path = "/healthz", tag = "system", responses((status = 200, description = "The server is up", body = Health)))]
-pub async fn health() -> web::Json<Health> {
-    web::Json(Health { status: "ok" })
+/// How long `/healthz` waits for the database.
+const DATABASE_WAIT: Duration = Duration::from_secs(2);
+
+/// Whether the database answers within `limit`.
+async fn database_answers<S: HealthStore + ?Sized>(store: &S, limit: Duration) -> bool {
+    match tokio::time::timeout(limit, store.ping()).await {
+        Ok(Ok(())) => true,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "health check: the database did not answer");
+            false
+        }
+        Err(_) => {
+            tracing::warn!(wait = ?limit, "health check: the database did not answer in time");
+            false
+        }
+    }
+}
+
+/// Readiness of this node: it answers, and its database answers (within 2 s).
+#[utoipa::path(get, path = "/healthz", tag = "system", responses(
+    (status = 200, description = "The server is up and reaches its database", body = Health),
+    (status = 503, description = "The server is up but its database is unreachable", body = Health),
+))]
+pub async fn health(state: web::Data<AppState>) -> HttpResponse {
+    let node = state.settings.node.name.clone();
+    if database_answers(state.store.as_ref(), DATABASE_WAIT).await {
+        HttpResponse::Ok().json(Health {
+            status: "ok",
+            node,
+            database: "ok",
+        })
+    } else {
+        HttpResponse::ServiceUnavailable().json(Health {
+            status: "unavailable",
+            node,
+            database: "unreachable",
+        })
+    }
 }
 
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
@@ -134,5 +186,37 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
             tracing::error!(error = %e, "encoding metrics failed");
             HttpResponse::InternalServerError().finish()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::StoreResult;
+
+    struct Stuck;
+
+    #[async_trait::async_trait]
+    impl HealthStore for Stuck {
+        async fn ping(&self) -> StoreResult<()> {
+            std::future::pending().await
+        }
+    }
+
+    struct Answers;
+
+    #[async_trait::async_trait]
+    impl HealthStore for Answers {
+        async fn ping(&self) -> StoreResult<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_database_that_does_not_answer_is_given_up_on_in_time() {
+        let started = Instant::now();
+        assert!(!database_answers(&Stuck, Duration::from_millis(50)).await);
+        assert!(started.elapsed() < Duration::from_secs(1));
+        assert!(database_answers(&Answers, Duration::from_millis(50)).await);
     }
 }

@@ -337,18 +337,12 @@ async fn a_resend_with_the_same_client_id_stores_and_shows_one_comment() {
 
 #[tokio::test]
 async fn a_post_arriving_while_the_database_is_busy_waits_and_is_stored_once() {
-    use sqlx::Connection;
     let s = setup().await;
     let zhang = resident(&s.app, &s.place, "zhang", "老张").await;
     let mut viewer = chat(&s.app).subscribe(s.broadcast.id).await.unwrap();
     // Another process holds the write lock for a second.
-    let mut other = sqlx::SqliteConnection::connect(&s.app.database_url)
-        .await
-        .unwrap();
-    sqlx::query("BEGIN IMMEDIATE")
-        .execute(&mut other)
-        .await
-        .unwrap();
+    let mut other = s.app.raw_db().await;
+    other.hold_writes().await;
     let service = chat(&s.app).clone();
     let b = s.broadcast.id;
     let author = zhang.clone();
@@ -363,7 +357,7 @@ async fn a_post_arriving_while_the_database_is_busy_waits_and_is_stored_once() {
     });
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert!(!posting.is_finished(), "the write waits for the lock");
-    sqlx::query("COMMIT").execute(&mut other).await.unwrap();
+    other.release().await;
     let posted = posting.await.unwrap().unwrap();
     assert!(matches!(posted, Posted::Shown(_)));
     // The client, unsure, sends it again: still one comment, shown once.

@@ -4,26 +4,41 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-fn pavilion(dir: &std::path::Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_pavilion"));
-    command
-        .current_dir(dir)
-        .env(
-            "PAVILION__DATABASE__URL",
-            format!("sqlite://{}", dir.join("p.sqlite").display()),
-        )
-        .env("PAVILION__SERVER__PORT", "0")
-        .env("PAVILION__LIVE__RTMP_PORT", "0")
-        .env("PAVILION__AUTH__ARGON2_MEMORY_KIB", "256")
-        .env("PAVILION__AUTH__ARGON2_ITERATIONS", "1")
-        .env("RUST_LOG", "info");
-    command
+use crate::helpers::test_database_url_blocking;
+
+/// A folder to run the binary in, with a database of its own on the backend
+/// under test (see `helpers::backend`).
+struct Site {
+    dir: tempfile::TempDir,
+    database_url: String,
+}
+
+impl Site {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let database_url = test_database_url_blocking(dir.path());
+        Self { dir, database_url }
+    }
+
+    fn pavilion(&self) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_pavilion"));
+        command
+            .current_dir(self.dir.path())
+            .env("PAVILION__DATABASE__URL", &self.database_url)
+            .env("PAVILION__SERVER__PORT", "0")
+            .env("PAVILION__LIVE__RTMP_PORT", "0")
+            .env("PAVILION__AUTH__ARGON2_MEMORY_KIB", "256")
+            .env("PAVILION__AUTH__ARGON2_ITERATIONS", "1")
+            .env("RUST_LOG", "info");
+        command
+    }
 }
 
 #[test]
 fn first_start_prints_a_setup_link_and_sigterm_stops_gracefully() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut server = pavilion(dir.path())
+    let site = Site::new();
+    let mut server = site
+        .pavilion()
         .arg("serve")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -63,8 +78,9 @@ fn first_start_prints_a_setup_link_and_sigterm_stops_gracefully() {
 
 #[test]
 fn user_add_creates_an_account_and_refuses_duplicates_and_residents() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut add = pavilion(dir.path())
+    let site = Site::new();
+    let mut add = site
+        .pavilion()
         .args([
             "user",
             "add",
@@ -89,7 +105,8 @@ fn user_add_creates_an_account_and_refuses_duplicates_and_residents() {
     assert!(output.status.success());
     assert!(String::from_utf8_lossy(&output.stdout).contains("created wang (secretary)"));
 
-    let again = pavilion(dir.path())
+    let again = site
+        .pavilion()
         .args([
             "user",
             "add",
@@ -105,7 +122,8 @@ fn user_add_creates_an_account_and_refuses_duplicates_and_residents() {
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
 
-    let resident = pavilion(dir.path())
+    let resident = site
+        .pavilion()
         .args([
             "user",
             "add",
@@ -120,7 +138,8 @@ fn user_add_creates_an_account_and_refuses_duplicates_and_residents() {
         .unwrap();
     assert!(!resident.status.success());
 
-    let generated = pavilion(dir.path())
+    let generated = site
+        .pavilion()
         .args([
             "user",
             "add",
@@ -139,9 +158,10 @@ fn user_add_creates_an_account_and_refuses_duplicates_and_residents() {
 
 #[test]
 fn demo_seeds_every_role_once() {
-    let dir = tempfile::tempdir().unwrap();
+    let site = Site::new();
     for _ in 0..2 {
-        let output = pavilion(dir.path())
+        let output = site
+            .pavilion()
             .args(["demo", "--seed-only"])
             .output()
             .unwrap();
@@ -165,7 +185,8 @@ fn demo_seeds_every_role_once() {
             );
         }
     }
-    let output = pavilion(dir.path())
+    let output = site
+        .pavilion()
         .args([
             "user",
             "add",
@@ -182,21 +203,42 @@ fn demo_seeds_every_role_once() {
 }
 
 #[test]
-fn a_postgres_url_gets_a_clear_message() {
-    let dir = tempfile::tempdir().unwrap();
-    let output = pavilion(dir.path())
-        .env("PAVILION__DATABASE__URL", "postgres://localhost/pavilion")
+fn a_database_that_cannot_be_reached_gets_a_clear_message() {
+    let site = Site::new();
+    // Nothing listens on port 1.
+    let output = site
+        .pavilion()
+        .env(
+            "PAVILION__DATABASE__URL",
+            "postgres://pavilion@127.0.0.1:1/pavilion",
+        )
+        .env("PAVILION__DATABASE__BUSY_TIMEOUT_MS", "500")
         .arg("serve")
         .output()
         .unwrap();
     assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stderr).contains("no PostgreSQL support"));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("cannot open the database postgres://pavilion@127.0.0.1:1/pavilion"),
+        "{stderr}"
+    );
+
+    let output = site
+        .pavilion()
+        .env("PAVILION__DATABASE__URL", "mysql://localhost/pavilion")
+        .arg("serve")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("expected sqlite: or postgres:"), "{stderr}");
 }
 
 #[test]
 fn the_demo_has_records_and_an_observer_with_an_estate() {
-    let dir = tempfile::tempdir().unwrap();
-    let output = pavilion(dir.path())
+    let site = Site::new();
+    let output = site
+        .pavilion()
         .args(["demo", "--seed-only"])
         .output()
         .unwrap();
@@ -207,8 +249,7 @@ fn the_demo_has_records_and_an_observer_with_an_estate() {
     );
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let url = format!("sqlite://{}", dir.path().join("p.sqlite").display());
-        let store = pavilion::store::connect(&url).await.unwrap();
+        let store = pavilion::store::connect(&site.database_url).await.unwrap();
         let records = store
             .list_records(&pavilion::store::RecordFilter {
                 limit: 10,

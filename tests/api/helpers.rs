@@ -1,7 +1,11 @@
+use std::path::Path;
+use std::sync::OnceLock;
+
 use actix_web::web::Data;
 use pavilion::domain::*;
 use pavilion::settings::Settings;
 use pavilion::startup::Application;
+use pavilion::store::postgres::scratch::ScratchCluster;
 use pavilion::web::AppState;
 use reqwest::redirect::Policy;
 use scraper::{Html, Selector};
@@ -11,11 +15,15 @@ pub const PASSWORD: &str = "test-password-1";
 pub struct TestApp {
     pub address: String,
     pub state: Data<AppState>,
+    /// The server's database: a file in `data_dir` (SQLite) or a database of
+    /// its own on the scratch cluster (PostgreSQL); see [`backend`].
     pub database_url: String,
     /// The RTMP ingest port (a free port picked at start).
     pub rtmp_port: u16,
     pub data_dir: std::path::PathBuf,
     pub _dir: tempfile::TempDir,
+    /// The PostgreSQL database made for this server, dropped with it.
+    pub _database: Option<ScratchDatabase>,
 }
 
 /// A place with one unit and an active registration code.
@@ -31,13 +39,15 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
-/// Settings for a server on free ports with everything under `dir`.
-pub fn test_settings(dir: &std::path::Path) -> Settings {
+/// Settings for a server on free ports with everything under `dir`. The
+/// database is a SQLite file there; a server of its own on PostgreSQL needs
+/// `settings.database.url = test_database_url(dir).await` (as `spawn_app` does).
+pub fn test_settings(dir: &Path) -> Settings {
     let mut settings = Settings::load(None).expect("settings");
     settings.server.port = 0;
     settings.live.rtmp_port = 0;
     settings.data_dir = dir.to_owned();
-    settings.database.url = format!("sqlite://{}", dir.join("pavilion.sqlite").display());
+    settings.database.url = sqlite_url(dir);
     // Cheap hashes keep the suite fast; production defaults are tested in unit tests.
     settings.auth.argon2_memory_kib = 256;
     settings.auth.argon2_iterations = 1;
@@ -46,9 +56,37 @@ pub fn test_settings(dir: &std::path::Path) -> Settings {
 
 /// A server whose settings `tweak` adjusts first (e.g. a short grace period).
 pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_app_on(backend(), tweak).await
+}
+
+/// A server on a fresh database of its own on the scratch PostgreSQL
+/// cluster, whatever `PAVILION_TEST_DATABASE` says: for tests of several
+/// nodes sharing one database. Its URL is `database_url`; another node on
+/// the same database is `spawn_app_on_postgres_with(|s| s.database.url =
+/// first.database_url.clone())` (the first keeps the database: it is dropped
+/// with the first, so keep that one until the others are done).
+pub async fn spawn_app_on_postgres() -> TestApp {
+    spawn_app_on_postgres_with(|_| {}).await
+}
+
+/// The same, with settings `tweak` adjusts first (a node name, a shared
+/// database URL, a shared media directory).
+pub async fn spawn_app_on_postgres_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_app_on(Backend::Postgres, tweak).await
+}
+
+/// A server on a fresh database of its own on `backend`.
+pub async fn spawn_app_on(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> TestApp {
     let dir = tempfile::tempdir().expect("temporary directory");
     let mut settings = test_settings(dir.path());
     tweak(&mut settings);
+    // A database of its own, unless `tweak` chose one (another node's).
+    let mut database = None;
+    if backend == Backend::Postgres && settings.database.url == sqlite_url(dir.path()) {
+        let made = ScratchDatabase::new().await;
+        settings.database.url = made.url.clone();
+        database = Some(made);
+    }
     let database_url = settings.database.url.clone();
     let app = Application::build(settings)
         .await
@@ -63,6 +101,191 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
         state,
         database_url,
         _dir: dir,
+        _database: database,
+    }
+}
+
+// ------------------------------------------------------------ the database
+
+/// The database the suite runs on. `PAVILION_TEST_DATABASE=postgres` runs it
+/// on PostgreSQL: one scratch cluster per test binary, started on first use,
+/// and a fresh migrated database for every server. Unset (or `sqlite`): a
+/// SQLite file in each server's temporary folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub fn backend() -> Backend {
+    static BACKEND: OnceLock<Backend> = OnceLock::new();
+    *BACKEND.get_or_init(
+        || match std::env::var("PAVILION_TEST_DATABASE").as_deref() {
+            Err(_) | Ok("" | "sqlite") => Backend::Sqlite,
+            Ok("postgres" | "postgresql") => Backend::Postgres,
+            Ok(other) => panic!("PAVILION_TEST_DATABASE={other:?}: expected sqlite or postgres"),
+        },
+    )
+}
+
+/// The test binary's PostgreSQL cluster. It is never dropped; its watchdog
+/// stops it when the test binary exits.
+fn cluster() -> &'static ScratchCluster {
+    static CLUSTER: OnceLock<ScratchCluster> = OnceLock::new();
+    CLUSTER.get_or_init(|| {
+        ScratchCluster::start()
+            .expect("a scratch PostgreSQL cluster (needs: apt-get install postgresql)")
+    })
+}
+
+fn sqlite_url(dir: &Path) -> String {
+    format!("sqlite://{}", dir.join("pavilion.sqlite").display())
+}
+
+/// A new, empty database for one server (or CLI run) on the backend under
+/// test: a SQLite file in `dir`, or a migrated database on the cluster.
+pub async fn test_database_url(dir: &Path) -> String {
+    database_url_on(backend(), dir).await
+}
+
+/// A new database on `backend`: a SQLite file in `dir`, or a database with
+/// Pavilion's schema on the test binary's scratch PostgreSQL cluster.
+pub async fn database_url_on(backend: Backend, dir: &Path) -> String {
+    match backend {
+        Backend::Sqlite => sqlite_url(dir),
+        Backend::Postgres => postgres_database_url().await,
+    }
+}
+
+/// A new database with Pavilion's schema on the test binary's scratch
+/// PostgreSQL cluster (started on first use); its URL.
+pub async fn postgres_database_url() -> String {
+    cluster()
+        .create_database()
+        .await
+        .expect("a scratch PostgreSQL database")
+}
+
+/// A database on the scratch cluster that is dropped (its connections
+/// ended) when this is: a PostgreSQL pass would otherwise keep a few
+/// megabytes for every server it started until the test binary exits.
+pub struct ScratchDatabase {
+    pub url: String,
+}
+
+impl ScratchDatabase {
+    pub async fn new() -> Self {
+        Self {
+            url: postgres_database_url().await,
+        }
+    }
+}
+
+impl Drop for ScratchDatabase {
+    fn drop(&mut self) {
+        let name = self.url.rsplit('/').next().unwrap_or_default().to_owned();
+        // Not waited for: a drop must not block the test's runtime.
+        std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(async {
+                    use sqlx::Connection;
+                    let admin = sqlx::PgConnection::connect(&cluster().url("postgres")).await;
+                    if let Ok(mut admin) = admin {
+                        let drop = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+                        let _ = sqlx::query(&drop).execute(&mut admin).await;
+                    }
+                })
+        });
+    }
+}
+
+/// The same, for tests without a runtime of their own (the CLI's).
+pub fn test_database_url_blocking(dir: &Path) -> String {
+    match backend() {
+        Backend::Sqlite => sqlite_url(dir),
+        Backend::Postgres => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(test_database_url(dir)),
+    }
+}
+
+/// A connection of its own to a server's database, as another process or
+/// another node would open one: for what the server's store offers no way to
+/// do (tamper with append-only tables, hold the database busy).
+pub enum RawDb {
+    Sqlite(sqlx::SqliteConnection),
+    Postgres(sqlx::PgConnection),
+}
+
+impl RawDb {
+    pub async fn connect(url: &str) -> Self {
+        use sqlx::Connection;
+        if url.starts_with("sqlite:") {
+            Self::Sqlite(sqlx::SqliteConnection::connect(url).await.unwrap())
+        } else {
+            Self::Postgres(sqlx::PgConnection::connect(url).await.unwrap())
+        }
+    }
+
+    /// Runs one statement (no parameters); the rows it changed.
+    pub async fn execute(&mut self, sql: &str) -> Result<u64, sqlx::Error> {
+        match self {
+            Self::Sqlite(c) => sqlx::query(sql).execute(c).await.map(|r| r.rows_affected()),
+            Self::Postgres(c) => sqlx::query(sql).execute(c).await.map(|r| r.rows_affected()),
+        }
+    }
+
+    /// The single BIGINT (`COUNT(*)`) that `sql` selects.
+    pub async fn count(&mut self, sql: &str) -> i64 {
+        match self {
+            Self::Sqlite(c) => sqlx::query_scalar(sql).fetch_one(c).await.unwrap(),
+            Self::Postgres(c) => sqlx::query_scalar(sql).fetch_one(c).await.unwrap(),
+        }
+    }
+
+    /// Holds the database as another writer would, until [`RawDb::release`]:
+    /// every change waits for it, reads do not. SQLite has one write lock
+    /// (`BEGIN IMMEDIATE`). PostgreSQL has none for a whole database, so
+    /// every table is locked `EXCLUSIVE`: plain reads pass, inserts, updates,
+    /// deletes and `SELECT … FOR UPDATE` wait.
+    pub async fn hold_writes(&mut self) {
+        match self {
+            Self::Sqlite(c) => {
+                sqlx::query("BEGIN IMMEDIATE").execute(c).await.unwrap();
+            }
+            Self::Postgres(c) => {
+                let tables: String = sqlx::query_scalar(
+                    "SELECT string_agg(format('%I', tablename), ', ') FROM pg_tables
+                     WHERE schemaname = 'public' AND tablename <> '_sqlx_migrations'",
+                )
+                .fetch_one(&mut *c)
+                .await
+                .unwrap();
+                sqlx::query("BEGIN").execute(&mut *c).await.unwrap();
+                sqlx::query(&format!("LOCK TABLE {tables} IN EXCLUSIVE MODE"))
+                    .execute(&mut *c)
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+
+    /// Lets go of what [`RawDb::hold_writes`] held.
+    pub async fn release(&mut self) {
+        self.execute("ROLLBACK").await.unwrap();
+    }
+
+    pub async fn close(self) {
+        use sqlx::Connection;
+        match self {
+            Self::Sqlite(c) => c.close().await.unwrap(),
+            Self::Postgres(c) => c.close().await.unwrap(),
+        }
     }
 }
 
@@ -85,6 +308,54 @@ pub fn system() -> Actor {
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
+    }
+
+    /// The backend this server's database is on.
+    pub fn backend(&self) -> Backend {
+        if self.database_url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            Backend::Postgres
+        }
+    }
+
+    /// A connection of its own to this server's database.
+    pub async fn raw_db(&self) -> RawDb {
+        RawDb::connect(&self.database_url).await
+    }
+
+    /// Takes the database away from under the running server, for good:
+    /// PostgreSQL's is dropped (its connections are ended); SQLite's file is
+    /// damaged in place (the server's open connections would still read an
+    /// unlinked file, so it is checkpointed, then its header overwritten).
+    pub async fn lose_database(&self) {
+        match self.backend() {
+            Backend::Sqlite => {
+                // Everything into the main file, so that no reader finds it elsewhere.
+                let mut db = self.raw_db().await;
+                let RawDb::Sqlite(c) = &mut db else {
+                    unreachable!()
+                };
+                let (busy, _, _): (i64, i64, i64) =
+                    sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
+                        .fetch_one(&mut *c)
+                        .await
+                        .unwrap();
+                assert_eq!(busy, 0, "the checkpoint was not blocked");
+                db.close().await;
+                let path = self.database_url.trim_start_matches("sqlite://");
+                let mut file = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+                std::io::Write::write_all(&mut file, &[0; 100]).unwrap();
+            }
+            Backend::Postgres => {
+                let name = self.database_url.rsplit('/').next().unwrap();
+                let mut admin = RawDb::connect(&cluster().url("postgres")).await;
+                admin
+                    .execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                    .await
+                    .unwrap();
+            }
+        }
     }
 
     pub async fn seed_place(&self) -> Place {
@@ -283,6 +554,19 @@ pub fn text_of(page: &str, selector: &str) -> Option<String> {
     html.select(&selector)
         .next()
         .map(|e| e.text().collect::<String>())
+}
+
+/// The value of the first series named `name` in Prometheus text, whatever
+/// its labels (every series carries at least `node`).
+pub fn series_value<'a>(metrics: &'a str, name: &str) -> Option<&'a str> {
+    metrics.lines().find_map(|line| {
+        let rest = line.strip_prefix(name)?;
+        let value = match rest.strip_prefix('{') {
+            Some(labelled) => labelled.split_once("} ")?.1,
+            None => rest.strip_prefix(' ')?,
+        };
+        Some(value.trim())
+    })
 }
 
 pub fn location(response: &reqwest::Response) -> String {

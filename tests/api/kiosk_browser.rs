@@ -45,6 +45,13 @@ impl Restartable {
     async fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut settings = test_settings(dir.path());
+        let database = match backend() {
+            Backend::Postgres => Some(ScratchDatabase::new().await),
+            Backend::Sqlite => None,
+        };
+        if let Some(made) = &database {
+            settings.database.url = made.url.clone();
+        }
         let (handle, state, port) = start(settings.clone()).await;
         settings.server.port = port;
         let app = TestApp {
@@ -54,6 +61,7 @@ impl Restartable {
             database_url: settings.database.url.clone(),
             state,
             _dir: dir,
+            _database: database,
         };
         Self {
             settings,

@@ -1,5 +1,7 @@
 //! Integration tests: each starts the real server on port 0 with a fresh
-//! temporary SQLite database and talks to it over HTTP.
+//! database and talks to it over HTTP. The database is a temporary SQLite
+//! file, or with `PAVILION_TEST_DATABASE=postgres` a database of its own on a
+//! scratch PostgreSQL cluster (see `helpers::backend`).
 
 mod audit;
 mod auth;
@@ -13,6 +15,7 @@ mod csrf;
 mod data_rights;
 mod db_copy;
 mod directory;
+mod district;
 mod disclosure_screens;
 mod escalation;
 mod helpers;

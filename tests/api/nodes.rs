@@ -1,5 +1,6 @@
 //! Several nodes, one broadcast: two Pavilion servers in this process share
-//! one SQLite file and one media directory, the way nodes of a district
+//! one database (a SQLite file, or on the PostgreSQL pass a database on the
+//! scratch cluster) and one media directory, the way nodes of a district
 //! share PostgreSQL and an NFS mount (which node holds a broadcast's encoder
 //! is a row of the database, so this is a faithful model of two nodes for
 //! the live path). A real encoder (the ffmpeg CLI) publishes over RTMP.
@@ -46,28 +47,52 @@ async fn start_node(dir: &std::path::Path, name: &str, tweak: impl Fn(&mut Setti
             database_url,
             // The shared directory belongs to the test; this one is unused.
             _dir: tempfile::tempdir().unwrap(),
+            // So does the shared database (see `Shared`).
+            _database: None,
         },
         handle,
     }
 }
 
+/// What the nodes of a test share and outlive: the media directory, and
+/// the database (a SQLite file in it, or with `PAVILION_TEST_DATABASE=postgres`
+/// a database on the scratch cluster).
+struct Shared {
+    dir: tempfile::TempDir,
+    database: Option<ScratchDatabase>,
+}
+
+impl Shared {
+    async fn new() -> Self {
+        let database = match backend() {
+            Backend::Postgres => Some(ScratchDatabase::new().await),
+            Backend::Sqlite => None,
+        };
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+            database,
+        }
+    }
+
+    fn settle(&self, settings: &mut Settings) {
+        if let Some(database) = &self.database {
+            settings.database.url = database.url.clone();
+        }
+    }
+}
+
 /// Nodes "a" and "b", a community and its secretary.
-async fn two_nodes(
-    grace_seconds: u64,
-) -> (
-    tempfile::TempDir,
-    Node,
-    Node,
-    Place,
-    pavilion::domain::Account,
-) {
-    let dir = tempfile::tempdir().unwrap();
-    let tweak = |s: &mut Settings| s.live.grace_seconds = grace_seconds;
-    let a = start_node(dir.path(), "a", tweak).await;
-    let b = start_node(dir.path(), "b", tweak).await;
+async fn two_nodes(grace_seconds: u64) -> (Shared, Node, Node, Place, pavilion::domain::Account) {
+    let shared = Shared::new().await;
+    let tweak = |s: &mut Settings| {
+        s.live.grace_seconds = grace_seconds;
+        shared.settle(s);
+    };
+    let a = start_node(shared.dir.path(), "a", tweak).await;
+    let b = start_node(shared.dir.path(), "b", tweak).await;
     let place = a.app.seed_place().await;
     let secretary = a.app.create_account(Role::Secretary, Some(&place)).await;
-    (dir, a, b, place, secretary)
+    (shared, a, b, place, secretary)
 }
 
 impl Node {

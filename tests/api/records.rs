@@ -412,7 +412,7 @@ async fn records_and_their_events_are_never_edited_or_deleted() {
         )
         .await
         .unwrap();
-    let pool = sqlx::SqlitePool::connect(&app.database_url).await.unwrap();
+    let mut db = app.raw_db().await;
     for statement in [
         "UPDATE records SET title = 'changed'",
         "DELETE FROM records",
@@ -420,7 +420,7 @@ async fn records_and_their_events_are_never_edited_or_deleted() {
         "DELETE FROM record_events",
     ] {
         assert!(
-            sqlx::query(statement).execute(&pool).await.is_err(),
+            db.execute(statement).await.is_err(),
             "{statement} must fail"
         );
     }

@@ -325,7 +325,7 @@ async fn secret_links_never_reach_the_log() {
         .env("PAVILION__DATA_DIR", dir.path())
         .env(
             "PAVILION__DATABASE__URL",
-            format!("sqlite://{}", dir.path().join("p.sqlite").display()),
+            test_database_url(dir.path()).await,
         )
         .env("PAVILION__SERVER__PORT", port.to_string())
         .env("PAVILION__SERVER__PUBLIC_URL", &base)

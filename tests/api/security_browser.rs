@@ -580,11 +580,8 @@ async fn a_cross_site_get_with_the_session_cookie_leaves_the_badge_unchanged() {
 
 async fn computed_so_far(app: &TestApp) -> u64 {
     let metrics = app.text(&client(), "/metrics").await;
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("pavilion_disclosure_computed_total "))
+    series_value(&metrics, "pavilion_disclosure_computed_total")
         .expect("the counter is exported")
-        .trim()
         .parse()
         .unwrap()
 }

@@ -73,10 +73,8 @@ async fn metric(app: &TestApp, name: &str) -> u64 {
         .text()
         .await
         .unwrap();
-    text.lines()
-        .find_map(|line| line.strip_prefix(&format!("pavilion_{name} ")))
+    series_value(&text, &format!("pavilion_{name}"))
         .unwrap_or_else(|| panic!("no {name} in /metrics"))
-        .trim()
         .parse()
         .unwrap()
 }

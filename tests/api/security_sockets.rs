@@ -13,7 +13,6 @@ use pavilion::domain::broadcast::{Broadcast, BroadcastState, ReplayState};
 use pavilion::domain::{Account, BroadcastId, CommunityCode, DisplayName, PlaceName, Role};
 use pavilion::store::RecordFilter;
 use serde_json::{json, Value};
-use sqlx::Connection;
 
 use crate::helpers::*;
 
@@ -155,16 +154,16 @@ impl Scene {
                 assert_eq!(response.status(), 303);
             }
             Revocation::EndedElsewhere => {
-                let mut other_server = sqlx::SqliteConnection::connect(&self.app.database_url)
+                let mut other_server = self.app.raw_db().await;
+                let ended = other_server
+                    .execute(&format!(
+                        "DELETE FROM sessions WHERE account_id = {}",
+                        self.moderator_account.id.0
+                    ))
                     .await
                     .unwrap();
-                let ended = sqlx::query("DELETE FROM sessions WHERE account_id = ?")
-                    .bind(self.moderator_account.id.0)
-                    .execute(&mut other_server)
-                    .await
-                    .unwrap();
-                assert!(ended.rows_affected() > 0);
-                other_server.close().await.unwrap();
+                assert!(ended > 0);
+                other_server.close().await;
             }
         }
     }
@@ -426,13 +425,8 @@ async fn a_report_filed_while_the_database_stays_busy_comes_back_with_its_text()
     let resident = app.login("resident").await;
 
     // Another writer holds the database for longer than a change waits.
-    let mut other = sqlx::SqliteConnection::connect(&app.database_url)
-        .await
-        .unwrap();
-    sqlx::query("BEGIN IMMEDIATE")
-        .execute(&mut other)
-        .await
-        .unwrap();
+    let mut other = app.raw_db().await;
+    other.hold_writes().await;
     let title = "电梯按钮坏了";
     let response = file_report(&app, &resident, title).await;
     assert_eq!(response.status(), 503);
@@ -451,8 +445,8 @@ async fn a_report_filed_while_the_database_stays_busy_comes_back_with_its_text()
         page.contains(r#"value="3号楼门口""#),
         "the location is kept"
     );
-    sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
-    other.close().await.unwrap();
+    other.release().await;
+    other.close().await;
     assert_eq!(records_titled(&app, title).await, 0, "nothing was filed");
 
     // Sent again once the database is free: filed, once.

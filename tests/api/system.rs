@@ -6,7 +6,105 @@ async fn health_answers_ok() {
     let response = client().get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(response.status(), 200);
     let body: serde_json::Value = response.json().await.unwrap();
-    assert_eq!(body, serde_json::json!({ "status": "ok" }));
+    assert_eq!(
+        body,
+        serde_json::json!({
+            "status": "ok",
+            "node": app.state.settings.node.name,
+            "database": "ok",
+        })
+    );
+}
+
+#[tokio::test]
+async fn health_says_when_the_database_is_gone() {
+    let app = spawn_app_with(|s| s.node.name = "node-b".into()).await;
+    app.lose_database().await;
+    let started = std::time::Instant::now();
+    let response = client().get(app.url("/healthz")).send().await.unwrap();
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "the check is bounded: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.headers()["x-pavilion-node"], "node-b");
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({
+            "status": "unavailable",
+            "node": "node-b",
+            "database": "unreachable",
+        })
+    );
+}
+
+#[tokio::test]
+async fn two_nodes_on_one_postgresql_database_name_themselves_and_share_it() {
+    // The first goes by its default name: the host name and its port.
+    let a = spawn_app_on_postgres().await;
+    let a_name = a.state.settings.node.name.clone();
+    let port = a.address.rsplit(':').next().unwrap();
+    assert!(a_name.ends_with(&format!(":{port}")), "{a_name}");
+    let b = spawn_app_on_postgres_with(|s| {
+        s.node.name = "node-b".into();
+        s.database.url = a.database_url.clone();
+    })
+    .await;
+    assert!(a.database_url.starts_with("postgres://"));
+    assert_eq!(b.database_url, a.database_url);
+    for (app, name) in [(&a, a_name.as_str()), (&b, "node-b")] {
+        let response = client().get(app.url("/healthz")).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["x-pavilion-node"], name);
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["node"], name);
+        assert_eq!(body["database"], "ok");
+    }
+    // A place made through one node is listed by the other.
+    a.seed_place().await;
+    let listed = b.text(&client(), "/api/v1/directory").await;
+    assert!(listed.contains("阳光花园"), "{listed}");
+}
+
+#[tokio::test]
+async fn every_response_and_every_series_names_the_node() {
+    let app = spawn_app_with(|s| s.node.name = "node-a.district".into()).await;
+    let page = app.text(&client(), "/login").await;
+    let css = page
+        .split("href=\"")
+        .find_map(|s| s.split('"').next().filter(|h| h.ends_with(".css")))
+        .unwrap()
+        .to_owned();
+    for path in [
+        "/healthz",
+        "/login",
+        "/",
+        "/no/such/page",
+        "/api/v1/directory",
+        &css,
+    ] {
+        let response = client().get(app.url(path)).send().await.unwrap();
+        assert_eq!(
+            response
+                .headers()
+                .get("x-pavilion-node")
+                .map(|v| v.to_str().unwrap()),
+            Some("node-a.district"),
+            "{path} ({})",
+            response.status()
+        );
+    }
+    let metrics = app.text(&client(), "/metrics").await;
+    let series: Vec<&str> = metrics
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .collect();
+    assert!(series.len() > 5, "{metrics}");
+    for line in series {
+        assert!(line.contains(r#"node="node-a.district""#), "{line}");
+    }
 }
 
 #[tokio::test]
@@ -22,7 +120,10 @@ async fn metrics_are_prometheus_text_by_route() {
     let body = response.text().await.unwrap();
     assert!(
         body.contains(
-            r#"pavilion_http_requests_total{method="GET",route="/healthz",status="200"} 1"#
+            &format!(
+                r#"pavilion_http_requests_total{{method="GET",route="/healthz",status="200",node="{}"}} 1"#,
+                app.state.settings.node.name
+            )
         ),
         "{body}"
     );

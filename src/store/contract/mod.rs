@@ -8,6 +8,7 @@ mod accounts;
 mod broadcasts;
 mod chat;
 mod feedback_settings;
+mod health;
 mod ingest;
 mod records;
 mod signage;

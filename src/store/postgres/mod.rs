@@ -124,6 +124,14 @@ pub(super) async fn fetch_account<'e, E: sqlx::PgExecutor<'e>>(
     row.try_into()
 }
 
+#[async_trait::async_trait]
+impl HealthStore for PgStore {
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}
+
 /// The store contract tests of each PostgreSQL module share one scratch
 /// cluster per test binary; each test gets its own database.
 #[cfg(test)]

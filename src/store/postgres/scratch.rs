@@ -68,6 +68,8 @@ impl ScratchCluster {
             .args(["-c", "fsync=off", "-c", "synchronous_commit=off"])
             .args(["-c", "full_page_writes=off", "-c", "max_connections=400"])
             .args(["-c", "shared_buffers=128MB", "-c", "logging_collector=off"])
+            // A test binary makes hundreds of databases (each written to the WAL).
+            .args(["-c", "max_wal_size=128MB", "-c", "min_wal_size=32MB"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(dir.path().join("server.log"))?);
@@ -82,7 +84,7 @@ impl ScratchCluster {
             template_ready: tokio::sync::OnceCell::new(),
             creating: tokio::sync::Mutex::new(()),
         };
-        cluster.wait_until_ready()?;
+        cluster.wait_until_ready(&bin)?;
         Ok(cluster)
     }
 
@@ -144,22 +146,20 @@ impl ScratchCluster {
         std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
     }
 
-    fn wait_until_ready(&self) -> anyhow::Result<()> {
+    /// Until the server accepts sessions (it listens a moment before it
+    /// does: "the database system is starting up").
+    fn wait_until_ready(&self, bin: &Path) -> anyhow::Result<()> {
         let deadline = Instant::now() + Duration::from_secs(30);
         let socket = self.dir.path().join(format!(".s.PGSQL.{}", self.port));
-        // The port opens before the server takes connections ("the database
-        // system is starting up"); pg_isready tells them apart.
-        let ready = server_binaries()?.join("pg_isready");
-        let port = self.port.to_string();
         while Instant::now() < deadline {
-            if socket.exists()
-                && Command::new(&ready)
-                    .args(["-q", "-h", "127.0.0.1", "-p", &port])
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
+            let accepting = || {
+                Command::new(bin.join("pg_isready"))
+                    .args(["-q", "-h", "127.0.0.1", "-U", "pavilion", "-d", "postgres"])
+                    .args(["-p", &self.port.to_string()])
                     .status()
                     .is_ok_and(|status| status.success())
-            {
+            };
+            if socket.exists() && accepting() {
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -241,14 +241,15 @@ fn free_port() -> anyhow::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-/// Starts a watchdog that stops `server` once this process is gone, and
-/// then removes the cluster's folder (a cluster held in a `static` is never
+/// Starts a watchdog that stops `server` once this process is gone, then
+/// removes the cluster's folder `dir` (a cluster kept in a static is never
 /// dropped, so its `TempDir` would otherwise stay behind).
 fn watch_over(server: u32, dir: &Path) -> anyhow::Result<()> {
     let script =
         "while kill -0 \"$1\" 2>/dev/null && kill -0 \"$2\" 2>/dev/null; do sleep 0.5; done; \
-         kill -INT \"$2\" 2>/dev/null; \
-         while kill -0 \"$2\" 2>/dev/null; do sleep 0.2; done; rm -rf \"$3\"";
+                  kill -INT \"$2\" 2>/dev/null; \
+                  for _ in $(seq 120); do kill -0 \"$2\" 2>/dev/null || break; sleep 0.25; done; \
+                  rm -rf \"$3\"";
     Command::new("sh")
         .args(["-c", script, "watchdog"])
         .arg(std::process::id().to_string())

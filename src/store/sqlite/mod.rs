@@ -190,6 +190,18 @@ async fn insert_account(
 }
 
 #[async_trait]
+impl HealthStore for SqliteStore {
+    async fn ping(&self) -> StoreResult<()> {
+        // Reads the schema page, so a damaged or vanished file fails here
+        // (`SELECT 1` alone would not touch the file).
+        sqlx::query("SELECT count(*) FROM sqlite_schema")
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
+
+#[async_trait]
 impl DirectoryStore for SqliteStore {
     async fn list_communities(&self) -> StoreResult<Vec<Community>> {
         let rows: Vec<CommunityRow> = sqlx::query_as("SELECT * FROM communities ORDER BY name")
