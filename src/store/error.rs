@@ -26,6 +26,11 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::RowNotFound => StoreError::NotFound,
             sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
             sqlx::Error::Database(db) if busy_code(db.code().as_deref()) => StoreError::Busy,
+            // PostgreSQL's "character not in repertoire": a NUL byte, which
+            // SQLite stores and PostgreSQL's text cannot hold. Bad input.
+            sqlx::Error::Database(db) if db.code().as_deref() == Some("22021") => {
+                StoreError::Rejected("text with a NUL character")
+            }
             sqlx::Error::PoolTimedOut => StoreError::Busy,
             _ => StoreError::Database(e),
         }
@@ -46,8 +51,9 @@ pub(super) fn missing_parent(e: sqlx::Error) -> StoreError {
 /// PostgreSQL's serialization failure (40001), deadlock (40P01), lock
 /// timeout (55P03) and too many connections (53300).
 fn busy_code(code: Option<&str>) -> bool {
-    if matches!(code, Some("40001" | "40P01" | "55P03" | "53300")) {
-        return true;
+    // SQLSTATEs are five characters; SQLite's codes are numbers of at most four digits.
+    if code.is_some_and(|code| code.len() == 5) {
+        return matches!(code, Some("40001" | "40P01" | "55P03" | "53300"));
     }
     let primary = code
         .and_then(|code| code.parse::<i64>().ok())
@@ -70,5 +76,7 @@ mod tests {
         assert!(busy_code(Some("40001"))); // PostgreSQL: serialization failure
         assert!(busy_code(Some("55P03"))); // PostgreSQL: lock timeout
         assert!(!busy_code(Some("23505"))); // PostgreSQL: a unique violation
+        assert!(!busy_code(Some("22021"))); // PostgreSQL: a NUL byte (22021 & 0xff = 5)
+        assert!(!busy_code(Some("42501"))); // PostgreSQL: permission denied (& 0xff = 5)
     }
 }
