@@ -220,6 +220,19 @@ async fn a_viewer_on_one_node_watches_with_low_latency_a_broadcast_ingested_on_a
         .contains("source/index.m3u8"));
     let (ok, said) = decode(&b.app.url(&format!("/live/{}/index.m3u8", broadcast.id)), 2);
     assert!(ok, "{said}");
+    // A client claiming to be a relaying node gets "try again", never an
+    // old playlist from disk that a cache would keep for every viewer.
+    let (msn, part) = playlist.next;
+    let forged = client()
+        .get(b.app.url(&format!(
+            "{base}/index.m3u8?_HLS_msn={msn}&_HLS_part={part}"
+        )))
+        .header("x-pavilion-relayed", "node-z")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 503);
+    assert_eq!(forged.headers()["cache-control"], "no-store");
     // Node b's watch pages see the broadcast live.
     let on_b = b.app.broadcast(broadcast.id).await;
     let status = b.app.state.live.hub().status(&on_b);

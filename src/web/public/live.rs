@@ -341,8 +341,15 @@ async fn relay(
     id: BroadcastId,
 ) -> Result<Option<HttpResponse>, WebError> {
     use crate::live::relay::{FORWARDED_HEADERS, RELAYED};
+    // A blocking reload names a playlist that exists only on the node
+    // holding the encoder; the recording on disk would answer it at once
+    // with an older one, which a cache in front would then keep for every
+    // viewer. Such requests get "try again" instead, never the disk.
+    let blocking = req.query_string().contains("_HLS_");
     if req.headers().contains_key(RELAYED) {
-        return Ok(None);
+        // Sent on by a node that took this one for the holder (nginx drops
+        // the header from clients): the holder has just changed.
+        return Ok(blocking.then(holder_unavailable));
     }
     let broadcast = state.live.visibility(id).await?;
     if !broadcast.state.is_on_air() {
@@ -350,7 +357,7 @@ async fn relay(
     }
     let relay = state.live.relay();
     let Some(holder) = relay.holder_url(id).await else {
-        return Ok(None);
+        return Ok(blocking.then(holder_unavailable));
     };
     let path = req
         .uri()
@@ -365,13 +372,7 @@ async fn relay(
         Err(e) => {
             relay.forget(id);
             tracing::warn!(broadcast = %id, %holder, error = %e, "the node holding the broadcast did not answer");
-            return Ok(Some(
-                HttpResponse::ServiceUnavailable()
-                    .insert_header((header::CONTENT_TYPE, "text/plain; charset=utf-8"))
-                    .insert_header((header::CACHE_CONTROL, "no-cache"))
-                    .insert_header((header::RETRY_AFTER, "1"))
-                    .body("the node holding this broadcast did not answer\n"),
-            ));
+            return Ok(Some(holder_unavailable()));
         }
     };
     let status = actix_web::http::StatusCode::from_u16(answer.status().as_u16())
@@ -401,6 +402,16 @@ async fn relay(
         Some(length) => response.body(actix_web::body::SizedStream::new(length, body)),
         None => response.streaming(body),
     }))
+}
+
+/// 503 "try again in a second", never stored by a cache: the node holding
+/// the broadcast's encoder cannot be reached or is changing.
+fn holder_unavailable() -> HttpResponse {
+    HttpResponse::ServiceUnavailable()
+        .insert_header((header::CONTENT_TYPE, "text/plain; charset=utf-8"))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::RETRY_AFTER, "1"))
+        .body("the node holding this broadcast did not answer\n")
 }
 
 /// Refusals of the low-latency delivery, in a line of plain text: players

@@ -387,6 +387,8 @@ const SERVER_RULES: &str = r#"
         # empty otherwise, which keeps upstream connections alive.
         proxy_set_header Upgrade $http_upgrade;
         proxy_set_header Connection $pavilion_connection;
+        # Only nodes may say a request was relayed by a node.
+        proxy_set_header X-Pavilion-Relayed "";
         proxy_connect_timeout 1s;
         proxy_next_upstream error timeout http_502 http_503;
 
