@@ -60,6 +60,14 @@ impl Application {
             settings.node.internal_url_or_default(port),
         );
         tracing::info!(node = %node.name, internal_url = %node.internal_url, "this node");
+        if settings.node.internal_url.trim().is_empty()
+            && !settings.database.url.starts_with("sqlite:")
+        {
+            tracing::warn!(
+                "node.internal_url is not set: other nodes on this database cannot reach this \
+                 one's live broadcasts unless they run on this machine"
+            );
+        }
         let live = Live::new(
             store.clone(),
             settings.live.clone(),
