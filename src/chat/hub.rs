@@ -100,7 +100,9 @@ pub(crate) struct Room {
     /// The newest sequence number published or known; -1 until known.
     latest: AtomicI64,
     snapshot: Mutex<Option<Arc<PublicSnapshot>>>,
-    settings: Mutex<Option<ChatSettings>>,
+    /// The cached settings, and how many times they were forgotten: a
+    /// read from the store is kept only if nothing changed while it ran.
+    settings: Mutex<(u64, Option<ChatSettings>)>,
 }
 
 impl Room {
@@ -114,7 +116,7 @@ impl Room {
             delivering: tokio::sync::Mutex::new(()),
             latest: AtomicI64::new(-1),
             snapshot: Mutex::new(None),
-            settings: Mutex::new(None),
+            settings: Mutex::new((0, None)),
         }
     }
 
@@ -207,17 +209,31 @@ impl Room {
         *self.snapshot.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }
 
-    pub fn settings(&self) -> Option<ChatSettings> {
+    /// The cached settings, and the generation to hand back to
+    /// [`Room::keep_read_settings`] when there are none.
+    pub fn settings(&self) -> (u64, Option<ChatSettings>) {
         *self.settings.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Drops the cached settings: another node changed them.
     pub fn forget_settings(&self) {
-        *self.settings.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        let mut cached = self.settings.lock().unwrap_or_else(|e| e.into_inner());
+        *cached = (cached.0 + 1, None);
     }
 
+    /// Keeps settings this node has just stored.
     pub fn keep_settings(&self, settings: ChatSettings) {
-        *self.settings.lock().unwrap_or_else(|e| e.into_inner()) = Some(settings);
+        self.settings.lock().unwrap_or_else(|e| e.into_inner()).1 = Some(settings);
+    }
+
+    /// Keeps settings read from the store when the cache was at
+    /// `generation`, unless they were forgotten since (a change on another
+    /// node landed while they were read, and they may predate it).
+    pub fn keep_read_settings(&self, settings: ChatSettings, generation: u64) {
+        let mut cached = self.settings.lock().unwrap_or_else(|e| e.into_inner());
+        if cached.0 == generation {
+            cached.1 = Some(settings);
+        }
     }
 }
 

@@ -360,7 +360,9 @@ struct Inner {
     votes: AttemptLimiter,
     /// The store's signal bus: how other nodes learn of changes made here.
     signals: crate::store::Signals,
-    blocked: Mutex<HashMap<CommunityId, Arc<filter::BlockedWords>>>,
+    /// Compiled blocked words per community, and how many times any were
+    /// forgotten (a list read before a change is not kept).
+    blocked: Mutex<(u64, HashMap<CommunityId, Arc<filter::BlockedWords>>)>,
 }
 
 fn actor(who: &Account) -> Actor {
@@ -427,7 +429,7 @@ impl Chat {
                 rate: rate::RateGuard::default(),
                 // A vote or withdrawal a second on average, bursts of 60.
                 votes: AttemptLimiter::per_minute(60),
-                blocked: Mutex::new(HashMap::new()),
+                blocked: Mutex::new((0, HashMap::new())),
             }),
         }
     }
@@ -672,11 +674,12 @@ impl Chat {
     }
 
     async fn room_settings(&self, room: &hub::Room) -> Result<ChatSettings, ChatError> {
-        if let Some(settings) = room.settings() {
+        let (generation, cached) = room.settings();
+        if let Some(settings) = cached {
             return Ok(settings);
         }
         let settings = self.store().chat_settings(room.broadcast).await?;
-        room.keep_settings(settings);
+        room.keep_read_settings(settings, generation);
         Ok(settings)
     }
 

@@ -295,34 +295,27 @@ impl Chat {
         &self,
         community: crate::domain::CommunityId,
     ) -> Result<Arc<BlockedWords>, ChatError> {
-        if let Some(list) = self.cached_blocked(community) {
-            return Ok(list);
-        }
+        let generation = {
+            let cached = self.inner.blocked.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(list) = cached.1.get(&community) {
+                return Ok(list.clone());
+            }
+            cached.0
+        };
         let words = self.store().blocked_words(community).await?;
         let list = Arc::new(BlockedWords::new(words));
-        self.inner
-            .blocked
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(community, list.clone());
+        let mut cached = self.inner.blocked.lock().unwrap_or_else(|e| e.into_inner());
+        // Forgotten while it was read: it may predate another node's change.
+        if cached.0 == generation {
+            cached.1.insert(community, list.clone());
+        }
         Ok(list)
     }
 
-    fn cached_blocked(&self, community: crate::domain::CommunityId) -> Option<Arc<BlockedWords>> {
-        self.inner
-            .blocked
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&community)
-            .cloned()
-    }
-
     pub(super) fn forget_blocked(&self, community: crate::domain::CommunityId) {
-        self.inner
-            .blocked
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&community);
+        let mut cached = self.inner.blocked.lock().unwrap_or_else(|e| e.into_inner());
+        cached.0 += 1;
+        cached.1.remove(&community);
     }
 }
 

@@ -205,11 +205,11 @@ impl Chat {
     /// cleared is cleared.
     async fn resync(&self) {
         tracing::info!("chat signals may have been missed; rooms resync from the store");
-        self.inner
-            .blocked
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
+        {
+            let mut blocked = self.inner.blocked.lock().unwrap_or_else(|e| e.into_inner());
+            blocked.0 += 1;
+            blocked.1.clear();
+        }
         for room in self.inner.rooms.all() {
             room.forget_settings();
             room.forget_snapshot();
