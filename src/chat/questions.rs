@@ -292,15 +292,44 @@ impl Chat {
         match self.store().link_record(&who, id, record.id).await {
             Ok(_) => Ok(record.id),
             Err(crate::store::StoreError::Conflict) => {
-                let record = self
-                    .store()
-                    .comment(id)
-                    .await?
-                    .record_id
-                    .unwrap_or(record.id);
-                Err(ChatError::AlreadyRecorded { record })
+                // Someone on another node filed it at the same moment: the
+                // one linked first stands; this one is closed as its
+                // duplicate, saying so, rather than left open and counting.
+                let linked = self.store().comment(id).await?.record_id;
+                if let Some(winner) = linked.filter(|winner| *winner != record.id) {
+                    self.close_as_duplicate(staff, &record, winner).await;
+                }
+                Err(ChatError::AlreadyRecorded {
+                    record: linked.unwrap_or(record.id),
+                })
             }
             Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Marks `record` a duplicate of `winner`, with a public note naming it.
+    /// Best effort: the caller reports the question as recorded either way.
+    async fn close_as_duplicate(&self, staff: &Account, record: &Record, winner: RecordId) {
+        let number = match self.store().record(winner).await {
+            Ok(winner) => winner.number,
+            Err(_) => return,
+        };
+        let request = crate::feedback::records::Request {
+            expected_version: record.version,
+            action: Some(crate::domain::record::RecordAction::MarkDuplicate),
+            note: Lang::Zh.tf("chat.record.filed_twice", &[("number", &number)]),
+            public: true,
+            published: false,
+            assignee: None,
+            rating: None,
+        };
+        let result = self
+            .inner
+            .records
+            .change(staff, record, request, Utc::now())
+            .await;
+        if let Err(e) = result {
+            tracing::warn!(record = %record.id, error = %e, "could not close a record filed twice");
         }
     }
 

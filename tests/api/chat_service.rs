@@ -26,7 +26,12 @@ fn chat(app: &TestApp) -> &Chat {
 }
 
 /// Another resident of the place (a resident needs no password here).
-async fn resident(app: &TestApp, place: &Place, username: &str, nickname: &str) -> Account {
+pub(crate) async fn resident(
+    app: &TestApp,
+    place: &Place,
+    username: &str,
+    nickname: &str,
+) -> Account {
     app.state
         .store
         .register_resident(
@@ -39,7 +44,7 @@ async fn resident(app: &TestApp, place: &Place, username: &str, nickname: &str) 
         .unwrap()
 }
 
-async fn staff(
+pub(crate) async fn staff(
     app: &TestApp,
     role: Role,
     username: &str,
@@ -110,7 +115,7 @@ fn question(client_id: &str, text: &str) -> NewPost {
 }
 
 /// A question by `author`, approved by `moderator`.
-async fn approved_question(
+pub(crate) async fn approved_question(
     app: &TestApp,
     author: &Account,
     moderator: &Account,

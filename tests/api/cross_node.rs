@@ -205,3 +205,71 @@ async fn an_emergency_published_through_one_node_is_pushed_to_a_screen_on_the_ot
         .unwrap();
     assert_eq!(playlist["items"][0]["emergency"], true, "{playlist}");
 }
+
+#[tokio::test]
+async fn a_question_made_a_record_on_two_nodes_at_once_leaves_one_open_record() {
+    use pavilion::chat::QuestionToRecord;
+    use pavilion::domain::record::{RecordSource, RecordState};
+    use pavilion::store::RecordFilter;
+
+    use crate::chat_service::{approved_question, resident, staff};
+
+    let (a, b) = two_nodes().await;
+    let place = a.seed_place().await;
+    let secretary = a.create_account(Role::Secretary, Some(&place)).await;
+    let broadcast = a
+        .schedule_broadcast(&place, &secretary, Default::default())
+        .await;
+    let community = Some(place.community.id);
+    let on_a = staff(&a, Role::Moderator, "shenhe", community).await;
+    let on_b = staff(&b, Role::Moderator, "shenhe2", community).await;
+    let form = || QuestionToRecord {
+        category: "elevator".into(),
+        class: None,
+        estate_id: None,
+    };
+    let mut seen = std::collections::HashSet::new();
+    for round in 0..6 {
+        // A neighbour each round: one resident asking again and again
+        // would be held back by the flood guard.
+        let asker = resident(&a, &place, &format!("zhang{round}"), "老张").await;
+        let text = format!("3号楼电梯又坏了（第{round}次）");
+        let q = approved_question(&a, &asker, &on_a, &broadcast, &text).await;
+        let (first, second) = tokio::join!(
+            a.state.chat.to_record(&on_a, q.id, form()),
+            b.state.chat.to_record(&on_b, q.id, form()),
+        );
+        let linked = match (first, second) {
+            (Ok(id), Err(pavilion::chat::ChatError::AlreadyRecorded { record }))
+            | (Err(pavilion::chat::ChatError::AlreadyRecorded { record }), Ok(id)) => {
+                assert_eq!(id, record);
+                id
+            }
+            other => panic!("one record per question: {other:?}"),
+        };
+        assert_eq!(
+            a.state.store.comment(q.id).await.unwrap().record_id,
+            Some(linked)
+        );
+        // Whatever the other node filed in the same instant is closed as a
+        // duplicate of the linked one, never left open with its deadline.
+        let made: Vec<_> = a
+            .state
+            .store
+            .list_records(&RecordFilter {
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.source == RecordSource::LiveQuestion && seen.insert(r.id))
+            .collect();
+        let open: Vec<_> = made.iter().filter(|r| r.state.is_open()).collect();
+        assert_eq!(open.len(), 1, "{made:?}");
+        assert_eq!(open[0].id, linked);
+        for twin in made.iter().filter(|r| r.id != linked) {
+            assert_eq!(twin.state, RecordState::Duplicate, "{twin:?}");
+        }
+    }
+}
