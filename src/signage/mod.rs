@@ -110,6 +110,8 @@ pub struct Signage {
     changes: watch::Sender<u64>,
     /// Current notices per community, reloaded after a change.
     current: Mutex<HashMap<CommunityId, Arc<Vec<Notice>>>>,
+    /// The store's notices marker when last checked (see `check_notices`).
+    notices_marker: Mutex<Option<String>>,
     /// Held while the cache is refilled, so that a thousand screens woken
     /// by one change cause one database read, not a thousand.
     refilling: tokio::sync::Mutex<()>,
@@ -166,6 +168,7 @@ impl Signage {
             settings,
             changes: watch::channel(0).0,
             current: Mutex::new(HashMap::new()),
+            notices_marker: Mutex::new(None),
             refilling: tokio::sync::Mutex::new(()),
             revoked: Mutex::new(Default::default()),
             on_air: Mutex::new(Arc::new(Vec::new())),
@@ -220,6 +223,30 @@ impl Signage {
             .expect("signage cache poisoned")
             .remove(&community);
         self.wake_screens();
+    }
+
+    /// The backstop behind the signals: if any notice changed since the
+    /// last look and no signal said so (the node that changed it died
+    /// before telling), every cached list goes and every screen compares
+    /// its playlist. A change announced by a signal moves the marker too;
+    /// then the screens merely find their playlist unchanged.
+    async fn check_notices(&self) {
+        let marker = match self.store.notices_marker().await {
+            Ok(marker) => marker,
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot read the notices marker");
+                return;
+            }
+        };
+        let before = self
+            .notices_marker
+            .lock()
+            .expect("notices marker poisoned")
+            .replace(marker.clone());
+        if before.is_some_and(|before| before != marker) {
+            self.current.lock().expect("signage cache poisoned").clear();
+            self.wake_screens();
+        }
     }
 
     /// Wakes every screen's push stream to compare its playlist version.
@@ -296,6 +323,7 @@ impl Signage {
             loop {
                 tick.tick().await;
                 signage.refresh_on_air().await;
+                signage.check_notices().await;
                 if hourly.elapsed() > Duration::from_secs(3600) {
                     hourly = tokio::time::Instant::now();
                     signage

@@ -721,6 +721,10 @@ pub trait SignageStore: Send + Sync + 'static {
     ) -> StoreResult<Notice>;
     async fn notice(&self, id: NoticeId) -> StoreResult<Notice>;
     async fn list_notices(&self, filter: &NoticeFilter) -> StoreResult<Vec<Notice>>;
+    /// A value that changes whenever any notice is created or changed: a
+    /// cheap check, made every few seconds, that no change was missed (a
+    /// node killed before it could tell the others).
+    async fn notices_marker(&self) -> StoreResult<String>;
     /// Published notices of the community whose validity has not ended, as
     /// screens get them: a video whose processing failed is left out.
     async fn current_notices(

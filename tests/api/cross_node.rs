@@ -273,3 +273,80 @@ async fn a_question_made_a_record_on_two_nodes_at_once_leaves_one_open_record() 
         }
     }
 }
+
+/// Two servers on one SQLite file tell each other nothing (their signal
+/// buses are separate): exactly what a change looks like when the node
+/// that made it died before it could send its signal. The notices marker,
+/// checked every two seconds, still brings the change to the screens.
+#[tokio::test]
+async fn a_notice_change_no_node_announced_still_reaches_the_screens_of_another() {
+    let a = spawn_app_on(Backend::Sqlite, |_| {}).await;
+    let url = a.database_url.clone();
+    let b = spawn_app_on(Backend::Sqlite, |s| s.database.url = url).await;
+    let place = a.seed_place().await;
+    a.create_account(Role::Admin, None).await;
+    let secretary = a.create_account(Role::Secretary, Some(&place)).await;
+    let token = pair_screen(&a, &place, "3号楼大堂").await;
+    let playlist = |app: &TestApp| {
+        let request = reqwest::Client::new()
+            .get(app.url("/kiosk/api/playlist"))
+            .bearer_auth(&token);
+        async move {
+            let response = request.send().await.unwrap();
+            response.json::<serde_json::Value>().await.unwrap()
+        }
+    };
+    // Node B has the screen's notices cached.
+    let before = playlist(&b).await;
+    assert!(before["items"].as_array().unwrap().is_empty(), "{before}");
+    let response = reqwest::Client::new()
+        .get(b.url("/kiosk/api/events"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let mut events = response.bytes_stream();
+    let mut seen = String::new();
+    while !seen.contains("event: playlist") {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), events.next())
+            .await
+            .expect("the stream starts")
+            .unwrap()
+            .unwrap();
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+
+    let draft = NoticeDraft::new(
+        place.community.id,
+        "燃气泄漏，请勿使用明火",
+        "请立即开窗通风。",
+        NoticeCategory::Outage,
+        true,
+        Validity::new(chrono::Utc::now() - chrono::Duration::minutes(1), None).unwrap(),
+        vec![],
+        vec![],
+        15,
+        9,
+        vec![],
+        None,
+    )
+    .unwrap();
+    a.state
+        .signage
+        .create_notice(&secretary, &draft, Intent::Publish)
+        .await
+        .unwrap();
+    // Within a check or two (2 s each), B's screen is woken.
+    loop {
+        let chunk = tokio::time::timeout(Duration::from_secs(6), events.next())
+            .await
+            .expect("woken by the marker check")
+            .unwrap()
+            .unwrap();
+        if String::from_utf8_lossy(&chunk).contains("event: playlist") {
+            break;
+        }
+    }
+    let after = playlist(&b).await;
+    assert_eq!(after["items"][0]["emergency"], true, "{after}");
+}

@@ -237,12 +237,15 @@ async fn notices_go_from_draft_through_review_to_screens<
     ];
     first.images = vec![image.id];
     first.validity = Validity::new(at(0), Some(at(50))).unwrap();
+    let marker = store.notices_marker().await.unwrap();
     let notice = store
         .create_notice(&actor, place.staff, &first, NoticeState::Draft)
         .await
         .unwrap();
     assert_eq!(notice.state, NoticeState::Draft);
     assert_eq!(notice.revision, 1);
+    let created = store.notices_marker().await.unwrap();
+    assert_ne!(created, marker);
     assert_eq!(notice.day_parts, vec![morning]);
     let mut targets = first.targets.clone();
     targets.sort();
@@ -261,6 +264,7 @@ async fn notices_go_from_draft_through_review_to_screens<
         .unwrap();
     assert_eq!(pending.state, NoticeState::Pending);
     assert_eq!(pending.revision, 2);
+    assert_ne!(store.notices_marker().await.unwrap(), created);
     assert_eq!(pending.title, "Water off on Monday");
     assert_eq!(pending.targets, vec![Target::Community(place.community)]);
     assert!(matches!(

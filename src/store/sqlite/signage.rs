@@ -405,6 +405,17 @@ impl SignageStore for SqliteStore {
         rows.into_iter().map(TryInto::try_into).collect()
     }
 
+    async fn notices_marker(&self) -> StoreResult<String> {
+        // Every change adds a notice or raises a revision; the latest time
+        // is only a tiebreak (clocks of nodes may differ).
+        let (count, revisions, latest): (i64, i64, String) = sqlx::query_as(
+            "SELECT COUNT(*), COALESCE(SUM(revision), 0), COALESCE(MAX(updated_at), '') FROM notices",
+        )
+        .fetch_one(self.pool())
+        .await?;
+        Ok(format!("{count} {revisions} {latest}"))
+    }
+
     async fn current_notices(
         &self,
         community: CommunityId,
