@@ -4,6 +4,9 @@
 //! rows a change reads (a place before its rename, an account before its
 //! update, a unit before its code is replaced) or by one conditional
 //! statement (a registration code is counted only while it is active).
+//!
+//! Lists sort names with `COLLATE "C"`: byte order, as SQLite sorts them,
+//! whatever collation the cluster was created with.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -114,9 +117,10 @@ async fn lock_setup_tokens(tx: &mut Transaction<'_, Postgres>) -> StoreResult<()
 #[async_trait]
 impl DirectoryStore for PgStore {
     async fn list_communities(&self) -> StoreResult<Vec<Community>> {
-        let rows: Vec<CommunityRow> = sqlx::query_as("SELECT * FROM communities ORDER BY name")
-            .fetch_all(self.pool())
-            .await?;
+        let rows: Vec<CommunityRow> =
+            sqlx::query_as("SELECT * FROM communities ORDER BY name COLLATE \"C\"")
+                .fetch_all(self.pool())
+                .await?;
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
@@ -171,11 +175,12 @@ impl DirectoryStore for PgStore {
     }
 
     async fn list_estates(&self, community: CommunityId) -> StoreResult<Vec<Estate>> {
-        let rows: Vec<EstateRow> =
-            sqlx::query_as("SELECT * FROM estates WHERE community_id = $1 ORDER BY name")
-                .bind(community.0)
-                .fetch_all(self.pool())
-                .await?;
+        let rows: Vec<EstateRow> = sqlx::query_as(
+            "SELECT * FROM estates WHERE community_id = $1 ORDER BY name COLLATE \"C\"",
+        )
+        .bind(community.0)
+        .fetch_all(self.pool())
+        .await?;
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
@@ -233,7 +238,7 @@ impl DirectoryStore for PgStore {
     async fn list_buildings(&self, estate: EstateId) -> StoreResult<Vec<Building>> {
         // Natural order for "2号楼" before "10号楼": shorter names first, then by text.
         let rows: Vec<BuildingRow> = sqlx::query_as(
-            "SELECT * FROM buildings WHERE estate_id = $1 ORDER BY length(name), name",
+            "SELECT * FROM buildings WHERE estate_id = $1 ORDER BY length(name), name COLLATE \"C\"",
         )
         .bind(estate.0)
         .fetch_all(self.pool())
@@ -294,7 +299,7 @@ impl DirectoryStore for PgStore {
 
     async fn list_units(&self, building: BuildingId) -> StoreResult<Vec<Unit>> {
         let rows: Vec<UnitRow> = sqlx::query_as(&format!(
-            "SELECT {UNIT_COLUMNS} FROM units u WHERE u.building_id = $1 ORDER BY length(u.label), u.label"
+            "SELECT {UNIT_COLUMNS} FROM units u WHERE u.building_id = $1 ORDER BY length(u.label), u.label COLLATE \"C\""
         ))
         .bind(building.0)
         .fetch_all(self.pool())
@@ -564,7 +569,7 @@ impl AccountStore for PgStore {
                AND ($2::TEXT IS NULL OR username ILIKE $2 ESCAPE '' OR display_name ILIKE $2 ESCAPE '')
                AND ($3::BIGINT IS NULL OR community_id = $3)
                AND ($4::BIGINT IS NULL OR estate_id = $4)
-             ORDER BY role, username LIMIT 500"
+             ORDER BY role COLLATE \"C\", username COLLATE \"C\" LIMIT 500"
         ))
         .bind(filter.role.map(Role::as_str))
         .bind(search)
@@ -918,11 +923,11 @@ impl AuditStore for PgStore {
     }
 
     async fn audit_actions(&self) -> StoreResult<Vec<String>> {
-        Ok(
-            sqlx::query_scalar("SELECT DISTINCT action FROM audit_log ORDER BY action")
-                .fetch_all(self.pool())
-                .await?,
+        Ok(sqlx::query_scalar(
+            "SELECT DISTINCT action COLLATE \"C\" AS action FROM audit_log ORDER BY action",
         )
+        .fetch_all(self.pool())
+        .await?)
     }
 }
 
