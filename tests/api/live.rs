@@ -10,9 +10,12 @@ use pavilion::domain::Role;
 use crate::helpers::*;
 use crate::publisher::*;
 
-/// Decodes `seconds` of a stream with the ffmpeg CLI; returns what it reported.
-pub fn decode(url: &str, seconds: u32) -> (bool, String) {
-    let output = Command::new("ffmpeg")
+/// Decodes `seconds` of the stream at `url` with ffmpeg, as a player would;
+/// returns whether it succeeded and what it reported.
+/// Asynchronous: the servers under test share this test's runtime (their
+/// database connections among them) and must go on answering meanwhile.
+pub async fn decode(url: &str, seconds: u32) -> (bool, String) {
+    let output = tokio::process::Command::new("ffmpeg")
         .args([
             "-v",
             "error",
@@ -25,6 +28,7 @@ pub fn decode(url: &str, seconds: u32) -> (bool, String) {
             "-",
         ])
         .output()
+        .await
         .expect("ffmpeg runs");
     (
         output.status.success(),
@@ -32,9 +36,10 @@ pub fn decode(url: &str, seconds: u32) -> (bool, String) {
     )
 }
 
-/// One value of one stream, as ffprobe reports it.
-fn probe(url: &str, entries: &str) -> String {
-    let output = Command::new("ffprobe")
+/// One value of one stream, as ffprobe reports it (asynchronous, as
+/// `decode`).
+async fn probe(url: &str, entries: &str) -> String {
+    let output = tokio::process::Command::new("ffprobe")
         .args([
             "-v",
             "error",
@@ -45,6 +50,7 @@ fn probe(url: &str, entries: &str) -> String {
             url,
         ])
         .output()
+        .await
         .expect("ffprobe runs");
     assert!(
         output.status.success(),
@@ -143,13 +149,15 @@ async fn an_encoder_goes_live_and_residents_get_decodable_hls() {
     assert!(live.went_live_at.is_some());
 
     let multivariant = app.url(&format!("/live/{}/index.m3u8", broadcast.id));
-    let codecs = probe(&multivariant, "stream=codec_name");
+    let codecs = probe(&multivariant, "stream=codec_name").await;
     assert!(
         codecs.contains("h264") && codecs.contains("aac"),
         "{codecs}"
     );
-    assert!(probe(&multivariant, "stream=width,height").contains("640,360"));
-    let (ok, said) = decode(&multivariant, 3);
+    assert!(probe(&multivariant, "stream=width,height")
+        .await
+        .contains("640,360"));
+    let (ok, said) = decode(&multivariant, 3).await;
     assert!(ok && said.is_empty(), "decoding the live stream: {said}");
 }
 
@@ -226,7 +234,8 @@ async fn an_encoder_that_comes_back_within_the_grace_period_continues_the_broadc
     let (ok, said) = decode(
         &app.url(&format!("/live/{}/source/index.m3u8", broadcast.id)),
         2,
-    );
+    )
+    .await;
     assert!(ok, "{said}");
 }
 
@@ -268,6 +277,7 @@ async fn without_the_encoder_the_broadcast_ends_and_becomes_a_seekable_replay() 
         &app.url(&format!("/live/{}/index.m3u8", broadcast.id)),
         "format=duration",
     )
+    .await
     .parse()
     .unwrap();
     assert!(
@@ -278,7 +288,7 @@ async fn without_the_encoder_the_broadcast_ends_and_becomes_a_seekable_replay() 
     let download = app.url(&format!("/live/{}/replay.mp4", broadcast.id));
     let response = client.get(&download).send().await.unwrap();
     assert_eq!(response.headers()["content-type"], "video/mp4");
-    let mp4_duration: f64 = probe(&download, "format=duration").parse().unwrap();
+    let mp4_duration: f64 = probe(&download, "format=duration").await.parse().unwrap();
     assert!(
         (mp4_duration - duration).abs() < 1.0,
         "{mp4_duration} vs {duration}"
@@ -484,7 +494,8 @@ async fn when_the_disk_fails_recording_stops_cleanly_and_viewers_keep_watching()
     let (ok, said) = decode(
         &app.url(&format!("/live/{}/source/index.m3u8", broadcast.id)),
         1,
-    );
+    )
+    .await;
     assert!(ok, "{said}");
     // Staff see it on the broadcast's page.
     app.create_account(Role::Staff, Some(&place)).await;
@@ -512,7 +523,7 @@ async fn when_the_disk_fails_recording_stops_cleanly_and_viewers_keep_watching()
         replay.matches("#EXTINF").count(),
         recorded_before.matches("#EXTINF").count()
     );
-    let (ok, said) = decode(&app.url(&format!("/live/{}/index.m3u8", broadcast.id)), 60);
+    let (ok, said) = decode(&app.url(&format!("/live/{}/index.m3u8", broadcast.id)), 60).await;
     assert!(ok, "{said}");
 }
 
@@ -549,11 +560,13 @@ async fn weak_connections_get_a_480p_and_a_sound_only_rendition() {
     assert!(multivariant.contains("RESOLUTION=854x480\n480p/index.m3u8"));
     assert!(multivariant.contains("CODECS=\"mp4a.40.2\"\naudio/index.m3u8"));
 
-    assert!(probe(&app.url(&low), "stream=width,height").contains("854,480"));
-    let (ok, said) = decode(&app.url(&low), 2);
+    assert!(probe(&app.url(&low), "stream=width,height")
+        .await
+        .contains("854,480"));
+    let (ok, said) = decode(&app.url(&low), 2).await;
     assert!(ok, "{said}");
     let audio = app.url(&format!("/live/{}/audio/index.m3u8", broadcast.id));
-    let codecs = probe(&audio, "stream=codec_name");
+    let codecs = probe(&audio, "stream=codec_name").await;
     assert!(
         codecs.contains("aac") && !codecs.contains("h264"),
         "{codecs}"
@@ -630,7 +643,7 @@ async fn a_server_killed_mid_broadcast_keeps_what_it_recorded_as_a_replay() {
         tokio::time::sleep(Duration::from_millis(300)).await;
     };
     assert!(vod.matches("#EXTINF").count() >= 3, "{vod}");
-    let (ok, said) = decode(&format!("http://127.0.0.1:{http}/live/1/index.m3u8"), 60);
+    let (ok, said) = decode(&format!("http://127.0.0.1:{http}/live/1/index.m3u8"), 60).await;
     assert!(ok, "{said}");
     let _ = server.kill();
     let _ = server.wait();

@@ -433,7 +433,7 @@ async fn live_playlists_follow_the_low_latency_rules_and_parts_make_up_their_seg
     assert!(!segment.parts[1].independent && !starts_with_keyframe(&init, &second));
 
     // Players that know nothing of parts still play the same playlist.
-    let (ok, said) = decode(&app.url(&format!("/live/{}/index.m3u8", broadcast.id)), 2);
+    let (ok, said) = decode(&app.url(&format!("/live/{}/index.m3u8", broadcast.id)), 2).await;
     assert!(ok && said.is_empty(), "{said}");
 }
 
@@ -647,7 +647,7 @@ async fn a_ten_second_keyframe_interval_makes_long_segments_and_still_plays() {
     )
     .await;
     assert!(next.lists_part(&playlist.hint));
-    let (ok, said) = decode(&app.url(&format!("/live/{}/index.m3u8", broadcast.id)), 2);
+    let (ok, said) = decode(&app.url(&format!("/live/{}/index.m3u8", broadcast.id)), 2).await;
     assert!(ok && said.is_empty(), "{said}");
 }
 

@@ -218,7 +218,7 @@ async fn a_viewer_on_one_node_watches_with_low_latency_a_broadcast_ingested_on_a
         .await
         .unwrap()
         .contains("source/index.m3u8"));
-    let (ok, said) = decode(&b.app.url(&format!("/live/{}/index.m3u8", broadcast.id)), 2);
+    let (ok, said) = decode(&b.app.url(&format!("/live/{}/index.m3u8", broadcast.id)), 2).await;
     assert!(ok, "{said}");
     // A client claiming to be a relaying node gets "try again", never an
     // old playlist from disk that a cache would keep for every viewer.
@@ -306,7 +306,8 @@ async fn when_the_ingest_node_dies_the_encoder_continues_the_same_broadcast_on_a
         &b.app
             .url(&format!("/live/{}/source/index.m3u8", broadcast.id)),
         2,
-    );
+    )
+    .await;
     assert!(ok, "{said}");
     b.app.wait_for_segments(broadcast.id, before + 3).await;
 
@@ -341,7 +342,8 @@ async fn when_the_ingest_node_dies_the_encoder_continues_the_same_broadcast_on_a
     let (ok, said) = decode(
         &b.app.url(&format!("/live/{}/index.m3u8", broadcast.id)),
         60,
-    );
+    )
+    .await;
     assert!(ok, "{said}");
     assert_eq!(
         b.app.state.store.ingest_holder(broadcast.id).await.unwrap(),
@@ -388,7 +390,8 @@ async fn when_no_encoder_returns_after_the_ingest_node_dies_the_sweep_ends_the_b
     let (ok, said) = decode(
         &b.app.url(&format!("/live/{}/index.m3u8", broadcast.id)),
         60,
-    );
+    )
+    .await;
     assert!(ok, "{said}");
 }
 

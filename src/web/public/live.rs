@@ -372,7 +372,10 @@ async fn relay(
         Err(e) => {
             relay.forget(id);
             tracing::warn!(broadcast = %id, %holder, error = %e, "the node holding the broadcast did not answer");
-            return Ok(Some(holder_unavailable()));
+            // Segments and plain reloads are on the shared media directory
+            // too (a holder that just died wrote them there); only a
+            // blocking reload must wait for the new holder.
+            return Ok(blocking.then(holder_unavailable));
         }
     };
     let status = actix_web::http::StatusCode::from_u16(answer.status().as_u16())
