@@ -124,6 +124,7 @@ impl Application {
         // Longer than the screens' 30 s heartbeat, so they keep their
         // connection instead of opening one per report.
         .keep_alive(std::time::Duration::from_secs(75))
+        .h1_write_buffer_size(web::public::WRITE_BUFFER)
         .listen(listener)?
         // A client that closes its connection is gone: drop its request even
         // while it is held (a blocking playlist reload, a hinted part).

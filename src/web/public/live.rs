@@ -522,7 +522,45 @@ fn media_response(data: Bytes, file: &str) -> HttpResponse {
         .insert_header((header::CACHE_CONTROL, "public, max-age=86400, immutable"))
         // Already compressed: keep the compression middleware off it.
         .insert_header((header::CONTENT_ENCODING, "identity"))
-        .body(data)
+        .body(Sliced(data))
+}
+
+/// Media from memory (parts, segments, init sections), handed to the
+/// connection a slice at a time. actix-http copies each body chunk into the
+/// connection's write buffer, which keeps its capacity for the next
+/// response: a part given as one chunk would leave every viewer's
+/// connection holding a buffer of its size, and a part fanned out to
+/// thousands of viewers at once would be copied whole for each of them.
+/// Slices of the shared bytes (no copy) bound what a connection holds to
+/// about `SLICE` beyond the server's write buffer (`WRITE_BUFFER`).
+struct Sliced(Bytes);
+
+/// See `Sliced`.
+const SLICE: usize = 16 * 1024;
+
+/// The most a connection's write buffer takes in before it is written out
+/// (actix-http's default is 32 KiB): with `SLICE`, what a viewer's
+/// connection holds between responses.
+pub const WRITE_BUFFER: usize = 16 * 1024;
+
+impl actix_web::body::MessageBody for Sliced {
+    type Error = std::convert::Infallible;
+
+    fn size(&self) -> actix_web::body::BodySize {
+        actix_web::body::BodySize::Sized(self.0.len() as u64)
+    }
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Bytes, Self::Error>>> {
+        let rest = &mut self.0;
+        if rest.is_empty() {
+            return std::task::Poll::Ready(None);
+        }
+        let slice = rest.split_to(rest.len().min(SLICE));
+        std::task::Poll::Ready(Some(Ok(slice)))
+    }
 }
 
 /// A file of the recording, streamed from disk (with range requests); media

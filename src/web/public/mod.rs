@@ -7,6 +7,7 @@ mod disclosure;
 mod home;
 mod lang;
 mod live;
+pub use live::WRITE_BUFFER;
 pub mod live_chat;
 mod login;
 mod me;
