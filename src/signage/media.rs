@@ -23,8 +23,8 @@
 
 use std::fs::{self, File};
 use std::io::{self, Read};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use ffmpeg_next::codec::packet::side_data::Type as SideDataType;
@@ -39,6 +39,7 @@ use ffmpeg_next::{ChannelLayout, Dictionary, Packet, Rational, Rescale};
 use image::ImageFormat;
 use tracing::{debug, warn};
 
+use crate::files::Pending;
 use crate::media::picture::encode_image;
 use crate::media::upload::MIB;
 use crate::media::{init_ffmpeg, replay, MediaError};
@@ -254,12 +255,15 @@ pub fn inspect_video_upload(path: &Path, claimed: &str) -> Result<VideoInfo, Med
 /// turned upright. Blocking libav work: run it on a dedicated thread.
 pub fn poster(path: &Path) -> Result<Vec<u8>, MediaUploadError> {
     let info = probe_video(path)?;
-    let jpeg = TempFile::in_temp_dir("poster.jpg");
-    replay::poster_from_file(path, POSTER_AT, &jpeg.path).map_err(|error| match error {
+    let jpeg = tempfile::Builder::new()
+        .prefix("pavilion-poster-")
+        .suffix(".jpg")
+        .tempfile()?;
+    replay::poster_from_file(path, POSTER_AT, jpeg.path()).map_err(|error| match error {
         MediaError::Io(error) => MediaUploadError::Io(error),
         error => MediaUploadError::Corrupt(error.to_string()),
     })?;
-    let bytes = fs::read(&jpeg.path)?;
+    let bytes = fs::read(jpeg.path())?;
     if info.rotation == 0 {
         return Ok(bytes);
     }
@@ -294,11 +298,11 @@ pub fn transcode_for_lobby(
     let source = open_video(input)?;
     let info = VideoInfo::of(&source)?;
     info.check_limits()?;
-    let partial = TempFile::beside(output, "partial");
-    Transcode::start(source, &info, &partial.path)?.run(cancel)?;
-    let result = probe_video(&partial.path)
+    let partial = Pending::beside(output)?;
+    Transcode::start(source, &info, partial.path())?.run(cancel)?;
+    let result = probe_video(partial.path())
         .map_err(|error| MediaUploadError::Transcode(format!("unreadable output: {error}")))?;
-    partial.rename_to(output)?;
+    partial.commit(output)?;
     Ok(result)
 }
 
@@ -330,11 +334,11 @@ pub fn remux_clean(
             info.video_codec, info.container
         )));
     }
-    let partial = TempFile::beside(output, "partial");
-    copy_streams(&mut source, &info, &partial.path, cancel)?;
-    let result = probe_video(&partial.path)
+    let partial = Pending::beside(output)?;
+    copy_streams(&mut source, &info, partial.path(), cancel)?;
+    let result = probe_video(partial.path())
         .map_err(|error| MediaUploadError::Transcode(format!("unreadable output: {error}")))?;
-    partial.rename_to(output)?;
+    partial.commit(output)?;
     Ok(result)
 }
 
@@ -1143,49 +1147,6 @@ fn failed(doing: &'static str) -> impl Fn(ffmpeg_next::Error) -> MediaUploadErro
     move |error| MediaUploadError::Transcode(format!("{doing}: {error}"))
 }
 
-/// A file removed when dropped unless renamed first: the output being
-/// written, or a scratch file.
-struct TempFile {
-    path: PathBuf,
-}
-
-impl TempFile {
-    /// A hidden name next to `out` (so that renaming is atomic), unique within
-    /// and across processes.
-    fn beside(out: &Path, purpose: &str) -> Self {
-        let name = out.file_name().unwrap_or_default().to_string_lossy();
-        Self {
-            path: out.with_file_name(format!(".{name}.{purpose}.{}.tmp", unique_suffix())),
-        }
-    }
-
-    fn in_temp_dir(name: &str) -> Self {
-        Self {
-            path: std::env::temp_dir().join(format!("pavilion-{}-{name}", unique_suffix())),
-        }
-    }
-
-    fn rename_to(self, dest: &Path) -> io::Result<()> {
-        fs::rename(&self.path, dest)
-    }
-}
-
-fn unique_suffix() -> String {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    format!(
-        "{}.{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        // Gone already after a rename; nothing to report either way.
-        let _ = fs::remove_file(&self.path);
-    }
-}
-
 // ---------------------------------------------------------------------------
 // What ffmpeg-next has no safe call for
 
@@ -1222,6 +1183,7 @@ mod tests {
     use super::*;
     use crate::media::picture::testing::{encoded, gradient, jpeg};
     use image::DynamicImage;
+    use std::path::PathBuf;
     use std::process::Command;
     use std::time::Instant;
 
