@@ -20,6 +20,7 @@
 //! Everything that calls into libav runs on dedicated threads, never on the
 //! tokio runtime.
 
+pub mod file;
 pub mod flv;
 pub mod fmp4;
 pub mod hls;
