@@ -9,6 +9,8 @@
 //!   one fragment per HLS part;
 //! - [`hls`] groups fragments into segments and writes our own playlists;
 //! - [`transcode`] makes the optional lower rendition;
+//! - [`scaler`] is the scaling step shared by every pipeline that decodes and
+//!   encodes again (the rendition, video files, posters);
 //! - [`replay`] turns a finished recording into a poster and a downloadable MP4;
 //! - [`test_pattern`] is a synthetic encoder for demos and tests.
 //!
@@ -27,6 +29,7 @@ pub mod hls;
 pub mod picture;
 pub mod replay;
 pub mod rtmp;
+pub mod scaler;
 pub mod test_pattern;
 pub mod transcode;
 pub mod upload;

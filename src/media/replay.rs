@@ -22,6 +22,7 @@ use ffmpeg_next::{codec, decoder, encoder, format, frame, media};
 use ffmpeg_next::{Dictionary, Packet, Rational, Rescale};
 use tracing::{debug, warn};
 
+use super::scaler::FrameScaler;
 use super::{init_ffmpeg, MediaError};
 use crate::files::{self, Pending};
 
@@ -471,17 +472,9 @@ fn micros(duration: Duration) -> i64 {
 /// Converts a frame to full-range 4:2:0 at poster size.
 fn scale_for_poster(frame: &frame::Video) -> Result<frame::Video, MediaError> {
     let (width, height) = poster_size(frame.width(), frame.height(), frame.aspect_ratio());
-    let mut scaler = scaling::Context::get(
-        frame.format(),
-        frame.width(),
-        frame.height(),
-        Pixel::YUVJ420P,
-        width,
-        height,
-        scaling::Flags::BICUBIC,
-    )?;
+    let mut scaler = FrameScaler::new(Pixel::YUVJ420P, width, height, scaling::Flags::BICUBIC);
     let mut picture = frame::Video::empty();
-    scaler.run(frame, &mut picture)?;
+    scaler.for_frame(frame)?.run(frame, &mut picture)?;
     Ok(picture)
 }
 

@@ -29,6 +29,7 @@ use tracing::{debug, warn};
 
 use crate::files::Pending;
 use crate::media::picture::encode_image;
+use crate::media::scaler::FrameScaler;
 use crate::media::upload::{sniff, MediaCategory, MediaKind, MediaUploadError, SNIFF_LEN};
 use crate::media::{init_ffmpeg, replay, MediaError};
 
@@ -687,14 +688,10 @@ struct VideoLane {
     /// The source stream's, which the encoder uses too.
     time_base: Rational,
     decoder: decoder::Video,
-    /// Made for the first frame, and again if the source's size or pixel
-    /// format changes.
-    scaler: Option<scaling::Context>,
+    scaler: FrameScaler,
     encoder: encoder::Video,
     output_stream: usize,
     output_time_base: Rational,
-    width: u32,
-    height: u32,
     /// Time zero of the output, in the source's time base.
     origin: i64,
     /// The last frame sent to the encoder, in the source's time base.
@@ -767,12 +764,10 @@ impl VideoLane {
             input_stream: stream.index(),
             time_base,
             decoder,
-            scaler: None,
+            scaler: FrameScaler::new(Pixel::YUV420P, width, height, scaling::Flags::BICUBIC),
             encoder,
             output_stream: output_stream.index(),
             output_time_base: time_base,
-            width,
-            height,
             origin: origin.rescale(MICROS, time_base),
             last_pts: None,
             min_frame_gap,
@@ -833,7 +828,9 @@ impl VideoLane {
             return Err(too_long(self.max_duration));
         }
         let mut scaled = frame::Video::empty();
-        self.scaler_for(decoded)?
+        self.scaler
+            .for_frame(decoded)
+            .map_err(failed("setting up the scaler"))?
             .run(decoded, &mut scaled)
             .map_err(failed("scaling"))?;
         scaled.set_pts(Some(pts));
@@ -843,34 +840,6 @@ impl VideoLane {
         self.last_pts = Some(pts);
         self.frames += 1;
         self.receive_encoded(encoded)
-    }
-
-    fn scaler_for(
-        &mut self,
-        frame: &frame::Video,
-    ) -> Result<&mut scaling::Context, MediaUploadError> {
-        let scaler = match self.scaler.take() {
-            Some(scaler)
-                if (
-                    scaler.input().format,
-                    scaler.input().width,
-                    scaler.input().height,
-                ) == (frame.format(), frame.width(), frame.height()) =>
-            {
-                scaler
-            }
-            _ => scaling::Context::get(
-                frame.format(),
-                frame.width(),
-                frame.height(),
-                Pixel::YUV420P,
-                self.width,
-                self.height,
-                scaling::Flags::BICUBIC,
-            )
-            .map_err(failed("setting up the scaler"))?,
-        };
-        Ok(self.scaler.insert(scaler))
     }
 
     fn receive_encoded(&mut self, encoded: &mut Vec<Packet>) -> Result<(), MediaUploadError> {
