@@ -65,7 +65,7 @@ mod tests {
     use super::*;
 
     fn picture(format: Pixel, width: u32, height: u32) -> frame::Video {
-        super::super::init_ffmpeg();
+        crate::media::init_ffmpeg();
         frame::Video::new(format, width, height)
     }
 

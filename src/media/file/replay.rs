@@ -22,9 +22,9 @@ use ffmpeg_next::{codec, decoder, encoder, format, frame, media};
 use ffmpeg_next::{Dictionary, Packet, Rational, Rescale};
 use tracing::{debug, warn};
 
-use super::scaler::FrameScaler;
-use super::{init_ffmpeg, MediaError};
 use crate::files::{self, Pending};
+use crate::media::scaler::FrameScaler;
+use crate::media::{init_ffmpeg, MediaError};
 
 /// Posters are at most this wide (and never upscaled).
 const POSTER_MAX_WIDTH: u32 = 1280;
