@@ -34,14 +34,24 @@ pub fn write_with(path: &Path, write: impl FnOnce(&mut File) -> io::Result<()>) 
     pending.commit(path)
 }
 
+/// Who may read a file written here besides the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// What `File::create` gives (the umask decides): media others serve or
+    /// back up.
+    Shared,
+    /// The server's user only: residents' private pictures.
+    OwnerOnly,
+}
+
 /// Writes `data` to `path` unless a file is there already: false then, and
 /// that file is left alone (it is someone else's, or the same content
 /// written before).
-pub fn write_new(path: &Path, data: &[u8]) -> io::Result<bool> {
+pub fn write_new(path: &Path, data: &[u8], access: Access) -> io::Result<bool> {
     if path.exists() {
         return Ok(false);
     }
-    let mut pending = Pending::beside(path)?;
+    let mut pending = Pending::beside_with(path, access)?;
     pending.file().write_all(data)?;
     pending.commit_new(path)
 }
@@ -74,10 +84,15 @@ pub struct Pending {
 
 impl Pending {
     /// A fresh empty file with a unique hidden name in `dest`'s directory (so
-    /// that the rename is atomic). Its permissions are those `File::create`
-    /// would give, not the owner-only ones of a temporary file: others (a
-    /// reverse proxy, a backup) read the result as before.
+    /// that the rename is atomic), with [`Access::Shared`] permissions: those
+    /// `File::create` would give, not the owner-only ones of a temporary
+    /// file, so others (a reverse proxy, a backup) read the result as before.
     pub fn beside(dest: &Path) -> io::Result<Self> {
+        Self::beside_with(dest, Access::Shared)
+    }
+
+    /// [`beside`](Self::beside), readable as `access` says.
+    pub fn beside_with(dest: &Path, access: Access) -> io::Result<Self> {
         let dir = match dest.parent() {
             Some(dir) if !dir.as_os_str().is_empty() => dir,
             _ => Path::new("."),
@@ -88,11 +103,17 @@ impl Pending {
         );
         let mut builder = tempfile::Builder::new();
         builder.prefix(&prefix).suffix(".tmp");
+        #[cfg(not(unix))]
+        let _ = access;
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
             // The process umask still applies, as it does for `File::create`.
-            builder.permissions(std::fs::Permissions::from_mode(0o666));
+            let mode = match access {
+                Access::Shared => 0o666,
+                Access::OwnerOnly => 0o600,
+            };
+            builder.permissions(std::fs::Permissions::from_mode(mode));
         }
         Ok(Self {
             file: builder.tempfile_in(dir)?,
@@ -271,8 +292,8 @@ mod tests {
     fn a_file_already_there_is_not_replaced_by_write_new() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("photo.jpg");
-        assert!(write_new(&path, b"first").unwrap());
-        assert!(!write_new(&path, b"second").unwrap());
+        assert!(write_new(&path, b"first", Access::Shared).unwrap());
+        assert!(!write_new(&path, b"second", Access::Shared).unwrap());
         assert_eq!(std::fs::read(&path).unwrap(), b"first");
         assert_eq!(names_in(dir.path()), ["photo.jpg"]);
     }
@@ -312,6 +333,9 @@ mod tests {
         write_atomically(&written, b"x").unwrap();
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&written), mode(&created));
+        let private = dir.path().join("private");
+        write_new(&private, b"x", Access::OwnerOnly).unwrap();
+        assert_eq!(mode(&private), 0o600);
     }
 
     #[test]

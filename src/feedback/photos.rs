@@ -21,6 +21,7 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::record::Record;
 use crate::domain::{Account, Actor, Role};
+use crate::files::Access;
 use crate::media::picture::{DecodeSlots, PreparedImage};
 use crate::media::upload::MediaUploadError;
 use crate::store::{NewRecordPhoto, RecordPhoto};
@@ -363,7 +364,7 @@ impl RecordPhotos<'_> {
             std::fs::create_dir_all(&dir)?;
             let mut written = WrittenFiles::default();
             for (path, bytes) in files {
-                if crate::files::write_new(&path, &bytes)? {
+                if crate::files::write_new(&path, &bytes, Access::OwnerOnly)? {
                     written.paths.push(path);
                 }
             }
@@ -512,15 +513,15 @@ mod tests {
         let existing = dir.path().join("existing.jpg");
         std::fs::write(&existing, b"before").unwrap();
         let new = dir.path().join("new.jpg");
-        assert!(!crate::files::write_new(&existing, b"again").unwrap());
-        assert!(crate::files::write_new(&new, b"photo").unwrap());
+        assert!(!crate::files::write_new(&existing, b"again", Access::OwnerOnly).unwrap());
+        assert!(crate::files::write_new(&new, b"photo", Access::OwnerOnly).unwrap());
         drop(WrittenFiles {
             paths: vec![new.clone()],
         });
         assert!(!new.exists(), "an uncommitted file is removed");
         assert_eq!(std::fs::read(&existing).unwrap(), b"before");
 
-        assert!(crate::files::write_new(&new, b"photo").unwrap());
+        assert!(crate::files::write_new(&new, b"photo", Access::OwnerOnly).unwrap());
         WrittenFiles {
             paths: vec![new.clone()],
         }
