@@ -15,6 +15,7 @@ pub mod cli;
 pub mod demo;
 pub mod domain;
 pub mod feedback;
+pub mod files;
 pub mod i18n;
 pub mod live;
 pub mod media;

@@ -14,13 +14,14 @@
 //! photos of public events, staff and observers who may see the record see
 //! all of them.
 
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 
 use crate::domain::record::Record;
 use crate::domain::{Account, Actor, Role};
+use crate::files::Access;
 use crate::media::picture::{DecodeSlots, PreparedImage};
 use crate::media::upload::MediaUploadError;
 use crate::store::{NewRecordPhoto, RecordPhoto};
@@ -363,7 +364,7 @@ impl RecordPhotos<'_> {
             std::fs::create_dir_all(&dir)?;
             let mut written = WrittenFiles::default();
             for (path, bytes) in files {
-                if write_new(&dir, &path, &bytes)? {
+                if crate::files::write_new(&path, &bytes, Access::OwnerOnly)? {
                     written.paths.push(path);
                 }
             }
@@ -384,23 +385,6 @@ fn check_count(photos: &[PreparedPhoto]) -> Result<(), PhotoError> {
 
 fn rows(photos: &[PreparedPhoto], uploaded_by: &Account) -> Vec<NewRecordPhoto> {
     photos.iter().map(|p| p.row(uploaded_by)).collect()
-}
-
-/// Writes `bytes` to `path` through a temporary file in `dir`, so that no
-/// half-written file ever has the final name. False when the file was there
-/// already (the same photo posted before): it is not ours to remove.
-fn write_new(dir: &Path, path: &Path, bytes: &[u8]) -> io::Result<bool> {
-    if path.exists() {
-        return Ok(false);
-    }
-    let mut temporary = tempfile::NamedTempFile::new_in(dir)?;
-    temporary.write_all(bytes)?;
-    temporary.as_file().sync_all()?;
-    match temporary.persist_noclobber(path) {
-        Ok(_) => Ok(true),
-        Err(e) if e.error.kind() == io::ErrorKind::AlreadyExists => Ok(false),
-        Err(e) => Err(e.error),
-    }
 }
 
 /// Files written for photos whose rows are not committed yet: removed when
@@ -529,15 +513,15 @@ mod tests {
         let existing = dir.path().join("existing.jpg");
         std::fs::write(&existing, b"before").unwrap();
         let new = dir.path().join("new.jpg");
-        assert!(!write_new(dir.path(), &existing, b"again").unwrap());
-        assert!(write_new(dir.path(), &new, b"photo").unwrap());
+        assert!(!crate::files::write_new(&existing, b"again", Access::OwnerOnly).unwrap());
+        assert!(crate::files::write_new(&new, b"photo", Access::OwnerOnly).unwrap());
         drop(WrittenFiles {
             paths: vec![new.clone()],
         });
         assert!(!new.exists(), "an uncommitted file is removed");
         assert_eq!(std::fs::read(&existing).unwrap(), b"before");
 
-        assert!(write_new(dir.path(), &new, b"photo").unwrap());
+        assert!(crate::files::write_new(&new, b"photo", Access::OwnerOnly).unwrap());
         WrittenFiles {
             paths: vec![new.clone()],
         }

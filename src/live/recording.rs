@@ -6,8 +6,9 @@
 //!                       /{rendition}/init-{period}.mp4, seg-{sequence}.m4s
 //!                       /poster.jpg, replay.mp4  made when the broadcast ends
 //! ```
-//! Segments are written as they are finished and the playlist after them
-//! (atomically), so whatever is on disk after a crash is a playable prefix.
+//! Segments are written as they are finished and the playlist after them,
+//! each whole and on disk before it takes its name ([`crate::files`]), so
+//! whatever is on disk after a crash is a playable prefix.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -103,7 +104,7 @@ impl Recorder {
 
     pub fn write_segment(&mut self, sequence: u64, data: &[u8], playlist: &str) {
         self.attempt(|dir| {
-            std::fs::write(dir.join(segment_uri(sequence)), data)?;
+            write_atomically(&dir.join(segment_uri(sequence)), data)?;
             write_atomically(&dir.join(PLAYLIST), playlist.as_bytes())
         });
     }
@@ -122,12 +123,8 @@ impl Recorder {
 }
 
 /// Replaces `path` with `data` so that readers see the old or the new file,
-/// never half of one.
-pub fn write_atomically(path: &Path, data: &[u8]) -> io::Result<()> {
-    let temporary = path.with_extension("part");
-    std::fs::write(&temporary, data)?;
-    std::fs::rename(&temporary, path)
-}
+/// never half of one, and a crash leaves no half of one either.
+pub use crate::files::write_atomically;
 
 /// Reads back what is recorded of a broadcast so that a node can continue
 /// it (see `Channel::resume`). Blocking: call on a blocking thread.

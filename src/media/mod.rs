@@ -1,6 +1,8 @@
-//! Media: what happens to a broadcast's bytes between the encoder and the viewer.
+//! Media: what happens to a broadcast's bytes between the encoder and the
+//! viewer, and to the media files the server is given or makes. All libav
+//! (FFmpeg) use is in this module.
 //!
-//! The pieces, in the order the bytes flow:
+//! The stream side, in the order live bytes flow:
 //! - [`rtmp`] speaks RTMP with the encoder (OBS, ffmpeg) and hands over its
 //!   audio/video messages;
 //! - [`flv`] reads those messages (FLV tag bodies) into [`MediaPacket`]s and the
@@ -9,26 +11,30 @@
 //!   one fragment per HLS part;
 //! - [`hls`] groups fragments into segments and writes our own playlists;
 //! - [`transcode`] makes the optional lower rendition;
-//! - [`replay`] turns a finished recording into a poster and a downloadable MP4;
 //! - [`test_pattern`] is a synthetic encoder for demos and tests.
 //!
-//! Uploaded files are checked here too, for whichever capability takes them:
-//! [`upload`] recognises what a file holds and says why one is refused, and
-//! [`picture`] re-encodes pictures without their metadata (notice images,
-//! photos on feedback records).
+//! The file side, in [`file`]: uploads recognised and checked
+//! ([`upload`]), pictures re-encoded ([`picture`]), video files made into what
+//! browsers play ([`file::video`]), finished recordings made into replays and
+//! posters ([`replay`]). Its modules are re-exported here for their many
+//! users.
+//!
+//! Shared by both: [`scaler`], the scaling step of every pipeline that decodes
+//! and encodes again.
 //!
 //! Everything that calls into libav runs on dedicated threads, never on the
 //! tokio runtime.
 
+pub mod file;
 pub mod flv;
 pub mod fmp4;
 pub mod hls;
-pub mod picture;
-pub mod replay;
 pub mod rtmp;
+pub mod scaler;
 pub mod test_pattern;
 pub mod transcode;
-pub mod upload;
+
+pub use file::{picture, replay, upload};
 
 use bytes::Bytes;
 

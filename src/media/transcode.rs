@@ -15,6 +15,7 @@ use ffmpeg_next::picture::Type as PictureType;
 use ffmpeg_next::software::scaling;
 use ffmpeg_next::{codec, decoder, encoder, ffi, frame, Dictionary, Error, Packet, Rational};
 
+use super::scaler::FrameScaler;
 use super::{avc_codec_string, init_ffmpeg, MediaError, MediaPacket, Millis, Track, VideoConfig};
 
 /// Transcodes one source video track into a smaller rendition.
@@ -23,9 +24,7 @@ use super::{avc_codec_string, init_ffmpeg, MediaError, MediaPacket, Millis, Trac
 /// encoder uses one thread, so that a two-core machine can run several.
 pub struct Transcoder {
     decoder: decoder::Video,
-    /// Made for the first decoded frame, and again if the source's size or
-    /// pixel format changes.
-    scaler: Option<Scaler>,
+    scaler: FrameScaler,
     encoder: encoder::Encoder,
     config: VideoConfig,
     /// Presentation times of the source keyframes not yet decoded, in order.
@@ -47,7 +46,7 @@ impl Transcoder {
             .ok_or_else(|| MediaError::Malformed("libx264 made an unusable avcC".to_owned()))?;
         Ok(Self {
             decoder,
-            scaler: None,
+            scaler: FrameScaler::new(Pixel::YUV420P, width, height, scaling::Flags::BILINEAR),
             encoder,
             config: VideoConfig {
                 avcc,
@@ -123,7 +122,7 @@ impl Transcoder {
         packets: &mut Vec<MediaPacket>,
     ) -> Result<(), MediaError> {
         let mut scaled = frame::Video::empty();
-        self.scaler_for(decoded)?.run(decoded, &mut scaled)?;
+        self.scaler.for_frame(decoded)?.run(decoded, &mut scaled)?;
         let pts = decoded.timestamp();
         scaled.set_pts(pts);
         // With forced-idr, an I picture type makes libx264 start an IDR here;
@@ -157,22 +156,6 @@ impl Transcoder {
         keyframe
     }
 
-    fn scaler_for(&mut self, frame: &frame::Video) -> Result<&mut scaling::Context, MediaError> {
-        let scaler = match self.scaler.take() {
-            Some(Scaler(scaler)) if scales(&scaler, frame) => scaler,
-            _ => scaling::Context::get(
-                frame.format(),
-                frame.width(),
-                frame.height(),
-                Pixel::YUV420P,
-                self.config.width,
-                self.config.height,
-                scaling::Flags::BILINEAR,
-            )?,
-        };
-        Ok(&mut self.scaler.insert(Scaler(scaler)).0)
-    }
-
     fn receive_encoded(&mut self, packets: &mut Vec<MediaPacket>) -> Result<(), MediaError> {
         let mut packet = Packet::empty();
         loop {
@@ -183,20 +166,6 @@ impl Transcoder {
             }
         }
     }
-}
-
-/// A software scaler that may move between threads with its transcoder.
-struct Scaler(scaling::Context);
-
-// SAFETY: an SwsContext is plain memory with no tie to the thread that made
-// it; ffmpeg-next leaves it !Send only because it holds a raw pointer. The
-// transcoder uses it through `&mut`, so from one thread at a time.
-unsafe impl Send for Scaler {}
-
-/// Whether `scaler` takes frames like `frame`.
-fn scales(scaler: &scaling::Context, frame: &frame::Video) -> bool {
-    let input = scaler.input();
-    (input.format, input.width, input.height) == (frame.format(), frame.width(), frame.height())
 }
 
 /// The time base of [`MediaPacket`] timestamps.

@@ -11,6 +11,7 @@ use tokio::sync::{oneshot, Semaphore};
 
 use crate::domain::notice::{MediaFile, MediaKind, MediaState};
 use crate::domain::{Account, CommunityId, MediaId};
+use crate::files;
 use crate::store::{MediaOutcome, NewMedia};
 
 use super::media::{self, MediaUploadError, VideoInfo};
@@ -56,14 +57,6 @@ impl Library {
             .expect("processing set poisoned")
             .contains(&id)
     }
-}
-
-/// Writes `bytes` to `path` through a temporary file, so a crash never
-/// leaves half a file under the final name.
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension("part");
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
 }
 
 impl Signage {
@@ -127,7 +120,7 @@ impl Signage {
         let dir = self.library.dir(file.id);
         let written = tokio::task::spawn_blocking(move || {
             std::fs::create_dir_all(&dir)?;
-            write_atomically(&dir.join(IMAGE_FILE), &prepared.bytes)
+            files::write_atomically(&dir.join(IMAGE_FILE), &prepared.bytes)
         })
         .await
         .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
@@ -196,7 +189,7 @@ impl Signage {
             let (upload, dir) = (upload.to_path_buf(), self.library.dir(file.id));
             tokio::task::spawn_blocking(move || {
                 std::fs::create_dir_all(&dir)?;
-                move_file(&upload, &dir.join(ORIGINAL_FILE))
+                files::move_into_place(&upload, &dir.join(ORIGINAL_FILE))
             })
             .await
             .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())))
@@ -336,7 +329,7 @@ fn make_video_ready(dir: &Path, cancel: &AtomicBool) -> Result<(VideoInfo, i64),
         media::transcode_for_lobby(source, &video, cancel)?
     };
     let poster = media::poster(&video)?;
-    write_atomically(&dir.join(POSTER_FILE), &poster)?;
+    files::write_atomically(&dir.join(POSTER_FILE), &poster)?;
     // Only now: until here, a restart starts again from it.
     let _ = std::fs::remove_file(&original);
     let size = std::fs::metadata(&video)?.len() as i64;
@@ -364,19 +357,6 @@ async fn within_time_limit<T>(
         Ok(done) => done,
         Err(_) => Err(stopped()),
     }
-}
-
-/// Rename when on the same file system, copy otherwise (the upload's
-/// temporary directory may be elsewhere).
-fn move_file(from: &Path, to: &Path) -> std::io::Result<()> {
-    if std::fs::rename(from, to).is_ok() {
-        return Ok(());
-    }
-    let tmp = to.with_extension("part");
-    std::fs::copy(from, &tmp)?;
-    std::fs::rename(&tmp, to)?;
-    let _ = std::fs::remove_file(from);
-    Ok(())
 }
 
 /// Keeps a display name for the upload: no path, no control characters.

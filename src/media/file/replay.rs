@@ -11,9 +11,8 @@
 //! truncated last fragment, which is dropped rather than failing the recording.
 
 use std::fs::{self, File};
-use std::io::{self, BufWriter, Write};
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use ffmpeg_next::format::context::{Input, Output};
@@ -23,7 +22,9 @@ use ffmpeg_next::{codec, decoder, encoder, format, frame, media};
 use ffmpeg_next::{Dictionary, Packet, Rational, Rescale};
 use tracing::{debug, warn};
 
-use super::{init_ffmpeg, MediaError};
+use crate::files::{self, Pending};
+use crate::media::scaler::FrameScaler;
+use crate::media::{init_ffmpeg, MediaError};
 
 /// Posters are at most this wide (and never upscaled).
 const POSTER_MAX_WIDTH: u32 = 1280;
@@ -60,9 +61,9 @@ pub fn remux_to_mp4(periods: &[Period], out: &Path) -> Result<Duration, MediaErr
     let (first, later) = periods
         .split_first()
         .ok_or_else(|| MediaError::Malformed("a recording without periods".into()))?;
-    let partial = Scratch::beside(out, "partial");
+    let partial = Pending::beside(out)?;
     let mut opened = OpenPeriod::open(first, out)?;
-    let mut remuxer = Remuxer::create(&partial.path, Layout::of(&opened.input))?;
+    let mut remuxer = Remuxer::create(partial.path(), Layout::of(&opened.input))?;
     remuxer.append(&mut opened.input)?;
     for (number, period) in (1..).zip(later) {
         let mut opened = match OpenPeriod::open(period, out) {
@@ -82,7 +83,7 @@ pub fn remux_to_mp4(periods: &[Period], out: &Path) -> Result<Duration, MediaErr
         remuxer.append(&mut opened.input)?;
     }
     let duration = remuxer.finish()?;
-    partial.rename_to(out)?;
+    partial.commit(out)?;
     Ok(duration)
 }
 
@@ -92,9 +93,9 @@ pub fn remux_to_mp4(periods: &[Period], out: &Path) -> Result<Duration, MediaErr
 /// height.
 pub fn poster(period: &Period, at: Duration, out: &Path) -> Result<(u32, u32), MediaError> {
     init_ffmpeg();
-    let joined = Scratch::beside(out, "period");
-    join(period, &joined.path)?;
-    poster_from_file(&joined.path, at, out)
+    let joined = Pending::beside(out)?;
+    join(period, joined.path())?;
+    poster_from_file(joined.path(), at, out)
 }
 
 /// [`poster`] for any media file libav can open, such as an uploaded video.
@@ -108,9 +109,7 @@ pub fn poster_from_file(input: &Path, at: Duration, out: &Path) -> Result<(u32, 
     }
     .ok_or_else(|| MediaError::Malformed("no decodable video frame".into()))?;
     let picture = scale_for_poster(&frame)?;
-    let partial = Scratch::beside(out, "partial");
-    fs::write(&partial.path, encode_jpeg(&picture)?)?;
-    partial.rename_to(out)?;
+    files::write_atomically(out, &encode_jpeg(&picture)?)?;
     Ok((picture.width(), picture.height()))
 }
 
@@ -320,15 +319,15 @@ impl Signature {
 /// declared first so that it is closed before the file is removed.
 struct OpenPeriod {
     input: Input,
-    _joined: Scratch,
+    _joined: Pending,
 }
 
 impl OpenPeriod {
     fn open(period: &Period, out: &Path) -> Result<Self, MediaError> {
-        let joined = Scratch::beside(out, "period");
-        join(period, &joined.path)?;
+        let joined = Pending::beside(out)?;
+        join(period, joined.path())?;
         Ok(Self {
-            input: format::input(&joined.path)?,
+            input: format::input(joined.path())?,
             _joined: joined,
         })
     }
@@ -473,17 +472,9 @@ fn micros(duration: Duration) -> i64 {
 /// Converts a frame to full-range 4:2:0 at poster size.
 fn scale_for_poster(frame: &frame::Video) -> Result<frame::Video, MediaError> {
     let (width, height) = poster_size(frame.width(), frame.height(), frame.aspect_ratio());
-    let mut scaler = scaling::Context::get(
-        frame.format(),
-        frame.width(),
-        frame.height(),
-        Pixel::YUVJ420P,
-        width,
-        height,
-        scaling::Flags::BICUBIC,
-    )?;
+    let mut scaler = FrameScaler::new(Pixel::YUVJ420P, width, height, scaling::Flags::BICUBIC);
     let mut picture = frame::Video::empty();
-    scaler.run(frame, &mut picture)?;
+    scaler.for_frame(frame)?.run(frame, &mut picture)?;
     Ok(picture)
 }
 
@@ -526,38 +517,6 @@ fn encode_jpeg(picture: &frame::Video) -> Result<Vec<u8>, MediaError> {
     let mut packet = Packet::empty();
     encoder.receive_packet(&mut packet)?;
     Ok(packet.data().unwrap_or_default().to_vec())
-}
-
-/// A file next to an output, removed when dropped, whether things went well
-/// or not.
-struct Scratch {
-    path: PathBuf,
-}
-
-impl Scratch {
-    /// A hidden name in `out`'s directory (so that renaming is atomic), unique
-    /// within and across processes.
-    fn beside(out: &Path, purpose: &str) -> Self {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let name = out.file_name().unwrap_or_default().to_string_lossy();
-        let unique = NEXT.fetch_add(1, Ordering::Relaxed);
-        let pid = std::process::id();
-        Self {
-            path: out.with_file_name(format!(".{name}.{purpose}.{pid}.{unique}.tmp")),
-        }
-    }
-
-    /// Moves the file to `dest`, replacing what was there.
-    fn rename_to(self, dest: &Path) -> io::Result<()> {
-        fs::rename(&self.path, dest)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        // Gone already after `rename_to`; nothing to report either way.
-        let _ = fs::remove_file(&self.path);
-    }
 }
 
 #[cfg(test)]
