@@ -17,6 +17,7 @@ mod db_copy;
 mod directory;
 mod disclosure_screens;
 mod district;
+mod enhanced_rtmp;
 mod escalation;
 mod helpers;
 mod i18n;
