@@ -234,8 +234,8 @@ async fn refused_by_name(fourcc: &[u8; 4], codec: &str) {
         Some(IngestProblem::video_codec(codec))
     );
     assert!(refused.ingest_problem_at.is_some());
-    // An encoder refused for its codec never made the broadcast go live
-    // (nor, 60 s later, end it).
+    // An encoder refused for its codec never made the broadcast go live, so
+    // no grace period starts that would end it.
     assert_eq!(refused.state, BroadcastState::Scheduled);
     assert!(refused.went_live_at.is_none());
 
