@@ -122,6 +122,10 @@ pub struct Broadcast {
     pub replay_millis: Option<i64>,
     /// Why recording stopped early (e.g. the disk filled up), for staff.
     pub recording_error: Option<String>,
+    /// Why the last encoder was turned away for what it sent, and when;
+    /// cleared when an encoder next publishes what Pavilion takes.
+    pub ingest_problem: Option<IngestProblem>,
+    pub ingest_problem_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -169,6 +173,88 @@ impl BroadcastDetails {
     }
 }
 
+/// Why an encoder was turned away for what it sent rather than for its key:
+/// a codec Pavilion does not take (OBS offers HEVC and AV1 over Enhanced
+/// RTMP). Kept on the broadcast, so that staff see it on any node and after
+/// a reload; the codec is named as staff know it ("HEVC (H.265)").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(tag = "track", content = "codec", rename_all = "snake_case")]
+pub enum IngestProblem {
+    /// Video other than H.264.
+    VideoCodec(String),
+    /// Audio other than AAC.
+    AudioCodec(String),
+}
+
+/// Codec names are stored and shown; one longer than this is cut.
+const CODEC_NAME_MAX: usize = 40;
+
+impl IngestProblem {
+    pub fn video_codec(name: &str) -> Self {
+        Self::VideoCodec(Self::clean(name))
+    }
+
+    pub fn audio_codec(name: &str) -> Self {
+        Self::AudioCodec(Self::clean(name))
+    }
+
+    fn clean(name: &str) -> String {
+        name.chars()
+            .filter(|c| !c.is_control())
+            .take(CODEC_NAME_MAX)
+            .collect()
+    }
+
+    /// The stored form: `video:HEVC (H.265)`.
+    pub fn code(&self) -> String {
+        match self {
+            Self::VideoCodec(codec) => format!("video:{codec}"),
+            Self::AudioCodec(codec) => format!("audio:{codec}"),
+        }
+    }
+
+    pub fn parse(code: &str) -> Option<Self> {
+        match code.split_once(':')? {
+            ("video", codec) => Some(Self::video_codec(codec)),
+            ("audio", codec) => Some(Self::audio_codec(codec)),
+            _ => None,
+        }
+    }
+
+    /// The catalogue message that says what to change; `%{codec}` in it is
+    /// [`Self::codec`].
+    pub fn message_key(&self) -> &'static str {
+        match self {
+            Self::VideoCodec(_) => "broadcasts.ingest_problem.video_codec",
+            Self::AudioCodec(_) => "broadcasts.ingest_problem.audio_codec",
+        }
+    }
+
+    pub fn codec(&self) -> &str {
+        match self {
+            Self::VideoCodec(codec) | Self::AudioCodec(codec) => codec,
+        }
+    }
+}
+
+/// What the encoder is told (and the log says); staff read the catalogue's words.
+impl std::fmt::Display for IngestProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::VideoCodec(codec) => write!(
+                f,
+                "the encoder sends {codec} video; Pavilion takes only H.264: \
+                 choose x264 or a hardware H.264 encoder in OBS Settings > Output > Video Encoder"
+            ),
+            Self::AudioCodec(codec) => write!(
+                f,
+                "the encoder sends {codec} audio; Pavilion takes only AAC: \
+                 choose AAC in OBS Settings > Output > Audio Encoder"
+            ),
+        }
+    }
+}
+
 /// Why an encoder may not publish. Sent back over RTMP and logged.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PublishRefusal {
@@ -194,6 +280,19 @@ mod tests {
         for state in ReplayState::ALL {
             assert_eq!(ReplayState::parse(state.as_str()), Some(state));
         }
+    }
+
+    #[test]
+    fn ingest_problems_round_trip_through_their_code() {
+        for problem in [
+            IngestProblem::video_codec("HEVC (H.265)"),
+            IngestProblem::audio_codec("MP3"),
+        ] {
+            assert_eq!(IngestProblem::parse(&problem.code()), Some(problem));
+        }
+        assert_eq!(IngestProblem::parse("nonsense"), None);
+        let long = IngestProblem::video_codec(&"x\n".repeat(100));
+        assert_eq!(long.codec(), "x".repeat(40));
     }
 
     #[test]

@@ -32,7 +32,9 @@ use super::channel::{Channel, Recorded};
 use super::pipeline::{self, Input, Plan, Report, Targets};
 use super::recording::{self, Layout};
 use super::LiveSettings;
-use crate::domain::broadcast::{Broadcast, BroadcastState, PublishRefusal, ReplayState};
+use crate::domain::broadcast::{
+    Broadcast, BroadcastState, IngestProblem, PublishRefusal, ReplayState,
+};
 use crate::domain::{Actor, BroadcastId};
 use crate::media::flv::{self, AudioTag, Timeline, VideoTag};
 use crate::media::rtmp::{Gate, Sink};
@@ -1140,9 +1142,9 @@ impl Hub {
     }
 }
 
-#[async_trait]
-impl Gate for Hub {
-    async fn publish(&self, stream_key: &str, peer: SocketAddr) -> Result<Box<dyn Sink>, String> {
+impl Hub {
+    /// The broadcast a key publishes, if it may publish at all.
+    async fn publishable(&self, stream_key: &str, peer: SocketAddr) -> Result<Broadcast, String> {
         if self.is_halted() {
             return Err("server stopping".into());
         }
@@ -1157,13 +1159,70 @@ impl Gate for Hub {
         if broadcast.state == BroadcastState::Ended {
             return Err(refuse(PublishRefusal::Ended, peer, Some(broadcast.id)));
         }
+        Ok(broadcast)
+    }
+}
+
+#[async_trait]
+impl Gate for Hub {
+    async fn admit(&self, stream_key: &str, peer: SocketAddr) -> Result<(), String> {
+        let broadcast = self.publishable(stream_key, peer).await?;
+        // Another encoder here is refused at once; one on another node when
+        // the claim is tried (`publish`), which waits for a holder that may
+        // have just died.
+        let here = self.entries().get(&broadcast.id).cloned();
+        if here.is_some_and(|entry| entry.on_air().publishing) {
+            return Err(refuse(
+                PublishRefusal::AlreadyPublishing,
+                peer,
+                Some(broadcast.id),
+            ));
+        }
+        Ok(())
+    }
+
+    async fn publish(&self, stream_key: &str, peer: SocketAddr) -> Result<Box<dyn Sink>, String> {
+        let broadcast = self.publishable(stream_key, peer).await?;
         let id = broadcast.id;
+        let had_problem = broadcast.ingest_problem.is_some();
         match self.start_session(broadcast).await {
             Ok(sink) => {
                 tracing::info!(broadcast = %id, %peer, node = %self.inner.node.name, "encoder publishing");
+                if had_problem {
+                    // What the last encoder was refused for is fixed now.
+                    if let Err(e) = self
+                        .inner
+                        .store
+                        .set_ingest_problem(id, None, Utc::now())
+                        .await
+                    {
+                        tracing::warn!(broadcast = %id, error = %e, "cannot clear the last ingest problem");
+                    }
+                }
                 Ok(Box::new(sink))
             }
             Err(refusal) => Err(refuse(refusal, peer, Some(id))),
+        }
+    }
+
+    async fn refused(&self, stream_key: &str, peer: SocketAddr, problem: &IngestProblem) {
+        let broadcast = match self.inner.store.broadcast_by_key(stream_key).await {
+            Ok(Some(broadcast)) => broadcast,
+            // The key was rotated meanwhile: nobody to tell.
+            Ok(None) => return,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot look up a stream key");
+                return;
+            }
+        };
+        tracing::warn!(broadcast = %broadcast.id, %peer, %problem, "encoder refused for what it sends");
+        if let Err(e) = self
+            .inner
+            .store
+            .set_ingest_problem(broadcast.id, Some(problem), Utc::now())
+            .await
+        {
+            tracing::error!(broadcast = %broadcast.id, error = %e, "cannot record why an encoder was refused");
         }
     }
 }

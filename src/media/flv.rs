@@ -38,36 +38,131 @@ pub enum AudioTag {
 }
 
 const CODEC_AVC: u8 = 7;
-const CODEC_HEVC_LEGACY: u8 = 12;
 const SOUND_AAC: u8 = 10;
 /// Enhanced RTMP marks its video header with the top bit and names the codec by FourCC.
 const ENHANCED_HEADER: u8 = 0x80;
+/// Enhanced RTMP audio: sound format 9, then a FourCC.
+const SOUND_ENHANCED: u8 = 9;
+
+/// Enhanced RTMP video packet types (the low four bits of the first byte).
+const EX_SEQUENCE_START: u8 = 0;
+const EX_CODED_FRAMES: u8 = 1;
+const EX_SEQUENCE_END: u8 = 2;
+/// Coded frames without a composition time (it is zero).
+const EX_CODED_FRAMES_X: u8 = 3;
+const EX_METADATA: u8 = 4;
+const EX_MULTITRACK: u8 = 6;
+const EX_MOD_EX: u8 = 7;
+
+/// The first bytes of an Enhanced RTMP video tag: what kind of packet it is
+/// and which codec it names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExVideoHeader {
+    pub frame_type: u8,
+    pub packet_type: u8,
+    /// `None` where the packet names no single codec up front (a
+    /// multitrack of several codecs, or a ModEx prefix).
+    pub fourcc: Option<[u8; 4]>,
+}
+
+/// The Enhanced RTMP header of a video tag body, if it has one (the top bit
+/// of its first byte). Errors when the header is cut short.
+pub fn ex_video_header(body: &[u8]) -> Result<Option<ExVideoHeader>, MediaError> {
+    let Some(&first) = body.first() else {
+        return Ok(None);
+    };
+    if first & ENHANCED_HEADER == 0 {
+        return Ok(None);
+    }
+    let frame_type = (first >> 4) & 0x07;
+    let packet_type = first & 0x0f;
+    let fourcc_at = match packet_type {
+        // Multitrack: one byte (multitrack type, inner packet type) first;
+        // with several codecs (type 2) each track names its own.
+        EX_MULTITRACK => {
+            let kind = body.get(1).ok_or_else(truncated_ex_header)? >> 4;
+            (kind != 2).then_some(2)
+        }
+        // ModEx: modifier data of its own length comes first; the codec is
+        // not read through it.
+        EX_MOD_EX => None,
+        _ => Some(1),
+    };
+    let fourcc = match fourcc_at {
+        Some(at) => {
+            let bytes = body.get(at..at + 4).ok_or_else(truncated_ex_header)?;
+            Some([bytes[0], bytes[1], bytes[2], bytes[3]])
+        }
+        None => None,
+    };
+    Ok(Some(ExVideoHeader {
+        frame_type,
+        packet_type,
+        fourcc,
+    }))
+}
+
+fn truncated_ex_header() -> MediaError {
+    MediaError::Malformed("Enhanced RTMP video header cut short".into())
+}
+
+/// The codec a video tag carries, by the name staff know it, when it is not
+/// one Pavilion takes (HEVC or AV1 from a newer OBS, VP6 from an old Flash
+/// encoder); `None` for H.264, plain or over Enhanced RTMP, and for bodies
+/// too short to tell.
+pub fn refused_video_codec(body: &[u8]) -> Option<String> {
+    let &first = body.first()?;
+    match ex_video_header(body) {
+        Ok(None) => match first & 0x0f {
+            CODEC_AVC => None,
+            other => Some(legacy_video_codec_name(other)),
+        },
+        Ok(Some(ExVideoHeader {
+            packet_type,
+            fourcc: Some(fourcc),
+            ..
+        })) if &fourcc == b"avc1" && packet_type != EX_MULTITRACK => None,
+        Ok(Some(ExVideoHeader {
+            fourcc: Some(fourcc),
+            ..
+        })) => Some(fourcc_name(&fourcc)),
+        Ok(Some(ExVideoHeader { fourcc: None, .. })) => Some("Enhanced RTMP multitrack".into()),
+        Err(_) => None,
+    }
+}
+
+/// The same for audio: anything but AAC.
+pub fn refused_audio_codec(body: &[u8]) -> Option<String> {
+    let &first = body.first()?;
+    match first >> 4 {
+        SOUND_AAC => None,
+        SOUND_ENHANCED => Some(match body.get(1..5) {
+            Some(b"Opus") => "Opus".into(),
+            Some(b"fLaC") => "FLAC".into(),
+            Some(b"ac-3") => "AC-3".into(),
+            Some(b"ec-3") => "E-AC-3".into(),
+            Some(b".mp3") => "MP3".into(),
+            Some(b"mp4a") => "AAC over Enhanced RTMP".into(),
+            Some(other) => printable_fourcc(other),
+            None => "Enhanced RTMP audio".into(),
+        }),
+        other => Some(sound_format_name(other).into()),
+    }
+}
 
 pub fn read_video(body: &Bytes) -> Result<VideoTag, MediaError> {
     let Some(&first) = body.first() else {
         return Ok(VideoTag::Ignored);
     };
-    if first & ENHANCED_HEADER != 0 {
-        let fourcc = body.get(1..5).unwrap_or_default();
+    if let Some(header) = ex_video_header(body)? {
+        return read_ex_video(body, header);
+    }
+    if let Some(codec) = refused_video_codec(body) {
         return Err(MediaError::Unsupported(format!(
-            "video codec {} (set the encoder to H.264)",
-            fourcc_name(fourcc)
+            "video codec {codec} (set the encoder to H.264)"
         )));
     }
     let frame_type = first >> 4;
-    match first & 0x0f {
-        CODEC_AVC => {}
-        CODEC_HEVC_LEGACY => {
-            return Err(MediaError::Unsupported(
-                "video codec HEVC (set the encoder to H.264)".into(),
-            ))
-        }
-        other => {
-            return Err(MediaError::Unsupported(format!(
-                "video codec id {other} (set the encoder to H.264)"
-            )))
-        }
-    }
     // Frame type 5 is a "video info / command" frame without a picture.
     if frame_type == 5 {
         return Ok(VideoTag::Ignored);
@@ -79,15 +174,7 @@ pub fn read_video(body: &Bytes) -> Result<VideoTag, MediaError> {
     let payload = body.slice(5..);
     match header[0] {
         0 => video_config(payload).map(VideoTag::Config),
-        1 if payload.is_empty() => Ok(VideoTag::Ignored),
-        1 => {
-            check_length_prefixed(&payload)?;
-            Ok(VideoTag::Frame {
-                keyframe: frame_type == 1,
-                composition,
-                data: payload,
-            })
-        }
+        1 => avc_frame(frame_type, composition, payload),
         2 => Ok(VideoTag::EndOfSequence),
         other => Err(MediaError::Malformed(format!(
             "unknown AVC packet type {other}"
@@ -95,15 +182,53 @@ pub fn read_video(body: &Bytes) -> Result<VideoTag, MediaError> {
     }
 }
 
-pub fn read_audio(body: &Bytes) -> Result<AudioTag, MediaError> {
-    let Some(&first) = body.first() else {
-        return Ok(AudioTag::Ignored);
-    };
-    let format = first >> 4;
-    if format != SOUND_AAC {
+/// An Enhanced RTMP video tag: H.264 (`avc1`) is read as the plain kind is;
+/// any other codec is refused by name.
+fn read_ex_video(body: &Bytes, header: ExVideoHeader) -> Result<VideoTag, MediaError> {
+    if let Some(codec) = refused_video_codec(body) {
         return Err(MediaError::Unsupported(format!(
-            "audio format {} (set the encoder to AAC)",
-            sound_format_name(format)
+            "video codec {codec} (set the encoder to H.264)"
+        )));
+    }
+    if header.frame_type == 5 || header.packet_type == EX_METADATA {
+        return Ok(VideoTag::Ignored);
+    }
+    let payload = body.slice(5..);
+    match header.packet_type {
+        EX_SEQUENCE_START => video_config(payload).map(VideoTag::Config),
+        EX_CODED_FRAMES => {
+            let composition = payload.get(..3).map(i24).ok_or_else(|| {
+                MediaError::Malformed("video message shorter than its header".into())
+            })?;
+            avc_frame(header.frame_type, composition, payload.slice(3..))
+        }
+        EX_CODED_FRAMES_X => avc_frame(header.frame_type, 0, payload),
+        EX_SEQUENCE_END => Ok(VideoTag::EndOfSequence),
+        other => Err(MediaError::Malformed(format!(
+            "unknown Enhanced RTMP video packet type {other}"
+        ))),
+    }
+}
+
+fn avc_frame(frame_type: u8, composition: i32, payload: Bytes) -> Result<VideoTag, MediaError> {
+    if payload.is_empty() {
+        return Ok(VideoTag::Ignored);
+    }
+    check_length_prefixed(&payload)?;
+    Ok(VideoTag::Frame {
+        keyframe: frame_type == 1,
+        composition,
+        data: payload,
+    })
+}
+
+pub fn read_audio(body: &Bytes) -> Result<AudioTag, MediaError> {
+    if body.is_empty() {
+        return Ok(AudioTag::Ignored);
+    }
+    if let Some(codec) = refused_audio_codec(body) {
+        return Err(MediaError::Unsupported(format!(
+            "audio format {codec} (set the encoder to AAC)"
         )));
     }
     match body.get(1) {
@@ -221,11 +346,41 @@ fn i24(b: &[u8]) -> i32 {
 
 fn fourcc_name(fourcc: &[u8]) -> String {
     match fourcc {
-        b"hvc1" => "HEVC".into(),
+        b"hvc1" => "HEVC (H.265)".into(),
         b"av01" => "AV1".into(),
         b"vp09" => "VP9".into(),
-        b"avc1" => "H.264 in enhanced RTMP".into(),
-        other => format!("{:?}", String::from_utf8_lossy(other)),
+        b"vp08" => "VP8".into(),
+        b"vvc1" => "VVC (H.266)".into(),
+        b"avc1" => "H.264 in several tracks".into(),
+        other => printable_fourcc(other),
+    }
+}
+
+/// A FourCC nobody named, shown as its letters (anything unprintable as `?`).
+fn printable_fourcc(fourcc: &[u8]) -> String {
+    let letters: String = fourcc
+        .iter()
+        .map(|&b| {
+            if b.is_ascii_graphic() {
+                char::from(b)
+            } else {
+                '?'
+            }
+        })
+        .collect();
+    format!("FourCC {letters}")
+}
+
+/// The video codec ids of plain (not Enhanced) FLV.
+fn legacy_video_codec_name(id: u8) -> String {
+    match id {
+        2 => "Sorenson H.263".into(),
+        3 | 6 => "Screen Video".into(),
+        4 | 5 => "On2 VP6".into(),
+        // Not in the FLV specification: what some Chinese CDNs' encoders send.
+        12 => "HEVC (H.265)".into(),
+        13 => "AV1".into(),
+        other => format!("codec id {other}"),
     }
 }
 
@@ -379,6 +534,91 @@ mod tests {
     }
 
     #[test]
+    fn enhanced_rtmp_names_hevc_av1_and_vp9() {
+        // OBS's HEVC: sequence start (key frame, packet type 0) then coded frames.
+        let start = video(&[0x90, b'h', b'v', b'c', b'1'], &[1, 2, 3]);
+        assert_eq!(
+            ex_video_header(&start).unwrap(),
+            Some(ExVideoHeader {
+                frame_type: 1,
+                packet_type: 0,
+                fourcc: Some(*b"hvc1")
+            })
+        );
+        assert_eq!(refused_video_codec(&start).as_deref(), Some("HEVC (H.265)"));
+        let frames = video(
+            &[0xa1, b'h', b'v', b'c', b'1'],
+            &[0, 0, 0, 0, 0, 0, 1, 0x26],
+        );
+        assert_eq!(
+            refused_video_codec(&frames).as_deref(),
+            Some("HEVC (H.265)")
+        );
+        let av1 = video(&[0x93, b'a', b'v', b'0', b'1'], &[0x12, 0]);
+        assert_eq!(refused_video_codec(&av1).as_deref(), Some("AV1"));
+        let vp9 = video(&[0x90, b'v', b'p', b'0', b'9'], &[]);
+        assert_eq!(refused_video_codec(&vp9).as_deref(), Some("VP9"));
+        // Multitrack names its codec one byte later.
+        let multi = video(&[0x96, 0x00, b'a', b'v', b'0', b'1'], &[]);
+        assert_eq!(refused_video_codec(&multi).as_deref(), Some("AV1"));
+        // An unknown FourCC is shown by its letters, never as raw bytes.
+        let odd = video(&[0x90, b'x', 0, b'y', 0xff], &[]);
+        assert_eq!(refused_video_codec(&odd).as_deref(), Some("FourCC x?y?"));
+        // Plain H.264 is not refused; plain legacy HEVC (id 12) is.
+        assert_eq!(refused_video_codec(&video(&[0x17, 0, 0, 0, 0], AVCC)), None);
+        assert_eq!(
+            refused_video_codec(&video(&[0x1c, 0, 0, 0, 0], &[])).as_deref(),
+            Some("HEVC (H.265)")
+        );
+        for body in [start, frames, av1, vp9] {
+            let refused = read_video(&body).unwrap_err();
+            assert!(matches!(refused, MediaError::Unsupported(_)), "{refused}");
+        }
+        // A header cut before its FourCC is malformed, not a codec.
+        let cut = video(&[0x90, b'h', b'v'], &[]);
+        assert!(matches!(read_video(&cut), Err(MediaError::Malformed(_))));
+        assert_eq!(refused_video_codec(&cut), None);
+    }
+
+    #[test]
+    fn h264_over_enhanced_rtmp_reads_as_plain_h264() {
+        let tag = read_video(&video(&[0x90, b'a', b'v', b'c', b'1'], AVCC)).unwrap();
+        assert!(
+            matches!(tag, VideoTag::Config(ref c) if c.codec == "avc1.64000d"),
+            "{tag:?}"
+        );
+        let nal = [0, 0, 0, 2, 0x65, 0x88];
+        let with_time = read_video(&video(&[0x91, b'a', b'v', b'c', b'1', 0, 0, 40], &nal));
+        assert!(matches!(
+            with_time.unwrap(),
+            VideoTag::Frame {
+                keyframe: true,
+                composition: 40,
+                ..
+            }
+        ));
+        let without = read_video(&video(&[0xa3, b'a', b'v', b'c', b'1'], &nal)).unwrap();
+        assert!(matches!(
+            without,
+            VideoTag::Frame {
+                keyframe: false,
+                composition: 0,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn audio_other_than_aac_is_named() {
+        assert_eq!(refused_audio_codec(&[0x2f, 0xff]).as_deref(), Some("MP3"));
+        assert_eq!(
+            refused_audio_codec(&[0x9f, b'O', b'p', b'u', b's']).as_deref(),
+            Some("Opus")
+        );
+        assert_eq!(refused_audio_codec(&[0xaf, 0, 0x11, 0x90]), None);
+    }
+
+    #[test]
     fn truncated_or_lying_frames_are_malformed_not_a_crash() {
         for body in [
             video(&[0x17, 1, 0, 0], &[]),
@@ -445,8 +685,23 @@ mod tests {
                 .map(|i| (seed.rotate_left(i as u32 * 7) & 0xff) as u8)
                 .collect();
             let mut body = Bytes::from(bytes);
-            let _ = read_video(&body);
-            let _ = read_audio(&body);
+            let _ = ex_video_header(&body);
+            // A codec named for refusal is never read as H.264 or AAC.
+            let video = read_video(&body);
+            if refused_video_codec(&body).is_some() {
+                assert!(matches!(video, Err(MediaError::Unsupported(_))), "{body:?}");
+            }
+            let audio = read_audio(&body);
+            if refused_audio_codec(&body).is_some() {
+                assert!(matches!(audio, Err(MediaError::Unsupported(_))), "{body:?}");
+            }
+            // The same bytes behind an Enhanced RTMP header of each codec.
+            for fourcc in [b"hvc1", b"av01", b"avc1"] {
+                let first = 0x80 | (body.first().copied().unwrap_or(0) & 0x7f);
+                let ex: Bytes = [&[first][..], &fourcc[..], &body[..]].concat().into();
+                let _ = refused_video_codec(&ex);
+                let _ = read_video(&ex);
+            }
             if !body.is_empty() {
                 body = [&[0x17, 0, 0, 0, 0][..], &body[..]].concat().into();
                 let _ = read_video(&body);

@@ -6,6 +6,15 @@
 //! publish. A refused publish is answered at the RTMP level
 //! (`NetStream.Publish.BadName`), so the encoder reports it, and the
 //! connection is then closed.
+//!
+//! What codec an encoder sends is known only from its first media, after it
+//! was told to start: so an admitted publish first holds its media until a
+//! video and a sound message have come, and only codecs Pavilion takes make
+//! the broadcast go live. HEVC or AV1 (which OBS offers over Enhanced
+//! RTMP), or sound other than AAC, is refused by name: the gate records it
+//! for staff, the encoder is sent an `onStatus` error
+//! (`NetStream.Publish.Rejected`) that says what to change, and the
+//! connection is closed.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -13,12 +22,19 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use rml_rtmp::chunk_io::ChunkSerializer;
 use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
+use rml_rtmp::messages::RtmpMessage;
+use rml_rtmp::rml_amf0::Amf0Value;
 use rml_rtmp::sessions::{
     ServerSession, ServerSessionConfig, ServerSessionEvent, ServerSessionResult,
 };
+use rml_rtmp::time::RtmpTimestamp;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+
+use super::flv;
+use crate::domain::broadcast::IngestProblem;
 
 /// The only RTMP application name we serve.
 pub const APP: &str = "live";
@@ -26,9 +42,16 @@ pub const APP: &str = "live";
 /// Decides who may publish, and takes their media.
 #[async_trait]
 pub trait Gate: Send + Sync + 'static {
-    /// A sink for the stream if `stream_key` may publish now; otherwise the
-    /// reason, which is sent to the encoder and logged.
+    /// Whether `stream_key` may publish, asked before the encoder is told to
+    /// start; otherwise the reason, which is sent to the encoder and logged.
+    async fn admit(&self, stream_key: &str, peer: SocketAddr) -> Result<(), String>;
+    /// A sink for the stream if `stream_key` may publish now, asked once the
+    /// encoder's first video and sound show codecs Pavilion takes (or it has sent
+    /// one kind of media only for a while); otherwise the reason, as for `admit`.
     async fn publish(&self, stream_key: &str, peer: SocketAddr) -> Result<Box<dyn Sink>, String>;
+    /// The encoder publishing `stream_key` was turned away for what it sends;
+    /// staff must learn why.
+    async fn refused(&self, stream_key: &str, peer: SocketAddr, problem: &IngestProblem);
 }
 
 /// Where one publisher's media goes. Each call gets the body of one RTMP
@@ -126,6 +149,18 @@ fn address_key(peer: IpAddr) -> IpAddr {
 /// this ends the connection, so that strangers cannot make the session
 /// buffer (rml_rtmp keeps a partly received message of up to 16 MiB).
 const PENDING_INPUT_MAX: usize = 64 * 1024;
+/// The same once the key is admitted, until its first video and sound: room
+/// for the metadata, media held meanwhile and a first keyframe.
+const OPENING_INPUT_MAX: usize = 4 * 1024 * 1024;
+/// Messages held until both a video and a sound message have come (each
+/// codec checked); an encoder that sends this many of one kind only (about
+/// 1.4 s of AAC at 48 kHz, 2.5 s of video at 25 fps) is published as it is.
+const OPENING_HELD_MAX: usize = 64;
+/// The message stream an encoder publishes on: rml_rtmp numbers the streams
+/// a connection creates from 1, and encoders create one.
+const PUBLISH_STREAM_ID: u32 = 1;
+/// How long a refused encoder is given to read why before the socket closes.
+const REFUSAL_LINGER: Duration = Duration::from_secs(2);
 /// The read buffer before a publish is accepted, and after.
 const PENDING_READ_BUFFER: usize = 4 * 1024;
 const PUBLISHING_READ_BUFFER: usize = 64 * 1024;
@@ -166,10 +201,21 @@ struct Connection {
     socket: TcpStream,
     peer: SocketAddr,
     session: ServerSession,
+    /// The admitted key, from the accepted publish command on.
+    stream_key: Option<String>,
+    /// Admitted, waiting for its first video and sound.
+    opening: Option<Opening>,
     sink: Option<Box<dyn Sink>>,
     gate: Arc<dyn Gate>,
     /// Held until the publish is accepted: a place among the pending.
     pending: Option<PendingPlace>,
+}
+
+/// Media received between the encoder being told to start and its first
+/// video and sound messages: (video, timestamp, body), in order.
+#[derive(Default)]
+struct Opening {
+    held: Vec<(bool, u32, Bytes)>,
 }
 
 /// How a connection's processing of one batch of input ended.
@@ -197,6 +243,8 @@ impl Connection {
             socket,
             peer,
             session,
+            stream_key: None,
+            opening: None,
             sink: None,
             gate,
             pending: Some(pending),
@@ -220,11 +268,9 @@ impl Connection {
         if let Flow::Close = self.handle(greeting).await? {
             return Ok(());
         }
-        let results = self
-            .session
-            .handle_input(&leftover)
-            .map_err(|e| e.to_string())?;
+        let results = read_input(&mut self.session, &leftover)?;
         if let Flow::Close = self.handle(results).await? {
+            self.linger().await;
             return Ok(());
         }
         let mut buffer = vec![0; PENDING_READ_BUFFER];
@@ -241,9 +287,19 @@ impl Connection {
                     .await
                     .map_err(|_| "no data from the encoder (stalled)".to_string())?
             } else {
-                tokio::time::timeout_at(setup_ends, self.socket.read(&mut buffer))
-                    .await
-                    .map_err(|_| "no accepted publish within the setup time".to_string())?
+                match tokio::time::timeout_at(setup_ends, self.socket.read(&mut buffer)).await {
+                    Ok(read) => read,
+                    // One kind of media only, for the whole setup time:
+                    // published as it is (the pipeline takes sound only).
+                    Err(_) if self.opening.as_ref().is_some_and(|o| !o.held.is_empty()) => {
+                        if let Flow::Close = self.open().await? {
+                            self.linger().await;
+                            return Ok(());
+                        }
+                        continue;
+                    }
+                    Err(_) => return Err("no accepted publish within the setup time".into()),
+                }
             }
             .map_err(|e| e.to_string())?;
             if read == 0 {
@@ -251,12 +307,18 @@ impl Connection {
             }
             if self.sink.is_none() {
                 pending_input += read;
-                if pending_input > PENDING_INPUT_MAX {
+                let limit = if self.opening.is_some() {
+                    OPENING_INPUT_MAX
+                } else {
+                    PENDING_INPUT_MAX
+                };
+                if pending_input > limit {
                     return Err("too much input before publishing".into());
                 }
             }
             let results = read_input(&mut self.session, &buffer[..read])?;
             if let Flow::Close = self.handle(results).await? {
+                self.linger().await;
                 return Ok(());
             }
         }
@@ -334,16 +396,15 @@ impl Connection {
     }
 
     async fn on_publish(&mut self, request_id: u32, stream_key: &str) -> Result<Flow, String> {
-        let decision = if self.sink.is_some() {
+        let decision = if self.stream_key.is_some() {
             Err("this connection is already publishing".to_string())
         } else {
-            self.gate.publish(stream_key, self.peer).await
+            self.gate.admit(stream_key, self.peer).await
         };
         match decision {
-            Ok(sink) => {
-                self.sink = Some(sink);
-                // A publisher no longer counts among the pending.
-                self.pending = None;
+            Ok(()) => {
+                self.stream_key = Some(stream_key.to_owned());
+                self.opening = Some(Opening::default());
                 let results = self.session.accept_request(request_id);
                 self.flush(results).await?;
                 Ok(Flow::Continue)
@@ -360,6 +421,86 @@ impl Connection {
     }
 
     async fn forward(&mut self, video: bool, timestamp: u32, body: Bytes) -> Result<Flow, String> {
+        if self.stream_key.is_none() {
+            return Err("media before an accepted publish".into());
+        }
+        let refused = if video {
+            flv::refused_video_codec(&body).map(|codec| IngestProblem::video_codec(&codec))
+        } else {
+            flv::refused_audio_codec(&body).map(|codec| IngestProblem::audio_codec(&codec))
+        };
+        if let Some(problem) = refused {
+            return self.refuse(problem).await;
+        }
+        let Some(opening) = self.opening.as_mut() else {
+            self.deliver(video, timestamp, body).await?;
+            return Ok(Flow::Continue);
+        };
+        opening.held.push((video, timestamp, body));
+        let (has_video, has_audio) = opening
+            .held
+            .iter()
+            .fold((false, false), |(v, a), held| (v || held.0, a || !held.0));
+        if (has_video && has_audio) || opening.held.len() >= OPENING_HELD_MAX {
+            return self.open().await;
+        }
+        Ok(Flow::Continue)
+    }
+
+    /// Asks the gate for a sink now that the codec is known, and gives it
+    /// what was held meanwhile.
+    async fn open(&mut self) -> Result<Flow, String> {
+        let (Some(opening), Some(stream_key)) = (self.opening.take(), self.stream_key.as_deref())
+        else {
+            return Ok(Flow::Continue);
+        };
+        match self.gate.publish(stream_key, self.peer).await {
+            Ok(sink) => {
+                self.sink = Some(sink);
+                // A publisher no longer counts among the pending.
+                self.pending = None;
+                for (video, timestamp, body) in opening.held {
+                    self.deliver(video, timestamp, body).await?;
+                }
+                Ok(Flow::Continue)
+            }
+            Err(reason) => {
+                // The gate has logged why; the encoder was told to start, so
+                // it is told to stop the same way.
+                self.send_status_error(&reason).await?;
+                Ok(Flow::Close)
+            }
+        }
+    }
+
+    /// Turns the encoder away for what it sends: staff learn why through the
+    /// gate, the encoder through an `onStatus` error.
+    async fn refuse(&mut self, problem: IngestProblem) -> Result<Flow, String> {
+        if let Some(stream_key) = self.stream_key.as_deref() {
+            self.gate.refused(stream_key, self.peer, &problem).await;
+        }
+        self.send_status_error(&problem.to_string()).await?;
+        Ok(Flow::Close)
+    }
+
+    async fn send_status_error(&mut self, description: &str) -> Result<(), String> {
+        let bytes = status_error("NetStream.Publish.Rejected", description)?;
+        self.send(&bytes).await
+    }
+
+    /// Closes our side and gives the encoder a moment to read what it was
+    /// told: closing with its media still unread would reset the connection,
+    /// and the reset can overtake the message.
+    async fn linger(&mut self) {
+        let _ = self.socket.shutdown().await;
+        let mut sink = [0; 16 * 1024];
+        let _ = tokio::time::timeout(REFUSAL_LINGER, async {
+            while matches!(self.socket.read(&mut sink).await, Ok(n) if n > 0) {}
+        })
+        .await;
+    }
+
+    async fn deliver(&mut self, video: bool, timestamp: u32, body: Bytes) -> Result<(), String> {
         let Some(sink) = self.sink.as_mut() else {
             return Err("media before an accepted publish".into());
         };
@@ -368,7 +509,7 @@ impl Connection {
         } else {
             sink.audio(timestamp, body).await?;
         }
-        Ok(Flow::Continue)
+        Ok(())
     }
 
     async fn flush<E: std::fmt::Display>(
@@ -389,6 +530,39 @@ impl Connection {
             .await
             .map_err(|e| format!("cannot write to the encoder: {e}"))
     }
+}
+
+/// An `onStatus` error on the publishing stream, chunked on its own: a fresh
+/// serializer writes full (type 0) chunk headers, which a client reads
+/// whatever came before, at the chunk size the session announced.
+fn status_error(code: &str, description: &str) -> Result<Vec<u8>, String> {
+    let status = [
+        ("level", "error"),
+        ("code", code),
+        ("description", description),
+    ]
+    .into_iter()
+    .map(|(name, value)| (name.to_owned(), Amf0Value::Utf8String(value.to_owned())))
+    .collect();
+    let message = RtmpMessage::Amf0Command {
+        command_name: "onStatus".into(),
+        transaction_id: 0.0,
+        command_object: Amf0Value::Null,
+        additional_arguments: vec![Amf0Value::Object(status)],
+    };
+    let unwritable = |e: &dyn std::fmt::Display| format!("cannot write a status message: {e}");
+    let payload = message
+        .into_message_payload(RtmpTimestamp::new(0), PUBLISH_STREAM_ID)
+        .map_err(|e| unwritable(&e))?;
+    let mut serializer = ChunkSerializer::new();
+    // The session has already told the client this size.
+    serializer
+        .set_max_chunk_size(ServerSessionConfig::new().chunk_size, RtmpTimestamp::new(0))
+        .map_err(|e| unwritable(&e))?;
+    let packet = serializer
+        .serialize(&payload, true, false)
+        .map_err(|e| unwritable(&e))?;
+    Ok(packet.bytes)
 }
 
 /// Feeds a client's bytes to the session. rml_rtmp panics on some malformed
@@ -451,13 +625,16 @@ pub fn feed_session_bytes(input: &[u8]) {
                     data,
                     ..
                 }) => {
-                    let _ = super::flv::read_video(&data);
+                    let _ = flv::ex_video_header(&data);
+                    let _ = flv::refused_video_codec(&data);
+                    let _ = flv::read_video(&data);
                 }
                 ServerSessionResult::RaisedEvent(ServerSessionEvent::AudioDataReceived {
                     data,
                     ..
                 }) => {
-                    let _ = super::flv::read_audio(&data);
+                    let _ = flv::refused_audio_codec(&data);
+                    let _ = flv::read_audio(&data);
                 }
                 ServerSessionResult::RaisedEvent(ServerSessionEvent::PublishStreamRequested {
                     request_id,
@@ -510,6 +687,38 @@ mod tests {
         let crash = [0, 0, 0, 0, 0, 0, 0, 0, 0x11, 0, 0, 0, 0, 0x11, 0, 0, 0x40];
         let (mut session, _) = ServerSession::new(ServerSessionConfig::new()).unwrap();
         assert!(read_input(&mut session, &crash).is_err());
+    }
+
+    #[test]
+    fn a_status_error_reads_back_at_the_announced_chunk_size() {
+        // Longer than one 128-byte chunk: it must be cut at the session's size.
+        let description = "the encoder sends HEVC (H.265) video; ".repeat(8);
+        let bytes = status_error("NetStream.Publish.Rejected", &description).unwrap();
+        let mut reader = rml_rtmp::chunk_io::ChunkDeserializer::new();
+        reader
+            .set_max_chunk_size(ServerSessionConfig::new().chunk_size as usize)
+            .unwrap();
+        let payload = reader.get_next_message(&bytes).unwrap().unwrap();
+        assert_eq!(payload.message_stream_id, PUBLISH_STREAM_ID);
+        let RtmpMessage::Amf0Command {
+            command_name,
+            additional_arguments,
+            ..
+        } = payload.to_rtmp_message().unwrap()
+        else {
+            panic!("not a command");
+        };
+        assert_eq!(command_name, "onStatus");
+        let [Amf0Value::Object(status)] = &additional_arguments[..] else {
+            panic!("{additional_arguments:?}");
+        };
+        let text = |name: &str| match status.get(name) {
+            Some(Amf0Value::Utf8String(text)) => text.clone(),
+            other => panic!("{name}: {other:?}"),
+        };
+        assert_eq!(text("level"), "error");
+        assert_eq!(text("code"), "NetStream.Publish.Rejected");
+        assert_eq!(text("description"), description);
     }
 
     #[test]

@@ -20,7 +20,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::domain::broadcast::{Broadcast, BroadcastDetails, BroadcastState, ReplayState};
+use crate::domain::broadcast::{
+    Broadcast, BroadcastDetails, BroadcastState, IngestProblem, ReplayState,
+};
 use crate::domain::chat::{
     ChatSettings, Comment, CommentKind, CommentState, HoldReason, QuestionStatus, Sanction,
     SanctionKind, StoredChatEvent,
@@ -586,6 +588,14 @@ pub trait BroadcastStore: Send + Sync + 'static {
         millis: Option<i64>,
     ) -> StoreResult<Broadcast>;
     async fn set_recording_error(&self, id: BroadcastId, error: &str) -> StoreResult<Broadcast>;
+    /// Records why the last encoder was turned away for what it sent (at
+    /// `at`), or clears it (`None`).
+    async fn set_ingest_problem(
+        &self,
+        id: BroadcastId,
+        problem: Option<&IngestProblem>,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()>;
 }
 
 /// A file being added to the media library.

@@ -198,3 +198,65 @@ impl Drop for Publisher {
         let _ = self.child.wait();
     }
 }
+
+/// GStreamer publishing a test pattern and a tone through its own RTMP
+/// client (`rtmp2sink`), a publisher not built on FFmpeg. Each source stops
+/// after `seconds`, and the pipeline then ends the stream the way
+/// GStreamer does. Killed when dropped.
+pub struct GstPublisher {
+    child: tokio::process::Child,
+}
+
+impl GstPublisher {
+    pub fn start(url: &str, seconds: u32) -> Self {
+        let frames = seconds * 25;
+        // audiotestsrc sends 1024 samples a buffer.
+        let sound_buffers = seconds * 48_000 / 1024;
+        let pipeline = format!(
+            "videotestsrc is-live=true num-buffers={frames} pattern=smpte \
+               ! video/x-raw,width=640,height=360,framerate=25/1 \
+               ! x264enc tune=zerolatency key-int-max=25 speed-preset=ultrafast \
+               ! h264parse ! queue ! mux. \
+             audiotestsrc is-live=true num-buffers={sound_buffers} freq=440 \
+               ! audio/x-raw,rate=48000,channels=2 \
+               ! voaacenc bitrate=96000 ! aacparse ! queue ! mux. \
+             flvmux name=mux streamable=true ! rtmp2sink location={url}"
+        );
+        let child = tokio::process::Command::new("gst-launch-1.0")
+            .arg("-q")
+            .args(pipeline.split_whitespace())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("gst-launch-1.0 runs (./dev test installs GStreamer)");
+        Self { child }
+    }
+
+    /// Waits for GStreamer to exit; returns whether it succeeded and what it said.
+    pub async fn finish(mut self, limit: Duration) -> (bool, String) {
+        let status = tokio::time::timeout(limit, self.child.wait())
+            .await
+            .expect("GStreamer did not exit")
+            .unwrap();
+        let mut said = String::new();
+        for output in [
+            self.child
+                .stdout
+                .take()
+                .map(|o| Box::new(o) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
+            self.child
+                .stderr
+                .take()
+                .map(|o| Box::new(o) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let mut output = output;
+            let _ = tokio::io::AsyncReadExt::read_to_string(&mut output, &mut said).await;
+        }
+        (status.success(), said)
+    }
+}

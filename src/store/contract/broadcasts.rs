@@ -6,7 +6,7 @@ use futures_util::future::join_all;
 
 use super::{on_both_backends, on_two_nodes};
 use crate::domain::broadcast::{
-    Broadcast, BroadcastDetails, BroadcastState, Renditions, ReplayState,
+    Broadcast, BroadcastDetails, BroadcastState, IngestProblem, Renditions, ReplayState,
 };
 use crate::domain::*;
 use crate::store::{
@@ -371,6 +371,28 @@ async fn the_life_cycle_moves_only_from_the_states_named<
     assert_eq!(failed.recording_error.as_deref(), Some("disk full"));
     assert!(matches!(
         store.set_recording_error(BroadcastId(9999), "x").await,
+        Err(StoreError::NotFound)
+    ));
+
+    let hevc = IngestProblem::video_codec("HEVC (H.265)");
+    store
+        .set_ingest_problem(b.id, Some(&hevc), t2)
+        .await
+        .unwrap();
+    let refused = store.broadcast(b.id).await.unwrap();
+    assert_eq!(refused.ingest_problem, Some(hevc));
+    assert_eq!(
+        refused.ingest_problem_at.map(|at| at.timestamp_micros()),
+        Some(t2.timestamp_micros())
+    );
+    store.set_ingest_problem(b.id, None, t2).await.unwrap();
+    let cleared = store.broadcast(b.id).await.unwrap();
+    assert_eq!(
+        (cleared.ingest_problem, cleared.ingest_problem_at),
+        (None, None)
+    );
+    assert!(matches!(
+        store.set_ingest_problem(BroadcastId(9999), None, t2).await,
         Err(StoreError::NotFound)
     ));
 }

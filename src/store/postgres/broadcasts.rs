@@ -13,7 +13,9 @@ use chrono::{DateTime, Utc};
 use sqlx::{Postgres, QueryBuilder, Transaction};
 
 use super::{ts, PgStore};
-use crate::domain::broadcast::{Broadcast, BroadcastDetails, BroadcastState, ReplayState};
+use crate::domain::broadcast::{
+    Broadcast, BroadcastDetails, BroadcastState, IngestProblem, ReplayState,
+};
 use crate::domain::*;
 use crate::store::rows::broadcasts::{replay_sources, BroadcastRow, BROADCAST};
 use crate::store::{BroadcastFilter, BroadcastStore, StoreError, StoreResult};
@@ -312,5 +314,27 @@ impl BroadcastStore for PgStore {
         .await?;
         tx.commit().await?;
         Ok(after)
+    }
+
+    async fn set_ingest_problem(
+        &self,
+        id: BroadcastId,
+        problem: Option<&IngestProblem>,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let mut tx = self.write_tx().await?;
+        let updated = sqlx::query(
+            "UPDATE broadcasts SET ingest_problem = $1, ingest_problem_at = $2 WHERE id = $3",
+        )
+        .bind(problem.map(IngestProblem::code))
+        .bind(problem.map(|_| ts(at)))
+        .bind(id.0)
+        .execute(&mut *tx)
+        .await?;
+        if updated.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        tx.commit().await?;
+        Ok(())
     }
 }

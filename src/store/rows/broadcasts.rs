@@ -3,7 +3,7 @@
 use sqlx::FromRow;
 
 use super::Stamp;
-use crate::domain::broadcast::{Broadcast, BroadcastState, Renditions, ReplayState};
+use crate::domain::broadcast::{Broadcast, BroadcastState, IngestProblem, Renditions, ReplayState};
 use crate::domain::*;
 use crate::store::StoreError;
 
@@ -24,6 +24,8 @@ pub(crate) struct BroadcastRow {
     replay: String,
     replay_millis: Option<i64>,
     recording_error: Option<String>,
+    ingest_problem: Option<String>,
+    ingest_problem_at: Option<Stamp>,
     created_at: Stamp,
     /// Comma-separated estate ids.
     estates: Option<String>,
@@ -35,7 +37,8 @@ pub(crate) struct BroadcastRow {
 pub(crate) const BROADCAST: &str =
     "SELECT b.id, b.community_id, b.title, b.description, b.starts_at, b.owner_id,
         b.state, b.stream_key, b.rendition_low, b.rendition_audio, b.went_live_at, b.ended_at,
-        b.replay, b.replay_millis, b.recording_error, b.created_at,
+        b.replay, b.replay_millis, b.recording_error, b.ingest_problem, b.ingest_problem_at,
+        b.created_at,
         (SELECT string_agg(CAST(e.estate_id AS TEXT), ',' ORDER BY e.estate_id)
          FROM broadcast_estates e WHERE e.broadcast_id = b.id) AS estates
     FROM broadcasts b";
@@ -73,6 +76,9 @@ impl TryFrom<BroadcastRow> for Broadcast {
             ended_at: r.ended_at.map(Into::into),
             replay_millis: r.replay_millis,
             recording_error: r.recording_error,
+            // A code this version does not know reads as none.
+            ingest_problem: r.ingest_problem.as_deref().and_then(IngestProblem::parse),
+            ingest_problem_at: r.ingest_problem_at.map(Into::into),
             created_at: r.created_at.0,
         })
     }

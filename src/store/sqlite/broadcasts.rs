@@ -5,7 +5,9 @@ use chrono::{DateTime, Utc};
 use sqlx::{QueryBuilder, Sqlite, Transaction};
 
 use super::{ts, SqliteStore};
-use crate::domain::broadcast::{Broadcast, BroadcastDetails, BroadcastState, ReplayState};
+use crate::domain::broadcast::{
+    Broadcast, BroadcastDetails, BroadcastState, IngestProblem, ReplayState,
+};
 use crate::domain::*;
 use crate::store::rows::broadcasts::{replay_sources, BroadcastRow, BROADCAST as SELECT};
 use crate::store::{BroadcastFilter, BroadcastStore, StoreError, StoreResult};
@@ -297,5 +299,27 @@ impl BroadcastStore for SqliteStore {
         .await?;
         tx.commit().await?;
         Ok(after)
+    }
+
+    async fn set_ingest_problem(
+        &self,
+        id: BroadcastId,
+        problem: Option<&IngestProblem>,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let mut tx = self.write_tx().await?;
+        let updated = sqlx::query(
+            "UPDATE broadcasts SET ingest_problem = ?, ingest_problem_at = ? WHERE id = ?",
+        )
+        .bind(problem.map(IngestProblem::code))
+        .bind(problem.map(|_| ts(at)))
+        .bind(id.0)
+        .execute(&mut *tx)
+        .await?;
+        if updated.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        tx.commit().await?;
+        Ok(())
     }
 }

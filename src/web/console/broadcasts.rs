@@ -329,6 +329,19 @@ async fn show_page(
         @if let Some(error) = &broadcast.recording_error {
             p class="alert alert-error" role="alert" { (ctx.t("broadcasts.recording_failed")) " " (error) }
         }
+        @if let (Some(problem), true) = (&broadcast.ingest_problem, broadcast.state != BroadcastState::Ended) {
+            div class="alert alert-error" role="alert" data-ingest-problem {
+                p {
+                    strong {
+                        (ctx.lang.tf("broadcasts.ingest_problem.refused", &[(
+                            "time",
+                            &broadcast.ingest_problem_at.map(|at| ctx.local_time(at)).unwrap_or_default(),
+                        )]))
+                    }
+                }
+                p { (ctx.lang.tf(problem.message_key(), &[("codec", &problem.codec())])) }
+            }
+        }
         dl class="facts" {
             dt { (ctx.t("broadcasts.state")) }
             dd { (ctx.t(&format!("live.state.{}", status.state.as_str()))) }
