@@ -81,10 +81,17 @@ impl Live {
     /// community), read from the store at most every few seconds: replay
     /// viewers ask for a segment every couple of seconds each.
     pub async fn visibility(&self, id: BroadcastId) -> Result<Arc<Broadcast>, LiveError> {
-        if let Some((read_at, broadcast)) = self.cached_visibility().get(&id) {
+        if let Some((read_at, broadcast)) = self.cached_visibility().get_mut(&id) {
             if read_at.elapsed() < VISIBILITY_TTL {
                 return Ok(broadcast.clone());
             }
+            // Expired: this caller reads it again, and the others keep the
+            // old answer for up to a second meanwhile, rather than all asking
+            // the store at once (a thousand viewers of a replay starved the
+            // connection pool for seconds every time it expired).
+            *read_at = Instant::now()
+                .checked_sub(VISIBILITY_TTL - Duration::from_secs(1))
+                .unwrap_or_else(Instant::now);
         }
         let broadcast = Arc::new(self.store.broadcast(id).await?);
         let mut cache = self.cached_visibility();

@@ -17,6 +17,7 @@ use crate::domain::{MediaId, NoticeId};
 use crate::signage::screens::PLAYS_PER_REPORT;
 use crate::signage::{ScreenPlaylist, Signage, SignageError};
 use crate::store::PairingStatus;
+use crate::web::assets::Prepared;
 use crate::web::context::{client_address, Ctx};
 use crate::web::AppState;
 
@@ -209,27 +210,58 @@ pub(crate) fn preview_document(playlist: &ScreenPlaylist) -> String {
     )
 }
 
-/// The page itself: always revalidated, so a new deployment reaches screens.
-async fn index() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .insert_header((header::CACHE_CONTROL, "no-cache"))
-        .body(index_html())
+/// The client's files as sent (`index.html` with its version filled in), each
+/// compressed once and tagged with its content's hash.
+static CLIENT_FILES: OnceLock<std::collections::HashMap<String, Prepared>> = OnceLock::new();
+
+fn client_files() -> &'static std::collections::HashMap<String, Prepared> {
+    CLIENT_FILES.get_or_init(|| {
+        KioskFiles::iter()
+            .filter_map(|name| {
+                let (content_type, data) = if name == "index.html" {
+                    ("text/html".to_owned(), index_html().into_bytes())
+                } else {
+                    let file = KioskFiles::get(&name)?;
+                    let content_type = mime_guess::from_path(name.as_ref()).first_or_octet_stream();
+                    (content_type.to_string(), file.data.into_owned())
+                };
+                let content_type = format!("{content_type}; charset=utf-8");
+                Some((name.to_string(), Prepared::new(&content_type, data.into())))
+            })
+            .collect()
+    })
 }
 
-async fn client_file(path: web::Path<String>) -> HttpResponse {
-    let name = path.into_inner();
-    let Some(file) = KioskFiles::get(&name).filter(|_| name != "index.html") else {
-        return HttpResponse::NotFound().finish();
+/// A client file, or 304 when the screen's copy is current. Small files, and
+/// the Service Worker keeps its own copies: always revalidated (`no-cache`), so
+/// an update is never stuck behind a cache, and a revalidation costs a few
+/// hundred bytes instead of the file.
+async fn client_response(req: &HttpRequest, name: &str) -> HttpResponse {
+    // Compressed on the first request, off the async runtime.
+    let files = match CLIENT_FILES.get() {
+        Some(files) => files,
+        None => match web::block(client_files).await {
+            Ok(files) => files,
+            Err(_) => return HttpResponse::InternalServerError().finish(),
+        },
     };
-    let content_type = mime_guess::from_path(&name).first_or_octet_stream();
-    HttpResponse::Ok()
-        .content_type(format!("{content_type}; charset=utf-8"))
-        // Small files, and the Service Worker keeps its own copies: always
-        // revalidate, so an update is never stuck behind a cache.
-        .insert_header((header::CACHE_CONTROL, "no-cache"))
-        .insert_header((header::ETAG, format!("\"{}\"", client_version())))
-        .body(file.data.into_owned())
+    match files.get(name) {
+        Some(file) => file.respond(req, "no-cache"),
+        None => HttpResponse::NotFound().finish(),
+    }
+}
+
+/// The page itself: always revalidated, so a new deployment reaches screens.
+async fn index(req: HttpRequest) -> HttpResponse {
+    client_response(&req, "index.html").await
+}
+
+async fn client_file(req: HttpRequest, path: web::Path<String>) -> HttpResponse {
+    let name = path.into_inner();
+    if name == "index.html" {
+        return HttpResponse::NotFound().finish();
+    }
+    client_response(&req, &name).await
 }
 
 // ------------------------------------------------------------ pairing

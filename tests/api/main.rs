@@ -43,6 +43,7 @@ mod security_auth;
 mod security_browser;
 mod security_costs;
 mod security_sockets;
+mod serving;
 mod signage;
 mod sla_settings;
 mod system;

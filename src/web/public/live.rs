@@ -1,7 +1,11 @@
 //! Watching: the list of broadcasts, the watch page, its status socket, and
 //! the HLS playlists and segments (from memory while on air, from disk after).
 
-use actix_web::http::header;
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
 use maud::{html, Markup};
@@ -14,7 +18,7 @@ use crate::live::recording::{self, is_media_file};
 use crate::live::Live;
 use crate::media::hls;
 use crate::web::assets::asset_url;
-use crate::web::context::Ctx;
+use crate::web::context::{Ctx, SESSION_COOKIE};
 use crate::web::error::WebError;
 use crate::web::layout::page;
 use crate::web::AppState;
@@ -212,7 +216,7 @@ pub async fn watch(
         @if !upcoming.is_empty() {
             (schedule_list(&ctx, &state, &upcoming))
         }
-        script src=(asset_url("vendor/hls.min.js")) defer {}
+        script src=(asset_url("vendor/hls.light.min.js")) defer {}
         script src=(asset_url("js/live-socket.js")) defer {}
         script src=(asset_url("js/watch.js")) defer {}
         script src=(asset_url("js/chat.js")) defer {}
@@ -452,14 +456,58 @@ async fn replay_dir(
     // Replays and viewers far behind ask for segments many times a second:
     // the broadcast's visibility comes from a short-lived cache.
     let broadcast = state.live.visibility(id).await?;
-    let allowed = broadcast.replay.is_public() || broadcast.state.is_on_air() || {
-        let ctx = Ctx::load(req).await?;
-        may_watch_replay(&ctx, &broadcast)
-    };
+    let allowed = broadcast.replay.is_public()
+        || broadcast.state.is_on_air()
+        || may_watch_unpublished(req, &broadcast).await?;
     if !allowed {
         return Err(WebError::NotFound);
     }
     Ok(state.live.hub().layout().broadcast(id))
+}
+
+/// How long a session's answer to "may it watch this unpublished replay?" is
+/// kept: as long as the broadcast's visibility is (`Live::visibility`).
+const REPLAY_ACCESS_TTL: Duration = Duration::from_secs(5);
+
+/// Sessions' recent answers, by session token and broadcast.
+type ReplayAccess = HashMap<(String, BroadcastId), (Instant, bool)>;
+
+fn replay_access() -> std::sync::MutexGuard<'static, ReplayAccess> {
+    static ACCESS: OnceLock<Mutex<ReplayAccess>> = OnceLock::new();
+    ACCESS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+}
+
+/// Whether the viewer may watch an unpublished replay (staff checking it
+/// before publishing). The player asks for a segment every couple of
+/// seconds and each answer would cost a session lookup in the database: the
+/// answer is kept for a few seconds per session. Without a session cookie
+/// there is nothing to look up.
+async fn may_watch_unpublished(req: &HttpRequest, broadcast: &Broadcast) -> Result<bool, WebError> {
+    if broadcast.replay != ReplayState::Unpublished {
+        return Ok(false);
+    }
+    let Some(session) = req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned()) else {
+        return Ok(false);
+    };
+    let key = (session, broadcast.id);
+    if let Some((at, allowed)) = replay_access().get(&key) {
+        if at.elapsed() < REPLAY_ACCESS_TTL {
+            return Ok(*allowed);
+        }
+    }
+    let ctx = Ctx::load(req).await?;
+    let allowed = may_watch_replay(&ctx, broadcast);
+    let mut cache = replay_access();
+    if cache.len() >= 4096 {
+        cache.retain(|_, (at, _)| at.elapsed() < REPLAY_ACCESS_TTL);
+    }
+    if cache.len() < 4096 {
+        cache.insert(key, (Instant::now(), allowed));
+    }
+    Ok(allowed)
 }
 
 pub async fn poster(
@@ -494,7 +542,7 @@ pub async fn download(
 
 fn content_type(file: &str) -> &'static str {
     if file.ends_with(".m3u8") {
-        "application/vnd.apple.mpegurl"
+        PLAYLIST_TYPE
     } else if file.ends_with(".m4s") {
         "video/iso.segment"
     } else {
@@ -503,26 +551,42 @@ fn content_type(file: &str) -> &'static str {
 }
 
 fn playlist_response(text: Bytes, live: bool) -> HttpResponse {
-    HttpResponse::Ok()
-        .insert_header((header::CONTENT_TYPE, "application/vnd.apple.mpegurl"))
-        .insert_header((
-            header::CACHE_CONTROL,
-            if live { "no-cache" } else { "max-age=60" },
-        ))
-        // A few hundred bytes, reloaded every couple of seconds by every
-        // viewer: compressing them costs more than it saves.
-        .insert_header((header::CONTENT_ENCODING, "identity"))
-        .body(text)
+    let mut response = HttpResponse::with_body(actix_web::http::StatusCode::OK, text);
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(PLAYLIST_TYPE),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(if live { "no-cache" } else { "max-age=60" }),
+    );
+    // A few hundred bytes, reloaded every couple of seconds by every
+    // viewer: compressing them costs more than it saves.
+    headers.insert(
+        header::CONTENT_ENCODING,
+        HeaderValue::from_static("identity"),
+    );
+    response.map_into_boxed_body()
 }
 
+/// A segment, init segment or part from memory. Every viewer asks for each
+/// one, so the answer is built without parsing or allocating headers.
 fn media_response(data: Bytes, file: &str) -> HttpResponse {
-    HttpResponse::Ok()
-        .insert_header((header::CONTENT_TYPE, content_type(file)))
-        // Segment and init names are never reused within a broadcast.
-        .insert_header((header::CACHE_CONTROL, "public, max-age=86400, immutable"))
-        // Already compressed: keep the compression middleware off it.
-        .insert_header((header::CONTENT_ENCODING, "identity"))
-        .body(Sliced(data))
+    let mut response = HttpResponse::with_body(actix_web::http::StatusCode::OK, Sliced(data));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(content_type(file)),
+    );
+    // Segment and init names are never reused within a broadcast.
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE));
+    // Already compressed: keep the compression middleware off it.
+    headers.insert(
+        header::CONTENT_ENCODING,
+        HeaderValue::from_static("identity"),
+    );
+    response.map_into_boxed_body()
 }
 
 /// Media from memory (parts, segments, init sections), handed to the
@@ -561,7 +625,24 @@ impl actix_web::body::MessageBody for Sliced {
         let slice = rest.split_to(rest.len().min(SLICE));
         std::task::Poll::Ready(Some(Ok(slice)))
     }
+
+    fn try_into_bytes(self) -> Result<Bytes, Self> {
+        // Small bodies go out whole.
+        if self.0.len() <= SLICE {
+            Ok(self.0)
+        } else {
+            Err(self)
+        }
+    }
 }
+
+const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";
+const IMMUTABLE: &str = "public, max-age=86400, immutable";
+
+/// Recording files up to this size are read on the worker thread (segments:
+/// ~0.6 MB at 2.5 Mb/s and 2 s, ~3 MB with a 10 s keyframe interval); larger
+/// ones (the replay download) on the blocking pool.
+const SYNC_READ_LIMIT: u64 = 8 * 1024 * 1024;
 
 /// A file of the recording, streamed from disk (with range requests); media
 /// files are marked immutable and kept away from the compression middleware.
@@ -571,7 +652,11 @@ async fn file_response(
     content_type: &'static str,
     immutable: bool,
 ) -> Result<HttpResponse, WebError> {
-    let file = match actix_files::NamedFile::open_async(path).await {
+    // Opened and read on this thread, not the blocking pool: segments of a
+    // replay being watched are in the page cache, and a trip to the pool per
+    // open and per 64 KiB read cost more than the read (the file is still
+    // streamed, never read whole).
+    let file = match actix_files::NamedFile::open(path) {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(WebError::NotFound),
         Err(e) => return Err(WebError::Internal(e.into())),
@@ -579,16 +664,15 @@ async fn file_response(
     let mime = content_type
         .parse()
         .map_err(|e| WebError::Internal(anyhow::anyhow!("{content_type}: {e:?}")))?;
-    let mut file = file.set_content_type(mime).disable_content_disposition();
+    let mut file = file
+        .set_content_type(mime)
+        .disable_content_disposition()
+        .read_mode_threshold(SYNC_READ_LIMIT);
     if immutable {
         file = file.set_content_encoding(header::ContentEncoding::Identity);
     }
     let mut response = file.into_response(req);
-    let cache = if immutable {
-        "public, max-age=86400, immutable"
-    } else {
-        "max-age=10"
-    };
+    let cache = if immutable { IMMUTABLE } else { "max-age=10" };
     response.headers_mut().insert(
         header::CACHE_CONTROL,
         header::HeaderValue::from_static(cache),
