@@ -334,7 +334,7 @@ impl Packager {
         let feed = plan.channel.feed(rendition, minimum_target);
         feed.start_period(plan.period, config.clone(), init.clone());
         let mut recorder = Recorder::new(plan.dir.join(rendition.as_str()), plan.reports.clone());
-        recorder.write_init(plan.period, &init);
+        recorder.write_init(plan.period, init.clone());
         let index = Index {
             feed,
             recorder,
@@ -459,7 +459,7 @@ impl Index {
         let Some((sequence, data, playlist)) = self.feed.close_segment(&open.head, last) else {
             return;
         };
-        self.recorder.write_segment(sequence, &data, &playlist);
+        self.recorder.write_segment(sequence, data, playlist);
         if let Some(reports) = self.announce_ready.take() {
             let _ = reports.send(Report::Ready);
         }

@@ -14,6 +14,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use bytes::Bytes;
+
 use tokio::sync::mpsc;
 
 use super::channel::{Recorded, Rendition};
@@ -78,46 +80,100 @@ pub fn is_media_file(name: &str) -> bool {
     name == PLAYLIST || numbered("seg-", ".m4s") || numbered("init-", ".mp4")
 }
 
-/// Writes one rendition's recording. The first failure (disk full, say)
-/// stops the recording and is reported once; live viewing is not affected.
+/// Writes one rendition's recording, on a thread of its own: every file is
+/// synced to disk before it takes its name, and a slow disk (a busy shared
+/// volume, an SD card) must not delay the parts low-latency viewers wait
+/// for, which the packager cuts on its thread. The first failure (disk full,
+/// say) stops the recording and is reported once; live viewing is not
+/// affected. Dropping the recorder waits for what it was given to be
+/// written, so a finished packager leaves a complete recording behind.
 pub struct Recorder {
-    dir: PathBuf,
-    failed: bool,
-    reports: mpsc::UnboundedSender<Report>,
+    writes: Option<std::sync::mpsc::SyncSender<Write>>,
+    writer: Option<std::thread::JoinHandle<()>>,
 }
+
+enum Write {
+    Init(u32, Bytes),
+    Segment(u64, Bytes, String),
+}
+
+/// Writes queued before the packager waits for the disk: about a minute of
+/// two-second segments.
+const QUEUED_WRITES: usize = 32;
 
 impl Recorder {
     pub fn new(dir: PathBuf, reports: mpsc::UnboundedSender<Report>) -> Self {
-        Self {
-            dir,
-            failed: false,
-            reports,
+        let (writes, queue) = std::sync::mpsc::sync_channel(QUEUED_WRITES);
+        let told = reports.clone();
+        let writer = std::thread::Builder::new()
+            .name("record".into())
+            .spawn(move || write_recording(&dir, &queue, &told));
+        match writer {
+            Ok(writer) => Self {
+                writes: Some(writes),
+                writer: Some(writer),
+            },
+            Err(e) => {
+                let message = format!("recording stopped: no thread to write it ({e})");
+                tracing::error!("{message}");
+                let _ = reports.send(Report::RecordingFailed(message));
+                Self {
+                    writes: None,
+                    writer: None,
+                }
+            }
         }
     }
 
-    pub fn write_init(&mut self, period: u32, data: &[u8]) {
-        self.attempt(|dir| {
-            std::fs::create_dir_all(dir)?;
-            write_atomically(&dir.join(init_uri(period)), data)
-        });
+    pub fn write_init(&mut self, period: u32, data: Bytes) {
+        self.send(Write::Init(period, data));
     }
 
-    pub fn write_segment(&mut self, sequence: u64, data: &[u8], playlist: &str) {
-        self.attempt(|dir| {
-            write_atomically(&dir.join(segment_uri(sequence)), data)?;
-            write_atomically(&dir.join(PLAYLIST), playlist.as_bytes())
-        });
+    pub fn write_segment(&mut self, sequence: u64, data: Bytes, playlist: String) {
+        self.send(Write::Segment(sequence, data, playlist));
     }
 
-    fn attempt(&mut self, write: impl FnOnce(&Path) -> io::Result<()>) {
-        if self.failed {
-            return;
+    fn send(&mut self, write: Write) {
+        // Blocks only when the disk is a minute behind; a writer that gave
+        // up (a failure, reported) has hung up, and then nothing is sent.
+        if let Some(writes) = &self.writes {
+            if writes.send(write).is_err() {
+                self.writes = None;
+            }
         }
-        if let Err(e) = write(&self.dir) {
-            self.failed = true;
-            let message = format!("recording to {} stopped: {e}", self.dir.display());
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        self.writes = None;
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
+    }
+}
+
+/// The recorder's thread: writes in the order given, until the recorder is
+/// dropped or a write fails.
+fn write_recording(
+    dir: &Path,
+    queue: &std::sync::mpsc::Receiver<Write>,
+    reports: &mpsc::UnboundedSender<Report>,
+) {
+    for write in queue {
+        let written = match write {
+            Write::Init(period, data) => std::fs::create_dir_all(dir)
+                .and_then(|()| write_atomically(&dir.join(init_uri(period)), &data)),
+            Write::Segment(sequence, data, playlist) => {
+                write_atomically(&dir.join(segment_uri(sequence)), &data)
+                    .and_then(|()| write_atomically(&dir.join(PLAYLIST), playlist.as_bytes()))
+            }
+        };
+        if let Err(e) = written {
+            let message = format!("recording to {} stopped: {e}", dir.display());
             tracing::error!("{message}");
-            let _ = self.reports.send(Report::RecordingFailed(message));
+            let _ = reports.send(Report::RecordingFailed(message));
+            return;
         }
     }
 }
