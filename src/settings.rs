@@ -280,7 +280,7 @@ impl Settings {
             .set_default("live.rtmp_setup_seconds", 10)?
             .set_default("live.segment_millis", 2000)?
             .set_default("live.part_millis", 333)?
-            .set_default("live.part_hold_back_millis", 1000)?
+            .set_default("live.part_hold_back_millis", 1500)?
             .set_default("live.low_latency", true)?
             .set_default("node.name", "")?
             .set_default("node.internal_url", "")?;
