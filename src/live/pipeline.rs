@@ -334,7 +334,7 @@ impl Packager {
         let feed = plan.channel.feed(rendition, minimum_target);
         feed.start_period(plan.period, config.clone(), init.clone());
         let mut recorder = Recorder::new(plan.dir.join(rendition.as_str()), plan.reports.clone());
-        recorder.write_init(plan.period, init.clone());
+        recorder.write_init(plan.period, init);
         let index = Index {
             feed,
             recorder,
