@@ -546,6 +546,58 @@ pub(crate) mod tests {
         assert!(b.signals().reconnects() >= 1);
     }
 
+    /// Settings a node stored and then died before telling anyone (killed
+    /// between its commit and its signal): the other nodes stop using the
+    /// settings they cached once they see that node gone.
+    #[tokio::test]
+    async fn settings_of_a_node_that_died_before_signalling_are_seen() {
+        let dir = tempfile::tempdir().unwrap();
+        let pg_a = crate::store::postgres::testing::store().await;
+        let dying = crate::store::postgres::testing::a_node_that_will_vanish(&pg_a).await;
+        let b: Arc<dyn Store> = Arc::new(crate::store::postgres::testing::store_on(&pg_a).await);
+        let a: Arc<dyn Store> = Arc::new(pg_a);
+        let secretary: Account = testing::secretary(&*a).await;
+        let details = BroadcastDetails::new(
+            secretary.community_id.unwrap(),
+            "节点宕机",
+            "",
+            chrono::Utc::now(),
+            Vec::new(),
+            Renditions::default(),
+        )
+        .unwrap();
+        let system = Actor {
+            id: None,
+            name: "test".into(),
+        };
+        let broadcast = a
+            .create_broadcast(&system, secretary.id, &details, "signals-died-key")
+            .await
+            .unwrap()
+            .id;
+        let chat_b = node(&b, &dir.path().join("b"));
+        let _viewer_b = chat_b.subscribe(broadcast).await.unwrap();
+        assert!(!chat_b.settings(broadcast).await.unwrap().chat_premoderated);
+        // The dying node's change: committed, never signalled.
+        let stricter = ChatSettings {
+            chat_premoderated: true,
+            ..ChatSettings::default()
+        };
+        a.set_chat_settings(&system, broadcast, &stricter, chrono::Utc::now())
+            .await
+            .unwrap();
+        assert!(!chat_b.settings(broadcast).await.unwrap().chat_premoderated);
+        sqlx::Connection::close(dying).await.unwrap();
+        let deadline = tokio::time::Instant::now() + PATIENCE * 2;
+        while !chat_b.settings(broadcast).await.unwrap().chat_premoderated {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "node B still has the settings cached before the node died"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     #[tokio::test]
     async fn chat_crosses_nodes_on_postgresql() {
         let dir = tempfile::tempdir().unwrap();

@@ -117,6 +117,8 @@ struct Inner {
     alive: watch::Receiver<()>,
     /// How many times the listener lost its connection and got it back.
     reconnects: std::sync::atomic::AtomicU64,
+    /// How many nodes listened on the database at the last look.
+    peers: std::sync::atomic::AtomicUsize,
 }
 
 impl std::fmt::Debug for Signals {
@@ -154,6 +156,7 @@ impl Signals {
                 _alive: alive_tx,
                 alive: alive_rx,
                 reconnects: Default::default(),
+                peers: std::sync::atomic::AtomicUsize::new(1),
             }),
         }
     }
@@ -210,6 +213,18 @@ impl Signals {
         self.inner
             .reconnects
             .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// How many nodes (this one included) listened on the shared database
+    /// at the last look; 1 for a bus of one node.
+    pub fn listening_nodes(&self) -> usize {
+        self.inner.peers.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_peers(&self, count: usize) {
+        self.inner
+            .peers
+            .store(count, std::sync::atomic::Ordering::Relaxed);
     }
 
     pub(crate) fn node(&self) -> u64 {

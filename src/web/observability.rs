@@ -10,7 +10,8 @@ use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage, HttpResponse};
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
 };
 use serde::Serialize;
 use tracing_actix_web::RequestId;
@@ -26,6 +27,10 @@ pub struct Metrics {
     pub plays_dropped: IntCounter,
     /// `/disclosure` figures worked out, not found in the cache.
     pub disclosure_computed: IntCounter,
+    /// Nodes listening on the shared database at the last look.
+    district_nodes: IntGauge,
+    /// Times this node's signal listener lost its connection and got it back.
+    signal_reconnects: IntGauge,
 }
 
 impl Metrics {
@@ -60,6 +65,16 @@ impl Metrics {
             "disclosure_computed_total",
             "Public disclosure figures worked out because the cache had none for their facts",
         )?;
+        let district_nodes = IntGauge::new(
+            "district_nodes",
+            "Nodes listening for signals on the shared database at the last look (1 on SQLite)",
+        )?;
+        let signal_reconnects = IntGauge::new(
+            "signal_listener_reconnects",
+            "Times this node's signal listener lost its database connection and got it back",
+        )?;
+        registry.register(Box::new(district_nodes.clone()))?;
+        registry.register(Box::new(signal_reconnects.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(disclosure_computed.clone()))?;
@@ -73,6 +88,8 @@ impl Metrics {
             latency,
             plays_dropped,
             disclosure_computed,
+            district_nodes,
+            signal_reconnects,
         })
     }
 
@@ -176,6 +193,14 @@ pub async fn health(state: web::Data<AppState>) -> HttpResponse {
 }
 
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    let signals = state.store.signals();
+    let metrics = &state.metrics;
+    metrics
+        .district_nodes
+        .set(i64::try_from(signals.listening_nodes()).unwrap_or(i64::MAX));
+    metrics
+        .signal_reconnects
+        .set(i64::try_from(signals.reconnects()).unwrap_or(i64::MAX));
     let mut buffer = Vec::new();
     let encoder = TextEncoder::new();
     match encoder.encode(&state.metrics.registry().gather(), &mut buffer) {

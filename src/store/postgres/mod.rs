@@ -161,6 +161,25 @@ pub(crate) mod testing {
         killed.len()
     }
 
+    /// A connection that looks like one more node listening on `node`'s
+    /// database; closing it is that node dying without a word.
+    pub(crate) async fn a_node_that_will_vanish(node: &PgStore) -> sqlx::PgConnection {
+        use sqlx::Connection;
+        let options = node
+            .pool()
+            .connect_options()
+            .as_ref()
+            .clone()
+            .application_name(&format!(
+                "{}{:016x}",
+                super::signals::LISTENER_NAME,
+                rand::random::<u32>()
+            ));
+        sqlx::PgConnection::connect_with(&options)
+            .await
+            .expect("a connection like a node's")
+    }
+
     /// A second node: another store on the database of `node`.
     pub(crate) async fn store_on(node: &PgStore) -> PgStore {
         let database: String = sqlx::query_scalar("SELECT current_database()")

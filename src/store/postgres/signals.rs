@@ -19,13 +19,23 @@
 //! after a reconnect. So a change is never silently lost to other nodes,
 //! even when only this node was cut off.
 //!
+//! A node that dies (`kill -9`, a power cut) may take signals with it that
+//! it had not sent yet for changes it had committed. Each node's listening
+//! connection carries the node's id as its `application_name`, and every
+//! node looks every [`PEER_CHECK`] at which nodes are listening on the
+//! database: when one it saw before is gone, its subscribers resync. So a
+//! change committed by a node that died before telling anyone is seen by
+//! the others within a few seconds, not at their next restart.
+//!
 //! A change that must not be seen before its commit can also send its signal
 //! from inside its transaction ([`notify_in`]): PostgreSQL delivers it at
 //! commit (and never, on rollback), to every node including this one.
 
 use std::time::Duration;
 
-use sqlx::postgres::PgListener;
+use std::collections::BTreeSet;
+
+use sqlx::postgres::{PgListener, PgPoolOptions};
 use sqlx::{PgConnection, PgPool};
 use tokio::sync::mpsc;
 
@@ -42,6 +52,10 @@ const SEND_PATIENCE: Duration = Duration::from_secs(10);
 const PING_EVERY: Duration = Duration::from_secs(10);
 /// ...and takes its connection for dead after this long without a word.
 const SILENT_LIMIT: Duration = Duration::from_secs(30);
+/// How often a node looks for nodes that stopped listening.
+const PEER_CHECK: Duration = Duration::from_secs(2);
+/// The `application_name` of a listening connection: this and the node id.
+pub(super) const LISTENER_NAME: &str = "pavilion-signals ";
 const FIRST_PAUSE: Duration = Duration::from_millis(100);
 const LONGEST_PAUSE: Duration = Duration::from_secs(5);
 
@@ -50,9 +64,11 @@ const LONGEST_PAUSE: Duration = Duration::from_secs(5);
 pub(super) async fn start(pool: &PgPool) -> anyhow::Result<Signals> {
     let (outbox, outgoing) = mpsc::unbounded_channel();
     let signals = Signals::shared(outbox);
-    let listener = listen(pool).await?;
+    let listener = listen(pool, signals.node()).await?;
+    let peers = listening_nodes(pool).await?;
     tokio::spawn(send_all(pool.clone(), signals.node(), outgoing));
     tokio::spawn(follow(pool.clone(), signals.downgrade(), listener));
+    tokio::spawn(watch_peers(pool.clone(), signals.downgrade(), peers));
     Ok(signals)
 }
 
@@ -74,8 +90,19 @@ pub(in crate::store) async fn notify_in(
     Ok(())
 }
 
-async fn listen(pool: &PgPool) -> Result<PgListener, sqlx::Error> {
-    let mut listener = PgListener::connect_with(pool).await?;
+/// A listening connection of its own (a pool of one, so that the name it
+/// carries never passes to a connection doing other work).
+async fn listen(pool: &PgPool, node: u64) -> Result<PgListener, sqlx::Error> {
+    let options = pool
+        .connect_options()
+        .as_ref()
+        .clone()
+        .application_name(&format!("{LISTENER_NAME}{node:016x}"));
+    let own = PgPoolOptions::new()
+        .max_connections(1)
+        .min_connections(0)
+        .connect_lazy_with(options);
+    let mut listener = PgListener::connect_with(&own).await?;
     // Reconnecting is ours to do, so that we can say "lagged" afterwards.
     listener.eager_reconnect(false);
     let mut channels: Vec<&str> = Topic::ALL.iter().map(|t| t.channel()).collect();
@@ -149,6 +176,61 @@ async fn send(pool: &PgPool, channel: &str, payload: &str) -> bool {
     }
 }
 
+/// The nodes listening on this database now (this one included).
+async fn listening_nodes(pool: &PgPool) -> Result<BTreeSet<u64>, sqlx::Error> {
+    let names: Vec<String> = sqlx::query_scalar(
+        "SELECT application_name FROM pg_stat_activity \
+          WHERE datname = current_database() AND starts_with(application_name, $1)",
+    )
+    .bind(LISTENER_NAME)
+    .fetch_all(pool)
+    .await?;
+    Ok(names
+        .iter()
+        .filter_map(|name| u64::from_str_radix(&name[LISTENER_NAME.len()..], 16).ok())
+        .collect())
+}
+
+/// The peer watch: every [`PEER_CHECK`], which nodes listen; when a node
+/// seen before has stopped, whatever it committed but had not signalled
+/// yet is read from the store (subscribers resync).
+async fn watch_peers(pool: PgPool, signals: WeakSignals, mut known: BTreeSet<u64>) {
+    let Some(mut alive) = signals.upgrade().map(|s| s.alive()) else {
+        return;
+    };
+    let mut check = tokio::time::interval(PEER_CHECK);
+    check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    check.tick().await;
+    loop {
+        tokio::select! {
+            _ = check.tick() => {}
+            _ = alive.changed() => return,
+        }
+        if pool.is_closed() {
+            return;
+        }
+        let now = match listening_nodes(&pool).await {
+            Ok(now) => now,
+            // The listener notices a database out of reach, and resyncs.
+            Err(_) => continue,
+        };
+        let Some(signals) = signals.upgrade() else {
+            return;
+        };
+        let gone: Vec<String> = known
+            .difference(&now)
+            .filter(|&&node| node != signals.node())
+            .map(|node| format!("{node:016x}"))
+            .collect();
+        if !gone.is_empty() {
+            tracing::info!(nodes = ?gone, "a node stopped listening; subscribers resync");
+            signals.resync();
+        }
+        signals.set_peers(now.len());
+        known = now;
+    }
+}
+
 /// The listener task: delivers other nodes' signals; reconnects after a lost
 /// connection and then reports a lag.
 async fn follow(pool: PgPool, signals: WeakSignals, first: PgListener) {
@@ -168,7 +250,10 @@ async fn follow(pool: PgPool, signals: WeakSignals, first: PgListener) {
                 if pool.is_closed() {
                     return;
                 }
-                match listen(&pool).await {
+                let Some(node) = signals.upgrade().map(|s| s.node()) else {
+                    return;
+                };
+                match listen(&pool, node).await {
                     Ok(current) => {
                         pause = FIRST_PAUSE;
                         let Some(signals) = signals.upgrade() else {
@@ -416,6 +501,32 @@ mod tests {
         // The node that asked has nothing to resync itself.
         b.signals().publish(Topic::Chat, "after").unwrap();
         assert_eq!(&*next(&mut on_a).await.unwrap().payload, "after");
+    }
+
+    /// A node that vanishes without a word (its connections simply end, as
+    /// after `kill -9`) may have committed changes it never signalled: the
+    /// nodes that saw it listening resync.
+    #[tokio::test]
+    async fn a_node_that_stops_listening_makes_the_others_resync() {
+        let (a, b) = two_nodes().await;
+        let mut on_b = b.signals().subscribe(Topic::Signage);
+        let peer = testing::a_node_that_will_vanish(&a).await;
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        while b.signals().listening_nodes() != 3 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the third node seen"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(
+            on_b.try_recv().is_err(),
+            "a node arriving is no reason to resync"
+        );
+        sqlx::Connection::close(peer).await.unwrap();
+        assert!(matches!(next(&mut on_b).await, Err(RecvError::Lagged(_))));
+        assert_eq!(b.signals().reconnects(), 0, "not a reconnect");
+        assert_eq!(b.signals().listening_nodes(), 2);
     }
 
     #[tokio::test]

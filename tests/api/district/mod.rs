@@ -56,9 +56,16 @@ async fn nginx_spreads_residents_over_the_nodes_and_a_killed_node_costs_them_not
         assert_eq!(answered_by(&health), district.nodes[index].name);
     }
 
+    // Every node sees the others listening (the seeder is a node too).
+    for index in 0..3 {
+        wait_for_district_nodes(&district, index, 4).await;
+    }
+
     // One node dies without a word; nobody notices.
     district.kill_9(1);
     let dead = district.nodes[1].name.clone();
+    // The survivors see it gone (and read whatever it may not have told them).
+    wait_for_district_nodes(&district, 0, 3).await;
     for _ in 0..12 {
         let response = resident.http.get(front.url("/me")).send().await.unwrap();
         assert_eq!(response.status(), 200, "{}", district.logs());
@@ -69,6 +76,34 @@ async fn nginx_spreads_residents_over_the_nodes_and_a_killed_node_costs_them_not
     let neighbour = front.browser_of("laoli").await;
     let page = neighbour.http.get(front.url("/me")).send().await.unwrap();
     assert_eq!(page.status(), 200);
+}
+
+/// Waits (up to 15 s) until node `index`'s `/metrics` counts `expected`
+/// nodes listening on the district's database.
+async fn wait_for_district_nodes(district: &District, index: usize, expected: i64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let metrics = client()
+            .get(district.node_url(index, "/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let seen = metrics
+            .lines()
+            .find(|l| l.starts_with("pavilion_district_nodes"))
+            .and_then(|l| l.rsplit(' ').next()?.parse::<i64>().ok());
+        if seen == Some(expected) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "node {index} counts {seen:?} nodes, not {expected}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 }
 
 /// What a low-latency player needs from a live media playlist.
