@@ -929,7 +929,7 @@ impl Hub {
             match report {
                 Report::Ready => {
                     entry.set_state(BroadcastState::Live, true);
-                    self.write_multivariant(&entry);
+                    self.write_multivariant(&entry).await;
                 }
                 Report::RecordingFailed(message) => {
                     let _ = self
@@ -952,7 +952,10 @@ impl Hub {
         }
     }
 
-    fn write_multivariant(&self, entry: &Entry) {
+    /// Writes the multivariant playlist for the replay and for nodes that
+    /// serve this broadcast from the shared disk; on a worker thread, since
+    /// it waits for the disk (fsync).
+    async fn write_multivariant(&self, entry: &Entry) {
         let Some(text) = entry
             .on_air()
             .channel
@@ -962,9 +965,13 @@ impl Hub {
             return;
         };
         let dir = self.inner.layout.broadcast(entry.id);
-        let written = std::fs::create_dir_all(&dir).and_then(|()| {
-            recording::write_atomically(&dir.join(recording::PLAYLIST), text.as_bytes())
-        });
+        let written = tokio::task::spawn_blocking(move || {
+            std::fs::create_dir_all(&dir).and_then(|()| {
+                recording::write_atomically(&dir.join(recording::PLAYLIST), text.as_bytes())
+            })
+        })
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(e)));
         if let Err(e) = written {
             tracing::warn!(broadcast = %entry.id, error = %e, "cannot write the multivariant playlist");
         }
