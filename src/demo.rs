@@ -503,6 +503,7 @@ pub async fn seed_questions(
                 hold_reasons,
                 state,
                 at: now - chrono::Duration::minutes(10 - index as i64),
+                slow_mode: None,
             })
             .await?;
         for &voter in voters {

@@ -138,6 +138,9 @@ impl From<StoreError> for ChatError {
         match e {
             StoreError::NotFound => ChatError::NotFound,
             StoreError::Conflict => ChatError::AlreadyHandled { by: None },
+            StoreError::TooSoon(wait) => ChatError::SlowMode {
+                retry_after: rate::seconds(wait),
+            },
             StoreError::Rejected("not votable") => ChatError::NotVotable,
             StoreError::Rejected("own question") => ChatError::OwnQuestion,
             StoreError::Rejected("not mergeable") => ChatError::NotMergeable,

@@ -9,7 +9,7 @@ use chrono::Utc;
 use crate::domain::broadcast::BroadcastState;
 use crate::domain::chat::{CommentState, HoldReason, SanctionKind, CLIENT_ID_MAX};
 use crate::domain::{Account, AccountId, Permission};
-use crate::store::{CommentFilter, CommentOrder, NewComment};
+use crate::store::NewComment;
 
 use super::filter::{self, BlockedWords, TextProblem};
 use super::rate::{self, Refusal};
@@ -148,17 +148,12 @@ impl Chat {
                     retry_after: rate::seconds(wait),
                 },
             })?;
-        // The slot keeps two posts through this node apart; the store knows
-        // of posts through other nodes.
-        if let Err(e) = self
-            .slow_across_nodes(author.id, broadcast, slow_mode)
-            .await
-        {
-            self.inner.rate.release(slot);
-            return Err(e);
-        }
+        // The slot keeps two posts through this node apart at once; the
+        // store, which sees posts through every node, has the last word.
         let stored = self
-            .store_post(author, &b, &room, client_id, &post, screened, settings)
+            .store_post(
+                author, &b, &room, client_id, &post, screened, settings, slow_mode,
+            )
             .await;
         match stored {
             Ok((posted, created)) => {
@@ -184,6 +179,7 @@ impl Chat {
         post: &NewPost,
         screened: Screened,
         settings: super::ChatSettings,
+        slow_mode: Duration,
     ) -> Result<(Posted, bool), ChatError> {
         let now = Utc::now();
         let mut reasons = screened.reasons.clone();
@@ -210,6 +206,7 @@ impl Chat {
             hold_reasons,
             state,
             at: now,
+            slow_mode: Some(slow_mode).filter(|gap| !gap.is_zero()),
         };
         let _writing = room.write.lock().await;
         let posted = self.store().post_comment(&new).await?;
@@ -222,41 +219,6 @@ impl Chat {
             self.notify(room, &change, &authors);
         }
         Ok((Posted::from_comment(posted.comment), posted.created))
-    }
-
-    /// Slow mode by the author's last stored comment in the broadcast,
-    /// whichever node took it.
-    async fn slow_across_nodes(
-        &self,
-        author: AccountId,
-        broadcast: crate::domain::BroadcastId,
-        slow_mode: Duration,
-    ) -> Result<(), ChatError> {
-        if slow_mode.is_zero() {
-            return Ok(());
-        }
-        let last = self
-            .store()
-            .comments(&CommentFilter {
-                author: Some(author),
-                order: CommentOrder::Newest,
-                limit: 1,
-                ..CommentFilter::of(broadcast)
-            })
-            .await?;
-        let Some(last) = last.first() else {
-            return Ok(());
-        };
-        // A clock a little ahead on the other node counts as "just now".
-        let since = (Utc::now() - last.created_at)
-            .to_std()
-            .unwrap_or(Duration::ZERO);
-        if since < slow_mode {
-            return Err(ChatError::SlowMode {
-                retry_after: rate::seconds(slow_mode - since),
-            });
-        }
-        Ok(())
     }
 
     /// Whether the text repeats: the same author within ten minutes

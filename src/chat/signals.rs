@@ -460,6 +460,7 @@ pub(crate) mod tests {
             hold_reasons: Vec::new(),
             state: crate::domain::chat::CommentState::Approved,
             at: chrono::Utc::now(),
+            slow_mode: None,
         };
         for client_id in ["lost-1", "lost-2"] {
             let posted = a.post_comment(&unsignalled(client_id)).await.unwrap();
@@ -533,6 +534,7 @@ pub(crate) mod tests {
                 hold_reasons: Vec::new(),
                 state: crate::domain::chat::CommentState::Approved,
                 at: chrono::Utc::now(),
+                slow_mode: None,
             })
             .await
             .unwrap();

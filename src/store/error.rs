@@ -8,6 +8,10 @@ pub enum StoreError {
     /// The change is not allowed in the current state (e.g. a revoked code).
     #[error("rejected: {0}")]
     Rejected(&'static str),
+    /// Too soon after the same person's last change of this kind (slow
+    /// mode): nothing was stored; allowed again after this long.
+    #[error("too soon: allowed again in {0:?}")]
+    TooSoon(std::time::Duration),
     /// The database was too busy to take the change, even after waiting:
     /// nothing was stored, and the same input may be sent again later.
     #[error("database busy")]

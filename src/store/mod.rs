@@ -817,6 +817,25 @@ pub struct NewComment {
     pub hold_reasons: Vec<HoldReason>,
     pub state: CommentState,
     pub at: DateTime<Utc>,
+    /// Slow mode: when the author's previous comment in the broadcast is
+    /// younger than this at `at`, nothing is stored and the post is refused
+    /// with [`StoreError::TooSoon`]. Checked under the broadcast's write
+    /// lock, so two posts sent at once through two nodes cannot both pass.
+    pub slow_mode: Option<std::time::Duration>,
+}
+
+impl NewComment {
+    /// How long the author must still wait, given when their previous
+    /// comment in the broadcast was made (slow mode; see `slow_mode`).
+    pub(crate) fn slow_mode_wait(
+        &self,
+        previous: Option<DateTime<Utc>>,
+    ) -> Option<std::time::Duration> {
+        let gap = self.slow_mode.filter(|gap| !gap.is_zero())?;
+        // A clock a little ahead on another node counts as "just now".
+        let since = (self.at - previous?).to_std().unwrap_or_default();
+        (since < gap).then(|| gap - since)
+    }
 }
 
 /// What one chat change did: every comment it changed (before, after) and

@@ -17,6 +17,7 @@ on_two_nodes!(
     two_moderators_deciding_one_comment_give_one_decision,
     a_retried_post_is_stored_once_whichever_node_takes_it,
     a_resident_voting_on_two_nodes_counts_once,
+    slow_mode_holds_for_posts_sent_at_once_through_two_nodes,
 );
 
 fn comment(
@@ -40,6 +41,7 @@ fn comment(
         hold_reasons: Vec::new(),
         state,
         at: Utc::now(),
+        slow_mode: None,
     }
 }
 
@@ -212,4 +214,57 @@ async fn a_resident_voting_on_two_nodes_counts_once<
             .await,
         Err(StoreError::Rejected(_))
     ));
+}
+
+async fn slow_mode_holds_for_posts_sent_at_once_through_two_nodes<
+    S: DirectoryStore + AccountStore + BroadcastStore + ChatStore,
+>(
+    a: &S,
+    b: &S,
+) {
+    let stage = stage(a, "CHS", 1).await;
+    let broadcast = scheduled(a, &stage, "key-chat-slow").await.id;
+    let resident = &stage.residents[0];
+    let slowed = |client_id: &str| NewComment {
+        slow_mode: Some(std::time::Duration::from_secs(30)),
+        ..comment(
+            &stage,
+            broadcast,
+            resident,
+            client_id,
+            CommentState::Approved,
+        )
+    };
+    for round in 0..5 {
+        let (first, second) = (slowed(&format!("a{round}")), slowed(&format!("b{round}")));
+        let (on_a, on_b) = tokio::join!(a.post_comment(&first), b.post_comment(&second));
+        let outcomes = [on_a.is_ok(), on_b.is_ok()];
+        let passed = outcomes.iter().filter(|ok| **ok).count();
+        let expected = if round == 0 { 1 } else { 0 };
+        assert_eq!(passed, expected, "round {round}: {outcomes:?}");
+        for refused in [&on_a, &on_b].into_iter().filter(|r| r.is_err()) {
+            match refused {
+                Err(StoreError::TooSoon(wait)) => {
+                    assert!(*wait <= std::time::Duration::from_secs(30), "{wait:?}")
+                }
+                other => panic!("expected TooSoon, got {other:?}"),
+            }
+        }
+    }
+    // Nothing refused was stored; a retry of the stored one is no new post.
+    let mine = a
+        .comments(&crate::store::CommentFilter {
+            author: Some(resident.id),
+            ..crate::store::CommentFilter::of(broadcast)
+        })
+        .await
+        .unwrap();
+    assert_eq!(mine.len(), 1);
+    let retry = slowed(&mine[0].client_id);
+    let again = b.post_comment(&retry).await.unwrap();
+    assert!(!again.created);
+    assert_eq!(again.comment.id, mine[0].id);
+    // Without slow mode the same resident posts at once.
+    let free = comment(&stage, broadcast, resident, "free", CommentState::Approved);
+    assert!(a.post_comment(&free).await.unwrap().created);
 }

@@ -198,6 +198,23 @@ impl PgStore {
                 events: Vec::new(),
             });
         };
+        // After the insert, under the broadcast's lock: a retry above
+        // returns its stored comment, and of two posts sent at once through
+        // two nodes the second sees the first.
+        if new.slow_mode.is_some() {
+            let previous: Option<Stamp> = sqlx::query_scalar(
+                "SELECT max(created_at) FROM comments
+                  WHERE broadcast_id = $1 AND author_id = $2 AND id <> $3",
+            )
+            .bind(new.broadcast_id.0)
+            .bind(new.author_id.0)
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+            if let Some(wait) = new.slow_mode_wait(previous.map(|t| t.0)) {
+                return Err(StoreError::TooSoon(wait));
+            }
+        }
         let comment = fetch(&mut tx, CommentId(id)).await?;
         let change = finish_change(
             &mut tx,

@@ -132,6 +132,20 @@ impl SqliteStore {
                 events: Vec::new(),
             });
         };
+        if new.slow_mode.is_some() {
+            let previous: Option<Stamp> = sqlx::query_scalar(
+                "SELECT max(created_at) FROM comments
+                  WHERE broadcast_id = ? AND author_id = ? AND id <> ?",
+            )
+            .bind(new.broadcast_id.0)
+            .bind(new.author_id.0)
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+            if let Some(wait) = new.slow_mode_wait(previous.map(|t| t.0)) {
+                return Err(StoreError::TooSoon(wait));
+            }
+        }
         let comment = fetch(&mut tx, CommentId(id)).await?;
         let change = finish_change(
             &mut tx,
