@@ -480,7 +480,10 @@ impl TestApp {
             .text()
             .await
             .unwrap();
-        form_token_in(&page).expect("page has a form token")
+        form_token_in(&page).unwrap_or_else(|| {
+            let start: String = page.chars().take(600).collect();
+            panic!("page has a form token; it was:\n{start}")
+        })
     }
 
     /// Posts a form with the client's valid form token.

@@ -7,6 +7,7 @@
 //! (`District::seeder`), so every `TestApp` helper works; it is a node too,
 //! just not behind nginx.
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -169,6 +170,7 @@ impl Node {
             ))
             .spawn()
             .expect("the pavilion binary starts");
+        stop_when_the_tests_stop(child.id(), &["-KILL", &child.id().to_string()]);
         Node {
             name: name.to_owned(),
             http_port,
@@ -225,7 +227,10 @@ impl Nginx {
         std::fs::create_dir_all(dir.join("cache")).unwrap();
         let conf = dir.join("nginx.conf");
         std::fs::write(&conf, configuration(&dir, http_port, rtmp_port, nodes)).unwrap();
+        // Its own process group: its workers go with it, whatever happens
+        // to the master.
         let child = Command::new(nginx_binary())
+            .process_group(0)
             .arg("-p")
             .arg(&dir)
             .arg("-c")
@@ -237,6 +242,7 @@ impl Nginx {
             .stderr(std::fs::File::create(dir.join("stderr.log")).unwrap())
             .spawn()
             .expect("nginx starts (./dev test installs it)");
+        stop_when_the_tests_stop(child.id(), &["-TERM", &format!("-{}", child.id())]);
         Nginx {
             http_port,
             rtmp_port,
@@ -280,10 +286,37 @@ impl Nginx {
 }
 
 impl Drop for Nginx {
+    /// SIGTERM to the master is nginx's fast shutdown (it stops its
+    /// workers); whatever is left of the group after a few seconds is killed.
+    /// (SIGKILL to the master alone would leave its workers running.)
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while matches!(self.child.try_wait(), Ok(None)) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.child.wait();
     }
+}
+
+/// Runs `kill ARGS` (the shell's own: no `--`) once this test process has
+/// gone while `pid` still runs, however the tests went (a panic that skips `Drop`, a timeout's
+/// SIGKILL): nodes and nginx never outlive the tests that started them.
+fn stop_when_the_tests_stop(pid: u32, kill: &[&str]) {
+    let script =
+        "while kill -0 \"$1\" 2>/dev/null && kill -0 \"$2\" 2>/dev/null; do sleep 0.5; done; \
+                  kill -0 \"$2\" 2>/dev/null || exit 0; shift 2; kill \"$@\" 2>/dev/null";
+    let _ = Command::new("sh")
+        .args(["-c", script, "watchdog"])
+        .arg(std::process::id().to_string())
+        .arg(pid.to_string())
+        .args(kill)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
 }
 
 fn nginx_binary() -> &'static str {
