@@ -291,12 +291,18 @@ impl Drop for Nginx {
     /// (SIGKILL to the master alone would leave its workers running.)
     fn drop(&mut self) {
         let group = format!("-{}", self.child.id());
-        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
+        let kill = |signal: &str| {
+            Command::new("kill")
+                .args([signal, "--", &group])
+                .stderr(Stdio::null())
+                .status()
+        };
+        let _ = kill("-TERM");
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
         while matches!(self.child.try_wait(), Ok(None)) && std::time::Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
         }
-        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+        let _ = kill("-KILL");
         let _ = self.child.wait();
     }
 }
