@@ -15,6 +15,11 @@ use crate::publisher::*;
 /// Asynchronous: the servers under test share this test's runtime (their
 /// database connections among them) and must go on answering meanwhile.
 pub async fn decode(url: &str, seconds: u32) -> (bool, String) {
+    // `-fps_mode passthrough`: frames keep their own times. Without it ffmpeg
+    // forces the nominal frame rate and reports two frames a millisecond
+    // apart (an encoder's muxer clamping late video, as GStreamer's flvmux
+    // does on a busy machine) as "non monotonically increasing dts"; times
+    // that really repeat or go back are still reported.
     let output = tokio::process::Command::new("ffmpeg")
         .args([
             "-v",
@@ -23,6 +28,8 @@ pub async fn decode(url: &str, seconds: u32) -> (bool, String) {
             url,
             "-t",
             &seconds.to_string(),
+            "-fps_mode",
+            "passthrough",
             "-f",
             "null",
             "-",
