@@ -446,6 +446,27 @@ where
         .await
         .unwrap();
     assert_eq!(by_community.len(), 3);
+    // Some of the open states, not all of them: still filtered by state.
+    let not_dispatched = store
+        .list_records(&RecordFilter {
+            states: open
+                .iter()
+                .copied()
+                .filter(|s| *s != RecordState::Dispatched)
+                .collect(),
+            ..all_of(estate)
+        })
+        .await
+        .unwrap();
+    assert_eq!(numbers(not_dispatched), [ids[3], ids[2]]);
+    let dispatched = store
+        .list_records(&RecordFilter {
+            states: vec![RecordState::Dispatched],
+            ..all_of(estate)
+        })
+        .await
+        .unwrap();
+    assert_eq!(numbers(dispatched), [ids[1]]);
     let closed = store
         .list_records(&RecordFilter {
             states: vec![RecordState::Closed],
