@@ -470,6 +470,7 @@ async fn measure(options: &Options, target: &Target, authors: &[String]) -> Stri
     let mut first_ms = Vec::new();
     let mut last_ms = Vec::new();
     let mut last_per_node: Vec<Vec<f64>> = vec![Vec::new(); nodes.len()];
+    let mut first_per_node: Vec<Vec<f64>> = vec![Vec::new(); nodes.len()];
     let mut every_ms = Vec::new();
     let (mut missing, mut held) = (0usize, 0usize);
     for (n, at) in sent.iter().enumerate() {
@@ -485,6 +486,7 @@ async fn measure(options: &Options, target: &Target, authors: &[String]) -> Stri
         let mut first = f64::INFINITY;
         let mut last = 0f64;
         let mut node_last = vec![0f64; nodes.len()];
+        let mut node_first = vec![f64::INFINITY; nodes.len()];
         for (index, got) in &arrivals {
             match got[n] {
                 Some(when) => {
@@ -492,6 +494,7 @@ async fn measure(options: &Options, target: &Target, authors: &[String]) -> Stri
                     first = first.min(ms);
                     last = last.max(ms);
                     node_last[*index] = node_last[*index].max(ms);
+                    node_first[*index] = node_first[*index].min(ms);
                     every_ms.push(ms);
                 }
                 None => missing += 1,
@@ -502,6 +505,11 @@ async fn measure(options: &Options, target: &Target, authors: &[String]) -> Stri
             last_ms.push(last);
             for (index, ms) in node_last.into_iter().enumerate() {
                 last_per_node[index].push(ms);
+            }
+            for (index, ms) in node_first.into_iter().enumerate() {
+                if ms.is_finite() {
+                    first_per_node[index].push(ms);
+                }
             }
         }
     }
@@ -531,6 +539,12 @@ async fn measure(options: &Options, target: &Target, authors: &[String]) -> Stri
     out.push_str(&line("post → ack", &mut ack_ms));
     out.push_str(&line("post → first socket", &mut first_ms));
     out.push_str(&line("post → LAST socket", &mut last_ms));
+    for (index, values) in first_per_node.iter_mut().enumerate() {
+        out.push_str(&line(
+            &format!("post → first socket on {}", nodes[index]),
+            values,
+        ));
+    }
     for (index, values) in last_per_node.iter_mut().enumerate() {
         out.push_str(&line(
             &format!("post → last socket on {}", nodes[index]),

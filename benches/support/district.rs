@@ -56,7 +56,8 @@ pub struct Nginx {
 pub struct NginxOptions {
     /// `worker_processes`: Debian's default is `auto` (one per core).
     pub workers: String,
-    /// `worker_connections` (and twice that as `worker_rlimit_nofile`).
+    /// `worker_connections` (and twice that, at most this process's hard
+    /// limit, as `worker_rlimit_nofile`).
     pub connections: usize,
     /// Log every request (`all`), only those nginx did not answer from
     /// its cache (`upstream`), or none.
@@ -412,6 +413,16 @@ pub fn children_of(parent: u32) -> Vec<u32> {
     children
 }
 
+/// The hard limit on open files of this process (`ulimit -Hn`).
+pub fn open_files_limit() -> usize {
+    std::fs::read_to_string("/proc/self/limits")
+        .unwrap_or_default()
+        .lines()
+        .find(|line| line.starts_with("Max open files"))
+        .and_then(|line| line.split_whitespace().nth(4)?.parse().ok())
+        .unwrap_or(1024)
+}
+
 fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
@@ -512,10 +523,13 @@ pub fn configuration(
         "README's sample nginx configuration changed shape: {replaced:?}"
     );
     let user = if is_root() { "user root;\n" } else { "" };
+    // No more than this process may open: raising the hard limit is refused
+    // in a container, even to root.
+    let files = (options.connections * 2).min(open_files_limit());
     format!(
         "# Written by benches/support/district.rs from README.md.\n{user}daemon off;\nmaster_process on;\nworker_processes {};\nworker_rlimit_nofile {};\npid {dir}/nginx.pid;\n\n{out}\nevents {{ worker_connections {}; }}\n",
         options.workers,
-        options.connections * 2,
+        files,
         options.connections,
     )
 }
