@@ -108,7 +108,7 @@ async fn run(options: Options) {
             name: "single node, SQLite".into(),
             viewers: vec![server.url("")],
             poster: server.url(""),
-            pids: vec![("node".into(), server.pid())],
+            pids: vec![("node".into(), vec![server.pid()])],
             broadcast: server.broadcast,
         };
         reports.push(measure(&options, &target, &authors).await);
@@ -129,13 +129,13 @@ async fn run(options: Options) {
         } else {
             vec![district.node_url(0, ""), district.node_url(1, "")]
         };
-        let mut pids: Vec<(String, u32)> = district
+        let mut pids: Vec<(String, Vec<u32>)> = district
             .nodes
             .iter()
-            .map(|n| (n.name.clone(), n.pid()))
+            .map(|n| (n.name.clone(), vec![n.pid()]))
             .collect();
         if options.via_nginx {
-            pids.push(("nginx".into(), district.nginx.pids()[0]));
+            pids.push(("nginx (master and workers)".into(), district.nginx.pids()));
         }
         let target = Target {
             name: format!(
@@ -170,8 +170,8 @@ struct Target {
     viewers: Vec<String>,
     /// Base URL the residents post through.
     poster: String,
-    /// Processes whose CPU and memory are reported.
-    pids: Vec<(String, u32)>,
+    /// Processes whose CPU and memory are reported (summed per entry).
+    pids: Vec<(String, Vec<u32>)>,
     broadcast: i64,
 }
 
@@ -415,9 +415,11 @@ async fn measure(options: &Options, target: &Target, authors: &[String]) -> Stri
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     let me = std::process::id();
-    let cpu_before: Vec<f64> = target.pids.iter().map(|(_, p)| cpu_seconds(*p)).collect();
+    let cpu_of = |pids: &[u32]| pids.iter().map(|p| cpu_seconds(*p)).sum::<f64>();
+    let rss_of = |pids: &[u32]| pids.iter().map(|p| rss_kib(*p)).sum::<u64>();
+    let cpu_before: Vec<f64> = target.pids.iter().map(|(_, p)| cpu_of(p)).collect();
     let (my_cpu, machine) = (cpu_seconds(me), machine_ticks());
-    let rss_start: Vec<u64> = target.pids.iter().map(|(_, p)| rss_kib(*p)).collect();
+    let rss_start: Vec<u64> = target.pids.iter().map(|(_, p)| rss_of(p)).collect();
     let window = Instant::now();
     let mut sent = Vec::with_capacity(options.posts);
     let mut tick = tokio::time::interval(options.interval);
@@ -445,13 +447,13 @@ async fn measure(options: &Options, target: &Target, authors: &[String]) -> Stri
         .pids
         .iter()
         .zip(&cpu_before)
-        .map(|((_, p), before)| (cpu_seconds(*p) - before) / seconds * 100.0)
+        .map(|((_, p), before)| (cpu_of(p) - before) / seconds * 100.0)
         .collect();
     let my_cpu = (cpu_seconds(me) - my_cpu) / seconds * 100.0;
     let machine_now = machine_ticks();
     let machine_cpu =
         (machine_now.0 - machine.0) as f64 / (machine_now.1 - machine.1).max(1) as f64 * 200.0;
-    let rss_end: Vec<u64> = target.pids.iter().map(|(_, p)| rss_kib(*p)).collect();
+    let rss_end: Vec<u64> = target.pids.iter().map(|(_, p)| rss_of(p)).collect();
     tokio::time::sleep(Duration::from_secs(7)).await;
     let _ = stop_tx.send(true);
     let mut acks: HashMap<usize, (Instant, bool)> = HashMap::new();
