@@ -4,7 +4,11 @@
 //!   cargo bench --bench ll_latency                              # 2 minutes, LL on
 //!   cargo bench --bench ll_latency -- --minutes 10 --low-latency off
 //!   cargo bench --bench ll_latency -- --keyframes-every 10    # a 10 s keyframe interval
+//!   cargo bench --bench ll_latency -- --district              # through nginx's cache
 //!
+//! With `--district`, the server is a district instead (support/district.rs:
+//! two nodes on PostgreSQL, nginx in front with the README's cache rules),
+//! the encoder publishes to node A, and the page is opened through nginx.
 //! Starts `pavilion serve` on a temporary data directory (the demo community
 //! and its broadcast), publishes to it with the ffmpeg CLI in real time (the
 //! 720p30 sample of benches/live_common.sh: 1 s keyframe interval, 2.5 Mb/s,
@@ -25,6 +29,8 @@ use fantoccini::ClientBuilder;
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::json;
 
+#[path = "support/district.rs"]
+mod district;
 #[path = "support/live_server.rs"]
 mod live_server;
 
@@ -38,6 +44,8 @@ struct Options {
     report_every: usize,
     /// The publisher's keyframe interval, seconds.
     keyframes_every: u32,
+    /// Two nodes behind nginx instead of one server.
+    district: bool,
 }
 
 fn options() -> Options {
@@ -47,6 +55,7 @@ fn options() -> Options {
         warm_up: 15,
         report_every: 30,
         keyframes_every: 1,
+        district: false,
     };
     let args: Vec<String> = std::env::args().collect();
     let mut args = args.iter().skip(1);
@@ -59,6 +68,7 @@ fn options() -> Options {
                     .expect("--minutes N")
             }
             "--low-latency" => options.low_latency = args.next().map(String::as_str) != Some("off"),
+            "--district" => options.district = true,
             "--report-every" => {
                 options.report_every = args
                     .next()
@@ -195,12 +205,23 @@ async fn main() {
     let options = options();
     let flv = sample_flv_with_keyframes_every(options.keyframes_every);
     let low_latency = if options.low_latency { "true" } else { "false" };
-    let mut server = LiveServer::start(&[("PAVILION__LIVE__LOW_LATENCY", low_latency)]).await;
-    server.publish(&flv).await;
+    let (server, district, watch) = if options.district {
+        assert!(
+            options.low_latency,
+            "a district runs with the default settings"
+        );
+        let mut district = district::District::start(2, Default::default()).await;
+        district.publish_to(0, &flv).await;
+        let watch = district.url(&format!("/live/{}#debug", district.broadcast));
+        (None, Some(district), watch)
+    } else {
+        let mut server = LiveServer::start(&[("PAVILION__LIVE__LOW_LATENCY", low_latency)]).await;
+        server.publish(&flv).await;
+        let watch = server.url(&format!("/live/{}#debug", server.broadcast));
+        (Some(server), None, watch)
+    };
     let (_driver, page) = browser().await;
-    page.goto(&server.url(&format!("/live/{}#debug", server.broadcast)))
-        .await
-        .unwrap();
+    page.goto(&watch).await.unwrap();
 
     let started = Instant::now();
     loop {
@@ -275,7 +296,8 @@ async fn main() {
     latencies.sort_by(f64::total_cmp);
     println!();
     println!(
-        "low latency {}, keyframes every {} s: {} samples over {:.1} min; latency median {:.2} s, p95 {:.2} s, min {:.2} s, max {:.2} s; stalls (waiting events) {stalls}, seconds without progress {frozen}",
+        "{}low latency {}, keyframes every {} s: {} samples over {:.1} min; latency median {:.2} s, p95 {:.2} s, min {:.2} s, max {:.2} s; stalls (waiting events) {stalls}, seconds without progress {frozen}",
+        if options.district { "district (through nginx): " } else { "" },
         if options.low_latency { "on" } else { "off" },
         options.keyframes_every,
         latencies.len(),
@@ -285,7 +307,11 @@ async fn main() {
         latencies.first().copied().unwrap_or(f64::NAN),
         latencies.last().copied().unwrap_or(f64::NAN),
     );
-    let warnings = server.log();
+    let warnings = match (&server, &district) {
+        (Some(server), _) => server.log(),
+        (_, Some(district)) => district.logs(),
+        _ => String::new(),
+    };
     if !warnings.is_empty() {
         println!("server warnings:\n{warnings}");
     }

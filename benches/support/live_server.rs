@@ -74,6 +74,8 @@ pub struct LiveServer {
     pub rtmp_port: u16,
     pub broadcast: i64,
     stream_key: String,
+    /// The server's SQLite database.
+    pub database: String,
     _dir: tempfile::TempDir,
 }
 
@@ -125,6 +127,7 @@ impl LiveServer {
             rtmp_port,
             broadcast,
             stream_key,
+            database,
             _dir: dir,
         };
         let deadline = Instant::now() + Duration::from_secs(30);
