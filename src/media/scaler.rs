@@ -1,5 +1,5 @@
 //! The scaling step every decode → scale → encode pipeline shares: the live
-//! lower rendition ([`super::transcode`]), video files made for browsers
+//! lower rendition ([`super::rendition`]), video files made for browsers
 //! ([`super::file::video`]) and posters ([`super::replay`]).
 
 use ffmpeg_next::format::Pixel;

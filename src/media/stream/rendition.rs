@@ -15,8 +15,8 @@ use ffmpeg_next::picture::Type as PictureType;
 use ffmpeg_next::software::scaling;
 use ffmpeg_next::{codec, decoder, encoder, ffi, frame, Dictionary, Error, Packet, Rational};
 
-use super::scaler::FrameScaler;
-use super::{avc_codec_string, init_ffmpeg, MediaError, MediaPacket, Millis, Track, VideoConfig};
+use crate::media::scaler::FrameScaler;
+use crate::media::{avc_codec_string, init_ffmpeg, MediaError, MediaPacket, Millis, Track, VideoConfig};
 
 /// Transcodes one source video track into a smaller rendition.
 ///
