@@ -12,14 +12,16 @@
 //!   ([`replay`]).
 //!
 //! Their modules are re-exported here for their many users. Shared by both
-//! sides, at this level: the types below ([`MediaPacket`], [`MediaError`]…)
-//! and [`scaler`], the scaling step of every pipeline that decodes and
-//! encodes again.
+//! sides, at this level: the types below ([`MediaPacket`], [`MediaError`]…),
+//! [`recode`], the one video re-encoding pipeline (decode, scale, encode with
+//! libx264) that the lower rendition and video files share, and [`scaler`],
+//! its scaling step, which posters use too.
 //!
 //! Everything that calls into libav runs on dedicated threads, never on the
 //! tokio runtime.
 
 pub mod file;
+pub mod recode;
 pub mod scaler;
 pub mod stream;
 
