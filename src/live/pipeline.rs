@@ -20,7 +20,7 @@ use super::recording::Recorder;
 use crate::domain::broadcast::Renditions;
 use crate::media::fmp4::{Fragment, Fragmenter};
 use crate::media::hls::{PartInfo, SegmentHead};
-use crate::media::transcode::Transcoder;
+use crate::media::rendition::Transcoder;
 use crate::media::{AudioConfig, MediaError, MediaPacket, Millis, Track, TrackConfig, VideoConfig};
 
 /// What the RTMP connection sends to the pipeline.

@@ -2,39 +2,31 @@
 //! viewer, and to the media files the server is given or makes. All libav
 //! (FFmpeg) use is in this module.
 //!
-//! The stream side, in the order live bytes flow:
-//! - [`rtmp`] speaks RTMP with the encoder (OBS, ffmpeg) and hands over its
-//!   audio/video messages;
-//! - [`flv`] reads those messages (FLV tag bodies) into [`MediaPacket`]s and the
-//!   codec configuration ([`TrackConfig`]), refusing what we cannot remux;
-//! - [`fmp4`] puts packets into fragmented MP4 (CMAF) with FFmpeg's mp4 muxer,
-//!   one fragment per HLS part;
-//! - [`hls`] groups fragments into segments and writes our own playlists;
-//! - [`transcode`] makes the optional lower rendition;
-//! - [`test_pattern`] is a synthetic encoder for demos and tests.
+//! Two sides, each in its folder:
+//! - [`stream`], the stream side: RTMP ingest ([`rtmp`], [`flv`]), the lower
+//!   rendition ([`rendition`]), fMP4 fragments ([`fmp4`]) and HLS playlists
+//!   ([`hls`]), and the test-pattern encoder ([`test_pattern`]);
+//! - [`file`], the file side: uploads recognised and checked ([`upload`]),
+//!   pictures re-encoded ([`picture`]), video files made into what browsers
+//!   play ([`file::video`]), finished recordings made into replays and posters
+//!   ([`replay`]).
 //!
-//! The file side, in [`file`]: uploads recognised and checked
-//! ([`upload`]), pictures re-encoded ([`picture`]), video files made into what
-//! browsers play ([`file::video`]), finished recordings made into replays and
-//! posters ([`replay`]). Its modules are re-exported here for their many
-//! users.
-//!
-//! Shared by both: [`scaler`], the scaling step of every pipeline that decodes
-//! and encodes again.
+//! Their modules are re-exported here for their many users. Shared by both
+//! sides, at this level: the types below ([`MediaPacket`], [`MediaError`]…),
+//! [`recode`], the one video re-encoding pipeline (decode, scale, encode with
+//! libx264) that the lower rendition and video files share, and [`scaler`],
+//! its scaling step, which posters use too.
 //!
 //! Everything that calls into libav runs on dedicated threads, never on the
 //! tokio runtime.
 
 pub mod file;
-pub mod flv;
-pub mod fmp4;
-pub mod hls;
-pub mod rtmp;
+pub mod recode;
 pub mod scaler;
-pub mod test_pattern;
-pub mod transcode;
+pub mod stream;
 
 pub use file::{picture, replay, upload};
+pub use stream::{flv, fmp4, hls, rendition, rtmp, test_pattern};
 
 use bytes::Bytes;
 

@@ -1,6 +1,6 @@
-//! The scaling step every decode → scale → encode pipeline shares: the live
-//! lower rendition ([`super::transcode`]), video files made for browsers
-//! ([`super::file::video`]) and posters ([`super::replay`]).
+//! The scaling step every decode → scale → encode pipeline shares: the video
+//! re-encoding pipeline ([`super::recode`], for the live lower rendition and
+//! video files made for browsers) and posters ([`super::replay`]).
 
 use ffmpeg_next::format::Pixel;
 use ffmpeg_next::software::scaling;

@@ -1,6 +1,6 @@
 //! The file side of media: files on disk (or uploaded bytes) read, checked
-//! or made, as opposed to the stream side in [`super`], which packages live
-//! packets as they arrive.
+//! or made, as opposed to the stream side in [`super::stream`], which
+//! packages live packets as they arrive.
 //!
 //! - [`upload`] recognises what an uploaded file holds and says why one is
 //!   refused;

@@ -15,6 +15,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use ffmpeg_next::codec::threading;
 use ffmpeg_next::format::context::{Input, Output};
 use ffmpeg_next::format::Pixel;
 use ffmpeg_next::software::scaling;
@@ -23,6 +24,7 @@ use ffmpeg_next::{Dictionary, Packet, Rational, Rescale};
 use tracing::{debug, warn};
 
 use crate::files::{self, Pending};
+use crate::media::recode;
 use crate::media::scaler::FrameScaler;
 use crate::media::{init_ffmpeg, MediaError};
 
@@ -415,9 +417,8 @@ fn first_frame_from(path: &Path, at: Duration) -> Result<Option<frame::Video>, M
     let (index, time_base) = (stream.index(), stream.time_base());
     let start = Some(stream.start_time()).filter(|&t| t != ffmpeg_next::ffi::AV_NOPTS_VALUE);
     let target = start.unwrap_or(0) + micros(at).rescale(MICROS, time_base);
-    let mut decoder = codec::Context::from_parameters(stream.parameters())?
-        .decoder()
-        .video()?;
+    // One thread, as libavcodec's default: only one frame is wanted.
+    let mut decoder = recode::stream_decoder(&stream, threading::Config::count(1))?;
     if !at.is_zero() {
         seek_before(&mut input, target.rescale(time_base, MICROS));
     }

@@ -1,7 +1,8 @@
 //! Video files: what one holds ([`probe_video`]), and making one into an MP4
 //! every browser plays, by copying its tracks without their metadata
 //! ([`remux_clean`]) or by decoding, scaling and encoding it again
-//! ([`transcode`]), and a still of it ([`poster`]).
+//! ([`transcode`], the video through the shared pipeline in
+//! [`crate::media::recode`]), and a still of it ([`poster`]).
 //!
 //! The sizes, lengths and frame rates are the caller's rules, given as a
 //! [`VideoTarget`] (lobby screens have theirs in `signage::media`). Uploaded
@@ -20,7 +21,7 @@ use ffmpeg_next::codec::profile::{Profile, H264};
 use ffmpeg_next::codec::threading;
 use ffmpeg_next::error::EAGAIN;
 use ffmpeg_next::format::context::{Input, Output};
-use ffmpeg_next::format::{sample, Pixel, Sample};
+use ffmpeg_next::format::{sample, Sample};
 use ffmpeg_next::software::{resampling, scaling};
 use ffmpeg_next::{codec, decoder, encoder, ffi, format, frame, media};
 use ffmpeg_next::{ChannelLayout, Dictionary, Packet, Rational, Rescale};
@@ -29,7 +30,7 @@ use tracing::{debug, warn};
 
 use crate::files::Pending;
 use crate::media::picture::encode_image;
-use crate::media::scaler::FrameScaler;
+use crate::media::recode::{self, FrameRules, Keyframes, Rate, VideoRecoder, X264};
 use crate::media::upload::{sniff, MediaCategory, MediaKind, MediaUploadError, SNIFF_LEN};
 use crate::media::{init_ffmpeg, replay, MediaError};
 
@@ -93,9 +94,8 @@ const VIDEO_DEMUXERS: &str = "mov,matroska,avi,mpegts,mpeg,flv,asf";
 const MP4_BRANDS: [&str; 10] = [
     "isom", "iso2", "iso4", "iso5", "iso6", "mp41", "mp42", "avc1", "M4V", "MSNV",
 ];
-/// x264 settings for video files we make.
-const X264_OPTIONS: [(&str, &str); 3] =
-    [("preset", "veryfast"), ("crf", "23"), ("profile", "high")];
+/// libx264's constant quality for video files we make (High profile).
+const CRF: u8 = 23;
 /// Seconds between keyframes, so that a box can start or seek quickly.
 const KEYFRAME_INTERVAL_SECONDS: u32 = 2;
 const AUDIO_RATE: i32 = 48_000;
@@ -383,12 +383,7 @@ fn open_video_decoder(
     threads: threading::Config,
 ) -> Result<decoder::Video, MediaUploadError> {
     let codec_name = stream.parameters().id().name();
-    let mut context = codec::Context::from_parameters(stream.parameters())
-        .map_err(|error| MediaUploadError::Corrupt(error.to_string()))?;
-    context.set_threading(threads);
-    let mut decoder = context.decoder();
-    decoder.set_packet_time_base(stream.time_base());
-    decoder.video().map_err(|error| match error {
+    recode::stream_decoder(stream, threads).map_err(|error| match error {
         ffmpeg_next::Error::DecoderNotFound => MediaUploadError::UnsupportedFormat {
             format: codec_name.to_owned(),
         },
@@ -523,7 +518,7 @@ impl Transcode {
             audio.finish(&mut encoded)?;
         }
         self.write(&mut encoded)?;
-        if self.video.frames == 0 {
+        if self.video.frames() == 0 {
             return Err(MediaUploadError::Corrupt("no decodable video frame".into()));
         }
         self.check_complete()?;
@@ -682,16 +677,26 @@ fn timeline_origin(input: &Input) -> i64 {
 
 const MICROS: Rational = Rational(1, 1_000_000);
 
-/// Decodes, scales and encodes the video track.
+/// Decodes, scales and encodes the video track, through the shared
+/// [`VideoRecoder`]; what is here are the rules of video files.
 struct VideoLane {
     input_stream: usize,
     /// The source stream's, which the encoder uses too.
     time_base: Rational,
-    decoder: decoder::Video,
-    scaler: FrameScaler,
-    encoder: encoder::Video,
+    recoder: VideoRecoder,
+    timing: FileTiming,
     output_stream: usize,
     output_time_base: Rational,
+    /// One frame at the output's nominal rate, in the source's time base: how
+    /// long the last frame lasts.
+    frame_duration: i64,
+}
+
+/// When each frame of a video file is shown: on a timeline starting at zero,
+/// no closer to the last than the highest frame rate allowed.
+struct FileTiming {
+    /// The source stream's time base, which the encoder uses too.
+    time_base: Rational,
     /// Time zero of the output, in the source's time base.
     origin: i64,
     /// The last frame sent to the encoder, in the source's time base.
@@ -699,12 +704,35 @@ struct VideoLane {
     /// Frames closer than this (in the source's time base) to the last one are
     /// dropped, which caps the frame rate.
     min_frame_gap: i64,
-    /// One frame at the output's nominal rate, in the source's time base: how
-    /// long the last frame lasts.
-    frame_duration: i64,
     frames: usize,
     /// Beyond this (and a second), the header understated the length.
     max_duration: Duration,
+}
+
+impl FrameRules for FileTiming {
+    type Error = MediaUploadError;
+
+    fn place(&mut self, decoded: &frame::Video) -> Result<Option<i64>, MediaUploadError> {
+        let pts = match (decoded.timestamp(), self.last_pts) {
+            (Some(timestamp), _) => timestamp - self.origin,
+            (None, Some(last)) => last + self.min_frame_gap,
+            (None, None) => 0,
+        };
+        if self
+            .last_pts
+            .is_some_and(|last| pts < last + self.min_frame_gap)
+        {
+            return Ok(None);
+        }
+        if pts.rescale(self.time_base, MICROS) > micros(self.max_duration + Duration::from_secs(1))
+        {
+            // The header understated the length.
+            return Err(too_long(self.max_duration));
+        }
+        self.last_pts = Some(pts);
+        self.frames += 1;
+        Ok(Some(pts))
+    }
 }
 
 impl VideoLane {
@@ -729,31 +757,26 @@ impl VideoLane {
         let frame_rate = frame_rate_of(&stream)
             .filter(|&rate| f64::from(rate) <= f64::from(max_rate))
             .unwrap_or(max_rate);
-        let codec = encoder::find_by_name("libx264")
-            .ok_or_else(|| MediaUploadError::Transcode("this FFmpeg has no libx264".into()))?;
-        let mut video = codec::Context::new_with_codec(codec)
-            .encoder()
-            .video()
-            .map_err(failed("setting up libx264"))?;
-        video.set_width(width);
-        video.set_height(height);
-        video.set_format(Pixel::YUV420P);
-        video.set_time_base(time_base);
-        video.set_frame_rate(Some(frame_rate));
         let gop = (f64::from(frame_rate) * f64::from(KEYFRAME_INTERVAL_SECONDS)).round();
-        video.set_gop(gop.max(1.0) as u32);
-        // swscale keeps the matrix, so the source's colour description holds.
-        video.set_colorspace(decoder.color_space());
-        if global_header {
-            video.set_flags(codec::Flags::GLOBAL_HEADER);
-        }
-        let encoder = video
-            .open_with(Dictionary::from_iter(X264_OPTIONS))
-            .map_err(failed("opening libx264"))?;
+        let x264 = X264 {
+            width,
+            height,
+            time_base,
+            frame_rate: Some(frame_rate),
+            rate: Rate::Crf(CRF),
+            keyframes: Keyframes::Every(gop.max(1.0) as u32),
+            profile: Some("high"),
+            low_latency: false,
+            global_header,
+            length_prefixed: false,
+            // swscale keeps the matrix, so the source's colour description holds.
+            colorspace: Some(decoder.color_space()),
+        };
+        let recoder = VideoRecoder::open(decoder, scaling::Flags::BICUBIC, &x264)?;
         let mut output_stream = output
-            .add_stream(codec)
+            .add_stream(recoder.encoder().codec())
             .map_err(failed("adding the video track"))?;
-        output_stream.set_parameters(&encoder);
+        output_stream.set_parameters(recoder.encoder());
         output_stream.set_time_base(time_base);
         if let Some(matrix) = display_matrix(&stream) {
             ffi_set_display_matrix(&mut output_stream, &matrix);
@@ -763,17 +786,18 @@ impl VideoLane {
         Ok(Self {
             input_stream: stream.index(),
             time_base,
-            decoder,
-            scaler: FrameScaler::new(Pixel::YUV420P, width, height, scaling::Flags::BICUBIC),
-            encoder,
+            recoder,
+            timing: FileTiming {
+                time_base,
+                origin: origin.rescale(MICROS, time_base),
+                last_pts: None,
+                min_frame_gap,
+                frames: 0,
+                max_duration: target.max_duration,
+            },
             output_stream: output_stream.index(),
             output_time_base: time_base,
-            origin: origin.rescale(MICROS, time_base),
-            last_pts: None,
-            min_frame_gap,
             frame_duration: 1i64.rescale(frame_rate.invert(), time_base).max(1),
-            frames: 0,
-            max_duration: target.max_duration,
         })
     }
 
@@ -782,82 +806,44 @@ impl VideoLane {
         packet: &Packet,
         encoded: &mut Vec<Packet>,
     ) -> Result<(), MediaUploadError> {
-        if let Err(error) = self.decoder.send_packet(packet) {
+        if let Err(error) = self.recoder.send_packet(packet) {
             debug!(%error, "skipping an undecodable video packet");
         }
-        self.encode_decoded(encoded)
-    }
-
-    fn finish(&mut self, encoded: &mut Vec<Packet>) -> Result<(), MediaUploadError> {
-        // The decoder may already be drained after a fatal error.
-        let _ = self.decoder.send_eof();
-        self.encode_decoded(encoded)?;
-        self.encoder
-            .send_eof()
-            .map_err(failed("finishing the video"))?;
-        self.receive_encoded(encoded)
-    }
-
-    fn encode_decoded(&mut self, encoded: &mut Vec<Packet>) -> Result<(), MediaUploadError> {
-        let mut decoded = frame::Video::empty();
-        while self.decoder.receive_frame(&mut decoded).is_ok() {
-            self.encode(&decoded, encoded)?;
-        }
+        let start = encoded.len();
+        self.recoder.recode(&mut self.timing, encoded)?;
+        self.ready_for_output(&mut encoded[start..]);
         Ok(())
     }
 
-    fn encode(
-        &mut self,
-        decoded: &frame::Video,
-        encoded: &mut Vec<Packet>,
-    ) -> Result<(), MediaUploadError> {
-        let pts = match (decoded.timestamp(), self.last_pts) {
-            (Some(timestamp), _) => timestamp - self.origin,
-            (None, Some(last)) => last + self.min_frame_gap,
-            (None, None) => 0,
-        };
-        if self
-            .last_pts
-            .is_some_and(|last| pts < last + self.min_frame_gap)
-        {
-            return Ok(());
-        }
-        if pts.rescale(self.time_base, MICROS) > micros(self.max_duration + Duration::from_secs(1))
-        {
-            // The header understated the length.
-            return Err(too_long(self.max_duration));
-        }
-        let mut scaled = frame::Video::empty();
-        self.scaler
-            .for_frame(decoded)
-            .map_err(failed("setting up the scaler"))?
-            .run(decoded, &mut scaled)
-            .map_err(failed("scaling"))?;
-        scaled.set_pts(Some(pts));
-        self.encoder
-            .send_frame(&scaled)
-            .map_err(failed("encoding video"))?;
-        self.last_pts = Some(pts);
-        self.frames += 1;
-        self.receive_encoded(encoded)
+    fn finish(&mut self, encoded: &mut Vec<Packet>) -> Result<(), MediaUploadError> {
+        let start = encoded.len();
+        self.recoder.finish(&mut self.timing, encoded)?;
+        self.ready_for_output(&mut encoded[start..]);
+        Ok(())
     }
 
-    fn receive_encoded(&mut self, encoded: &mut Vec<Packet>) -> Result<(), MediaUploadError> {
-        let mut packet = Packet::empty();
-        while packet_ready(self.encoder.receive_packet(&mut packet))? {
+    /// Readies packets from the encoder for the output track.
+    fn ready_for_output(&self, packets: &mut [Packet]) {
+        for packet in packets {
             packet.set_stream(self.output_stream);
             if packet.duration() == 0 {
                 packet.set_duration(self.frame_duration);
             }
             packet.rescale_ts(self.time_base, self.output_time_base);
-            encoded.push(std::mem::replace(&mut packet, Packet::empty()));
         }
-        Ok(())
+    }
+
+    fn frames(&self) -> usize {
+        self.timing.frames
     }
 
     /// The presentation time the last frame starts at.
     fn end(&self) -> Duration {
-        let end = self.last_pts.unwrap_or(0).rescale(self.time_base, MICROS);
+        let end = self
+            .timing
+            .last_pts
+            .unwrap_or(0)
+            .rescale(self.time_base, MICROS);
         Duration::from_micros(end.max(0).unsigned_abs())
     }
 }

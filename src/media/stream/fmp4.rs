@@ -16,7 +16,7 @@ use bytes::Bytes;
 use ffmpeg_next::codec::packet::{self, Packet};
 use ffmpeg_next::{ffi, Dictionary, Rational};
 
-use super::{
+use crate::media::{
     init_ffmpeg, AudioConfig, MediaError, MediaPacket, Millis, Track, TrackConfig, VideoConfig,
 };
 

@@ -10,8 +10,10 @@
 use bytes::Bytes;
 use h264_reader::avcc::AvcDecoderConfigurationRecord;
 
-use super::{aac_codec_string, avc_codec_string, AudioConfig, MediaError, MediaPacket, Millis};
-use super::{Track, VideoConfig};
+use crate::media::{
+    aac_codec_string, avc_codec_string, AudioConfig, MediaError, MediaPacket, Millis,
+};
+use crate::media::{Track, VideoConfig};
 
 /// What one video message says.
 #[derive(Debug, Clone, PartialEq, Eq)]

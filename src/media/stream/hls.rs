@@ -17,7 +17,7 @@ use std::fmt::Write as _;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
-use super::Millis;
+use crate::media::Millis;
 
 /// One part of a segment: an fMP4 fragment.
 #[derive(Debug, Clone, PartialEq, Eq)]

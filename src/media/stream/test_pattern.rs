@@ -21,7 +21,7 @@ use ffmpeg_next::{
     Rational,
 };
 
-use super::{init_ffmpeg, MediaError};
+use crate::media::{init_ffmpeg, MediaError};
 
 /// What to publish, and where.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,34 +1,28 @@
 //! The optional lower rendition (e.g. 480p) for residents on weak connections:
-//! the source video decoded, scaled down and encoded again with libx264.
+//! the source video decoded, scaled down and encoded again with libx264, by
+//! the shared pipeline ([`crate::media::recode`]); what is here are the
+//! rendition's rules (its size and bit rate, low latency) and the packets'
+//! form (AVCC, with the avcC built from the encoder's headers).
 //!
 //! The rendition's keyframes are the source's: each source keyframe forces an
 //! IDR at the same timestamp, so that segments of both renditions start at the
 //! same instants and players can switch between them. Audio is not touched
 //! here; both renditions carry the source's.
 
-use std::collections::VecDeque;
-
 use bytes::Bytes;
-use ffmpeg_next::error::{EAGAIN, ENOMEM};
-use ffmpeg_next::format::Pixel;
-use ffmpeg_next::picture::Type as PictureType;
 use ffmpeg_next::software::scaling;
-use ffmpeg_next::{codec, decoder, encoder, ffi, frame, Dictionary, Error, Packet, Rational};
+use ffmpeg_next::{codec, frame, Error, Packet, Rational};
 
-use super::scaler::FrameScaler;
-use super::{avc_codec_string, init_ffmpeg, MediaError, MediaPacket, Millis, Track, VideoConfig};
+use crate::media::recode::{self, FrameRules, Keyframes, Rate, RecodeError, VideoRecoder, X264};
+use crate::media::{avc_codec_string, init_ffmpeg, MediaError, MediaPacket, Track, VideoConfig};
 
 /// Transcodes one source video track into a smaller rendition.
 ///
 /// Blocking and CPU-bound: run it on a dedicated thread (it is `Send`). The
 /// encoder uses one thread, so that a two-core machine can run several.
 pub struct Transcoder {
-    decoder: decoder::Video,
-    scaler: FrameScaler,
-    encoder: encoder::Encoder,
+    recoder: VideoRecoder,
     config: VideoConfig,
-    /// Presentation times of the source keyframes not yet decoded, in order.
-    keyframes: VecDeque<Millis>,
 }
 
 impl Transcoder {
@@ -39,22 +33,35 @@ impl Transcoder {
     pub fn new(source: &VideoConfig, height: u32, bitrate_kbps: u32) -> Result<Self, MediaError> {
         init_ffmpeg();
         let (width, height) = output_size(source, height)?;
-        let decoder = open_decoder(source)?;
-        let encoder = open_encoder(width, height, bitrate_kbps)?;
-        let avcc = avc_configuration(extradata(&encoder))?;
+        let decoder = recode::avc_decoder(&source.avcc, milliseconds())?;
+        let x264 = X264 {
+            width,
+            height,
+            // Timestamps stay in milliseconds, the source's time line.
+            time_base: milliseconds(),
+            frame_rate: None,
+            rate: Rate::CappedKbps(bitrate_kbps),
+            keyframes: Keyframes::AsSource,
+            profile: None,
+            low_latency: true,
+            // The SPS and PPS out of band, to build the avcC from, and NAL
+            // units in the AVCC form that packets need.
+            global_header: true,
+            length_prefixed: true,
+            colorspace: None,
+        };
+        let recoder = VideoRecoder::open(decoder, scaling::Flags::BILINEAR, &x264)?;
+        let avcc = avc_configuration(recoder.extradata())?;
         let codec = avc_codec_string(&avcc)
             .ok_or_else(|| MediaError::Malformed("libx264 made an unusable avcC".to_owned()))?;
         Ok(Self {
-            decoder,
-            scaler: FrameScaler::new(Pixel::YUV420P, width, height, scaling::Flags::BILINEAR),
-            encoder,
+            recoder,
             config: VideoConfig {
                 avcc,
                 width,
                 height,
                 codec,
             },
-            keyframes: VecDeque::new(),
         })
     }
 
@@ -76,10 +83,7 @@ impl Transcoder {
                 "the transcoder takes video packets only".to_owned(),
             ));
         }
-        if packet.keyframe {
-            self.keyframes.push_back(packet.pts);
-        }
-        match self.decoder.send_packet(&av_packet(packet)) {
+        match self.recoder.send_packet(&av_packet(packet)) {
             Err(Error::InvalidData) => {
                 tracing::warn!(
                     pts = packet.pts,
@@ -88,83 +92,28 @@ impl Transcoder {
             }
             result => result?,
         }
-        let mut packets = Vec::new();
-        self.encode_decoded(&mut packets)?;
-        Ok(packets)
+        let mut encoded = Vec::new();
+        self.recoder.recode(&mut EveryFrame, &mut encoded)?;
+        Ok(encoded.iter().map(media_packet).collect())
     }
 
     /// Drains the decoder and the encoder at the end of the stream.
     pub fn finish(mut self) -> Result<Vec<MediaPacket>, MediaError> {
-        let mut packets = Vec::new();
-        self.decoder.send_eof()?;
-        self.encode_decoded(&mut packets)?;
-        self.encoder.send_eof()?;
-        self.receive_encoded(&mut packets)?;
-        Ok(packets)
+        let mut encoded = Vec::new();
+        self.recoder.finish(&mut EveryFrame, &mut encoded)?;
+        Ok(encoded.iter().map(media_packet).collect())
     }
+}
 
-    /// Scales and encodes every frame the decoder has ready, adding the
-    /// encoded packets to `packets`.
-    fn encode_decoded(&mut self, packets: &mut Vec<MediaPacket>) -> Result<(), MediaError> {
-        let mut decoded = frame::Video::empty();
-        loop {
-            match self.decoder.receive_frame(&mut decoded) {
-                Ok(()) => self.encode(&decoded, packets)?,
-                Err(Error::Other { errno: EAGAIN } | Error::Eof) => return Ok(()),
-                Err(err) => return Err(err.into()),
-            }
-        }
-    }
+/// The rendition's rule for frames: every one, at the time the source shows
+/// it (milliseconds, both sides).
+struct EveryFrame;
 
-    fn encode(
-        &mut self,
-        decoded: &frame::Video,
-        packets: &mut Vec<MediaPacket>,
-    ) -> Result<(), MediaError> {
-        let mut scaled = frame::Video::empty();
-        self.scaler.for_frame(decoded)?.run(decoded, &mut scaled)?;
-        let pts = decoded.timestamp();
-        scaled.set_pts(pts);
-        // With forced-idr, an I picture type makes libx264 start an IDR here;
-        // None lets it choose, and with an infinite GOP it never picks one.
-        let keyframe = pts.is_some_and(|pts| self.is_source_keyframe(pts));
-        scaled.set_kind(if keyframe {
-            PictureType::I
-        } else {
-            PictureType::None
-        });
-        self.encoder.send_frame(&scaled)?;
-        // Taken at once: libx264 takes no new frame while a packet waits.
-        self.receive_encoded(packets)
-    }
+impl FrameRules for EveryFrame {
+    type Error = RecodeError;
 
-    /// Whether the source had a keyframe at `pts`. Frames leave the decoder in
-    /// presentation order, so keyframes before `pts` never decoded (corrupt
-    /// packets) and are forgotten.
-    fn is_source_keyframe(&mut self, pts: Millis) -> bool {
-        while self
-            .keyframes
-            .front()
-            .is_some_and(|&keyframe| keyframe < pts)
-        {
-            self.keyframes.pop_front();
-        }
-        let keyframe = self.keyframes.front() == Some(&pts);
-        if keyframe {
-            self.keyframes.pop_front();
-        }
-        keyframe
-    }
-
-    fn receive_encoded(&mut self, packets: &mut Vec<MediaPacket>) -> Result<(), MediaError> {
-        let mut packet = Packet::empty();
-        loop {
-            match self.encoder.receive_packet(&mut packet) {
-                Ok(()) => packets.push(media_packet(&packet)),
-                Err(Error::Other { errno: EAGAIN } | Error::Eof) => return Ok(()),
-                Err(err) => return Err(err.into()),
-            }
-        }
+    fn place(&mut self, decoded: &frame::Video) -> Result<Option<i64>, RecodeError> {
+        Ok(decoded.timestamp())
     }
 }
 
@@ -187,65 +136,6 @@ fn output_size(source: &VideoConfig, height: u32) -> Result<(u32, u32), MediaErr
             source.width, source.height
         ))),
     }
-}
-
-/// An H.264 decoder that takes AVCC packets: given the avcC as its
-/// extradata, libavcodec reads NAL units by their length prefixes. It uses one
-/// thread (libavcodec's default), so frames come out without added delay.
-fn open_decoder(source: &VideoConfig) -> Result<decoder::Video, MediaError> {
-    let codec = decoder::find(codec::Id::H264)
-        .ok_or_else(|| MediaError::Unsupported("this FFmpeg has no H.264 decoder".to_owned()))?;
-    let mut context = codec::Context::new_with_codec(codec);
-    set_extradata(&mut context, &source.avcc)?;
-    let mut decoder = context.decoder();
-    decoder.set_packet_time_base(milliseconds());
-    Ok(decoder.video()?)
-}
-
-/// x264's own settings: keyframes only when forced; NAL units length-prefixed
-/// (not Annex B), the AVCC form that packets need and the avcC is built from;
-/// and rate control by timestamps (`force-cfr=0`), since zerolatency would
-/// otherwise take each tick of the millisecond time base for a frame, and
-/// starve frames of bits.
-const X264_PARAMS: &str = "keyint=infinite:scenecut=0:annexb=0:force-cfr=0";
-
-/// libx264 for a rendition whose keyframes are forced, frame by frame, where
-/// the source has them. Timestamps stay in milliseconds, the source's time line.
-fn open_encoder(
-    width: u32,
-    height: u32,
-    bitrate_kbps: u32,
-) -> Result<encoder::Encoder, MediaError> {
-    let codec = encoder::find_by_name("libx264")
-        .ok_or_else(|| MediaError::Unsupported("this FFmpeg has no libx264 encoder".to_owned()))?;
-    let mut video = codec::Context::new_with_codec(codec).encoder().video()?;
-    video.set_width(width);
-    video.set_height(height);
-    video.set_format(Pixel::YUV420P);
-    video.set_time_base(milliseconds());
-    video.set_max_b_frames(0);
-    // The SPS and PPS out of band, as extradata, to build the avcC from.
-    video.set_flags(codec::Flags::GLOBAL_HEADER);
-    let bit_rate = bitrate_kbps as usize * 1000;
-    video.set_bit_rate(bit_rate);
-    // Peaks are capped too, over two seconds of buffer: weak connections
-    // suffer from peaks more than from the average.
-    video.set_max_bit_rate(bit_rate);
-    let buffer_size = (2 * bit_rate).to_string();
-    let options = Dictionary::from_iter([
-        ("preset", "veryfast"),
-        // No B-frames and no lookahead: each frame out as soon as it is in.
-        ("tune", "zerolatency"),
-        ("threads", "1"),
-        ("bufsize", &buffer_size),
-        // A forced keyframe must be an IDR, where a segment can start, not
-        // merely an I-frame.
-        ("forced-idr", "1"),
-        ("x264-params", X264_PARAMS),
-    ]);
-    // The API common to all encoders is all the transcoder needs.
-    let encoder::video::Encoder(encoder::video::Video(common)) = video.open_with(options)?;
-    Ok(common)
 }
 
 /// The AVCDecoderConfigurationRecord (ISO 14496-15) for x264's global headers,
@@ -335,46 +225,11 @@ fn media_packet(packet: &Packet) -> MediaPacket {
     }
 }
 
-/// The codec's out-of-band configuration, which ffmpeg-next has no getter for.
-fn extradata(context: &codec::Context) -> &[u8] {
-    // SAFETY: libav keeps `extradata` null or valid for `extradata_size`
-    // bytes while the context lives, and the slice borrows the context.
-    unsafe {
-        let context = context.as_ptr();
-        match usize::try_from((*context).extradata_size) {
-            Ok(size) if !(*context).extradata.is_null() => {
-                std::slice::from_raw_parts((*context).extradata, size)
-            }
-            _ => &[],
-        }
-    }
-}
-
-/// Gives a new codec context `data` as its out-of-band configuration, which
-/// ffmpeg-next has no setter for.
-fn set_extradata(context: &mut codec::Context, data: &[u8]) -> Result<(), MediaError> {
-    let size = i32::try_from(data.len())
-        .map_err(|_| MediaError::Malformed("an oversized avcC".to_owned()))?;
-    let padded = data.len() + ffi::AV_INPUT_BUFFER_PADDING_SIZE as usize;
-    // SAFETY: the buffer comes from av_mallocz with the zeroed padding libav
-    // may read past the end, so the context can own it and free it with
-    // itself; a new context has no extradata to leak.
-    unsafe {
-        let buffer = ffi::av_mallocz(padded).cast::<u8>();
-        if buffer.is_null() {
-            return Err(Error::Other { errno: ENOMEM }.into());
-        }
-        std::ptr::copy_nonoverlapping(data.as_ptr(), buffer, data.len());
-        let context = context.as_mut_ptr();
-        (*context).extradata = buffer;
-        (*context).extradata_size = size;
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::media::recode::extradata;
+    use crate::media::Millis;
     use ffmpeg_next::{format, media, Rescale};
     use std::path::Path;
     use std::process::Command;
@@ -450,7 +305,7 @@ mod tests {
 
     /// Decodes `packets` as the player would, from `config` alone.
     fn decoded_sizes(config: &VideoConfig, packets: &[MediaPacket]) -> Vec<(u32, u32)> {
-        let mut decoder = open_decoder(config).unwrap();
+        let mut decoder = recode::avc_decoder(&config.avcc, milliseconds()).unwrap();
         let mut frame = frame::Video::empty();
         let mut sizes = Vec::new();
         for packet in packets {
