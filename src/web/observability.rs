@@ -120,20 +120,18 @@ pub async fn record(
             res.headers_mut()
                 .insert(HeaderName::from_static("x-pavilion-node"), node);
         }
-        let route = res
-            .request()
-            .match_pattern()
-            .unwrap_or_else(|| "unmatched".into());
+        let route = super::request_log::route_pattern(res.request());
+        let route = route.as_deref().unwrap_or("unmatched");
         let status = res.status().as_u16().to_string();
         state
             .metrics
             .requests
-            .with_label_values(&[method.as_str(), route.as_str(), status.as_str()])
+            .with_label_values(&[method.as_str(), route, status.as_str()])
             .inc();
         state
             .metrics
             .latency
-            .with_label_values(&[route.as_str()])
+            .with_label_values(&[route])
             .observe(started.elapsed().as_secs_f64());
     }
     Ok(res)

@@ -5,6 +5,8 @@
 //! parameters such as `api_key` are written as `[redacted]`. Anything else
 //! that logs a path uses `loggable_path` too.
 
+use std::rc::Rc;
+
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header;
@@ -27,7 +29,8 @@ impl RootSpanBuilder for RedactingRootSpan {
     fn on_request_start(request: &ServiceRequest) -> Span {
         let req = request.request();
         let method = req.method().as_str().to_owned();
-        let route = req.match_pattern().unwrap_or_else(|| "default".into());
+        let route = route_pattern(req);
+        let route = route.as_deref().unwrap_or("default");
         let client = match req.app_data::<web::Data<AppState>>() {
             Some(state) => client_address(req, &state.settings.server),
             None => req
@@ -77,9 +80,23 @@ impl RootSpanBuilder for RedactingRootSpan {
     }
 }
 
+/// The route pattern the request's path matches (`/live/{id}/{rendition}/{file}`),
+/// worked out once per request: actix's `match_pattern` walks the whole route
+/// table again on every call, and the log and the metrics each need it.
+pub fn route_pattern(req: &HttpRequest) -> Option<Rc<str>> {
+    if let Some(RoutePattern(pattern)) = req.extensions().get::<RoutePattern>() {
+        return pattern.clone();
+    }
+    let pattern: Option<Rc<str>> = req.match_pattern().map(Rc::from);
+    req.extensions_mut().insert(RoutePattern(pattern.clone()));
+    pattern
+}
+
+struct RoutePattern(Option<Rc<str>>);
+
 /// The request's path and query as the log may show them.
 pub fn loggable_path(req: &HttpRequest) -> String {
-    let path = match req.match_pattern() {
+    let path = match route_pattern(req) {
         Some(pattern) => redact_by_pattern(req.path(), &pattern),
         None => redact_unmatched(req.path()),
     };
