@@ -300,6 +300,33 @@ pub(crate) mod tests {
         assert!(receiver.try_recv().is_err(), "nothing more, nothing twice");
     }
 
+    fn system() -> Actor {
+        Actor {
+            id: None,
+            name: "test".into(),
+        }
+    }
+
+    /// A secretary of the test community, and a broadcast of theirs.
+    async fn a_broadcast(store: &dyn Store, title: &str, key: &str) -> (Account, BroadcastId) {
+        let secretary: Account = testing::secretary(store).await;
+        let details = BroadcastDetails::new(
+            secretary.community_id.unwrap(),
+            title,
+            "",
+            chrono::Utc::now(),
+            Vec::new(),
+            Renditions::default(),
+        )
+        .unwrap();
+        let broadcast = store
+            .create_broadcast(&system(), secretary.id, &details, key)
+            .await
+            .unwrap()
+            .id;
+        (secretary, broadcast)
+    }
+
     fn post(client_id: &str, kind: CommentKind, text: &str) -> NewPost {
         NewPost {
             client_id: client_id.into(),
@@ -316,25 +343,7 @@ pub(crate) mod tests {
         b: Arc<dyn Store>,
         dir: &std::path::Path,
     ) {
-        let secretary: Account = testing::secretary(&*a).await;
-        let details = BroadcastDetails::new(
-            secretary.community_id.unwrap(),
-            "跨节点答疑",
-            "",
-            chrono::Utc::now(),
-            Vec::new(),
-            Renditions::default(),
-        )
-        .unwrap();
-        let system = Actor {
-            id: None,
-            name: "test".into(),
-        };
-        let broadcast = a
-            .create_broadcast(&system, secretary.id, &details, "signals-test-key")
-            .await
-            .unwrap()
-            .id;
+        let (secretary, broadcast) = a_broadcast(&*a, "跨节点答疑", "signals-test-key").await;
         let (chat_a, chat_b) = (node(&a, &dir.join("a")), node(&b, &dir.join("b")));
         let mut viewer_a = chat_a.subscribe(broadcast).await.unwrap();
         let mut viewer_b = chat_b.subscribe(broadcast).await.unwrap();
@@ -424,26 +433,8 @@ pub(crate) mod tests {
         b: Arc<dyn Store>,
         dir: &std::path::Path,
     ) {
-        let secretary: Account = testing::secretary(&*a).await;
+        let (secretary, broadcast) = a_broadcast(&*a, "断线重连", "signals-lag-key").await;
         let community = secretary.community_id.unwrap();
-        let details = BroadcastDetails::new(
-            community,
-            "断线重连",
-            "",
-            chrono::Utc::now(),
-            Vec::new(),
-            Renditions::default(),
-        )
-        .unwrap();
-        let system = Actor {
-            id: None,
-            name: "test".into(),
-        };
-        let broadcast = a
-            .create_broadcast(&system, secretary.id, &details, "signals-lag-key")
-            .await
-            .unwrap()
-            .id;
         let chat_b = node(&b, &dir.join("b"));
         let mut viewer_b = chat_b.subscribe(broadcast).await.unwrap();
         let unsignalled = |client_id: &str| crate::store::NewComment {
@@ -497,26 +488,8 @@ pub(crate) mod tests {
         let pg_a = Arc::new(crate::store::postgres::testing::store().await);
         let b: Arc<dyn Store> = Arc::new(crate::store::postgres::testing::store_on(&pg_a).await);
         let a: Arc<dyn Store> = pg_a.clone();
-        let secretary: Account = testing::secretary(&*a).await;
+        let (secretary, broadcast) = a_broadcast(&*a, "断线重连", "signals-cut-key").await;
         let community = secretary.community_id.unwrap();
-        let details = BroadcastDetails::new(
-            community,
-            "断线重连",
-            "",
-            chrono::Utc::now(),
-            Vec::new(),
-            Renditions::default(),
-        )
-        .unwrap();
-        let system = Actor {
-            id: None,
-            name: "test".into(),
-        };
-        let broadcast = a
-            .create_broadcast(&system, secretary.id, &details, "signals-cut-key")
-            .await
-            .unwrap()
-            .id;
         let chat_b = node(&b, &dir.path().join("b"));
         let mut viewer_b = chat_b.subscribe(broadcast).await.unwrap();
         let posted = a
@@ -558,25 +531,7 @@ pub(crate) mod tests {
         let dying = crate::store::postgres::testing::a_node_that_will_vanish(&pg_a).await;
         let b: Arc<dyn Store> = Arc::new(crate::store::postgres::testing::store_on(&pg_a).await);
         let a: Arc<dyn Store> = Arc::new(pg_a);
-        let secretary: Account = testing::secretary(&*a).await;
-        let details = BroadcastDetails::new(
-            secretary.community_id.unwrap(),
-            "节点宕机",
-            "",
-            chrono::Utc::now(),
-            Vec::new(),
-            Renditions::default(),
-        )
-        .unwrap();
-        let system = Actor {
-            id: None,
-            name: "test".into(),
-        };
-        let broadcast = a
-            .create_broadcast(&system, secretary.id, &details, "signals-died-key")
-            .await
-            .unwrap()
-            .id;
+        let (_, broadcast) = a_broadcast(&*a, "节点宕机", "signals-died-key").await;
         let chat_b = node(&b, &dir.path().join("b"));
         let _viewer_b = chat_b.subscribe(broadcast).await.unwrap();
         assert!(!chat_b.settings(broadcast).await.unwrap().chat_premoderated);
@@ -585,7 +540,7 @@ pub(crate) mod tests {
             chat_premoderated: true,
             ..ChatSettings::default()
         };
-        a.set_chat_settings(&system, broadcast, &stricter, chrono::Utc::now())
+        a.set_chat_settings(&system(), broadcast, &stricter, chrono::Utc::now())
             .await
             .unwrap();
         assert!(!chat_b.settings(broadcast).await.unwrap().chat_premoderated);
