@@ -842,3 +842,19 @@ impl LiveSocket {
         let _ = self.stream.close(None).await;
     }
 }
+
+/// The Python that has the PyPI clients of `tests/python-requirements.txt`:
+/// `PAVILION_TEST_PYTHON` (set by `./dev test`), or the virtualenv `./dev test`
+/// leaves in `.venv-test`. Missing, the test fails and says how to get it.
+pub fn python() -> std::path::PathBuf {
+    if let Some(python) = std::env::var_os("PAVILION_TEST_PYTHON") {
+        return python.into();
+    }
+    let local = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv-test/bin/python");
+    assert!(
+        local.exists(),
+        "the PyPI test clients are missing: run `./dev test` once (it installs \
+         tests/python-requirements.txt into .venv-test)"
+    );
+    local
+}
