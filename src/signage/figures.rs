@@ -22,7 +22,8 @@ const FIGURES_SECONDS: u32 = 25;
 /// they were computed.
 const STALE_AFTER_HOURS: i64 = 24;
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+/// A name in both languages of the screen.
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Named {
     pub zh: String,
     pub en: String,
@@ -35,7 +36,7 @@ fn named(key: &str) -> Named {
     }
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct ClassRow {
     pub class: &'static str,
     pub name: Named,
@@ -43,7 +44,7 @@ pub struct ClassRow {
     pub on_time: usize,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct CategoryRow {
     pub code: String,
     pub name: Named,
@@ -51,7 +52,7 @@ pub struct CategoryRow {
 }
 
 /// One month's figures as the screen shows them.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct MonthFigures {
     /// `YYYY-MM`.
     pub month: String,

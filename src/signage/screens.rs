@@ -81,7 +81,7 @@ pub fn plausible_play(
 }
 
 /// A new pairing: the code to show and the secret to poll with.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct NewPairing {
     pub code: String,
     pub secret: String,
@@ -89,7 +89,7 @@ pub struct NewPairing {
 }
 
 /// Everything a screen needs to run for days without the server.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ScreenPlaylist {
     /// Changes exactly when anything below but the generation time changes.
     pub version: String,
@@ -105,26 +105,27 @@ pub struct ScreenPlaylist {
     pub items: Vec<PlaylistItem>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct ScreenInfo {
     pub id: ScreenId,
     pub name: String,
     pub orientation: &'static str,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Qr {
     pub url: String,
+    #[schema(value_type = String)]
     pub svg: Arc<str>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct VideoRef {
     pub url: String,
     pub poster: String,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct DayPartJson {
     pub weekdays: Vec<u8>,
     pub from: String,
@@ -142,7 +143,7 @@ impl From<&DayPart> for DayPartJson {
 }
 
 /// One entry of the rotation, in the order the screen should show them.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum PlaylistItem {
     Notice {
@@ -150,6 +151,7 @@ pub enum PlaylistItem {
         category: NoticeCategory,
         emergency: bool,
         title: String,
+        #[schema(value_type = String)]
         html: Arc<str>,
         images: Vec<String>,
         video: Option<VideoRef>,
@@ -166,6 +168,7 @@ pub enum PlaylistItem {
         broadcast_id: BroadcastId,
         title: String,
         watch_url: String,
+        #[schema(value_type = String)]
         qr_svg: Arc<str>,
         display_seconds: u32,
         emergency: bool,

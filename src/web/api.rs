@@ -1,15 +1,21 @@
 //! The JSON API, described by the OpenAPI document generated from these
 //! handlers' annotations (`GET /api/openapi.json`).
 
+use std::sync::OnceLock;
+
+use actix_web::error::{InternalError, JsonPayloadError};
+use actix_web::http::{Method, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
-use utoipa::OpenApi;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
 
 use crate::domain::broadcast::BroadcastState;
 use crate::domain::{Account, Building, Community, CommunityId, Estate, EstateId, Role};
 
 use super::context::Ctx;
 use super::error::WebError;
+use super::kiosk;
 use super::observability;
 use super::AppState;
 
@@ -22,12 +28,134 @@ use super::AppState;
         directory,
         broadcasts,
         crate::web::public::live_chat::post,
-        crate::web::public::live_chat::vote_http
+        crate::web::public::live_chat::vote_http,
+        kiosk::start_pairing,
+        kiosk::poll_pairing,
+        kiosk::playlist,
+        kiosk::events,
+        kiosk::heartbeat,
+        kiosk::plays,
     ),
-    components(schemas(observability::Health, Account, Role, Community, Estate, Building, DirectoryCommunity, DirectoryEstate, ApiError, BroadcastSummary, BroadcastState, crate::web::public::live_chat::PostBody, crate::web::public::live_chat::VoteBody)),
-    tags((name = "system"), (name = "accounts"), (name = "directory"), (name = "live"))
+    components(schemas(observability::Health, Account, Role, Community, Estate, Building, DirectoryCommunity, DirectoryEstate, ApiError, BroadcastSummary, BroadcastState, crate::web::public::live_chat::PostBody, crate::web::public::live_chat::VoteBody, kiosk::KioskFailure, kiosk::PairingPoll)),
+    tags(
+        (name = "system"), (name = "accounts"), (name = "directory"), (name = "live"),
+        (name = "screens", description = "The lobby-screen protocol: pair once, then fetch the playlist (with `If-None-Match`), follow the push stream, and report heartbeats and plays. kiosk/README.md tells the whole story."),
+    ),
+    modifiers(&Security)
 )]
 pub struct ApiDoc;
+
+/// How callers prove who they are: residents and staff by the session cookie
+/// (with the form token in `X-CSRF-Token` on writes), screens by their token.
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                crate::web::context::SESSION_COOKIE,
+                "The session of a signed-in account (POST /login).",
+            ))),
+        );
+        components.add_security_scheme(
+            "form_token",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-CSRF-Token",
+                "The form token of the session, required on every write.",
+            ))),
+        );
+        components.add_security_scheme(
+            "screen",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("A lobby screen's token, from a completed pairing."))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// One documented path as its segments; `None` stands for a parameter.
+type Pattern = Vec<Option<String>>;
+
+/// Every documented path with the methods it answers, built once.
+fn documented() -> &'static [(Pattern, Vec<Method>)] {
+    static DOCUMENTED: OnceLock<Vec<(Pattern, Vec<Method>)>> = OnceLock::new();
+    DOCUMENTED.get_or_init(|| {
+        ApiDoc::openapi()
+            .paths
+            .paths
+            .iter()
+            .map(|(path, item)| {
+                let pattern = path
+                    .split('/')
+                    .map(|segment| (!segment.starts_with('{')).then(|| segment.to_owned()))
+                    .collect();
+                let methods = [
+                    (&item.get, Method::GET),
+                    (&item.post, Method::POST),
+                    (&item.put, Method::PUT),
+                    (&item.patch, Method::PATCH),
+                    (&item.delete, Method::DELETE),
+                ]
+                .into_iter()
+                .filter(|(operation, _)| operation.is_some())
+                .map(|(_, method)| method)
+                .collect();
+                (pattern, methods)
+            })
+            .collect()
+    })
+}
+
+/// The methods a documented path answers, or `None` for a path the API
+/// document does not describe.
+pub fn documented_methods(path: &str) -> Option<&'static [Method]> {
+    let segments: Vec<&str> = path.split('/').collect();
+    documented().iter().find_map(|(pattern, methods)| {
+        let matches = pattern.len() == segments.len()
+            && pattern
+                .iter()
+                .zip(&segments)
+                .all(|(want, got)| want.as_deref().is_none_or(|want| want == *got));
+        matches.then_some(methods.as_slice())
+    })
+}
+
+/// Whether errors on this path are JSON (`ApiError`) rather than a page.
+pub fn speaks_json(path: &str) -> bool {
+    ["/api/", "/open311/", "/kiosk/api/"]
+        .iter()
+        .any(|prefix| path.starts_with(prefix))
+        || documented_methods(path).is_some()
+}
+
+/// Extractor failures (a query, path or JSON body that does not parse)
+/// answer with a bodiless status; the error renderer then gives it the
+/// caller's language, and the shape of the route (`ApiError` or a page).
+pub fn extractor_configs(cfg: &mut web::ServiceConfig) {
+    fn bodiless(error: impl Into<actix_web::Error>, status: StatusCode) -> actix_web::Error {
+        let error: actix_web::Error = error.into();
+        InternalError::from_response(error, HttpResponse::build(status).finish()).into()
+    }
+    cfg.app_data(
+        web::QueryConfig::default().error_handler(|e, _| bodiless(e, StatusCode::BAD_REQUEST)),
+    )
+    .app_data(web::PathConfig::default().error_handler(|e, _| bodiless(e, StatusCode::NOT_FOUND)))
+    .app_data(web::JsonConfig::default().error_handler(|e, _| {
+        let status = match &e {
+            JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
+            JsonPayloadError::ContentType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        bodiless(e, status)
+    }));
+}
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/me", web::get().to(me))
@@ -53,6 +181,7 @@ pub struct ApiError {
 /// The logged-in account.
 #[utoipa::path(
     get, path = "/api/v1/me", tag = "accounts",
+    security(("session" = [])),
     responses(
         (status = 200, description = "The account of the session cookie", body = Account),
         (status = 401, description = "Not logged in", body = ApiError),
@@ -142,7 +271,10 @@ pub struct BroadcastQuery {
 /// Broadcasts on air and coming up, soonest first (public). Lobby screens show
 /// a "正在直播" tile with a QR code to `watch_url` while one is live.
 #[utoipa::path(get, path = "/api/v1/broadcasts", tag = "live", params(BroadcastQuery),
-    responses((status = 200, description = "On air and upcoming broadcasts", body = [BroadcastSummary])))]
+    responses(
+        (status = 200, description = "On air and upcoming broadcasts", body = [BroadcastSummary]),
+        (status = 400, description = "`community` is not a number", body = ApiError),
+    ))]
 pub async fn broadcasts(
     state: web::Data<AppState>,
     query: web::Query<BroadcastQuery>,

@@ -193,7 +193,7 @@ pub fn render_error_page<B: MessageBody>(
             new.append_header((name.clone(), value.clone()));
         }
     }
-    let new = if path.starts_with("/api/") || path == "/healthz" || path.starts_with("/open311/") {
+    let new = if super::api::speaks_json(path) {
         new.json(serde_json::json!({ "error": key, "message": message }))
     } else {
         new.content_type("text/html; charset=utf-8")

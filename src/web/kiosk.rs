@@ -17,6 +17,7 @@ use crate::domain::{MediaId, NoticeId};
 use crate::signage::screens::PLAYS_PER_REPORT;
 use crate::signage::{ScreenPlaylist, Signage, SignageError};
 use crate::store::PairingStatus;
+use crate::web::api::ApiError;
 use crate::web::assets::Prepared;
 use crate::web::context::{client_address, Ctx};
 use crate::web::AppState;
@@ -67,7 +68,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 /// What a screen is told when the API refuses it. JSON, since no person
 /// reads it; the client decides what to show.
 #[derive(Debug, thiserror::Error)]
-enum KioskError {
+pub(crate) enum KioskError {
     #[error("no valid screen token")]
     Unauthorized,
     #[error("too many requests")]
@@ -108,8 +109,24 @@ impl ResponseError for KioskError {
         if status == StatusCode::TOO_MANY_REQUESTS {
             response.insert_header((header::RETRY_AFTER, "30"));
         }
-        response.json(serde_json::json!({ "error": message }))
+        response.json(KioskFailure { error: message })
     }
+}
+
+/// What a screen is told when the API refuses it.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct KioskFailure {
+    /// Why, in English: a screen's log, not a person, reads it.
+    error: String,
+}
+
+/// Where a pairing stands: `waiting` for an admin to enter the code,
+/// `paired` with the screen's token (once), or `expired`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct PairingPoll {
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token: Option<String>,
 }
 
 /// The screen named by the request's bearer token.
@@ -266,7 +283,14 @@ async fn client_file(req: HttpRequest, path: web::Path<String>) -> HttpResponse 
 
 // ------------------------------------------------------------ pairing
 
-async fn start_pairing(
+/// Starts a pairing: the screen shows `code` for an admin to enter in the
+/// console, and polls with `secret` until it is paired.
+#[utoipa::path(post, path = "/kiosk/api/pairings", tag = "screens",
+    responses(
+        (status = 201, description = "A new pairing", body = crate::signage::screens::NewPairing),
+        (status = 429, description = "Too many pairings from this address; retry after `Retry-After` seconds", body = KioskFailure),
+    ))]
+pub(crate) async fn start_pairing(
     state: web::Data<AppState>,
     req: HttpRequest,
 ) -> Result<HttpResponse, KioskError> {
@@ -280,7 +304,18 @@ async fn start_pairing(
         .json(pairing))
 }
 
-async fn poll_pairing(
+/// Where a pairing stands. A completed pairing hands out the screen's token
+/// once, and sets the media cookie.
+#[utoipa::path(get, path = "/kiosk/api/pairings/{secret}", tag = "screens",
+    params(("secret" = String, Path, description = "The pairing's secret")),
+    responses(
+        (status = 200, description = "Paired: `status` is `paired` and `token` the screen's token", body = PairingPoll),
+        (status = 202, description = "Waiting for an admin", body = PairingPoll),
+        (status = 404, description = "No such pairing", body = KioskFailure),
+        (status = 410, description = "The code expired; start again", body = PairingPoll),
+        (status = 429, description = "Polled too often", body = KioskFailure),
+    ))]
+pub(crate) async fn poll_pairing(
     state: web::Data<AppState>,
     req: HttpRequest,
     path: web::Path<String>,
@@ -296,16 +331,25 @@ async fn poll_pairing(
     let mut response = match state.signage.poll_pairing(&secret).await? {
         PairingStatus::Waiting { .. } => {
             let mut r = HttpResponse::Accepted();
-            r.json(serde_json::json!({ "status": "waiting" }))
+            r.json(PairingPoll {
+                status: "waiting",
+                token: None,
+            })
         }
         PairingStatus::Paired { token } => {
             let mut r = HttpResponse::Ok();
             r.cookie(screen_cookie(&token, state.settings.secure_cookies()));
-            r.json(serde_json::json!({ "status": "paired", "token": token }))
+            r.json(PairingPoll {
+                status: "paired",
+                token: Some(token),
+            })
         }
         PairingStatus::Gone => {
             let mut r = HttpResponse::Gone();
-            r.json(serde_json::json!({ "status": "expired" }))
+            r.json(PairingPoll {
+                status: "expired",
+                token: None,
+            })
         }
     };
     response.headers_mut().insert(
@@ -344,7 +388,16 @@ fn playlist_response(req: &HttpRequest, playlist: &ScreenPlaylist) -> HttpRespon
     }
 }
 
-async fn playlist(
+/// Everything the screen shows, for days without the server. Send the last
+/// `ETag` in `If-None-Match`: an unchanged playlist answers 304.
+#[utoipa::path(get, path = "/kiosk/api/playlist", tag = "screens",
+    security(("screen" = [])),
+    responses(
+        (status = 200, description = "The screen's playlist", body = crate::signage::screens::ScreenPlaylist),
+        (status = 304, description = "Unchanged since the version in `If-None-Match`"),
+        (status = 401, description = "No valid screen token (revoked or never paired)", body = KioskFailure),
+    ))]
+pub(crate) async fn playlist(
     state: web::Data<AppState>,
     req: HttpRequest,
 ) -> Result<HttpResponse, KioskError> {
@@ -370,7 +423,16 @@ async fn playlist(
 /// Server-sent events: `client` once at the start, `playlist` whenever this
 /// screen's playlist changes, a comment every 15 s to keep proxies and
 /// NAT boxes from closing the connection.
-async fn events(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, KioskError> {
+#[utoipa::path(get, path = "/kiosk/api/events", tag = "screens",
+    security(("screen" = [])),
+    responses(
+        (status = 200, description = "Server-sent events: `client` `{\"version\"}` once, then `playlist` `{\"version\"}` on every change; a comment line every 15 s", content_type = "text/event-stream", body = String),
+        (status = 401, description = "No valid screen token", body = KioskFailure),
+    ))]
+pub(crate) async fn events(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, KioskError> {
     let screen = screen_of(&state, &req).await?;
     let signage = state.signage.clone();
     let changes = signage.subscribe();
@@ -442,7 +504,18 @@ fn async_stream_events(
 
 // ------------------------------------------------------------ reports
 
-async fn heartbeat(
+/// The screen is alive and shows `current_notice`; every 30 s.
+#[utoipa::path(post, path = "/kiosk/api/heartbeat", tag = "screens",
+    security(("screen" = [])),
+    request_body = Heartbeat,
+    responses(
+        (status = 204, description = "Recorded"),
+        (status = 400, description = "Not a heartbeat", body = ApiError),
+        (status = 401, description = "No valid screen token", body = KioskFailure),
+        (status = 413, description = "Body too large", body = ApiError),
+        (status = 415, description = "Not `application/json`", body = ApiError),
+    ))]
+pub(crate) async fn heartbeat(
     state: web::Data<AppState>,
     req: HttpRequest,
     body: web::Json<Heartbeat>,
@@ -452,7 +525,19 @@ async fn heartbeat(
     Ok(HttpResponse::NoContent().finish())
 }
 
-async fn plays(
+/// Proof of play: the notices shown since the last report, sent again until
+/// accepted. `X-Pavilion-Plays-Stored` and `-Dropped` count what was kept.
+#[utoipa::path(post, path = "/kiosk/api/plays", tag = "screens",
+    security(("screen" = [])),
+    request_body = Vec<Play>,
+    responses(
+        (status = 204, description = "Recorded (plays of notices not given to this screen are dropped)"),
+        (status = 400, description = "Not a list of plays, or too many at once", body = ApiError),
+        (status = 401, description = "No valid screen token", body = KioskFailure),
+        (status = 413, description = "Body too large", body = ApiError),
+        (status = 415, description = "Not `application/json`", body = ApiError),
+    ))]
+pub(crate) async fn plays(
     state: web::Data<AppState>,
     req: HttpRequest,
     body: web::Json<Vec<Play>>,

@@ -21,6 +21,7 @@ pub mod spreadsheet;
 
 use std::sync::Arc;
 
+use actix_web::http::Method;
 use actix_web::middleware::ErrorHandlers;
 use actix_web::web;
 
@@ -46,7 +47,8 @@ pub struct AppState {
 
 /// All routes of the application.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(observability::health))
+    cfg.configure(api::extractor_configs)
+        .route("/healthz", web::get().to(observability::health))
         .route("/metrics", web::get().to(observability::metrics))
         .route("/api/openapi.json", web::get().to(api::openapi_json))
         .route("/static/{file:.*}", web::get().to(assets::serve))
@@ -70,6 +72,16 @@ pub use context::ensure_form_token;
 async fn not_found(
     req: actix_web::HttpRequest,
 ) -> Result<actix_web::HttpResponse, error::WebError> {
+    // A documented API path asked with a method it does not answer: say so,
+    // and which methods it does.
+    if let Some(methods) = api::documented_methods(req.path()) {
+        if !methods.contains(req.method()) {
+            let allow: Vec<&str> = methods.iter().map(Method::as_str).collect();
+            return Ok(actix_web::HttpResponse::MethodNotAllowed()
+                .insert_header((actix_web::http::header::ALLOW, allow.join(", ")))
+                .finish());
+        }
+    }
     let _ = context::Ctx::load(&req).await;
     Err(error::WebError::NotFound)
 }

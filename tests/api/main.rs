@@ -29,6 +29,7 @@ mod nodes;
 mod notices_console;
 mod notifications;
 mod open311;
+mod openapi;
 mod privacy_public;
 mod publisher;
 mod record_photos;

@@ -238,3 +238,40 @@ async fn responses_carry_a_request_id() {
     let other = client().get(app.url("/healthz")).send().await.unwrap();
     assert_ne!(other.headers()["x-request-id"].to_str().unwrap(), id);
 }
+
+#[tokio::test]
+async fn api_paths_answer_a_wrong_method_or_a_bad_query_in_json() {
+    let app = spawn_app().await;
+    let response = client()
+        .delete(app.url("/kiosk/api/playlist"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 405);
+    assert_eq!(response.headers()["allow"], "GET");
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "error.method_not_allowed");
+
+    let response = client()
+        .get(app.url("/api/v1/broadcasts?community=many"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "error.bad_request");
+
+    let response = client()
+        .post(app.url("/kiosk/api/heartbeat"))
+        .bearer_auth("whatever")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        415,
+        "a body that does not say it is JSON"
+    );
+    assert!(response.json::<serde_json::Value>().await.is_ok());
+}

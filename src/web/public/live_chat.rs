@@ -931,6 +931,7 @@ fn refusal_reply(refusal: &Refusal, extra: Option<(&str, Value)>) -> HttpRespons
 /// `POST /live/{id}/comments`: a comment or question, as over the socket.
 #[utoipa::path(
     post, path = "/live/{id}/comments", tag = "live",
+    security(("session" = [], "form_token" = [])),
     params(("id" = i64, Path, description = "The broadcast")),
     request_body(content = PostBody, description = "JSON with an `X-CSRF-Token` header, or a plain form with the token field"),
     responses(
@@ -938,6 +939,7 @@ fn refusal_reply(refusal: &Refusal, extra: Option<(&str, Value)>) -> HttpRespons
         (status = 400, description = "Empty or too long", body = ApiError),
         (status = 401, description = "Not signed in", body = ApiError),
         (status = 403, description = "Timed out, banned, or a forged request", body = ApiError),
+        (status = 404, description = "No such broadcast", body = ApiError),
         (status = 429, description = "Slow mode or flood guard; `retry_after` seconds", body = ApiError),
     )
 )]
@@ -1007,10 +1009,12 @@ fn yes() -> bool {
 /// `POST /live/{id}/comments/{cid}/vote`: `{"up": true}` votes, `false` takes it back.
 #[utoipa::path(
     post, path = "/live/{id}/comments/{cid}/vote", tag = "live",
+    security(("session" = [], "form_token" = [])),
     params(("id" = i64, Path, description = "The broadcast"), ("cid" = i64, Path, description = "The question")),
     request_body(content = VoteBody, description = "JSON with an `X-CSRF-Token` header, or a plain form with the token field"),
     responses(
         (status = 200, description = "`{\"type\":\"ack\",\"vote\":{\"id\",\"up\",\"votes\"}}`"),
+        (status = 400, description = "Not a vote", body = ApiError),
         (status = 401, description = "Not signed in", body = ApiError),
         (status = 403, description = "Not allowed (e.g. one's own question) or a forged request", body = ApiError),
         (status = 404, description = "No such question", body = ApiError),
