@@ -472,7 +472,10 @@ mod tests {
 
     #[test]
     fn points_are_checked_and_kept_to_a_millionth() {
-        assert_eq!(ll(39.9087224, 116.3974996).to_string(), "39.908722,116.397500");
+        assert_eq!(
+            ll(39.9087224, 116.3974996).to_string(),
+            "39.908722,116.397500"
+        );
         assert_eq!(LatLon::parse("39.9，116.4").unwrap(), ll(39.9, 116.4));
         assert_eq!(LatLon::parse(" 39.9 116.4 ").unwrap(), ll(39.9, 116.4));
         assert_eq!(LatLon::new(91.0, 0.0), Err(GeoError::Latitude));
@@ -541,7 +544,10 @@ mod tests {
             Outline::parse(r#"{"type":"Point","coordinates":[116.39,39.9]}"#),
             Err(GeoError::GeoJson(_))
         ));
-        assert!(matches!(Outline::parse("{not json"), Err(GeoError::GeoJson(_))));
+        assert!(matches!(
+            Outline::parse("{not json"),
+            Err(GeoError::GeoJson(_))
+        ));
         assert!(matches!(
             Outline::parse(r#"{"type":"Polygon","coordinates":[[[116.39,"x"]]]}"#),
             Err(GeoError::GeoJson(_))
@@ -557,10 +563,8 @@ mod tests {
         assert!(!s.contains(&ll(39.905, 116.392)));
         assert!(!s.contains(&ll(39.902, 116.3941)));
         // A concave L: the notch is outside.
-        let l = Outline::parse(
-            "0,0\n0,0.002\n0.001,0.002\n0.001,0.001\n0.002,0.001\n0.002,0\n0,0",
-        )
-        .unwrap();
+        let l = Outline::parse("0,0\n0,0.002\n0.001,0.002\n0.001,0.001\n0.002,0.001\n0.002,0\n0,0")
+            .unwrap();
         assert!(l.contains(&ll(0.0005, 0.0015)));
         assert!(l.contains(&ll(0.0015, 0.0005)));
         assert!(!l.contains(&ll(0.0015, 0.0015)));
@@ -580,7 +584,10 @@ mod tests {
             geocode: None,
         };
         let places = || [(&a, "a"), (&b, "b")];
-        assert_eq!(locate(&ll(39.903, 116.393), places(), 300.0).unwrap().0, "a");
+        assert_eq!(
+            locate(&ll(39.903, 116.393), places(), 300.0).unwrap().0,
+            "a"
+        );
         // 100 m north of b: b, though a's edge is nearer than a's centre.
         let (key, d) = locate(&ll(39.9109, 116.392), places(), 300.0).unwrap();
         assert_eq!(key, "b");

@@ -131,8 +131,11 @@ pub trait CapStore: Send + Sync + 'static {
         identifier: &str,
     ) -> StoreResult<Option<NoticeId>>;
     /// The community's alerts, newest first.
-    async fn cap_alerts(&self, community: CommunityId, limit: i64)
-        -> StoreResult<Vec<CapAlertRecord>>;
+    async fn cap_alerts(
+        &self,
+        community: CommunityId,
+        limit: i64,
+    ) -> StoreResult<Vec<CapAlertRecord>>;
     async fn link_cap_notice(&self, notice: NoticeId, feed: i64) -> StoreResult<()>;
     async fn cap_notice(&self, notice: NoticeId) -> StoreResult<Option<CapNotice>>;
     /// Sets (or with `None` clears) the community's own line; audited.
@@ -173,8 +176,7 @@ pub(super) mod sql {
          RETURNING id, community_id, name, url, created_by, created_at, next_poll_at, last_polled_at, last_outcome";
     pub const REMOVE_FEED: &str =
         "UPDATE cap_feeds SET removed_at = $2, url = url || '#removed-' || id WHERE id = $1 AND removed_at IS NULL";
-    pub const CLAIM_POLL: &str =
-        "UPDATE cap_feeds SET next_poll_at = $3
+    pub const CLAIM_POLL: &str = "UPDATE cap_feeds SET next_poll_at = $3
           WHERE id = $1 AND removed_at IS NULL AND next_poll_at <= $2";
     pub const SCHEDULE_POLL: &str =
         "UPDATE cap_feeds SET next_poll_at = $2 WHERE id = $1 AND removed_at IS NULL";
@@ -660,16 +662,17 @@ macro_rules! geography_impl {
                 notice: $crate::domain::NoticeId,
             ) -> $crate::store::StoreResult<Option<$crate::store::geography::CapNotice>> {
                 use $crate::store::geography::sql;
-                let row: Option<(i64, i64, Option<String>)> =
-                    sqlx::query_as(&$q(sql::CAP_NOTICE))
-                        .bind(notice.0)
-                        .fetch_optional(self.pool())
-                        .await?;
-                Ok(row.map(|(n, feed_id, local_line)| $crate::store::geography::CapNotice {
-                    notice_id: $crate::domain::NoticeId(n),
-                    feed_id,
-                    local_line,
-                }))
+                let row: Option<(i64, i64, Option<String>)> = sqlx::query_as(&$q(sql::CAP_NOTICE))
+                    .bind(notice.0)
+                    .fetch_optional(self.pool())
+                    .await?;
+                Ok(row.map(
+                    |(n, feed_id, local_line)| $crate::store::geography::CapNotice {
+                        notice_id: $crate::domain::NoticeId(n),
+                        feed_id,
+                        local_line,
+                    },
+                ))
             }
 
             async fn set_cap_local_line(

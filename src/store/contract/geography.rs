@@ -8,8 +8,8 @@ use crate::domain::geo::{EstateGeography, LatLon, Outline};
 use crate::domain::notice::NoticeState;
 use crate::domain::*;
 use crate::store::{
-    AccountStore, AuditFilter, AuditStore, CapStore, DirectoryStore, GeographyStore,
-    NewCapAlert, SignageStore, StoreError,
+    AccountStore, AuditFilter, AuditStore, CapStore, DirectoryStore, GeographyStore, NewCapAlert,
+    SignageStore, StoreError,
 };
 
 fn square() -> Outline {
@@ -19,7 +19,9 @@ fn square() -> Outline {
     .unwrap()
 }
 
-async fn estate_places_read_back_exactly<S: DirectoryStore + AccountStore + GeographyStore + AuditStore>(
+async fn estate_places_read_back_exactly<
+    S: DirectoryStore + AccountStore + GeographyStore + AuditStore,
+>(
     store: &S,
 ) {
     let p = place(store, "GA").await;
@@ -115,19 +117,10 @@ async fn cap_feeds_record_each_alert_once<
     assert_eq!(store.cap_feeds(None).await.unwrap().len(), 1);
 
     // A due poll is claimed once.
-    assert!(store
-        .claim_cap_poll(feed.id, at(1), at(6))
-        .await
-        .unwrap());
-    assert!(!store
-        .claim_cap_poll(feed.id, at(2), at(7))
-        .await
-        .unwrap());
+    assert!(store.claim_cap_poll(feed.id, at(1), at(6)).await.unwrap());
+    assert!(!store.claim_cap_poll(feed.id, at(2), at(7)).await.unwrap());
     store.schedule_cap_poll(feed.id, at(2)).await.unwrap();
-    assert!(store
-        .claim_cap_poll(feed.id, at(2), at(7))
-        .await
-        .unwrap());
+    assert!(store.claim_cap_poll(feed.id, at(2), at(7)).await.unwrap());
     store
         .note_cap_poll(feed.id, at(2), "ok: 1 alert")
         .await
@@ -148,7 +141,11 @@ async fn cap_feeds_record_each_alert_once<
         received_at: at(2),
     };
     let id = store.record_cap_alert(&alert).await.unwrap().unwrap();
-    assert_eq!(store.record_cap_alert(&alert).await.unwrap(), None, "a duplicate");
+    assert_eq!(
+        store.record_cap_alert(&alert).await.unwrap(),
+        None,
+        "a duplicate"
+    );
     assert_eq!(
         store
             .cap_alert_notice(feed.id, alert.sender, alert.identifier)
@@ -220,7 +217,14 @@ async fn cap_feeds_record_each_alert_once<
 async fn one_node_acts_on_an_alert<S: DirectoryStore + AccountStore + CapStore>(a: &S, b: &S) {
     let p = place(a, "GC").await;
     let feed = a
-        .create_cap_feed(&admin(), p.community, "feed", "http://x.example/a", p.staff, at(0))
+        .create_cap_feed(
+            &admin(),
+            p.community,
+            "feed",
+            "http://x.example/a",
+            p.staff,
+            at(0),
+        )
         .await
         .unwrap();
     for round in 0..5u32 {
@@ -243,10 +247,16 @@ async fn one_node_acts_on_an_alert<S: DirectoryStore + AccountStore + CapStore>(
             received_at: now,
         };
         let (x, y) = tokio::join!(a.record_cap_alert(&alert), b.record_cap_alert(&alert));
-        assert!(x.unwrap().is_some() ^ y.unwrap().is_some(), "exactly one node acts");
+        assert!(
+            x.unwrap().is_some() ^ y.unwrap().is_some(),
+            "exactly one node acts"
+        );
     }
 }
 
-on_both_backends!(estate_places_read_back_exactly, cap_feeds_record_each_alert_once);
+on_both_backends!(
+    estate_places_read_back_exactly,
+    cap_feeds_record_each_alert_once
+);
 
 on_two_nodes!(one_node_acts_on_an_alert);
