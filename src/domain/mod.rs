@@ -6,6 +6,7 @@ pub mod audit;
 pub mod broadcast;
 pub mod chat;
 pub mod directory;
+pub mod geo;
 pub mod ids;
 pub mod notice;
 pub mod personal_data;

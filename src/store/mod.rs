@@ -6,6 +6,7 @@ mod contract;
 pub mod copy;
 mod error;
 mod feedback_settings;
+pub mod geography;
 mod ingest;
 mod personal_data;
 pub mod postgres;
@@ -41,6 +42,7 @@ pub use ingest::{Claimed, IngestClaim, IngestHolder, IngestPhase, IngestStore};
 pub use personal_data::{
     PersonalData, PersonalDataStore, PersonalRecord, PersonalVote, ReadMark, SessionFacts,
 };
+pub use geography::{CapAlertRecord, CapFeed, CapNotice, CapStore, GeographyStore, NewCapAlert};
 pub use postgres::PgStore;
 pub use record_photos::{NewRecordPhoto, RecordPhoto, RecordPhotoStore};
 pub use record_reads::{RecordReadStore, RecordUpdate, FILING_SEQ};
@@ -165,6 +167,8 @@ pub trait Store:
     + IngestStore
     + HealthStore
     + SignalStore
+    + GeographyStore
+    + CapStore
 {
 }
 impl<T> Store for T where
@@ -185,6 +189,8 @@ impl<T> Store for T where
         + IngestStore
         + HealthStore
         + SignalStore
+        + GeographyStore
+        + CapStore
 {
 }
 

@@ -8,6 +8,7 @@ mod accounts;
 mod broadcasts;
 mod chat;
 mod feedback_settings;
+mod geography;
 mod health;
 mod ingest;
 mod records;

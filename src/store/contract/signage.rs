@@ -106,7 +106,7 @@ fn staff(place: &Place) -> Actor {
     }
 }
 
-fn draft(place: &Place, title: &str) -> NoticeDraft {
+pub(super) fn draft(place: &Place, title: &str) -> NoticeDraft {
     NoticeDraft {
         community_id: place.community,
         title: title.into(),

@@ -106,6 +106,11 @@ impl PgStore {
     }
 }
 
+fn shared_sql(sql: &str) -> String {
+    sql.to_owned()
+}
+crate::store::geography::geography_impl!(PgStore, shared_sql);
+
 /// The time of a change, as stored.
 fn now() -> String {
     ts(Utc::now())

@@ -36,6 +36,12 @@ pub struct SqliteStore {
 
 pub(super) use crate::store::ts;
 
+/// The shared geography and CAP SQL, with SQLite's `?n` for `$n`.
+fn shared_sql(sql: &str) -> String {
+    sql.replace('$', "?")
+}
+crate::store::geography::geography_impl!(SqliteStore, shared_sql);
+
 fn now() -> String {
     ts(Utc::now())
 }
