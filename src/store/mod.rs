@@ -4,6 +4,7 @@
 #[cfg(test)]
 mod contract;
 pub mod copy;
+pub mod emergency;
 mod error;
 mod feedback_settings;
 pub mod geography;
@@ -33,6 +34,7 @@ use crate::domain::record::{NewRecord, Record, RecordClass, RecordEvent, RecordS
 use crate::domain::screen::{Heartbeat, Orientation, Play, PlayRow, Screen, ScreenGroup};
 use crate::domain::*;
 
+pub use emergency::{EmergencyAck, EmergencyStore, NoticeStep};
 pub use error::{StoreError, StoreResult};
 pub use feedback_settings::{
     Department, EscalationRow, EscalationStore, NewEscalation, SlaSettingsStore, StaffAlert,
@@ -161,6 +163,7 @@ pub trait Store:
     + SlaSettingsStore
     + EscalationStore
     + DisclosureStore
+    + EmergencyStore
     + RecordPhotoStore
     + RecordReadStore
     + PersonalDataStore
@@ -183,6 +186,7 @@ impl<T> Store for T where
         + SlaSettingsStore
         + EscalationStore
         + DisclosureStore
+        + EmergencyStore
         + RecordPhotoStore
         + RecordReadStore
         + PersonalDataStore

@@ -7,6 +7,7 @@
 mod accounts;
 mod broadcasts;
 mod chat;
+mod emergency;
 mod feedback_settings;
 mod geography;
 mod health;

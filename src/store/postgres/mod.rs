@@ -15,6 +15,7 @@ mod accounts;
 mod broadcasts;
 mod chat;
 mod disclosure;
+mod emergency;
 mod feedback_settings;
 mod ingest;
 mod personal_data;

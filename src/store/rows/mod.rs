@@ -11,6 +11,7 @@ pub(crate) mod accounts;
 pub(crate) mod broadcasts;
 pub(crate) mod chat;
 pub(crate) mod disclosure;
+pub(crate) mod emergency;
 pub(crate) mod feedback_settings;
 pub(crate) mod ingest;
 pub(crate) mod personal_data;

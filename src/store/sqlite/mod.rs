@@ -20,6 +20,7 @@ use super::*;
 mod broadcasts;
 mod chat;
 mod disclosure;
+mod emergency;
 mod feedback_settings;
 mod ingest;
 mod personal_data;
