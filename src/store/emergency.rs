@@ -28,8 +28,11 @@ pub struct NoticeStep {
 }
 
 /// Audit actions that put a notice on the screens.
-pub const PUBLISHING_ACTIONS: [&str; 3] =
-    ["notice.publish", "notice.publish_emergency", "notice.approve"];
+pub const PUBLISHING_ACTIONS: [&str; 3] = [
+    "notice.publish",
+    "notice.publish_emergency",
+    "notice.approve",
+];
 /// Audit actions that take a published notice off the screens (an edit sends
 /// it back to draft until it is published again).
 pub const UNPUBLISHING_ACTIONS: [&str; 2] = ["notice.withdraw", "notice.update"];

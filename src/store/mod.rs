@@ -40,11 +40,11 @@ pub use feedback_settings::{
     Department, EscalationRow, EscalationStore, NewEscalation, SlaSettingsStore, StaffAlert,
     StoredSlaPolicy,
 };
+pub use geography::{CapAlertRecord, CapFeed, CapNotice, CapStore, GeographyStore, NewCapAlert};
 pub use ingest::{Claimed, IngestClaim, IngestHolder, IngestPhase, IngestStore};
 pub use personal_data::{
     PersonalData, PersonalDataStore, PersonalRecord, PersonalVote, ReadMark, SessionFacts,
 };
-pub use geography::{CapAlertRecord, CapFeed, CapNotice, CapStore, GeographyStore, NewCapAlert};
 pub use postgres::PgStore;
 pub use record_photos::{NewRecordPhoto, RecordPhoto, RecordPhotoStore};
 pub use record_reads::{RecordReadStore, RecordUpdate, FILING_SEQ};

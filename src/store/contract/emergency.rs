@@ -8,9 +8,7 @@ use crate::domain::notice::{NoticeCategory, NoticeDraft, NoticeState, Target, Va
 use crate::domain::screen::Orientation;
 use crate::domain::*;
 use crate::store::emergency::{EmergencyAck, EmergencyStore};
-use crate::store::{
-    AccountStore, DirectoryStore, NoticeTransition, ScreenSetup, SignageStore,
-};
+use crate::store::{AccountStore, DirectoryStore, NoticeTransition, ScreenSetup, SignageStore};
 
 async fn acks_keep_the_newest_revision_at_its_first_showing<
     S: SignageStore + DirectoryStore + AccountStore + EmergencyStore,

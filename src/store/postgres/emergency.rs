@@ -3,13 +3,13 @@
 use async_trait::async_trait;
 
 use super::PgStore;
-use crate::store::ts;
 use crate::domain::NoticeId;
 use crate::store::emergency::{
     EmergencyAck, EmergencyStore, NoticeStep, NOTICE_STEPS_MAX, PUBLISHING_ACTIONS,
     UNPUBLISHING_ACTIONS,
 };
 use crate::store::rows::emergency::{AckRow, StepRow};
+use crate::store::ts;
 use crate::store::StoreResult;
 
 #[async_trait]
