@@ -605,6 +605,7 @@ async fn a_server_killed_mid_broadcast_keeps_what_it_recorded_as_a_replay() {
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
+            .map(Stopped)
             .unwrap()
     };
     // The demo publishes its own test pattern to broadcast 1.
@@ -628,10 +629,10 @@ async fn a_server_killed_mid_broadcast_keeps_what_it_recorded_as_a_replay() {
         );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    server.kill().unwrap(); // SIGKILL: no chance to clean up
-    server.wait().unwrap();
+    server.0.kill().unwrap(); // SIGKILL: no chance to clean up
+    server.0.wait().unwrap();
 
-    let mut server = start("serve");
+    let _server = start("serve");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     let vod = loop {
         if let Ok(response) = client.get(&playlist).send().await {
@@ -649,8 +650,16 @@ async fn a_server_killed_mid_broadcast_keeps_what_it_recorded_as_a_replay() {
     assert!(vod.matches("#EXTINF").count() >= 3, "{vod}");
     let (ok, said) = decode(&format!("http://127.0.0.1:{http}/live/1/index.m3u8"), 60).await;
     assert!(ok, "{said}");
-    let _ = server.kill();
-    let _ = server.wait();
+}
+
+/// A server process that is killed when the test ends, failed or not.
+struct Stopped(std::process::Child);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 #[tokio::test]
