@@ -23,6 +23,7 @@ const TEXT = {
   },
   figures: { zh: '阳光公示 · 诉求办理情况', en: 'Public disclosure · residents\' requests' },
   figuresNote: { zh: '由诉求记录自动统计', en: 'Computed from the records, not typed in' },
+  figuresChart: { zh: '近12个月各类诉求按时办理率', en: 'On-time rate per class, last 12 months' },
   thisMonth: { zh: '本月至今', en: 'This month so far' },
   lastMonth: { zh: '上月', en: 'Last month' },
   received: { zh: '受理', en: 'Received' },
@@ -856,6 +857,22 @@ function renderFigures(item) {
   inner.append(table, el('p', 'figures-note', `${TEXT.figuresNote.zh} · ${TEXT.figuresNote.en}`));
   text.append(inner);
   content.append(text);
+  if (item.chart) {
+    // Drawn by the server (an SVG picture); kept by sw.js for offline hours.
+    content.classList.add('with-media');
+    const media = el('figure', 'media figures-chart');
+    const img = el('img', 'on');
+    img.alt = `${TEXT.figuresChart.zh} · ${TEXT.figuresChart.en}`;
+    img.addEventListener('error', () => {
+      media.remove();
+      content.classList.remove('with-media');
+    });
+    img.src = item.chart;
+    const caption = el('figcaption', 'figures-chart-caption');
+    caption.append(bilingual(TEXT.figuresChart));
+    media.append(img, caption);
+    content.append(media);
+  }
   node.append(strip, content);
   return node;
 }
@@ -1222,6 +1239,7 @@ function postMediaList() {
   for (const item of state.playlist.items) {
     urls.push(...(item.images || []), ...bodyPictures(item));
     if (item.video) urls.push(item.video.url, item.video.poster);
+    if (item.chart) urls.push(item.chart);
   }
   tellServiceWorker({ type: 'media', urls: urls.filter(Boolean) });
 }

@@ -187,8 +187,9 @@ pub fn disclose<'s>(
     }
 }
 
-/// How many estate-months of figures are kept (a few KiB each).
-const CACHED_MONTHS: usize = 512;
+/// How many estate-months of figures are kept (a few KiB each): the
+/// disclosure page's year of trends for some 340 estates.
+const CACHED_MONTHS: usize = 4096;
 
 /// Figures worked out earlier, per estate and month, reused while their facts
 /// have not grown (`FactsVersion`, one range count). The figures depend on
@@ -304,6 +305,29 @@ impl Records {
             version,
             computed: true,
         })
+    }
+
+    /// The figures of the `count` months up to and including `last`, oldest
+    /// first: the trends of the disclosure page and the lobby's chart.
+    pub async fn disclosed_months(
+        &self,
+        estate: EstateId,
+        last: Month,
+        count: usize,
+        zone: chrono_tz::Tz,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(Month, Disclosed)>, RecordError> {
+        let mut months = vec![last];
+        while months.len() < count {
+            let earlier = months.last().expect("never empty").previous();
+            months.push(earlier);
+        }
+        months.reverse();
+        let mut figures = Vec::with_capacity(months.len());
+        for month in months {
+            figures.push((month, self.disclosed(estate, month, zone, now).await?));
+        }
+        Ok(figures)
     }
 }
 

@@ -121,6 +121,7 @@ impl EstateFigures {
             estate_id,
             estate: self.estate.clone(),
             months: self.months.clone(),
+            chart: chart_url(estate_id, self.since),
             display_seconds: FIGURES_SECONDS,
             emergency: false,
             priority: *crate::domain::notice::PRIORITY.start(),
@@ -130,6 +131,17 @@ impl EstateFigures {
             day_parts: Vec::new(),
         }
     }
+}
+
+/// Where a screen gets the estate's on-time chart (see
+/// `web::public::disclosure_charts`). Under `/kiosk/media/`, so the screen
+/// keeps a copy for when it is offline; the version in the URL is when the
+/// figures were computed, so new figures are a new picture.
+pub fn chart_url(estate: EstateId, since: DateTime<Utc>) -> String {
+    format!(
+        "/kiosk/media/figures/{estate}/on-time.svg?v={}",
+        since.timestamp()
+    )
 }
 
 type Entry = (Instant, Option<Arc<EstateFigures>>);

@@ -188,6 +188,9 @@ pub enum PlaylistItem {
         estate: String,
         /// This month so far, then last month.
         months: Vec<super::figures::MonthFigures>,
+        /// A picture of the on-time rate per class over the last twelve
+        /// months (SVG, drawn by the server; its URL changes with the figures).
+        chart: String,
         display_seconds: u32,
         emergency: bool,
         priority: u8,

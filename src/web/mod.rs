@@ -4,6 +4,7 @@
 pub mod api;
 pub mod assets;
 pub mod browser_policy;
+pub mod charts;
 pub mod console;
 pub mod context;
 pub mod error;

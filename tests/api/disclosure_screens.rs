@@ -19,7 +19,7 @@ fn utc(month: u32, day: u32, h: u32, m: u32) -> DateTime<Utc> {
 
 /// Files a record at `at` and appends `steps` (minutes after filing, new
 /// state, rating) through the store, as the record service does.
-async fn seed(
+pub(crate) async fn seed(
     app: &TestApp,
     estate: EstateId,
     n: usize,
@@ -83,7 +83,7 @@ async fn seed(
 /// October: received 1,075; solved 1,070; general 60 of 1,065 on time; urgent
 /// 10 of 10; median on site 4 min (ten values of 4); median resolution 40 min
 /// (1,020 of 1,070 values are 40); satisfaction (40×2 + 10×5) / 50 = 2.6.
-async fn seed_october(app: &TestApp, place: &Place) -> Estate {
+pub(crate) async fn seed_october(app: &TestApp, place: &Place) -> Estate {
     use RecordClass::*;
     use RecordState::*;
     let records = &app.state.records;
@@ -262,7 +262,7 @@ async fn a_month_of_more_than_a_thousand_records_is_disclosed_in_full() {
     assert_eq!(unknown.status(), 404);
 }
 
-async fn playlist(app: &TestApp, token: &str) -> Value {
+pub(crate) async fn playlist(app: &TestApp, token: &str) -> Value {
     let response = reqwest::Client::new()
         .get(app.url("/kiosk/api/playlist"))
         .bearer_auth(token)

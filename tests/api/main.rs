@@ -15,6 +15,7 @@ mod csrf;
 mod data_rights;
 mod db_copy;
 mod directory;
+mod disclosure_charts;
 mod disclosure_screens;
 mod district;
 mod enhanced_rtmp;

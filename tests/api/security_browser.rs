@@ -603,28 +603,30 @@ async fn the_disclosure_is_worked_out_once_until_its_facts_change() {
     scene.file("电梯按钮失灵").await;
     let visitor = client();
 
+    // The page shows twelve months (the trends): each is worked out once.
     let before = computed_so_far(app).await;
     let first = app.text(&visitor, "/disclosure").await;
-    assert_eq!(computed_so_far(app).await, before + 1);
+    assert_eq!(computed_so_far(app).await, before + 12);
     // What a resident sees: two received, none solved yet.
     assert_eq!(figures(&first)[..2], ["2", "0"]);
     let second = app.text(&visitor, "/disclosure").await;
     assert_eq!(
         computed_so_far(app).await,
-        before + 1,
+        before + 12,
         "served from the cache"
     );
     assert_eq!(figures(&second), figures(&first));
     // Another visitor: the same cached figures.
     let other = app.text(&client(), "/disclosure").await;
     assert_eq!(figures(&other)[..2], ["2", "0"]);
-    assert_eq!(computed_so_far(app).await, before + 1);
+    assert_eq!(computed_so_far(app).await, before + 12);
 
-    // A new event of the estate's month: worked out again, and it shows.
+    // A new event of the estate's month: that month alone is worked out
+    // again, and it shows.
     scene.staff_act(&record, "accept").await;
     scene.staff_act(&record, "resolve").await;
     let after = app.text(&visitor, "/disclosure").await;
-    assert_eq!(computed_so_far(app).await, before + 2);
+    assert_eq!(computed_so_far(app).await, before + 13);
     assert_eq!(figures(&after)[..2], ["2", "1"]);
     // The figures agree with the records' own computation, done afresh.
     let fresh = pavilion::feedback::records::Records::new(

@@ -12,14 +12,17 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::domain::EstateId;
-use crate::feedback::disclosure::Month;
-use crate::feedback::records::RecordError;
-use crate::store::FactsVersion;
+use crate::feedback::disclosure::{Disclosed, Month};
+use crate::web::charts;
 use crate::web::context::Ctx;
 use crate::web::error::WebError;
 use crate::web::layout::page;
 use crate::web::record_view::category_name;
 use crate::web::AppState;
+
+use super::disclosure_charts::{
+    categories, on_time_trend, record_error, satisfaction_trend, versions_tag, TREND_MONTHS,
+};
 
 #[derive(Deserialize)]
 pub struct DisclosureQuery {
@@ -46,19 +49,19 @@ fn entity_tag(
     estates: &[(EstateId, String)],
     estate: Option<EstateId>,
     month: Month,
-    version: Option<FactsVersion>,
+    history: &[(Month, Disclosed)],
 ) -> String {
     let mut hash = Sha256::new();
     hash.update(ctx.frame_key());
     for (id, name) in estates {
         hash.update(format!("\n{id}={name}"));
     }
-    hash.update(format!("\n{estate:?}\n{month}\n{version:?}"));
+    hash.update(format!("\n{estate:?}\n{month}\n{}", versions_tag(history)));
     format!("W/\"{}\"", hex::encode(&hash.finalize()[..12]))
 }
 
 /// Does `If-None-Match` name this tag (weak comparison, as for GET)?
-fn not_modified(req: &HttpRequest, tag: &str) -> bool {
+pub(super) fn not_modified(req: &HttpRequest, tag: &str) -> bool {
     let bare = |t: &str| t.trim().trim_start_matches("W/").to_owned();
     req.headers()
         .get_all(header::IF_NONE_MATCH)
@@ -92,24 +95,22 @@ pub async fn show(
         Some(_) => return Err(WebError::NotFound),
         None => estates.first().map(|(id, _)| *id),
     };
-    let disclosed = match estate {
-        Some(estate) => Some(
-            state
-                .records
-                .disclosed(estate, month, zone, now)
-                .await
-                .map_err(|e| match e {
-                    RecordError::Store(e) => WebError::from(e),
-                    e => WebError::Internal(e.into()),
-                })?,
-        ),
-        None => None,
+    // The asked month and the eleven before it: the figures and their trends.
+    let history = match estate {
+        Some(estate) => state
+            .records
+            .disclosed_months(estate, month, TREND_MONTHS, zone, now)
+            .await
+            .map_err(record_error)?,
+        None => Vec::new(),
     };
-    if disclosed.as_ref().is_some_and(|d| d.computed) {
-        state.metrics.disclosure_computed.inc();
+    for (_, d) in &history {
+        if d.computed {
+            state.metrics.disclosure_computed.inc();
+        }
     }
-    let version = disclosed.as_ref().map(|d| d.version);
-    let tag = entity_tag(&ctx, &estates, estate, month, version);
+    let version = history.last().map(|(_, d)| d.version);
+    let tag = entity_tag(&ctx, &estates, estate, month, &history);
     let mut response = HttpResponse::Ok();
     response
         .insert_header((header::ETAG, tag.clone()))
@@ -127,7 +128,7 @@ pub async fn show(
             .status(actix_web::http::StatusCode::NOT_MODIFIED)
             .finish());
     }
-    let figures = disclosed.map(|d| d.figures);
+    let figures = history.last().map(|(_, d)| d.figures.clone());
     let month_label = month.to_string();
     let body = html! {
         h1 { (ctx.t("disclosure.title")) }
@@ -150,6 +151,14 @@ pub async fn show(
                 li {
                     span class="figure" { @match d.satisfaction { Some(s) => (format!("{s:.1}")), None => (ctx.t("disclosure.none")) } }
                     span { (ctx.lang.tf("disclosure.satisfaction", &[("n", &d.ratings)])) }
+                }
+            }
+            h2 { (ctx.t("disclosure.chart.trends")) }
+            div class="charts" {
+                (charts::line_figure(&on_time_trend("on-time", ctx.lang, &history)))
+                (charts::line_figure(&satisfaction_trend("satisfaction", ctx.lang, &history)))
+                @if let Some(chart) = categories("categories", ctx.lang, month, &d) {
+                    (charts::bar_figure(&chart))
                 }
             }
             h2 { (ctx.t("disclosure.on_time")) }

@@ -4,6 +4,7 @@
 
 pub mod chat_pane;
 mod disclosure;
+mod disclosure_charts;
 mod home;
 mod lang;
 mod live;
@@ -101,6 +102,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .service(web::resource("/lang").post(lang::switch))
         .service(web::resource("/disclosure").get(disclosure::show))
+        .service(
+            web::resource("/kiosk/media/figures/{estate}/on-time.svg")
+                .get(disclosure_charts::lobby_chart),
+        )
         .service(web::resource("/live").get(live::index))
         .service(web::resource("/live/{id}").get(live::watch))
         .service(web::resource("/live/{id}/ws").get(live::socket))
