@@ -22,6 +22,7 @@ use unicode_normalization::char::is_combining_mark;
 use unicode_normalization::UnicodeNormalization;
 
 pub use crate::domain::personal_data::{mask_personal_data, Masked, PersonalData};
+use crate::domain::text::is_invisible;
 
 /// Longest comment, in characters (not bytes) after cleaning.
 pub const MAX_CHARS: usize = 500;
@@ -88,33 +89,6 @@ fn strip_invisible(raw: &str) -> String {
     out
 }
 
-/// Characters that draw nothing or reorder the text around them.
-fn is_invisible(c: char) -> bool {
-    c.is_control()
-        || matches!(c,
-            '\u{00AD}'                      // soft hyphen
-            | '\u{034F}'                    // combining grapheme joiner
-            | '\u{0600}'..='\u{0605}'       // Arabic number signs (format)
-            | '\u{061C}'                    // Arabic letter mark (bidi)
-            | '\u{06DD}' | '\u{070F}' | '\u{0890}'..='\u{0891}' | '\u{08E2}'
-            | '\u{115F}' | '\u{1160}' | '\u{3164}' | '\u{FFA0}' // Hangul fillers
-            | '\u{17B4}' | '\u{17B5}'       // Khmer inherent vowels, invisible
-            | '\u{180E}'                    // Mongolian vowel separator
-            | '\u{200B}'..='\u{200F}'       // zero-width space and joiners, LRM, RLM
-            | '\u{202A}'..='\u{202E}'       // bidi embeddings and overrides
-            | '\u{2060}'..='\u{2064}'       // word joiner, invisible operators
-            | '\u{2066}'..='\u{206F}'       // bidi isolates, deprecated format characters
-            | '\u{2800}'                    // braille blank
-            | '\u{FEFF}'                    // byte-order mark
-            | '\u{FFF9}'..='\u{FFFB}'       // interlinear annotation
-            | '\u{110BD}' | '\u{110CD}'     // Kaithi number signs
-            | '\u{13430}'..='\u{1343F}'     // Egyptian hieroglyph format controls
-            | '\u{1BCA0}'..='\u{1BCA3}'     // shorthand format controls
-            | '\u{1D173}'..='\u{1D17A}'     // musical format controls
-            | '\u{E0000}'..='\u{E0FFF}' // tags, variation selectors supplement: can smuggle hidden text
-        )
-}
-
 fn limit_marks(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut marks_in_a_row = 0;
@@ -168,45 +142,32 @@ pub fn normalise(text: &str) -> String {
     kept.nfc().collect()
 }
 
-/// Cyrillic and Greek letters (after lower-casing) that pass for Latin ones,
-/// as in "fuсk" with a Cyrillic "с". A short table of the letters people
-/// actually use to dodge filters, not the full Unicode confusables list.
-/// Lower-casing comes first, so capitals that look Latin (В, Н, М, Κ) are
-/// covered by their small letters here.
+/// A letter that passes for a Latin one, as in "fuсk" with a Cyrillic "с",
+/// by Unicode's confusables data (UTS #39 skeletons): the small Latin letter
+/// when the letter's own shape, or its capital's, is that Latin letter's
+/// (Cyrillic "с", Greek "ο"; Cyrillic "в", whose capital "В" is a "B").
+/// Everything else stays: ASCII (so digits are never read as letters) and
+/// letters whose look-alikes are not Latin (Chinese among them).
 fn latin_lookalike(c: char) -> char {
-    match c {
-        'а' => 'a',
-        'в' => 'b',
-        'е' => 'e',
-        'к' => 'k',
-        'м' => 'm',
-        'н' => 'h',
-        'о' => 'o',
-        'р' => 'p',
-        'с' => 'c',
-        'т' => 't',
-        'у' => 'y',
-        'х' => 'x',
-        'і' => 'i',
-        'ј' => 'j',
-        'ѕ' => 's',
-        'ԁ' => 'd',
-        'һ' => 'h',
-        'ӏ' => 'l',
-        'ԛ' => 'q',
-        'ԝ' => 'w',
-        'α' => 'a',
-        'β' => 'b',
-        'ε' => 'e',
-        'ι' => 'i',
-        'κ' => 'k',
-        'ο' => 'o',
-        'ρ' => 'p',
-        'τ' => 't',
-        'υ' => 'u',
-        'χ' => 'x',
-        other => other,
+    if c.is_ascii() || !c.is_alphabetic() {
+        return c;
     }
+    let latin = |c: char| {
+        let mut buffer = [0; 4];
+        let mut skeleton = unicode_security::skeleton(c.encode_utf8(&mut buffer));
+        match (skeleton.next(), skeleton.next()) {
+            (Some(l), None) if l.is_ascii_alphabetic() => Some(l.to_ascii_lowercase()),
+            _ => None,
+        }
+    };
+    let capital = || {
+        let mut upper = c.to_uppercase();
+        match (upper.next(), upper.next()) {
+            (Some(u), None) if u != c => latin(u),
+            _ => None,
+        }
+    };
+    latin(c).or_else(capital).unwrap_or(c)
 }
 
 // ---------------------------------------------------------------------------
@@ -712,6 +673,14 @@ mod tests {
         assert_eq!(normalise("fuсk"), "fuck");
         assert_eq!(normalise("gοοgle"), "google");
         assert_eq!(normalise("ВАН"), "bah");
+        // Beyond the letters people used to dodge filters: Armenian օ,
+        // Cherokee Ꭺ, Cyrillic small т and к (their capitals look Latin).
+        assert_eq!(normalise("gօօgle"), "google");
+        assert_eq!(normalise("Ꭺss"), "ass");
+        assert_eq!(normalise("тaкe"), "take");
+        // Digits stay digits; Chinese stays as typed.
+        assert_eq!(normalise("100元"), "100元");
+        assert_eq!(normalise("一口"), "一口");
     }
 
     #[test]

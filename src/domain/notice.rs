@@ -411,86 +411,56 @@ pub fn scripting(markdown: &str) -> Option<Scripting> {
     scripting_in_html(&raw_html)
 }
 
-/// Reads the tags of raw HTML (comments skipped) for forbidden elements,
-/// `on…` attributes and script addresses.
+/// Reads the tags of raw HTML for forbidden elements, `on…` attributes and
+/// script addresses, with the HTML5 tokenizer browsers follow (html5ever):
+/// where a tag ends, what is a comment and how character references in an
+/// attribute decode are the standard's answers, not a guess.
 fn scripting_in_html(html: &str) -> Option<Scripting> {
-    let lower = html.to_lowercase();
-    let mut rest = lower.as_str();
-    while let Some(at) = rest.find('<') {
-        rest = &rest[at + 1..];
-        if let Some(comment) = rest.strip_prefix("!--") {
-            rest = comment.find("-->").map_or("", |end| &comment[end + 3..]);
-            continue;
-        }
-        let tag = rest.strip_prefix('/').unwrap_or(rest);
-        let name_len = tag
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
-            .unwrap_or(tag.len());
-        let name = &tag[..name_len];
-        if name.is_empty() || !name.starts_with(|c: char| c.is_ascii_alphabetic()) {
-            continue;
-        }
-        if FORBIDDEN_ELEMENTS.contains(&name) {
-            return Some(Scripting::Element(name.to_owned()));
-        }
-        let (problem, after) = attributes(&tag[name_len..]);
-        if problem.is_some() {
-            return problem;
-        }
-        rest = after;
-    }
-    None
-}
+    use html5ever::tendril::StrTendril;
+    use html5ever::tokenizer::{
+        BufferQueue, TagKind, Token, TokenSink, TokenSinkResult, Tokenizer,
+    };
+    use std::cell::RefCell;
 
-/// Reads a tag's attributes up to its `>`; returns the first problem and
-/// what follows the tag.
-fn attributes(mut rest: &str) -> (Option<Scripting>, &str) {
-    loop {
-        rest = rest.trim_start_matches(|c: char| c.is_whitespace() || c == '/');
-        if rest.is_empty() {
-            return (None, rest);
-        }
-        if let Some(after) = rest.strip_prefix('>') {
-            return (None, after);
-        }
-        // A new tag inside an unterminated one: read it as a tag.
-        if rest.starts_with('<') {
-            return (None, rest);
-        }
-        let name_len = rest
-            .find(|c: char| c.is_whitespace() || matches!(c, '=' | '>' | '/' | '<'))
-            .unwrap_or(rest.len())
-            .max(1);
-        let name = &rest[..name_len];
-        rest = &rest[name_len..];
-        if name.len() > 2 && name.starts_with("on") {
-            return (Some(Scripting::EventHandler(name.to_owned())), rest);
-        }
-        let trimmed = rest.trim_start();
-        let Some(value) = trimmed.strip_prefix('=') else {
-            continue;
-        };
-        let value = value.trim_start();
-        let (value, after) = match value.chars().next() {
-            Some(quote @ ('"' | '\'')) => {
-                let inner = &value[1..];
-                match inner.find(quote) {
-                    Some(end) => (&inner[..end], &inner[end + 1..]),
-                    None => (inner, ""),
-                }
+    /// Keeps the first problem found.
+    struct Findings(RefCell<Option<Scripting>>);
+
+    impl TokenSink for Findings {
+        type Handle = ();
+
+        fn process_token(&self, token: Token, _line: u64) -> TokenSinkResult<()> {
+            let Token::TagToken(tag) = token else {
+                return TokenSinkResult::Continue;
+            };
+            let mut found = self.0.borrow_mut();
+            if found.is_some() {
+                return TokenSinkResult::Continue;
             }
-            _ => {
-                let end = value
-                    .find(|c: char| c.is_whitespace() || c == '>')
-                    .unwrap_or(value.len());
-                (&value[..end], &value[end..])
+            let name: &str = &tag.name;
+            if FORBIDDEN_ELEMENTS.contains(&name) {
+                *found = Some(Scripting::Element(name.to_owned()));
+            } else if tag.kind == TagKind::StartTag {
+                *found = tag.attrs.iter().find_map(|attribute| {
+                    let name: &str = &attribute.name.local;
+                    if name.len() > 2 && name.starts_with("on") {
+                        Some(Scripting::EventHandler(name.to_owned()))
+                    } else if is_script_url(&attribute.value) {
+                        Some(Scripting::ScriptUrl)
+                    } else {
+                        None
+                    }
+                });
             }
-        };
-        if is_script_url(value) {
-            return (Some(Scripting::ScriptUrl), after);
+            TokenSinkResult::Continue
         }
-        rest = after;
     }
+
+    let input = BufferQueue::default();
+    input.push_back(StrTendril::from_slice(html));
+    let tokenizer = Tokenizer::new(Findings(RefCell::new(None)), Default::default());
+    let _ = tokenizer.feed(&input);
+    tokenizer.end();
+    tokenizer.sink.0.take()
 }
 
 /// Whether an address runs script once browsers have ignored the
@@ -870,6 +840,13 @@ mod tests {
                 Some(Scripting::ScriptUrl),
             ),
             ("![图](vbscript:msgbox)", Some(Scripting::ScriptUrl)),
+            // Where a hand-made reader would lose track of the tag.
+            ("<img alt=\">\" src=x onerror=alert(1)>", handler("onerror")),
+            ("<img src=x onerror =alert(1)>", handler("onerror")),
+            (
+                "<svg><a xlink:href=\"javascript:alert(1)\">x</a></svg>",
+                Some(Scripting::ScriptUrl),
+            ),
         ] {
             assert_eq!(scripting(body), found, "{body:?}");
         }
@@ -889,6 +866,10 @@ mod tests {
             "<p>online = yes</p>",
             "3 < 5 且 a<b",
             "<!-- 内部备注 <script> -->",
+            // A browser reads one attribute here, src="x/onerror=alert(1)".
+            "<img/src=x/onerror=alert(1)>",
+            // Not HTML to Markdown (no space between attributes): shown as text.
+            "<a href=\"x\"onclick=alert(1)>a</a>",
         ] {
             assert_eq!(scripting(body), None, "{body:?}");
         }

@@ -42,17 +42,50 @@ impl TextError {
     }
 }
 
-/// Characters that render as nothing or reorder the text around them.
+/// Characters that draw nothing or reorder the text around them, by the
+/// Unicode Character Database: controls, format characters (bidi marks and
+/// overrides, zero-width joiners, tag characters) and every
+/// Default_Ignorable_Code_Point (Hangul fillers, the combining grapheme
+/// joiner, the Mongolian vowel separator …), plus the braille blank, which
+/// Unicode counts as a symbol but which every font draws as nothing.
+///
+/// Not included: the variation selectors U+FE00–U+FE0F, which choose how
+/// the character before them is drawn (❤️ is ❤ and U+FE0F); alone they draw
+/// nothing, which [`has_visible`] catches.
 pub fn is_invisible(c: char) -> bool {
-    c.is_control()
-        || matches!(c,
-            '\u{200B}'..='\u{200F}'   // zero-width space/joiners, LRM/RLM
-            | '\u{202A}'..='\u{202E}' // bidi embeddings and overrides
-            | '\u{2060}'..='\u{2064}' // word joiner, invisible operators
-            | '\u{2066}'..='\u{2069}' // bidi isolates
-            | '\u{FEFF}'              // byte-order mark
-            | '\u{00AD}' // soft hyphen
-        )
+    use icu_properties::props::{DefaultIgnorableCodePoint, GeneralCategory};
+    use icu_properties::{CodePointMapData, CodePointSetData};
+    if c.is_control() || c == '\u{2800}' {
+        return true;
+    }
+    if is_variation_selector(c) {
+        return false;
+    }
+    CodePointSetData::new::<DefaultIgnorableCodePoint>().contains(c)
+        || CodePointMapData::<GeneralCategory>::new().get(c) == GeneralCategory::Format
+}
+
+fn is_variation_selector(c: char) -> bool {
+    matches!(c, '\u{FE00}'..='\u{FE0F}')
+}
+
+/// Whether `text` has something a reader sees: a character that is not
+/// space, not invisible, and not only a mark on something else.
+pub fn has_visible(text: &str) -> bool {
+    use icu_properties::props::GeneralCategory;
+    use icu_properties::CodePointMapData;
+    let categories = CodePointMapData::<GeneralCategory>::new();
+    text.chars().any(|c| {
+        !c.is_whitespace()
+            && !is_invisible(c)
+            && !is_variation_selector(c)
+            && !matches!(
+                categories.get(c),
+                GeneralCategory::NonspacingMark
+                    | GeneralCategory::EnclosingMark
+                    | GeneralCategory::SpacingMark
+            )
+    })
 }
 
 /// One line of text: normalised, trimmed, visible, between `min` and `max` characters.
@@ -82,6 +115,10 @@ fn checked_line(text: &str, min: usize, max: usize) -> Result<String, TextError>
         return Err(TextError::Empty);
     }
     if text.chars().any(is_invisible) {
+        return Err(TextError::InvisibleCharacters);
+    }
+    // Marks or variation selectors alone: a name that looks blank.
+    if !has_visible(text) {
         return Err(TextError::InvisibleCharacters);
     }
     let len = text.chars().count();
@@ -180,6 +217,41 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn refuses_what_unicode_says_draws_nothing() {
+        for blank in [
+            "\u{3164}",               // Hangul filler: a "blank" nickname
+            "\u{115F}\u{1160}",       // Hangul choseong/jungseong fillers
+            "\u{FFA0}",               // half-width Hangul filler
+            "\u{2800}",               // braille blank
+            "老\u{180E}张",           // Mongolian vowel separator
+            "老\u{034F}张",           // combining grapheme joiner
+            "老张\u{E0041}\u{E0042}", // tag characters smuggling "AB"
+            "\u{FE0F}",               // a variation selector alone
+            "\u{0301}\u{0301}",       // marks on nothing
+            "\u{061C}x",              // Arabic letter mark
+        ] {
+            assert_eq!(
+                clean_line(blank, 1, 20),
+                Err(TextError::InvisibleCharacters),
+                "{blank:?}"
+            );
+            assert!(DisplayName::parse(blank).is_err(), "{blank:?}");
+        }
+    }
+
+    #[test]
+    fn keeps_emoji_presentation_and_accents() {
+        assert_eq!(
+            DisplayName::parse("小明❤\u{FE0F}").unwrap().as_str(),
+            "小明❤\u{FE0F}"
+        );
+        assert_eq!(clean_prose_line("Café", 1, 10).unwrap(), "Café");
+        assert_eq!(clean_line("e\u{0301}", 1, 10).unwrap(), "é");
+        assert!(has_visible("Ａ"));
+        assert!(!has_visible(" \u{3000}\u{200B}"));
     }
 
     #[test]
