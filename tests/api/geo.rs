@@ -624,3 +624,141 @@ async fn staff_set_an_estate_place_on_its_page() {
         .is_none());
     assert_eq!(app.audit("estate.geography").await.len(), 2);
 }
+
+/// The map in a real browser: clicks on it add corners to the outline (the
+/// ring kept closed), the last one can be undone, and the form saves them.
+#[tokio::test]
+async fn an_admin_clicks_an_outline_onto_the_map_and_saves_it() {
+    use fantoccini::actions::{InputSource, MouseActions, PointerAction, MOUSE_BUTTON_LEFT};
+    use fantoccini::Locator;
+
+    let app = spawn_app().await;
+    let sunny = app.seed_place().await;
+    let centre = LatLon::new(39.902, 116.392).unwrap();
+    app.state
+        .store
+        .set_estate_geography(
+            &system(),
+            sunny.estate.id,
+            Some(&EstateGeography {
+                location: centre,
+                outline: None,
+                geocode: None,
+            }),
+        )
+        .await
+        .unwrap();
+    app.create_account(Role::Admin, None).await;
+    let (_driver, page) = crate::browser::browser().await;
+    crate::browser::log_in(&page, &app, "admin", "/console").await;
+    let path = format!("/console/estates/{}/place", sunny.estate.id);
+    page.goto(&app.url(&path)).await.unwrap();
+    let click = |x: i64, y: i64| {
+        let page = page.clone();
+        async move {
+            let map = page
+                .find(Locator::Css("svg[data-place-map]"))
+                .await
+                .unwrap();
+            // The whole map in view: offsets count from its visible middle.
+            page.execute(
+                "arguments[0].scrollIntoView({block: 'center'});",
+                vec![serde_json::to_value(&map).unwrap()],
+            )
+            .await
+            .unwrap();
+            let mouse = MouseActions::new("mouse".into())
+                .then(PointerAction::MoveToElement {
+                    element: map,
+                    duration: None,
+                    x,
+                    y,
+                })
+                .then(PointerAction::Down {
+                    button: MOUSE_BUTTON_LEFT,
+                })
+                .then(PointerAction::Up {
+                    button: MOUSE_BUTTON_LEFT,
+                });
+            page.perform_actions(mouse).await.unwrap();
+        }
+    };
+    let outline_lines = || {
+        let page = page.clone();
+        async move {
+            let value = page
+                .execute("return document.getElementById('outline').value;", vec![])
+                .await
+                .unwrap();
+            value
+                .as_str()
+                .unwrap()
+                .lines()
+                .map(|l| LatLon::parse(l).unwrap())
+                .collect::<Vec<_>>()
+        }
+    };
+    // North-west, north-east, then south of the middle.
+    click(-100, -80).await;
+    click(100, -80).await;
+    assert_eq!(outline_lines().await.len(), 2, "open until three corners");
+    click(0, 80).await;
+    let ring = outline_lines().await;
+    assert_eq!(ring.len(), 4, "{ring:?}");
+    assert_eq!(ring[0], ring[3], "closed");
+    assert!(
+        ring[0].lat() > centre.lat() && ring[0].lon() < centre.lon(),
+        "{ring:?}"
+    );
+    assert!(
+        ring[1].lat() > centre.lat() && ring[1].lon() > centre.lon(),
+        "{ring:?}"
+    );
+    assert!(ring[2].lat() < centre.lat(), "{ring:?}");
+    let drawn = page
+        .execute(
+            "return document.getElementById('place-draft').getAttribute('points');",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(drawn.as_str().unwrap().split(' ').count(), 4, "{drawn}");
+
+    // Undo takes the last corner back (and opens the ring); a click adds it again.
+    page.find(Locator::Css("[data-place-undo]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert_eq!(outline_lines().await, ring[..2]);
+    click(0, 80).await;
+    assert_eq!(outline_lines().await, ring);
+
+    page.find(Locator::Css("button[name=action][value=save]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    page.wait()
+        .for_element(Locator::Css("svg[data-place-map] polygon.place-outline"))
+        .await
+        .unwrap();
+    let place = app
+        .state
+        .store
+        .estate_geography(sunny.estate.id)
+        .await
+        .unwrap()
+        .unwrap();
+    let outline = place.outline.expect("the outline was saved");
+    assert_eq!(outline.points(), ring);
+    assert!(outline.contains(&centre));
+    assert_eq!(place.location, centre, "the location typed stays");
+    let refused = crate::browser::csp_violations(&page).await;
+    assert!(refused.is_empty(), "{refused:?}");
+    let violations = crate::browser::axe_violations(&page).await;
+    assert!(violations.is_empty(), "{violations:#?}");
+    page.close().await.unwrap();
+}
