@@ -363,6 +363,29 @@ async fn listings_carry_the_point_or_the_estate_location_and_nothing_personal() 
         "{xml}"
     );
     assert!(!xml.contains("张三"));
+
+    // Other methods: 405, saying which there are, in GeoReport's shape.
+    let put = client()
+        .put(app.url("/open311/v2/requests.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.headers()["allow"], "GET, POST");
+    refusal(put, 405).await;
+    let delete = client()
+        .delete(app.url(&format!("/open311/v2/requests/{}.json", by_point.number)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(delete.headers()["allow"], "GET");
+    refusal(delete, 405).await;
+    // A number that cannot be one is not looked for.
+    let odd = client()
+        .get(app.url("/open311/v2/requests/%00%27.json"))
+        .send()
+        .await
+        .unwrap();
+    refusal(odd, 404).await;
 }
 
 /// GeoReport v2 as a Python client reads it: the PyPI `georeport` package
