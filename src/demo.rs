@@ -227,6 +227,7 @@ async fn seed_records(store: &dyn Store, resident: &Account) -> anyhow::Result<(
             reporter_id: Some(resident.id),
             tracking_hash: tokens::fingerprint(&tokens::random_token()),
             filed_year: (now - Duration::minutes(minutes_ago)).year(),
+            point: None,
         };
     store
         .create_record(

@@ -17,6 +17,16 @@ pub struct Settings {
     pub time_zone: chrono_tz::Tz,
     pub live: LiveSettings,
     pub node: NodeSettings,
+    pub geography: GeographySettings,
+}
+
+/// Where places are matched to estates.
+#[derive(Debug, Clone, Deserialize)]
+pub struct GeographySettings {
+    /// An Open311 request filed by coordinates outside every estate's
+    /// outline goes to the nearest estate whose location is at most this
+    /// many metres away; farther, it is refused.
+    pub open311_within_m: f64,
 }
 
 /// This node among several sharing one database and media directory.
@@ -283,7 +293,8 @@ impl Settings {
             .set_default("live.part_hold_back_millis", 1500)?
             .set_default("live.low_latency", true)?
             .set_default("node.name", "")?
-            .set_default("node.internal_url", "")?;
+            .set_default("node.internal_url", "")?
+            .set_default("geography.open311_within_m", 300.0)?;
         builder = match file {
             Some(path) => builder.add_source(config::File::from(path).required(true)),
             None => builder.add_source(config::File::with_name("pavilion").required(false)),
@@ -316,6 +327,7 @@ mod tests {
         assert_eq!(settings.time_zone, chrono_tz::Asia::Shanghai);
         assert!(settings.server.trusted_proxies.is_empty());
         assert_eq!(settings.node.name, "");
+        assert_eq!(settings.geography.open311_within_m, 300.0);
         let resolved = NodeSettings {
             name: settings.node.name_or_default(8080),
             ..settings.node.clone()

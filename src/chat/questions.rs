@@ -274,6 +274,7 @@ impl Chat {
             description: comment.body.clone(),
             location: String::new(),
             source: RecordSource::LiveQuestion,
+            point: None,
         };
         // One at a time per broadcast, so that two people clicking at once
         // do not file two records for one question.

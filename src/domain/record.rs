@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::geo::LatLon;
 use super::ids::{AccountId, BuildingId, CommunityId, EstateId, RecordId};
 use super::personal_data::mask_personal_data;
 
@@ -324,6 +325,9 @@ pub struct Record {
     /// Derived from the events: how many there are (the version for concurrent edits).
     pub version: i64,
     pub assignee: Option<String>,
+    /// Where it was reported, if its filer gave coordinates (Open311).
+    #[serde(skip)]
+    pub point: Option<LatLon>,
 }
 
 impl Record {
@@ -376,6 +380,8 @@ pub struct NewRecord {
     pub tracking_hash: String,
     /// The local calendar year that goes into the record number.
     pub filed_year: i32,
+    /// Where it was reported, if its filer gave coordinates.
+    pub point: Option<LatLon>,
 }
 
 /// A change to append to a record's history.
@@ -414,6 +420,9 @@ pub struct PublicRecord {
     /// The last change of any kind (also one not shown).
     pub updated_at: DateTime<Utc>,
     pub steps: Vec<PublicStep>,
+    /// Where it was reported: only for Open311 filings, which the standard
+    /// publishes with the point their client sent (other records have none).
+    pub point: Option<LatLon>,
 }
 
 /// One public step of a record: a change of state, a published staff reply, or both.
@@ -457,6 +466,9 @@ impl PublicRecord {
             created_at: record.created_at,
             updated_at: events.last().map_or(record.created_at, |e| e.at),
             steps,
+            point: record
+                .point
+                .filter(|_| record.source == RecordSource::Open311),
         }
     }
 
@@ -552,6 +564,7 @@ mod tests {
             state: S::Accepted,
             version: 4,
             assignee: None,
+            point: None,
         }
     }
 

@@ -20,6 +20,9 @@ pub enum Permission {
     UseConsole,
     /// Communities, estates, buildings and units.
     ManageDirectory,
+    /// Where estates and buildings are: locations and outlines (Open311
+    /// filing by coordinates and alert areas match against them).
+    PlaceEstates,
     /// Issue, print and revoke household registration codes.
     ManageRegistrationCodes,
     /// Create accounts and change roles.
@@ -83,7 +86,8 @@ impl Role {
         use Permission::*;
         match permission {
             UseConsole => self.is_staff(),
-            ManageDirectory | ManageAccounts | ReadAuditLog => self == Role::Admin,
+            // Whoever keeps the directory also says where its places are.
+            ManageDirectory | PlaceEstates | ManageAccounts | ReadAuditLog => self == Role::Admin,
             // Codes are printed and handed out by the property office.
             ManageRegistrationCodes => matches!(self, Role::Admin | Role::Staff),
             ReadRecords => self.is_staff(),
@@ -122,6 +126,17 @@ mod tests {
         assert!(!Role::Resident.can(Permission::ManageRegistrationCodes));
         assert!(Role::Observer.can(Permission::UseConsole));
         assert!(!Role::Observer.can(Permission::ManageDirectory));
+    }
+
+    #[test]
+    fn places_are_set_by_those_who_keep_the_directory() {
+        for role in Role::ALL {
+            assert_eq!(
+                role.can(Permission::PlaceEstates),
+                role.can(Permission::ManageDirectory),
+                "{role:?}"
+            );
+        }
     }
 
     #[test]

@@ -451,6 +451,7 @@ mod tests {
             state: RecordState::Submitted,
             version: 1,
             assignee: None,
+            point: None,
         }
     }
 

@@ -87,6 +87,8 @@ pub struct Filing {
     pub description: String,
     pub location: String,
     pub source: RecordSource,
+    /// Where it was reported, if the filer gave coordinates (Open311).
+    pub point: Option<crate::domain::geo::LatLon>,
 }
 
 /// A change someone asks for.
@@ -190,6 +192,7 @@ impl Records {
             reporter_id: reporter.map(|a| a.id),
             tracking_hash: tokens::fingerprint(&token),
             filed_year: now.with_timezone(&self.time_zone).year(),
+            point: filing.point,
         };
         Ok((new, token))
     }

@@ -35,10 +35,14 @@ use super::AppState;
         kiosk::events,
         kiosk::heartbeat,
         kiosk::plays,
+        super::open311::doc_list_requests,
+        super::open311::doc_one_request,
+        super::open311::doc_file_request,
     ),
-    components(schemas(observability::Health, Account, Role, Community, Estate, Building, DirectoryCommunity, DirectoryEstate, ApiError, BroadcastSummary, BroadcastState, crate::web::public::live_chat::PostBody, crate::web::public::live_chat::VoteBody, kiosk::KioskFailure, kiosk::PairingPoll)),
+    components(schemas(observability::Health, Account, Role, Community, Estate, Building, DirectoryCommunity, DirectoryEstate, ApiError, BroadcastSummary, BroadcastState, crate::web::public::live_chat::PostBody, crate::web::public::live_chat::VoteBody, kiosk::KioskFailure, kiosk::PairingPoll, super::open311::ServiceRequestDoc, super::open311::NewRequest, super::open311::CreatedDoc, super::open311::ErrorDoc)),
     tags(
         (name = "system"), (name = "accounts"), (name = "directory"), (name = "live"),
+        (name = "open311", description = "Open311 GeoReport v2 (also in XML, at the same paths with `.xml`). Errors are GeoReport's: a list of `{code, description}`."),
         (name = "screens", description = "The lobby-screen protocol: pair once, then fetch the playlist (with `If-None-Match`), follow the push stream, and report heartbeats and plays. kiosk/README.md tells the whole story."),
     ),
     modifiers(&Security)

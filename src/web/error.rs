@@ -193,7 +193,10 @@ pub fn render_error_page<B: MessageBody>(
             new.append_header((name.clone(), value.clone()));
         }
     }
-    let new = if super::api::speaks_json(path) {
+    let new = if path.starts_with("/open311/") {
+        // GeoReport's own error shape, as the handlers answer.
+        new.json(serde_json::json!([{ "code": status.as_u16(), "description": message }]))
+    } else if super::api::speaks_json(path) {
         new.json(serde_json::json!({ "error": key, "message": message }))
     } else {
         new.content_type("text/html; charset=utf-8")

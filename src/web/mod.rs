@@ -14,6 +14,7 @@ pub mod layout;
 pub mod multipart;
 pub mod observability;
 pub mod open311;
+pub mod open311_place;
 pub mod public;
 pub mod record_photos;
 pub mod record_view;

@@ -10,27 +10,75 @@ use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use serde::Deserialize;
 
 use crate::accounts::tokens;
+use crate::domain::geo::LatLon;
 use crate::domain::record::{PublicRecord, Record, RecordEvent, RecordSource, RecordState};
 use crate::domain::scope::Place;
-use crate::domain::{Actor, BuildingId, EstateId, RecordId};
+use crate::domain::text::clean_line;
+use crate::domain::{Actor, BuildingId, Estate, EstateId, RecordId};
 use crate::feedback::records::{Filing, RecordError};
 use crate::feedback::sla::SlaPhase;
 use crate::feedback::{category_class, CATEGORIES};
 use crate::i18n::Lang;
 use crate::store::RecordFilter;
 
+use super::open311_place::{self, Asked, PlaceError};
 use super::record_view::public_title;
 use super::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/open311/v2/discovery.json").get(discovery))
-        .service(web::resource("/open311/v2/services/{file}").get(service_definition))
-        .service(web::resource("/open311/v2/requests/{file}").get(one_request))
-        .service(
-            web::resource("/open311/v2/{file}")
-                .get(list)
-                .post(file_request),
-        );
+    let other = || web::to(method_not_allowed);
+    cfg.service(
+        web::resource("/open311/v2/discovery.json")
+            .get(discovery)
+            .default_service(other()),
+    )
+    .service(
+        web::resource("/open311/v2/services/{file}")
+            .get(service_definition)
+            .default_service(other()),
+    )
+    .service(
+        web::resource("/open311/v2/requests/{file}")
+            .get(one_request)
+            .default_service(other()),
+    )
+    .service(
+        web::resource("/open311/v2/{file}")
+            .get(list)
+            .post(file_request)
+            .default_service(other()),
+    );
+}
+
+/// What each resource answers: only `requests.*` takes a POST.
+fn allowed(path: &str) -> &'static str {
+    if path.starts_with("/open311/v2/requests.") {
+        "GET, POST"
+    } else {
+        "GET"
+    }
+}
+
+fn format_of(path: &str) -> Format {
+    if path.ends_with(".xml") {
+        Format::Xml
+    } else {
+        Format::Json
+    }
+}
+
+/// A method a resource does not answer: 405, saying which it does.
+async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
+    let mut response = error(
+        format_of(req.path()),
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method not allowed",
+    );
+    response.headers_mut().insert(
+        actix_web::http::header::ALLOW,
+        actix_web::http::header::HeaderValue::from_static(allowed(req.path())),
+    );
+    response
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -212,13 +260,25 @@ async fn service_definition(file: web::Path<String>) -> HttpResponse {
     }
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Record numbers, comma-separated (`XF-2026-000123`); the other filters are then ignored.
     service_request_id: Option<String>,
+    /// Only this service (see `services.json`).
     service_code: Option<String>,
+    /// Filed at or after (W3C date-time or date); without dates, the last 90 days.
     start_date: Option<String>,
+    /// Filed at or before (W3C date-time or date).
     end_date: Option<String>,
+    /// `open` or `closed`.
     status: Option<String>,
+}
+
+/// Whether `s` could be a record's number (`XF-2026-000123`): anything
+/// else is not looked up at all.
+fn looks_like_a_number(s: &str) -> bool {
+    (1..=40).contains(&s.len()) && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
 }
 
 /// W3C date-times ("2026-11-21T10:00:00+08:00") or plain dates.
@@ -248,6 +308,8 @@ struct Listing {
     places: HashMap<(EstateId, Option<BuildingId>), String>,
     /// When the current promise runs out, for records whose clock runs.
     deadlines: HashMap<RecordId, DateTime<Utc>>,
+    /// Each estate's location, for records filed without a point.
+    locations: HashMap<EstateId, LatLon>,
 }
 
 impl Listing {
@@ -295,10 +357,18 @@ impl Listing {
                 _ => None,
             })
             .collect();
+        let locations = state
+            .store
+            .estate_geographies()
+            .await?
+            .into_iter()
+            .map(|(estate, _, place)| (estate, place.location))
+            .collect();
         Ok(Listing {
             events,
             places,
             deadlines,
+            locations,
         })
     }
 
@@ -311,6 +381,11 @@ impl Listing {
             .get(&(record.estate_id, record.building_id))
             .cloned()
             .unwrap_or_default();
+        // The point the request was filed at, else its estate's location:
+        // never anything finer than the estate (a unit, a person's home).
+        let point = record
+            .point
+            .or_else(|| self.locations.get(&record.estate_id).copied());
         let expected = self
             .deadlines
             .get(&record.id)
@@ -335,8 +410,8 @@ impl Listing {
             ("expected_datetime", expected),
             ("address", text(address)),
             ("address_id", text(record.estate_id.to_string())),
-            ("lat", NONE),
-            ("long", NONE),
+            ("lat", point.map_or(NONE, |p| serde_json::json!(p.lat()))),
+            ("long", point.map_or(NONE, |p| serde_json::json!(p.lon()))),
             ("media_url", NONE),
         ]
     }
@@ -366,8 +441,12 @@ async fn list_requests(
         filter.numbers = ids
             .split(',')
             .map(|s| s.trim().to_owned())
-            .filter(|s| !s.is_empty())
+            .filter(|s| looks_like_a_number(s))
             .collect();
+        if filter.numbers.is_empty() && !ids.trim().is_empty() {
+            // Nothing that could be a record's number: nothing matches.
+            return respond(format, StatusCode::OK, "service_requests", "request", &[]);
+        }
     }
     if let Some(code) = query.service_code.as_deref().filter(|c| !c.is_empty()) {
         if category_class(code).is_none() {
@@ -460,6 +539,9 @@ async fn one_request(
     let Some((number, format)) = parse_file(&file) else {
         return error(Format::Json, StatusCode::NOT_FOUND, "unknown format");
     };
+    if !looks_like_a_number(number) {
+        return error(format, StatusCode::NOT_FOUND, "no such service_request_id");
+    }
     let query = ListQuery {
         service_request_id: Some(number.to_owned()),
         ..Default::default()
@@ -478,19 +560,112 @@ async fn one_request(
     }
 }
 
-#[derive(Deserialize, Default)]
+/// A new service request, form-encoded. Its place is `address_id`, or
+/// `lat` and `long` (the estate whose outline holds the point, else the
+/// nearest estate within `geography.open311_within_m` metres), or
+/// `address_string` naming one estate or building.
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+#[schema(as = Open311NewRequest)]
 pub struct NewRequest {
+    /// Issued by an admin at `/console/api-keys`.
+    #[schema(required = true)]
     api_key: Option<String>,
+    /// See `services.json`.
+    #[schema(required = true)]
     service_code: Option<String>,
     description: Option<String>,
     /// The estate's id (see `address_id` in request listings).
     address_id: Option<String>,
-    /// Or the estate's name, exactly.
+    /// Or the estate's or building's name ("阳光花园", "阳光花园 3号楼"); with
+    /// `lat`/`long`, a building of the estate found there.
     address_string: Option<String>,
+    /// Or where it is: latitude in WGS84 decimal degrees, with `long`.
+    #[schema(value_type = Option<f64>, minimum = -90, maximum = 90)]
+    lat: Option<String>,
+    /// Longitude in WGS84 decimal degrees, with `lat`.
+    #[schema(value_type = Option<f64>, minimum = -180, maximum = 180)]
+    long: Option<String>,
+    /// Kept for staff; never shown publicly.
     first_name: Option<String>,
     last_name: Option<String>,
     phone: Option<String>,
 }
+
+/// A service request as listings show it: only its public view (no names,
+/// no phone, no description as filed) and no place finer than its estate,
+/// but the point it was filed at.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[schema(as = Open311Request)]
+pub struct ServiceRequestDoc {
+    /// The record's number.
+    pub service_request_id: String,
+    /// `open` or `closed`.
+    pub status: String,
+    /// The state in words and the latest published staff reply (masked).
+    pub status_notes: String,
+    pub service_name: String,
+    pub service_code: String,
+    /// The public title (masked), or one made from the service and the place.
+    pub description: String,
+    pub agency_responsible: Option<String>,
+    pub service_notice: Option<String>,
+    pub requested_datetime: String,
+    pub updated_datetime: String,
+    /// When the record's current promise runs out (the 5431 rule).
+    pub expected_datetime: Option<String>,
+    /// The estate's name, and the building's if any.
+    pub address: String,
+    /// The estate's id.
+    pub address_id: String,
+    /// Where it was filed, else its estate's location (WGS84); null when neither is known.
+    pub lat: Option<f64>,
+    pub long: Option<f64>,
+    pub media_url: Option<String>,
+}
+
+/// A filed request's number.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[schema(as = Open311Created)]
+pub struct CreatedDoc {
+    pub service_request_id: String,
+    pub service_notice: Option<String>,
+    pub account_id: Option<String>,
+}
+
+/// GeoReport's error: the HTTP status and what was wrong.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[schema(as = Open311Error)]
+pub struct ErrorDoc {
+    pub code: u16,
+    pub description: String,
+}
+
+/// Service requests, newest first (public; JSON here, XML at `requests.xml`).
+#[utoipa::path(get, path = "/open311/v2/requests.json", tag = "open311", params(ListQuery),
+    responses(
+        (status = 200, description = "The requests", body = [ServiceRequestDoc]),
+        (status = 400, description = "A filter is malformed", body = [ErrorDoc]),
+    ))]
+pub fn doc_list_requests() {}
+
+/// One service request by its number.
+#[utoipa::path(get, path = "/open311/v2/requests/{service_request_id}.json", tag = "open311",
+    params(("service_request_id" = String, Path, description = "The record's number, e.g. XF-2026-000123")),
+    responses(
+        (status = 200, description = "The request, alone in a list", body = [ServiceRequestDoc]),
+        (status = 404, description = "No such request", body = [ErrorDoc]),
+    ))]
+pub fn doc_one_request() {}
+
+/// Files a service request (needs an API key).
+#[utoipa::path(post, path = "/open311/v2/requests.json", tag = "open311",
+    request_body(content = NewRequest, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 201, description = "Filed", body = [CreatedDoc]),
+        (status = 400, description = "A field is missing or wrong, or the place is unknown or ambiguous", body = [ErrorDoc]),
+        (status = 403, description = "No valid api_key, or the key may not file into that estate", body = [ErrorDoc]),
+    ))]
+pub fn doc_file_request() {}
 
 async fn file_request(
     state: web::Data<AppState>,
@@ -500,11 +675,16 @@ async fn file_request(
     let format = match parse_file(&file) {
         Some(("requests", format)) => format,
         Some((_, format)) => {
-            return error(
+            let mut response = error(
                 format,
                 StatusCode::METHOD_NOT_ALLOWED,
                 "only requests can be posted",
-            )
+            );
+            response.headers_mut().insert(
+                actix_web::http::header::ALLOW,
+                actix_web::http::header::HeaderValue::from_static("GET"),
+            );
+            return response;
         }
         None => {
             return error(
@@ -547,25 +727,25 @@ async fn file_request(
             "service_code is missing or unknown",
         );
     };
-    let estate = match (form.address_id.as_deref(), form.address_string.as_deref()) {
-        (Some(id), _) if !id.is_empty() => match id.parse::<i64>() {
-            Ok(id) => state.store.estate(EstateId(id)).await.ok(),
-            Err(_) => None,
-        },
-        (_, Some(name)) if !name.is_empty() => find_estate_by_name(&state, name).await,
-        _ => None,
+    let scope = key.scope();
+    let asked = Asked {
+        address_id: form.address_id.as_deref(),
+        address_string: form.address_string.as_deref(),
+        lat: form.lat.as_deref(),
+        long: form.long.as_deref(),
     };
-    let Some(estate) = estate else {
-        return error(
-            format,
-            StatusCode::BAD_REQUEST,
-            "address_id or address_string must name an estate",
-        );
+    let reach = move |e: &Estate| scope.reaches(Place::estate(e.community_id, e.id));
+    let within_m = state.settings.geography.open311_within_m;
+    let found = match open311_place::find(state.store.as_ref(), &asked, within_m, &reach).await {
+        Ok(found) => found,
+        Err(PlaceError::Store(e)) => {
+            tracing::error!(error = %e, "open311 place lookup failed");
+            return error(format, StatusCode::INTERNAL_SERVER_ERROR, "internal error");
+        }
+        Err(e) => return error(format, StatusCode::BAD_REQUEST, &e.to_string()),
     };
-    if !key
-        .scope()
-        .reaches(Place::estate(estate.community_id, estate.id))
-    {
+    let estate = &found.estate;
+    if !reach(estate) {
         tracing::warn!(key = key.id, estate = %estate.id, "open311 post outside its key's community");
         return error(
             format,
@@ -573,6 +753,13 @@ async fn file_request(
             "this api_key may not file into that estate's community",
         );
     }
+    // What the client called the place, for staff (never shown publicly).
+    let location = form
+        .address_string
+        .as_deref()
+        .map(|a| a.chars().take(80).collect::<String>())
+        .and_then(|a| clean_line(&a, 1, 80).ok())
+        .unwrap_or_default();
     let description = form.description.unwrap_or_default();
     let caller = [form.first_name, form.last_name]
         .into_iter()
@@ -598,7 +785,7 @@ async fn file_request(
         .collect();
     let filing = Filing {
         estate_id: estate.id,
-        building_id: None,
+        building_id: found.building,
         category: code.to_owned(),
         class: category_class(code).expect("checked above"),
         title,
@@ -606,8 +793,9 @@ async fn file_request(
         // one tells its user so (the README says it too). Masked when shown.
         title_public: true,
         description: full,
-        location: String::new(),
+        location,
         source: RecordSource::Open311,
+        point: found.point,
     };
     let actor = Actor {
         id: None,
@@ -636,20 +824,4 @@ async fn file_request(
             error(format, StatusCode::INTERNAL_SERVER_ERROR, "internal error")
         }
     }
-}
-
-async fn find_estate_by_name(state: &AppState, name: &str) -> Option<crate::domain::Estate> {
-    for community in state.store.list_communities().await.ok()? {
-        if let Some(estate) = state
-            .store
-            .list_estates(community.id)
-            .await
-            .ok()?
-            .into_iter()
-            .find(|e| e.name == name.trim())
-        {
-            return Some(estate);
-        }
-    }
-    None
 }

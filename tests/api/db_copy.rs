@@ -295,6 +295,44 @@ async fn lived_in_app() -> LivedIn {
         )
         .await
         .unwrap();
+    // An Open311 request filed at a point, and the estate's place.
+    let outline = pavilion::domain::geo::Outline::parse(
+        "39.900000,116.390000\n39.904000,116.390000\n39.904000,116.394000\n39.900000,116.390000",
+    )
+    .unwrap();
+    store
+        .set_estate_geography(
+            &actor_of(&admin),
+            estate.id,
+            Some(&pavilion::domain::geo::EstateGeography {
+                location: outline.centre(),
+                outline: Some(outline),
+                geocode: Some("110101".into()),
+            }),
+        )
+        .await
+        .unwrap();
+    store
+        .set_building_location(
+            &actor_of(&admin),
+            building.id,
+            pavilion::domain::geo::LatLon::new(39.9025, 116.3915).ok(),
+        )
+        .await
+        .unwrap();
+    let key = app
+        .issue_open311_key(&login(&app, "admin").await, "城市服务")
+        .await;
+    let filed = app
+        .open311_post(&[
+            ("api_key", key.as_str()),
+            ("service_code", "repairs"),
+            ("description", "东门路灯不亮"),
+            ("lat", "39.9021"),
+            ("long", "116.3915"),
+        ])
+        .await;
+    assert_eq!(filed.status(), 201, "filed by its point");
     // A session, through the login form.
     let browser = crate::helpers::client();
     let response = app
@@ -553,6 +591,8 @@ async fn a_lived_in_community_is_copied_whole_and_a_second_copy_is_refused() {
         "audit_log",
         "sessions",
         "chat_sanctions",
+        "estate_geography",
+        "building_locations",
     ] {
         assert!(!source[table].is_empty(), "the seed left {table} empty");
     }
@@ -569,6 +609,16 @@ async fn a_lived_in_community_is_copied_whole_and_a_second_copy_is_refused() {
             .await
             .unwrap();
     assert_eq!(private_photos, 1);
+    let at_points: Vec<(i64, i64)> =
+        sqlx::query_as("SELECT lat_e6, lon_e6 FROM records WHERE lat_e6 IS NOT NULL")
+            .fetch_all(&mut target_db)
+            .await
+            .unwrap();
+    assert_eq!(
+        at_points,
+        [(39_902_100, 116_391_500)],
+        "the point a request was filed at"
+    );
 
     let (counts, total) = reported_counts(&printed);
     assert_eq!(

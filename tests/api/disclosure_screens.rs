@@ -43,6 +43,7 @@ pub(crate) async fn seed(
             reporter_id: None,
             tracking_hash: format!("{category}-{estate}-{}-{i}", at.timestamp()),
             filed_year: 2026,
+            point: None,
         };
         let mut record: Record = store.create_record(&system(), &new, filed).await.unwrap();
         for &(minutes, to, rating) in steps {

@@ -20,6 +20,7 @@ fn filing(place: &Place, category: &str, title: &str) -> Filing {
         description: "请尽快处理".into(),
         location: String::new(),
         source: RecordSource::Phone,
+        point: None,
     }
 }
 

@@ -528,6 +528,27 @@ impl TestApp {
             .unwrap()
     }
 
+    /// An Open311 API key issued through the console by `issuer` (signed in
+    /// as an admin); the page shows it once.
+    pub async fn issue_open311_key(&self, issuer: &reqwest::Client, name: &str) -> String {
+        let response = self
+            .post_form(issuer, "/console/api-keys", &[("name", name)])
+            .await;
+        assert_eq!(response.status(), 200, "the key is issued");
+        let page = response.text().await.unwrap();
+        text_of(&page, "code.reg-code").expect("the new key is shown")
+    }
+
+    /// POSTs an Open311 request, form-encoded as GeoReport clients send it.
+    pub async fn open311_post(&self, fields: &[(&str, &str)]) -> reqwest::Response {
+        client()
+            .post(self.url("/open311/v2/requests.json"))
+            .form(fields)
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub async fn audit(&self, action: &str) -> Vec<AuditEntry> {
         self.state
             .store

@@ -20,6 +20,7 @@ mod disclosure_screens;
 mod district;
 mod enhanced_rtmp;
 mod escalation;
+mod geo;
 mod gstreamer;
 mod helpers;
 mod i18n;

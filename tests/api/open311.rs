@@ -27,12 +27,7 @@ fn xml_items(body: &str, item: &str) -> Vec<std::collections::HashMap<String, St
 async fn issue_key(app: &TestApp) -> String {
     app.create_account(Role::Admin, None).await;
     let admin = app.login("admin").await;
-    let response = app
-        .post_form(&admin, "/console/api-keys", &[("name", "市民热线平台")])
-        .await;
-    assert_eq!(response.status(), 200);
-    let page = response.text().await.unwrap();
-    text_of(&page, "code.reg-code").expect("the new key is shown")
+    app.issue_open311_key(&admin, "市民热线平台").await
 }
 
 #[tokio::test]

@@ -21,6 +21,7 @@ fn filing(place: &Place, class: RecordClass, title: &str) -> Filing {
         description: "请尽快处理".into(),
         location: String::new(),
         source: RecordSource::Phone,
+        point: None,
     }
 }
 

@@ -18,6 +18,7 @@ fn filing(place: &Place) -> Filing {
         description: "从早上开始电梯就不动了，\n老人上下楼很困难。".into(),
         location: "3号楼2单元".into(),
         source: RecordSource::Web,
+        point: None,
     }
 }
 

@@ -19,6 +19,7 @@ async fn every_console_route_checks_the_role_on_the_server() {
         description: "3号楼2楼楼道灯不亮".into(),
         location: String::new(),
         source: pavilion::domain::record::RecordSource::Phone,
+        point: None,
     };
     let (record, _) = app
         .state

@@ -101,6 +101,7 @@ async fn phone_call(
         description: "楼道灯不亮".into(),
         location: String::new(),
         source: RecordSource::Phone,
+        point: None,
         title_public: false,
     };
     let (record, _) = app

@@ -20,6 +20,7 @@ fn filing(place: &Place, category: &str, class: RecordClass) -> Filing {
         description: "3号楼2单元楼道灯不亮".into(),
         location: String::new(),
         source: RecordSource::Phone,
+        point: None,
     }
 }
 

@@ -214,6 +214,7 @@ fn new_record(estate: EstateId, tag: &str) -> NewRecord {
         reporter_id: None,
         tracking_hash: format!("tracking-{tag}"),
         filed_year: 2026,
+        point: None,
     }
 }
 

@@ -7,6 +7,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use futures_util::future::join_all;
 
 use super::on_both_backends;
+use crate::domain::geo::LatLon;
 use crate::domain::record::{NewRecord, Record, RecordClass, RecordSource, RecordState};
 use crate::domain::*;
 use crate::store::{
@@ -121,6 +122,7 @@ fn filing(estate: EstateId, tracking: &str, reporter: Option<AccountId>) -> NewR
         reporter_id: reporter,
         tracking_hash: tracking.into(),
         filed_year: 2026,
+        point: None,
     }
 }
 
@@ -170,6 +172,7 @@ where
             &admin(),
             &NewRecord {
                 filed_year: 2027,
+                point: LatLon::from_e6(39_902_000, -116_392_500),
                 ..filing(estate_a, "a-2027", None)
             },
             filed,
@@ -182,6 +185,12 @@ where
     );
     assert_eq!(b.number, "BB-2026-000001");
     assert_eq!(next_year.number, "AA-2027-000001");
+    // Where it was reported comes back to the millionth of a degree.
+    assert_eq!(
+        store.record(next_year.id).await.unwrap().point,
+        LatLon::from_e6(39_902_000, -116_392_500)
+    );
+    assert_eq!(b.point, None);
 
     let record = store.record_by_tracking("a1").await.unwrap();
     assert_eq!(record.number, "AA-2026-000002");

@@ -74,8 +74,9 @@ impl PgStore {
         .await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO records (number, community_id, estate_id, building_id, category, class, title, title_public,
-                                  description, location, source, reporter_id, tracking_hash, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id",
+                                  description, location, source, reporter_id, tracking_hash, created_at,
+                                  lat_e6, lon_e6)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING id",
         )
         .bind(record_number(&code, new.filed_year, serial))
         .bind(community_id)
@@ -91,6 +92,8 @@ impl PgStore {
         .bind(new.reporter_id.map(|a| a.0))
         .bind(&new.tracking_hash)
         .bind(ts(at))
+        .bind(new.point.map(|p| p.lat_e6()))
+        .bind(new.point.map(|p| p.lon_e6()))
         .fetch_one(&mut **tx)
         .await?;
         sqlx::query(
@@ -431,6 +434,7 @@ mod tests {
             reporter_id: None,
             tracking_hash: "t".into(),
             filed_year: 2026,
+            point: None,
         }
     }
 

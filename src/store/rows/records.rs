@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::FromRow;
 
 use super::Ts;
+use crate::domain::geo::LatLon;
 use crate::domain::record::{Record, RecordClass, RecordEvent, RecordSource, RecordState};
 use crate::domain::*;
 use crate::feedback::sla::StateChange;
@@ -28,11 +29,14 @@ pub(crate) struct RecordRow {
     state: String,
     version: i64,
     assignee: Option<String>,
+    lat_e6: Option<i64>,
+    lon_e6: Option<i64>,
 }
 
 /// A record's columns, from `records r JOIN record_heads h`.
 pub(crate) const RECORD_COLUMNS: &str = "r.id, r.number, r.community_id, r.estate_id, r.building_id, r.category, r.class,
-    r.title, r.title_public, r.description, r.location, r.source, r.reporter_id, r.created_at, h.state, h.version, h.assignee";
+    r.title, r.title_public, r.description, r.location, r.source, r.reporter_id, r.created_at, h.state, h.version, h.assignee,
+    r.lat_e6, r.lon_e6";
 
 pub(crate) fn corrupt(what: &str, value: &str) -> StoreError {
     StoreError::Corrupt(format!("{what} {value:?}"))
@@ -69,6 +73,13 @@ impl TryFrom<RecordRow> for Record {
             created_at: r.created_at.0,
             version: r.version,
             assignee: r.assignee,
+            point: match (r.lat_e6, r.lon_e6) {
+                (Some(lat), Some(lon)) => Some(
+                    LatLon::from_e6(lat, lon)
+                        .ok_or_else(|| corrupt("point", &format!("{lat},{lon}")))?,
+                ),
+                _ => None,
+            },
         })
     }
 }

@@ -58,8 +58,9 @@ impl SqliteStore {
         .await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO records (number, community_id, estate_id, building_id, category, class, title, title_public,
-                                  description, location, source, reporter_id, tracking_hash, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                                  description, location, source, reporter_id, tracking_hash, created_at,
+                                  lat_e6, lon_e6)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(record_number(&code, year, serial))
         .bind(community_id)
@@ -75,6 +76,8 @@ impl SqliteStore {
         .bind(new.reporter_id.map(|a| a.0))
         .bind(&new.tracking_hash)
         .bind(ts(at))
+        .bind(new.point.map(|p| p.lat_e6()))
+        .bind(new.point.map(|p| p.lon_e6()))
         .fetch_one(&mut **tx)
         .await?;
         sqlx::query(

@@ -273,6 +273,9 @@ async fn estate_page(
         h1 { (estate.name) }
         (flash(ctx, done))
         (form_error(problem))
+        @if staff.account.role.can(crate::domain::Permission::PlaceEstates) {
+            p { a class="button secondary" href={"/console/estates/" (id) "/place"} { (ctx.t("place.title")) } }
+        }
         h2 { (ctx.t("directory.buildings")) }
         @if buildings.is_empty() { p class="muted" { (ctx.t("directory.none_yet")) } }
         ul class="list" {

@@ -19,6 +19,7 @@ mod directory;
 mod export;
 mod media;
 mod notices;
+mod places;
 pub mod records;
 mod screens;
 mod sla;
@@ -107,6 +108,9 @@ pub fn console_routes() -> Vec<ConsoleRoute> {
             .post(directory::rename_estate),
         ConsoleRoute::at("/console/estates/{id}/buildings", ManageDirectory)
             .post(directory::create_building),
+        ConsoleRoute::at("/console/estates/{id}/place", PlaceEstates)
+            .get(places::show)
+            .post(places::save),
         ConsoleRoute::at("/console/buildings/{id}", ManageDirectory).get(directory::building),
         ConsoleRoute::at("/console/buildings/{id}/rename", ManageDirectory)
             .post(directory::rename_building),

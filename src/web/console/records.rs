@@ -763,6 +763,7 @@ pub async fn file_phone(
         description: data.description.clone(),
         location: data.location.clone(),
         source: RecordSource::Phone,
+        point: None,
     };
     match state
         .records

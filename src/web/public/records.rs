@@ -186,6 +186,7 @@ pub async fn file(
         } else {
             RecordSource::Web
         },
+        point: None,
     };
     match state
         .records
