@@ -17,6 +17,14 @@ pub struct Settings {
     pub time_zone: chrono_tz::Tz,
     pub live: LiveSettings,
     pub node: NodeSettings,
+    pub cap: CapSettings,
+}
+
+/// Emergency alerts from the authorities (CAP 1.2 feeds).
+#[derive(Debug, Clone, Deserialize)]
+pub struct CapSettings {
+    /// How often each followed feed is fetched, in seconds.
+    pub poll_seconds: u64,
 }
 
 /// This node among several sharing one database and media directory.
@@ -283,7 +291,8 @@ impl Settings {
             .set_default("live.part_hold_back_millis", 1500)?
             .set_default("live.low_latency", true)?
             .set_default("node.name", "")?
-            .set_default("node.internal_url", "")?;
+            .set_default("node.internal_url", "")?
+            .set_default("cap.poll_seconds", 60)?;
         builder = match file {
             Some(path) => builder.add_source(config::File::from(path).required(true)),
             None => builder.add_source(config::File::with_name("pavilion").required(false)),

@@ -104,7 +104,7 @@ fn draft(place: &Place, title: &str, emergency: bool, day_parts: Vec<DayPart>) -
 }
 
 /// Waits until `script` (returning a string) returns something containing `want`.
-async fn wait_for_text(
+pub(crate) async fn wait_for_text(
     page: &Client,
     script: &str,
     want: &str,
@@ -167,7 +167,7 @@ async fn plant_stale_playlist(page: &Client, stale: &str) {
 
 /// A fresh Chromium on the real kiosk page, paired the way an admin pairs a
 /// screen: the code it shows is claimed for `place`'s building.
-async fn open_paired_kiosk(
+pub(crate) async fn open_paired_kiosk(
     app: &TestApp,
     admin: &Account,
     place: &Place,
@@ -214,9 +214,9 @@ async fn open_paired_kiosk(
     (driver, page)
 }
 
-const STAGE_TEXT: &str = "return document.querySelector('#stage')?.innerText ?? ''";
+pub(crate) const STAGE_TEXT: &str = "return document.querySelector('#stage')?.innerText ?? ''";
 /// The item on screen now, without the one still fading out beneath it.
-const CURRENT_ITEM: &str =
+pub(crate) const CURRENT_ITEM: &str =
     "const items = document.querySelectorAll('#stage > .item:not(.leaving)'); \
      return items.length ? items[items.length - 1].innerText : ''";
 const OFFLINE_MARK: &str =
