@@ -633,3 +633,47 @@ async fn a_lobby_screen_shows_a_cap_alert_with_the_local_line_until_it_is_cancel
         "still in emergency mode"
     );
 }
+
+/// A feed that is one CAP document (no index), polled hourly: the first
+/// poll is at once, the next only when staff ask for it.
+#[tokio::test]
+async fn a_single_document_feed_is_polled_again_when_staff_ask() {
+    let app = spawn_app_with(|settings| settings.cap.poll_seconds = 3600).await;
+    let place = app.seed_place().await;
+    locate_estate(&app, &place).await;
+    app.create_account(Role::Admin, None).await;
+    let secretary = app
+        .add_staff(Role::Secretary, "secretary-1", Some(place.community.id))
+        .await;
+    let client = app.login(secretary.username.as_str()).await;
+    let token = crate::signage::pair_screen(&app, &place, "3号楼大堂").await;
+    let feeds = FeedServer::start().await;
+    feeds.put("/current.xml", document("alert.xml"));
+    let feed = subscribe(
+        &app,
+        &client,
+        &place,
+        "区应急局",
+        &feeds.url("/current.xml"),
+    )
+    .await;
+    wait_for_playlist(&app, &token, "the alert", |e| {
+        e.iter().any(|n| n["title"] == "暴雨橙色预警")
+    })
+    .await;
+    let made = app.state.store.cap_feed(feed).await.unwrap();
+    assert_eq!(made.created_by, secretary.id);
+    assert!(made.next_poll_at > chrono::Utc::now() + chrono::Duration::minutes(50));
+
+    // The document now holds the update: nothing happens before the hour…
+    feeds.put("/current.xml", document("update.xml"));
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let list = emergencies(&playlist(&app, &token).await);
+    assert_eq!(list[0]["title"], "暴雨橙色预警", "polled before it was due");
+    // …unless staff ask.
+    poll_now(&app, &client, &place, feed).await;
+    wait_for_playlist(&app, &token, "the update after poll now", |e| {
+        e.len() == 1 && e[0]["title"] == "暴雨红色预警"
+    })
+    .await;
+}
