@@ -197,6 +197,12 @@ impl Signage {
                     }
                 }
             }
+            // Not XML, or XML of another kind (an error page, a moved
+            // feed): the feed failed, no alert was delivered.
+            Err(e @ (CapError::Xml(_) | CapError::NotCap | CapError::TooLarge(_))) => {
+                return Err(e.to_string())
+            }
+            // A CAP alert that breaks the rules: recorded as malformed.
             Err(e) => reads.push(Err((e, bytes))),
         }
         reads.sort_by_key(|r| r.as_ref().ok().map(|a| a.sent));

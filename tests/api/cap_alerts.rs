@@ -665,6 +665,28 @@ async fn a_single_document_feed_is_polled_again_when_staff_ask() {
     assert_eq!(made.created_by, secretary.id);
     assert!(made.next_poll_at > chrono::Utc::now() + chrono::Duration::minutes(50));
 
+    // An error page where the feed was: the poll failed, no alert is recorded.
+    feeds.put(
+        "/current.xml",
+        b"<html><body>502 Bad Gateway</body></html>".to_vec(),
+    );
+    poll_now(&app, &client, &place, feed).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let outcome = app.state.store.cap_feed(feed).await.unwrap().last_outcome;
+        if outcome.as_deref().is_some_and(|o| o.starts_with("error:")) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{outcome:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(alerts(&app, &place).await.len(), 1);
+    let page = app.text(&client, &feeds_path(&place)).await;
+    assert!(
+        page.contains("读取失败"),
+        "the console shows the failed poll"
+    );
+
     // The document now holds the update: nothing happens before the hour…
     feeds.put("/current.xml", document("update.xml"));
     tokio::time::sleep(Duration::from_secs(6)).await;
