@@ -18,6 +18,7 @@ pub struct Settings {
     pub live: LiveSettings,
     pub node: NodeSettings,
     pub geography: GeographySettings,
+    pub cap: CapSettings,
 }
 
 /// Where places are matched to estates.
@@ -27,6 +28,13 @@ pub struct GeographySettings {
     /// outline goes to the nearest estate whose location is at most this
     /// many metres away; farther, it is refused.
     pub open311_within_m: f64,
+}
+
+/// Emergency alerts from the authorities (CAP 1.2 feeds).
+#[derive(Debug, Clone, Deserialize)]
+pub struct CapSettings {
+    /// How often each followed feed is fetched, in seconds.
+    pub poll_seconds: u64,
 }
 
 /// This node among several sharing one database and media directory.
@@ -294,7 +302,8 @@ impl Settings {
             .set_default("live.low_latency", true)?
             .set_default("node.name", "")?
             .set_default("node.internal_url", "")?
-            .set_default("geography.open311_within_m", 300.0)?;
+            .set_default("geography.open311_within_m", 300.0)?
+            .set_default("cap.poll_seconds", 60)?;
         builder = match file {
             Some(path) => builder.add_source(config::File::from(path).required(true)),
             None => builder.add_source(config::File::with_name("pavilion").required(false)),

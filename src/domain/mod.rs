@@ -4,6 +4,7 @@
 pub mod account;
 pub mod audit;
 pub mod broadcast;
+pub mod cap;
 pub mod chat;
 pub mod directory;
 pub mod geo;

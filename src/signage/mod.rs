@@ -1,6 +1,7 @@
 //! Lobby notice boards: notices and their approval, the playlist each screen
 //! resolves to, uploaded pictures and videos, and the screens themselves.
 
+pub mod cap;
 pub mod figures;
 pub mod library;
 pub mod markdown;

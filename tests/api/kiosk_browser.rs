@@ -104,7 +104,7 @@ fn draft(place: &Place, title: &str, emergency: bool, day_parts: Vec<DayPart>) -
 }
 
 /// Waits until `script` (returning a string) returns something containing `want`.
-async fn wait_for_text(
+pub(crate) async fn wait_for_text(
     page: &Client,
     script: &str,
     want: &str,
@@ -214,9 +214,9 @@ pub(crate) async fn open_paired_kiosk(
     (driver, page)
 }
 
-const STAGE_TEXT: &str = "return document.querySelector('#stage')?.innerText ?? ''";
+pub(crate) const STAGE_TEXT: &str = "return document.querySelector('#stage')?.innerText ?? ''";
 /// The item on screen now, without the one still fading out beneath it.
-const CURRENT_ITEM: &str =
+pub(crate) const CURRENT_ITEM: &str =
     "const items = document.querySelectorAll('#stage > .item:not(.leaving)'); \
      return items.length ? items[items.length - 1].innerText : ''";
 const OFFLINE_MARK: &str =

@@ -6,6 +6,7 @@
 mod audit;
 mod auth;
 mod browser;
+mod cap_alerts;
 mod chat;
 mod chat_browser;
 mod chat_service;

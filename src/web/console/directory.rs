@@ -178,6 +178,7 @@ async fn community_page(
         h1 { (community.name) " " span class="badge" { (community.code) } }
         (flash(ctx, done))
         (form_error(problem))
+        p { a href={"/console/communities/" (id) "/cap-feeds"} { (ctx.t("cap.title")) } }
         h2 { (ctx.t("directory.estates")) }
         @if estates.is_empty() { p class="muted" { (ctx.t("directory.none_yet")) } }
         ul class="list" {

@@ -11,6 +11,7 @@ pub mod alerts;
 mod api_keys;
 mod audit;
 mod broadcasts;
+mod cap;
 mod chat;
 mod codes;
 mod dashboard;
@@ -99,6 +100,18 @@ pub fn console_routes() -> Vec<ConsoleRoute> {
             .get(directory::communities)
             .post(directory::create_community),
         ConsoleRoute::at("/console/communities/{id}", ManageDirectory).get(directory::community),
+        ConsoleRoute::at("/console/communities/{id}/cap-feeds", WriteNotices)
+            .get(cap::show)
+            .post(cap::add),
+        ConsoleRoute::at("/console/communities/{id}/cap-feeds/remove", WriteNotices)
+            .post(cap::remove),
+        ConsoleRoute::at("/console/communities/{id}/cap-feeds/poll", WriteNotices)
+            .post(cap::poll_now),
+        ConsoleRoute::at(
+            "/console/communities/{id}/cap-feeds/local-line",
+            WriteNotices,
+        )
+        .post(cap::set_local_line),
         ConsoleRoute::at("/console/communities/{id}/rename", ManageDirectory)
             .post(directory::rename_community),
         ConsoleRoute::at("/console/communities/{id}/estates", ManageDirectory)

@@ -620,7 +620,13 @@ pub async fn list(
     let body = html! {
         h1 { (ctx.t("notices.title")) }
         (flash(ctx, query.done.as_deref()))
-        p { a class="button" href="/console/notices/new" { (ctx.t("notices.new")) } }
+        p {
+            a class="button" href="/console/notices/new" { (ctx.t("notices.new")) }
+            // The community's emergency alert feeds (an estate's account governs no feeds).
+            @if let (Some(community), None) = (staff.account.scope().community(), staff.account.scope().estate()) {
+                " " a href={"/console/communities/" (community) "/cap-feeds"} { (ctx.t("cap.title")) }
+            }
+        }
         @if pending > 0 && shown.is_none() && Signage::may_approve(&staff.account, staff.account.scope().community().unwrap_or(CommunityId(0))) {
             p class="alert" role="status" {
                 a href="/console/notices?state=pending" { (ctx.lang.tf("notices.pending_count", &[("n", &pending)])) }
