@@ -35,10 +35,16 @@ use super::AppState;
         kiosk::events,
         kiosk::heartbeat,
         kiosk::plays,
+        kiosk::acks,
+        crate::web::feeds::cap::atom,
+        crate::web::feeds::cap::document,
+        crate::web::feeds::calendar::broadcasts,
+        crate::web::feeds::calendar::broadcast,
     ),
-    components(schemas(observability::Health, Account, Role, Community, Estate, Building, DirectoryCommunity, DirectoryEstate, ApiError, BroadcastSummary, BroadcastState, crate::web::public::live_chat::PostBody, crate::web::public::live_chat::VoteBody, kiosk::KioskFailure, kiosk::PairingPoll)),
+    components(schemas(observability::Health, Account, Role, Community, Estate, Building, DirectoryCommunity, DirectoryEstate, ApiError, BroadcastSummary, BroadcastState, crate::web::public::live_chat::PostBody, crate::web::public::live_chat::VoteBody, kiosk::KioskFailure, kiosk::PairingPoll, kiosk::AckBody)),
     tags(
         (name = "system"), (name = "accounts"), (name = "directory"), (name = "live"),
+        (name = "feeds", description = "What other programs subscribe to: a community's emergency notices as CAP 1.2 (an Atom index and one document per notice) and its broadcasts as iCalendar. `{code}` is the community's code."),
         (name = "screens", description = "The lobby-screen protocol: pair once, then fetch the playlist (with `If-None-Match`), follow the push stream, and report heartbeats and plays. kiosk/README.md tells the whole story."),
     ),
     modifiers(&Security)

@@ -7,6 +7,7 @@ pub mod browser_policy;
 pub mod console;
 pub mod context;
 pub mod error;
+pub mod feeds;
 pub mod forms;
 pub mod kiosk;
 pub mod layout;
@@ -56,6 +57,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(kiosk::routes)
         .configure(open311::routes)
         .configure(console::routes)
+        .configure(feeds::routes)
         .configure(public::routes)
         .default_service(web::to(not_found));
 }

@@ -167,7 +167,7 @@ async fn plant_stale_playlist(page: &Client, stale: &str) {
 
 /// A fresh Chromium on the real kiosk page, paired the way an admin pairs a
 /// screen: the code it shows is claimed for `place`'s building.
-async fn open_paired_kiosk(
+pub(crate) async fn open_paired_kiosk(
     app: &TestApp,
     admin: &Account,
     place: &Place,

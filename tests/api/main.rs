@@ -19,6 +19,7 @@ mod disclosure_screens;
 mod district;
 mod enhanced_rtmp;
 mod escalation;
+mod feeds;
 mod gstreamer;
 mod helpers;
 mod i18n;
