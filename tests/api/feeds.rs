@@ -918,3 +918,81 @@ async fn calendars_parse_and_keep_the_community_time() {
         anonymous.status()
     );
 }
+
+#[tokio::test]
+async fn an_ack_made_while_the_server_is_unreachable_is_sent_when_it_is_back() {
+    let app = spawn_app().await;
+    let place = app.seed_place().await;
+    let admin = app.create_account(Role::Admin, None).await;
+    let (_driver, page) = open_paired_kiosk(&app, &admin, &place, "3号楼大堂").await;
+    wait_for_page_text(
+        &page,
+        "return localStorage.getItem('pavilion.kiosk.token') ? 'paired' : ''",
+        "paired",
+        Duration::from_secs(30),
+    )
+    .await;
+    // The acknowledgement cannot get through (the rest of the API can).
+    page.execute(
+        "window.__realFetch = window.__realFetch || window.fetch;
+         window.fetch = (url, init) => String(url).includes('/kiosk/api/acks')
+           ? Promise.reject(new TypeError('network down'))
+           : window.__realFetch(url, init);
+         return 1",
+        vec![],
+    )
+    .await
+    .unwrap();
+    let notice = publish(
+        &app,
+        &admin,
+        &draft(&place, "燃气泄漏 请勿动火", true, vec![]),
+    )
+    .await;
+    let queued = wait_for_page_text(
+        &page,
+        "return localStorage.getItem('pavilion.kiosk.acks') ?? ''",
+        "shown_ms",
+        Duration::from_secs(10),
+    )
+    .await;
+    let queued: Value = serde_json::from_str(&queued).unwrap();
+    let shown_ms = queued["queue"][0]["shown_ms"].as_f64().unwrap() as i64;
+    assert_eq!(queued["queue"][0]["notice_id"], json!(notice.id.0));
+    assert!(app
+        .state
+        .store
+        .emergency_acks(notice.id)
+        .await
+        .unwrap()
+        .is_empty());
+
+    // Reachable again: the queued ack goes out with its own time once the
+    // screen next hears from the server (its heartbeat, every 30 s).
+    page.execute("window.fetch = window.__realFetch; return 1", vec![])
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+    let kept = loop {
+        let kept = app.state.store.emergency_acks(notice.id).await.unwrap();
+        if !kept.is_empty() {
+            break kept;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the queued ack never arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert_eq!(kept[0].revision, notice.revision);
+    assert_eq!(kept[0].shown_at.timestamp_millis(), shown_ms);
+    assert!(kept[0].received_at - kept[0].shown_at >= chrono::Duration::zero());
+    wait_for_page_text(
+        &page,
+        "const log = JSON.parse(localStorage.getItem('pavilion.kiosk.acks') || '{}');
+         return log.queue && log.queue.length === 0 ? 'empty' : ''",
+        "empty",
+        Duration::from_secs(10),
+    )
+    .await;
+}
