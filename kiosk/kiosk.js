@@ -53,6 +53,7 @@ const KEY = {
   token: 'pavilion.kiosk.token', playlist: 'pavilion.kiosk.playlist', etag: 'pavilion.kiosk.etag',
   plays: 'pavilion.kiosk.plays', offlineSince: 'pavilion.kiosk.offlineSince',
   reloadedFor: 'pavilion.kiosk.reloadedFor', clock: 'pavilion.kiosk.clock', revoked: 'pavilion.kiosk.revoked',
+  acks: 'pavilion.kiosk.acks',
 };
 const OFFLINE_HEADER = 'X-Pavilion-Offline'; // set by sw.js when it answers from its cache
 const REQUEST_TIMEOUT_MS = 15000;    // flaky Wi-Fi leaves half-open connections hanging
@@ -62,6 +63,7 @@ const POLL_MS = 30000;               // playlist polling while the push stream i
 const PLAYS_FLUSH_MS = 60000;
 const PLAYS_CAP = 200000;            // ~11 days of 5 s turns (~3 MB), a month of 15 s turns
 const PLAYS_BATCH = 200;             // the server's limit per report
+const ACKS_CAP = 200;                // emergency acknowledgements queued or remembered as sent
 const STREAM_SILENCE_MS = 45000;     // the server comments every 15 s; silence means a dead link
 const BACKOFF_MAX_MS = 60000;
 const MIN_FIT = 0.8;                 // shrink text to 80 % at most (stays ≥ 40 px at 1080p)
@@ -439,7 +441,7 @@ function forgetToken() {
   closeStream();
   for (const name of ['heartbeat', 'plays', 'poll', 'stream', 'turn', 'slide', 'playlist-now', 'resync']) cancel(name);
   // The queued plays belong to the revoked screen; a new pairing may be another screen.
-  for (const key of [KEY.token, KEY.playlist, KEY.etag, KEY.plays]) store.remove(key);
+  for (const key of [KEY.token, KEY.playlist, KEY.etag, KEY.plays, KEY.acks]) store.remove(key);
   playLog.rows = [];
   store.set(KEY.revoked, true); // the pairing screen says why it is back
   tellServiceWorker({ type: 'forget' });
@@ -462,7 +464,8 @@ function startRuntime() {
   openStream();
   sendHeartbeat();
   flushPlays(); // plays left from before a reload or power cut
-  repeat('heartbeat', HEARTBEAT_MS, sendHeartbeat);
+  flushAcks();
+  repeat('heartbeat', HEARTBEAT_MS, () => { sendHeartbeat(); flushAcks(); });
   repeat('plays', PLAYS_FLUSH_MS, flushPlays);
   watchRotation();
 }
@@ -584,6 +587,7 @@ function startTurn(item, json, reuse) {
   state.lastKey = turn.key;
   state.idle = false;
   if (!reuse) swapStage(node, { emergency: item.emergency, live: item.kind === 'live' });
+  if (item.emergency && item.kind === 'notice') afterPaint(() => ackEmergency(item));
   if (turn.video) {
     turn.video.loop = true;
     turn.video.play().catch((e) => { if (e.name !== 'AbortError') noteError(e); });
@@ -982,6 +986,7 @@ function resync() {
   if (!state.running) return;
   fetchPlaylist();
   flushPlays();
+  flushAcks();
   sendHeartbeat();
   postMediaList();
   if (!stream.ctrl) {
@@ -1180,6 +1185,66 @@ async function flushPlays() {
     noteError(e);
   } finally {
     state.flushing = false;
+  }
+}
+
+// Proof that an emergency is on the glass: once per notice revision, the
+// screen tells the server when it painted it (POST acks), in the server's
+// clock (serverNow). Made offline, the acknowledgement waits in localStorage,
+// {"queue": [{notice_id, revision, shown_ms}], "sent": ["id:revision", …]},
+// and goes out when the server is back; an ack the server can never accept
+// (the notice is gone or no longer aimed here) is dropped.
+
+/** Runs `fn` once the browser has painted what was just put on the stage. */
+function afterPaint(fn) {
+  let done = false;
+  const once = () => { if (!done) { done = true; fn(); } };
+  requestAnimationFrame(() => requestAnimationFrame(once));
+  setTimeout(once, 1000); // no frames while hidden: the stage still holds it
+}
+
+function ackLog() {
+  const saved = store.get(KEY.acks);
+  const ok = (a) => a && Number.isSafeInteger(a.notice_id) && Number.isSafeInteger(a.revision) && Number.isFinite(a.shown_ms);
+  return {
+    queue: Array.isArray(saved && saved.queue) ? saved.queue.filter(ok) : [],
+    sent: Array.isArray(saved && saved.sent) ? saved.sent.filter((k) => typeof k === 'string') : [],
+  };
+}
+
+function ackEmergency(item) {
+  if (!state.running || !Number.isSafeInteger(item.id) || !Number.isSafeInteger(item.revision)) return;
+  const log = ackLog();
+  const key = `${item.id}:${item.revision}`;
+  if (log.sent.includes(key) || log.queue.some((a) => `${a.notice_id}:${a.revision}` === key)) return;
+  log.queue.push({ notice_id: item.id, revision: item.revision, shown_ms: serverNow() });
+  if (log.queue.length > ACKS_CAP) log.queue.splice(0, log.queue.length - ACKS_CAP);
+  store.set(KEY.acks, log);
+  flushAcks();
+}
+
+async function flushAcks() {
+  if (!state.running || state.offline || state.ackFlushing) return;
+  state.ackFlushing = true;
+  try {
+    for (;;) {
+      const ack = ackLog().queue[0];
+      if (!ack) return;
+      const body = { notice_id: ack.notice_id, revision: ack.revision, shown_at: new Date(ack.shown_ms).toISOString() };
+      const res = await api('acks', { method: 'POST', body });
+      const hopeless = [400, 403, 404, 422].includes(res.status);
+      if (res.status !== 204 && !hopeless) throw new Error(`acks: HTTP ${res.status}`);
+      if (hopeless) noteError(new Error(`acks: HTTP ${res.status}, notice ${ack.notice_id} dropped`));
+      const log = ackLog();
+      const key = `${ack.notice_id}:${ack.revision}`;
+      log.queue = log.queue.filter((a) => `${a.notice_id}:${a.revision}` !== key);
+      log.sent = log.sent.filter((k) => k !== key).concat(key).slice(-ACKS_CAP);
+      store.set(KEY.acks, log);
+    }
+  } catch (e) {
+    noteError(e);
+  } finally {
+    state.ackFlushing = false;
   }
 }
 

@@ -2,6 +2,7 @@
 //! resolves to, uploaded pictures and videos, and the screens themselves.
 
 pub mod cap;
+pub mod emergency;
 pub mod figures;
 pub mod library;
 pub mod markdown;
@@ -40,6 +41,8 @@ pub enum SignageError {
     ChangedMeanwhile,
     #[error("the notice is not in a state that allows this")]
     WrongState,
+    #[error("the notice never had this revision")]
+    UnknownRevision,
     #[error("a target, picture or video of another community")]
     ForeignReference,
     #[error("bad text in {field}: {error}")]
@@ -80,6 +83,7 @@ impl SignageError {
             SignageError::NotFound => "error.not_found",
             SignageError::ChangedMeanwhile => "signage.changed_meanwhile",
             SignageError::WrongState => "signage.wrong_state",
+            SignageError::UnknownRevision => "error.bad_request",
             SignageError::ForeignReference => "signage.foreign_reference",
             SignageError::BadText { error, .. } => error.message_key(),
             SignageError::UnknownPairingCode => "screens.code_unknown",

@@ -148,6 +148,8 @@ impl From<&DayPart> for DayPartJson {
 pub enum PlaylistItem {
     Notice {
         id: NoticeId,
+        /// The notice's revision: a screen acknowledges an emergency by it.
+        revision: i64,
         category: NoticeCategory,
         emergency: bool,
         title: String,
@@ -631,6 +633,7 @@ impl Signage {
     fn notice_item(&self, notice: &Notice, html: Arc<str>) -> PlaylistItem {
         PlaylistItem::Notice {
             id: notice.id,
+            revision: notice.revision,
             category: notice.category,
             emergency: notice.emergency,
             title: notice.title.clone(),

@@ -38,11 +38,17 @@ use super::AppState;
         super::open311::doc_list_requests,
         super::open311::doc_one_request,
         super::open311::doc_file_request,
+        kiosk::acks,
+        crate::web::feeds::cap::atom,
+        crate::web::feeds::cap::document,
+        crate::web::feeds::calendar::broadcasts,
+        crate::web::feeds::calendar::broadcast,
     ),
-    components(schemas(observability::Health, Account, Role, Community, Estate, Building, DirectoryCommunity, DirectoryEstate, ApiError, BroadcastSummary, BroadcastState, crate::web::public::live_chat::PostBody, crate::web::public::live_chat::VoteBody, kiosk::KioskFailure, kiosk::PairingPoll, super::open311::ServiceRequestDoc, super::open311::NewRequest, super::open311::CreatedDoc, super::open311::ErrorDoc)),
+    components(schemas(observability::Health, Account, Role, Community, Estate, Building, DirectoryCommunity, DirectoryEstate, ApiError, BroadcastSummary, BroadcastState, crate::web::public::live_chat::PostBody, crate::web::public::live_chat::VoteBody, kiosk::KioskFailure, kiosk::PairingPoll, kiosk::AckBody, super::open311::ServiceRequestDoc, super::open311::NewRequest, super::open311::CreatedDoc, super::open311::ErrorDoc)),
     tags(
         (name = "system"), (name = "accounts"), (name = "directory"), (name = "live"),
         (name = "open311", description = "Open311 GeoReport v2 (also in XML, at the same paths with `.xml`). Errors are GeoReport's: a list of `{code, description}`."),
+        (name = "feeds", description = "What other programs subscribe to: a community's emergency notices as CAP 1.2 (an Atom index and one document per notice) and its broadcasts as iCalendar. `{code}` is the community's code."),
         (name = "screens", description = "The lobby-screen protocol: pair once, then fetch the playlist (with `If-None-Match`), follow the push stream, and report heartbeats and plays. kiosk/README.md tells the whole story."),
     ),
     modifiers(&Security)

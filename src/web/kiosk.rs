@@ -58,6 +58,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/kiosk/api/events", web::get().to(events))
         .route("/kiosk/api/heartbeat", web::post().to(heartbeat))
         .route("/kiosk/api/plays", web::post().to(plays))
+        .route("/kiosk/api/acks", web::post().to(acks))
         .route("/kiosk/media/{id}/{file}", web::get().to(media))
         .route("/kiosk/preview/{notice}", web::get().to(preview))
         .route("/kiosk/{file}", web::get().to(client_file));
@@ -556,6 +557,60 @@ pub(crate) async fn plays(
     Ok(HttpResponse::NoContent()
         .insert_header(("X-Pavilion-Plays-Stored", report.stored.to_string()))
         .insert_header(("X-Pavilion-Plays-Dropped", report.dropped.to_string()))
+        .finish())
+}
+
+/// A screen's word that it painted an emergency notice: the notice, the
+/// revision it was given, and when (its clock corrected to the server's).
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AckBody {
+    notice_id: NoticeId,
+    #[schema(minimum = 1)]
+    revision: i64,
+    shown_at: chrono::DateTime<Utc>,
+}
+
+/// Proof that an emergency is on the glass: sent once per notice revision
+/// when the screen has painted it, again until accepted. A `shown_at` after
+/// the request arrived (or before the notice existed) is replaced by the
+/// time it arrived.
+#[utoipa::path(post, path = "/kiosk/api/acks", tag = "screens",
+    security(("screen" = [])),
+    request_body = AckBody,
+    responses(
+        (status = 204, description = "Recorded (a repeat, or an older revision arriving late, changes nothing)"),
+        (status = 400, description = "Not an acknowledgement, or a revision the notice never had", body = ApiError),
+        (status = 401, description = "No valid screen token", body = KioskFailure),
+        (status = 403, description = "Not an emergency notice aimed at this screen", body = KioskFailure),
+        (status = 404, description = "No such notice in the screen's community", body = KioskFailure),
+        (status = 413, description = "Body too large", body = ApiError),
+        (status = 415, description = "Not `application/json`", body = ApiError),
+    ))]
+pub(crate) async fn acks(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Json<AckBody>,
+) -> Result<HttpResponse, KioskError> {
+    let screen = screen_of(&state, &req).await?;
+    let AckBody {
+        notice_id,
+        revision,
+        shown_at,
+    } = body.into_inner();
+    let ack = crate::signage::emergency::ScreenAck {
+        notice_id,
+        revision,
+        shown_at,
+    };
+    match state.signage.acknowledge_emergency(&screen, ack).await {
+        Ok(_) => {}
+        // Bodiless, like any other bad body: answered as `ApiError`.
+        Err(SignageError::UnknownRevision) => return Ok(HttpResponse::BadRequest().finish()),
+        Err(e) => return Err(e.into()),
+    }
+    Ok(HttpResponse::NoContent()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
         .finish())
 }
 

@@ -8,6 +8,7 @@ pub mod charts;
 pub mod console;
 pub mod context;
 pub mod error;
+pub mod feeds;
 pub mod forms;
 pub mod kiosk;
 pub mod layout;
@@ -58,6 +59,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(kiosk::routes)
         .configure(open311::routes)
         .configure(console::routes)
+        .configure(feeds::routes)
         .configure(public::routes)
         .default_service(web::to(not_found));
 }

@@ -22,6 +22,7 @@ mod district;
 mod enhanced_rtmp;
 mod escalation;
 mod geo;
+mod feeds;
 mod gstreamer;
 mod helpers;
 mod i18n;

@@ -19,6 +19,7 @@ mod departments;
 mod directory;
 mod export;
 mod media;
+mod notice_acks;
 mod notices;
 mod places;
 pub mod records;
@@ -188,6 +189,10 @@ pub fn console_routes() -> Vec<ConsoleRoute> {
         ConsoleRoute::at("/console/notices/{id}/withdraw", WriteNotices).post(notices::withdraw),
         ConsoleRoute::at("/console/notices/{id}/approve", ApproveNotices).post(notices::approve),
         ConsoleRoute::at("/console/notices/{id}/reject", ApproveNotices).post(notices::reject),
+        ConsoleRoute::at("/console/notices/{id}/acks.json", WriteNotices)
+            .get(notice_acks::acks_json),
+        ConsoleRoute::at("/console/communities/{id}/joint-meetings.ics", ReadRecords)
+            .get(crate::web::feeds::calendar::joint_meetings),
         ConsoleRoute::at("/console/media", WriteNotices).post(media::upload),
         ConsoleRoute::at("/console/screens", ManageScreens)
             .get(screens::list)

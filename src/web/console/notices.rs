@@ -1235,6 +1235,7 @@ async fn show_page(
             .filter(|v| v.state == MediaState::Failed),
         None => None,
     };
+    let acks = super::notice_acks::panel(state, staff, notice).await?;
     let body = html! {
         p { a href="/console/notices" { "← " (ctx.t("notices.title")) } }
         h1 {
@@ -1303,6 +1304,7 @@ async fn show_page(
                 }
             }
         }
+        (acks)
         (preview_frames(ctx, notice))
         @if may_write {
             section class="panel" aria-labelledby="edit" {

@@ -178,6 +178,9 @@ pub async fn watch(
                     span data-viewers { (status.viewers) }
                 }
                 " · " span class="muted" { (ctx.local_time(broadcast.starts_at)) }
+                @if broadcast.state == BroadcastState::Scheduled {
+                    " · " a href={"/live/" (broadcast.id) "/calendar.ics"} data-add-to-calendar { (ctx.t("live.add_to_calendar")) }
+                }
             }
             div class="watch-layout" {
                 div class="watch-main" {
