@@ -23,7 +23,6 @@ const TEXT = {
   },
   figures: { zh: '阳光公示 · 诉求办理情况', en: 'Public disclosure · residents\' requests' },
   figuresNote: { zh: '由诉求记录自动统计', en: 'Computed from the records, not typed in' },
-  figuresChart: { zh: '近12个月各类诉求按时办理率', en: 'On-time rate per class, last 12 months' },
   thisMonth: { zh: '本月至今', en: 'This month so far' },
   lastMonth: { zh: '上月', en: 'Last month' },
   received: { zh: '受理', en: 'Received' },
@@ -861,24 +860,56 @@ function renderFigures(item) {
   inner.append(table, el('p', 'figures-note', `${TEXT.figuresNote.zh} · ${TEXT.figuresNote.en}`));
   text.append(inner);
   content.append(text);
-  if (item.chart) {
-    // Drawn by the server (an SVG picture); kept by sw.js for offline hours.
+  const charts = Array.isArray(item.charts) ? item.charts : [];
+  if (charts.length) {
     content.classList.add('with-media');
-    const media = el('figure', 'media figures-chart');
-    const img = el('img', 'on');
-    img.alt = `${TEXT.figuresChart.zh} · ${TEXT.figuresChart.en}`;
-    img.addEventListener('error', () => {
-      media.remove();
-      content.classList.remove('with-media');
-    });
-    img.src = item.chart;
-    const caption = el('figcaption', 'figures-chart-caption');
-    caption.append(bilingual(TEXT.figuresChart));
-    media.append(img, caption);
-    content.append(media);
+    content.append(chartPanel(charts, item.display_seconds, () => content.classList.remove('with-media')));
   }
   node.append(strip, content);
   return node;
+}
+
+const CHART_TEXT = {
+  'on-time': { zh: '近12个月各类诉求按时办理率', en: 'On-time rate per class, last 12 months' },
+  satisfaction: { zh: '近12个月居民满意度', en: 'Residents\' satisfaction, last 12 months' },
+  categories: { zh: '本月诉求类别', en: 'This month\'s records by category' },
+};
+
+/** The figures' charts (SVG pictures drawn by the server; sw.js keeps them for
+ *  offline hours), one at a time, each for an equal share of the item's turn. */
+function chartPanel(urls, seconds, gone) {
+  const media = el('figure', 'media figures-chart');
+  const caption = el('figcaption', 'figures-chart-caption');
+  const shown = urls.map((url) => {
+    const kind = Object.keys(CHART_TEXT).find((k) => url.includes(`/${k}.svg`)) || 'on-time';
+    const img = el('img');
+    img.alt = `${CHART_TEXT[kind].zh} · ${CHART_TEXT[kind].en}`;
+    img.dataset.chart = kind;
+    img.addEventListener('error', () => {
+      img.remove();
+      if (!media.querySelector('img')) {
+        media.remove();
+        gone();
+      }
+    });
+    img.src = url;
+    return img;
+  });
+  media.append(...shown, caption);
+  let at = -1;
+  const next = () => {
+    const live = shown.filter((img) => img.isConnected);
+    if (!live.length) return;
+    at = (at + 1) % live.length;
+    live.forEach((img, i) => img.classList.toggle('on', i === at));
+    caption.replaceChildren(bilingual(CHART_TEXT[live[at].dataset.chart]));
+  };
+  next();
+  if (shown.length > 1) {
+    const every = Math.max(4, (seconds || 24) / shown.length) * 1000;
+    const timer = setInterval(() => (media.isConnected ? next() : clearInterval(timer)), every);
+  }
+  return media;
 }
 
 function renderFallback(item) {
@@ -1304,7 +1335,7 @@ function postMediaList() {
   for (const item of state.playlist.items) {
     urls.push(...(item.images || []), ...bodyPictures(item));
     if (item.video) urls.push(item.video.url, item.video.poster);
-    if (item.chart) urls.push(item.chart);
+    if (Array.isArray(item.charts)) urls.push(...item.charts);
   }
   tellServiceWorker({ type: 'media', urls: urls.filter(Boolean) });
 }

@@ -121,7 +121,7 @@ impl EstateFigures {
             estate_id,
             estate: self.estate.clone(),
             months: self.months.clone(),
-            chart: chart_url(estate_id, self.since),
+            charts: chart_urls(estate_id, self.since, &self.months),
             display_seconds: FIGURES_SECONDS,
             emergency: false,
             priority: *crate::domain::notice::PRIORITY.start(),
@@ -133,15 +133,29 @@ impl EstateFigures {
     }
 }
 
-/// Where a screen gets the estate's on-time chart (see
-/// `web::public::disclosure_charts`). Under `/kiosk/media/`, so the screen
-/// keeps a copy for when it is offline; the version in the URL is when the
-/// figures were computed, so new figures are a new picture.
-pub fn chart_url(estate: EstateId, since: DateTime<Utc>) -> String {
-    format!(
-        "/kiosk/media/figures/{estate}/on-time.svg?v={}",
-        since.timestamp()
-    )
+/// Where a screen gets the estate's charts (drawn by
+/// `web::public::disclosure_charts`): the on-time rate per class over twelve
+/// months, the satisfaction trend if anyone rated lately, and this month's
+/// categories if anything was filed. Under `/kiosk/media/`, so the screen
+/// keeps copies for when it is offline; the version in the URL is when the
+/// figures were computed, so new figures are new pictures.
+pub fn chart_urls(estate: EstateId, since: DateTime<Utc>, months: &[MonthFigures]) -> Vec<String> {
+    let rated = months.iter().any(|m| m.ratings > 0);
+    let filed = months.first().is_some_and(|m| !m.top_categories.is_empty());
+    [
+        ("on-time", true),
+        ("satisfaction", rated),
+        ("categories", filed),
+    ]
+    .into_iter()
+    .filter(|(_, shown)| *shown)
+    .map(|(chart, _)| {
+        format!(
+            "/kiosk/media/figures/{estate}/{chart}.svg?v={}",
+            since.timestamp()
+        )
+    })
+    .collect()
 }
 
 type Entry = (Instant, Option<Arc<EstateFigures>>);

@@ -190,9 +190,10 @@ pub enum PlaylistItem {
         estate: String,
         /// This month so far, then last month.
         months: Vec<super::figures::MonthFigures>,
-        /// A picture of the on-time rate per class over the last twelve
-        /// months (SVG, drawn by the server; its URL changes with the figures).
-        chart: String,
+        /// Pictures of the figures (SVG, drawn by the server; their URLs
+        /// change with the figures), shown in turn: the on-time rate per
+        /// class over twelve months first.
+        charts: Vec<String>,
         display_seconds: u32,
         emergency: bool,
         priority: u8,

@@ -236,36 +236,9 @@ fn line_table(chart: &LineChart) -> Markup {
 
 /// The bar chart as a figure for a page: the picture, then its table.
 pub fn bar_figure(chart: &BarChart) -> Markup {
-    let label_width = 150.0;
-    let value_width = 44.0;
-    let row = 2.0 * FONT + 4.0;
-    let height = row * chart.rows.len().max(1) as f64 + 8.0;
-    let max = chart.rows.iter().map(|(_, v)| *v).fold(0.0, f64::max);
-    let bar_room = WIDTH - label_width - value_width;
-    let title_id = format!("{}-title", chart.id);
-    let desc_id = format!("{}-desc", chart.id);
-    let view_box = format!("0 0 {} {}", num(WIDTH), num(height));
     html! {
         figure class="chart" {
-            svg xmlns=(SVG_NS) class="chart-svg" viewBox=(view_box) role="img"
-                aria-labelledby={(title_id) " " (desc_id)} font-family="sans-serif" font-size=(num(FONT)) {
-                title id=(title_id) { (chart.title) }
-                desc id=(desc_id) { (chart.summary) }
-                @for (i, (name, value)) in chart.rows.iter().enumerate() {
-                    @let y = 4.0 + i as f64 * row;
-                    @let width = if max > 0.0 { (value / max) * bar_room } else { 0.0 };
-                    g class="bar" {
-                        text x=(num(label_width - 8.0)) y=(num(y + row / 2.0 + FONT / 3.0)) text-anchor="end" fill="currentColor" {
-                            (ellipsis(name, 9))
-                        }
-                        rect x=(num(label_width)) y=(num(y + 3.0)) width=(num(width.max(1.0))) height=(num(row - 6.0))
-                            fill=(PALETTE[0]) rx="2" {}
-                        text x=(num(label_width + width.max(1.0) + 6.0)) y=(num(y + row / 2.0 + FONT / 3.0)) fill="currentColor" {
-                            ((chart.format)(*value))
-                        }
-                    }
-                }
-            }
+            (bar_svg(chart))
             details class="chart-data" {
                 summary { (chart.table_label) }
                 div class="table-wrap" {
@@ -276,6 +249,40 @@ pub fn bar_figure(chart: &BarChart) -> Markup {
                                 tr { th scope="row" { (name) } td { ((chart.format)(*value)) } }
                             }
                         }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The bars alone, a complete SVG document when served on its own.
+pub fn bar_svg(chart: &BarChart) -> Markup {
+    let label_width = 150.0;
+    let value_width = 44.0;
+    let row = 2.0 * FONT + 4.0;
+    let height = row * chart.rows.len().max(1) as f64 + 8.0;
+    let max = chart.rows.iter().map(|(_, v)| *v).fold(0.0, f64::max);
+    let bar_room = WIDTH - label_width - value_width;
+    let title_id = format!("{}-title", chart.id);
+    let desc_id = format!("{}-desc", chart.id);
+    let view_box = format!("0 0 {} {}", num(WIDTH), num(height));
+    html! {
+        svg xmlns=(SVG_NS) class="chart-svg" viewBox=(view_box) role="img"
+            aria-labelledby={(title_id) " " (desc_id)} font-family="sans-serif" font-size=(num(FONT)) {
+            title id=(title_id) { (chart.title) }
+            desc id=(desc_id) { (chart.summary) }
+            @for (i, (name, value)) in chart.rows.iter().enumerate() {
+                @let y = 4.0 + i as f64 * row;
+                @let width = if max > 0.0 { (value / max) * bar_room } else { 0.0 };
+                g class="bar" {
+                    text x=(num(label_width - 8.0)) y=(num(y + row / 2.0 + FONT / 3.0)) text-anchor="end" fill="currentColor" {
+                        (ellipsis(name, 9))
+                    }
+                    rect x=(num(label_width)) y=(num(y + 3.0)) width=(num(width.max(1.0))) height=(num(row - 6.0))
+                        fill=(PALETTE[0]) rx="2" {}
+                    text x=(num(label_width + width.max(1.0) + 6.0)) y=(num(y + row / 2.0 + FONT / 3.0)) fill="currentColor" {
+                        ((chart.format)(*value))
                     }
                 }
             }

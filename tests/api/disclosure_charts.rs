@@ -31,7 +31,8 @@ fn table_rows(figure: &scraper::ElementRef) -> Vec<String> {
         .collect()
 }
 
-/// `n` major lift records filed half an hour ago and mended in twenty minutes.
+/// `n` major lift records filed half an hour ago, mended in twenty minutes
+/// and rated 4 by their residents.
 async fn lifts_mended_today(
     app: &crate::helpers::TestApp,
     place: &crate::helpers::Place,
@@ -46,6 +47,7 @@ async fn lifts_mended_today(
         &[
             (5, RecordState::Accepted, None),
             (20, RecordState::Resolved, None),
+            (25, RecordState::Closed, Some(4)),
         ],
     )
     .await;
@@ -181,49 +183,69 @@ async fn a_lobby_screen_gets_the_on_time_trend_as_a_picture_it_can_keep() {
         .iter()
         .find(|i| i["kind"] == "figures")
         .expect("a figures item");
-    let url = item["chart"].as_str().unwrap();
-    assert!(
-        url.starts_with(&format!(
-            "/kiosk/media/figures/{}/on-time.svg?v=",
-            place.estate.id
-        )),
-        "{url}"
-    );
-
-    // No screen token needed: the same figures are public on the page.
-    let response = client().get(app.url(url)).send().await.unwrap();
-    assert_eq!(response.status(), 200);
-    assert!(response.headers()["content-type"]
-        .to_str()
+    let urls: Vec<&str> = item["charts"]
+        .as_array()
         .unwrap()
-        .starts_with("image/svg+xml"));
-    assert!(response.headers().contains_key("content-security-policy"));
-    let tag = response.headers()["etag"].to_str().unwrap().to_owned();
-    let svg = response.text().await.unwrap();
-    let doc = roxmltree::Document::parse(&svg).expect("well-formed SVG");
-    let root = doc.root_element();
-    assert_eq!(root.tag_name().name(), "svg");
-    assert_eq!(
-        root.tag_name().namespace(),
-        Some("http://www.w3.org/2000/svg")
-    );
-    let title = root
-        .children()
-        .find(|n| n.has_tag_name(("http://www.w3.org/2000/svg", "title")))
-        .and_then(|n| n.text());
-    assert_eq!(title, Some("各类诉求按时办理率"));
+        .iter()
+        .map(|u| u.as_str().unwrap())
+        .collect();
+    let expected = [
+        ("on-time", "各类诉求按时办理率"),
+        ("satisfaction", "居民满意度走势"),
+        ("categories", "本月诉求类别"),
+    ];
+    assert_eq!(urls.len(), expected.len(), "{urls:?}");
+    let mut pictures = Vec::new();
+    for (url, (chart, title)) in urls.iter().zip(expected) {
+        assert!(
+            url.starts_with(&format!(
+                "/kiosk/media/figures/{}/{chart}.svg?v=",
+                place.estate.id
+            )),
+            "{url}"
+        );
+        // No screen token needed: the same figures are public on the page.
+        let response = client().get(app.url(url)).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{url}");
+        assert!(response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("image/svg+xml"));
+        assert!(response.headers().contains_key("content-security-policy"));
+        let tag = response.headers()["etag"].to_str().unwrap().to_owned();
+        let svg = response.text().await.unwrap();
+        let doc = roxmltree::Document::parse(&svg).expect("well-formed SVG");
+        let root = doc.root_element();
+        assert_eq!(root.tag_name().name(), "svg");
+        assert_eq!(
+            root.tag_name().namespace(),
+            Some("http://www.w3.org/2000/svg")
+        );
+        let shown_title = root
+            .children()
+            .find(|n| n.has_tag_name(("http://www.w3.org/2000/svg", "title")))
+            .and_then(|n| n.text());
+        assert_eq!(shown_title, Some(title));
+        pictures.push((url.to_string(), tag, svg));
+    }
+    let (url, tag, svg) = &pictures[0];
+    let root_doc = roxmltree::Document::parse(svg).unwrap();
+    let root = root_doc.root_element();
     // This month's major records are drawn (series 1).
     assert!(root
         .descendants()
         .any(|n| n.attribute("data-series") == Some("1")
             && n.descendants()
                 .any(|p| p.attribute("class") == Some("point"))));
-    // Nothing personal: no estate, building or reporter names in the picture.
-    assert!(!svg.contains(&place.estate.name));
+    // Nothing personal: no estate, building or reporter names in the pictures.
+    for (_, _, svg) in &pictures {
+        assert!(!svg.contains(&place.estate.name));
+        assert!(!svg.contains(&place.building.name));
+    }
 
     let again = client()
         .get(app.url(url))
-        .header("If-None-Match", &tag)
+        .header("If-None-Match", tag)
         .send()
         .await
         .unwrap();
@@ -234,6 +256,15 @@ async fn a_lobby_screen_gets_the_on_time_trend_as_a_picture_it_can_keep() {
         .await
         .unwrap();
     assert_eq!(unknown.status(), 404);
+    let no_such_chart = client()
+        .get(app.url(&format!(
+            "/kiosk/media/figures/{}/secrets.svg",
+            place.estate.id
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_such_chart.status(), 404);
 }
 
 /// The page's width and the charts' smallest text, as the browser lays them out.
@@ -350,6 +381,25 @@ async fn a_lobby_screen_shows_the_trend_picture_beside_its_figures() {
         "{drawn}"
     );
     assert!(drawn["shown"].as_f64().unwrap() >= 500.0, "{drawn}");
+    // The charts take turns within the figures' turn, each with its caption.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let caption = page
+            .execute(
+                "return document.querySelector('#stage .figures .figures-chart-caption')?.innerText ?? ''",
+                vec![],
+            )
+            .await
+            .unwrap();
+        if caption.as_str().unwrap_or_default().contains("满意度") {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the second chart never came: {caption}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
     let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("charts");
     std::fs::create_dir_all(&shots).unwrap();
     // Past the item's fade-in, for looking at by eye.

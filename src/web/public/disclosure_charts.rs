@@ -182,15 +182,23 @@ pub fn categories<'a>(
     })
 }
 
-/// `GET /kiosk/media/figures/{estate}/on-time.svg`: the on-time trend up to
+/// The pictures a lobby screen shows beside its figures (see
+/// `signage::figures::chart_urls`).
+const LOBBY_CHARTS: [&str; 3] = ["on-time", "satisfaction", "categories"];
+
+/// `GET /kiosk/media/figures/{estate}/{chart}.svg`: one of the charts up to
 /// this month, in Chinese (the lobby's first language), as a picture. Public
 /// like the disclosure page; cached by screens for when they are offline.
 pub async fn lobby_chart(
     state: web::Data<AppState>,
     req: HttpRequest,
-    path: web::Path<i64>,
+    path: web::Path<(i64, String)>,
 ) -> Result<HttpResponse, WebError> {
-    let estate = state.store.estate(EstateId(path.into_inner())).await?;
+    let (estate, chart) = path.into_inner();
+    if !LOBBY_CHARTS.contains(&chart.as_str()) {
+        return Err(WebError::NotFound);
+    }
+    let estate = state.store.estate(EstateId(estate)).await?;
     let zone = state.settings.time_zone;
     let now = Utc::now();
     let history = state
@@ -208,7 +216,16 @@ pub async fn lobby_chart(
             .status(actix_web::http::StatusCode::NOT_MODIFIED)
             .finish());
     }
-    let chart = on_time_trend("on-time", Lang::Zh, &history);
+    let svg = match chart.as_str() {
+        "on-time" => charts::line_svg(&on_time_trend("on-time", Lang::Zh, &history)),
+        "satisfaction" => charts::line_svg(&satisfaction_trend("satisfaction", Lang::Zh, &history)),
+        _ => {
+            let (month, latest) = history.last().ok_or(WebError::NotFound)?;
+            let chart = categories("categories", Lang::Zh, *month, &latest.figures)
+                .ok_or(WebError::NotFound)?;
+            charts::bar_svg(&chart)
+        }
+    };
     Ok(response
         .content_type("image/svg+xml; charset=utf-8")
         // A picture may not run anything, even if opened on its own.
@@ -216,7 +233,7 @@ pub async fn lobby_chart(
             header::CONTENT_SECURITY_POLICY,
             "default-src 'none'; style-src 'unsafe-inline'",
         ))
-        .body(charts::svg_document(charts::line_svg(&chart))))
+        .body(charts::svg_document(svg)))
 }
 
 /// A validator from the facts' versions of every month shown.

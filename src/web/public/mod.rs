@@ -103,7 +103,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/lang").post(lang::switch))
         .service(web::resource("/disclosure").get(disclosure::show))
         .service(
-            web::resource("/kiosk/media/figures/{estate}/on-time.svg")
+            web::resource("/kiosk/media/figures/{estate}/{chart}.svg")
                 .get(disclosure_charts::lobby_chart),
         )
         .service(web::resource("/live").get(live::index))
