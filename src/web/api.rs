@@ -35,6 +35,9 @@ use super::AppState;
         kiosk::events,
         kiosk::heartbeat,
         kiosk::plays,
+        super::open311::doc_discovery,
+        super::open311::doc_services,
+        super::open311::doc_service_definition,
         super::open311::doc_list_requests,
         super::open311::doc_one_request,
         super::open311::doc_file_request,
@@ -44,7 +47,7 @@ use super::AppState;
         crate::web::feeds::calendar::broadcasts,
         crate::web::feeds::calendar::broadcast,
     ),
-    components(schemas(observability::Health, Account, Role, Community, Estate, Building, DirectoryCommunity, DirectoryEstate, ApiError, BroadcastSummary, BroadcastState, crate::web::public::live_chat::PostBody, crate::web::public::live_chat::VoteBody, kiosk::KioskFailure, kiosk::PairingPoll, kiosk::AckBody, super::open311::ServiceRequestDoc, super::open311::NewRequest, super::open311::CreatedDoc, super::open311::ErrorDoc)),
+    components(schemas(observability::Health, Account, Role, Community, Estate, Building, DirectoryCommunity, DirectoryEstate, ApiError, BroadcastSummary, BroadcastState, crate::web::public::live_chat::PostBody, crate::web::public::live_chat::VoteBody, kiosk::KioskFailure, kiosk::PairingPoll, kiosk::AckBody, super::open311::ServiceDoc, super::open311::ServiceDefinitionDoc, super::open311::DiscoveryDoc, super::open311::EndpointDoc, super::open311::ServiceRequestDoc, super::open311::NewRequest, super::open311::CreatedDoc, super::open311::ErrorDoc)),
     tags(
         (name = "system"), (name = "accounts"), (name = "directory"), (name = "live"),
         (name = "open311", description = "Open311 GeoReport v2 (also in XML, at the same paths with `.xml`). Errors are GeoReport's: a list of `{code, description}`."),

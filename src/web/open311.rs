@@ -640,6 +640,74 @@ pub struct ErrorDoc {
     pub description: String,
 }
 
+/// A service: a category residents' requests are filed under.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[schema(as = Open311Service)]
+pub struct ServiceDoc {
+    pub service_code: String,
+    /// In the caller's language (Accept-Language; Chinese by default).
+    pub service_name: String,
+    pub description: String,
+    /// Always false: every service takes the standard fields only.
+    pub metadata: bool,
+    /// Always `realtime`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub keywords: Option<String>,
+    pub group: Option<String>,
+}
+
+/// A service's extra fields: none.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[schema(as = Open311ServiceDefinition)]
+pub struct ServiceDefinitionDoc {
+    pub service_code: String,
+    /// Always empty.
+    #[schema(value_type = Vec<Object>)]
+    pub attributes: Vec<serde_json::Value>,
+}
+
+/// Where the GeoReport v2 endpoint is and what it speaks.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[schema(as = Open311Discovery)]
+pub struct DiscoveryDoc {
+    pub changeset: String,
+    pub contact: String,
+    /// Where staff issue API keys.
+    pub key_service: String,
+    pub endpoints: Vec<EndpointDoc>,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[schema(as = Open311Endpoint)]
+pub struct EndpointDoc {
+    pub specification: String,
+    pub url: String,
+    pub changeset: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub formats: Vec<String>,
+}
+
+/// The endpoint's discovery document.
+#[utoipa::path(get, path = "/open311/v2/discovery.json", tag = "open311",
+    responses((status = 200, description = "Where the endpoint is", body = DiscoveryDoc)))]
+pub fn doc_discovery() {}
+
+/// The services (record categories) requests are filed under.
+#[utoipa::path(get, path = "/open311/v2/services.json", tag = "open311",
+    responses((status = 200, description = "The services", body = [ServiceDoc])))]
+pub fn doc_services() {}
+
+/// A service's definition (its extra fields: none).
+#[utoipa::path(get, path = "/open311/v2/services/{service_code}.json", tag = "open311",
+    params(("service_code" = String, Path, description = "A service code from `services.json`, e.g. repairs")),
+    responses(
+        (status = 200, description = "The definition", body = ServiceDefinitionDoc),
+        (status = 404, description = "No such service", body = [ErrorDoc]),
+    ))]
+pub fn doc_service_definition() {}
+
 /// Service requests, newest first (public; JSON here, XML at `requests.xml`).
 #[utoipa::path(get, path = "/open311/v2/requests.json", tag = "open311", params(ListQuery),
     responses(
