@@ -521,8 +521,18 @@ mod tests {
         match flv::read_video(&frame).unwrap() {
             VideoTag::Frame { keyframe, data, .. } => {
                 assert!(keyframe);
-                // Only the slice (the AUD and parameter sets are out of band).
-                assert_eq!(&data[..], &[&[0, 0, 0, 5][..], idr].concat()[..]);
+                // The AUD dropped; the parameter sets stay in band too, so a
+                // decoder follows a browser that changes its resolution.
+                let expected = [
+                    &[0, 0, 0, SPS.len() as u8][..],
+                    SPS,
+                    &[0, 0, 0, 4],
+                    PPS,
+                    &[0, 0, 0, 5],
+                    idr,
+                ]
+                .concat();
+                assert_eq!(&data[..], &expected[..]);
             }
             other => panic!("not a frame: {other:?}"),
         }
