@@ -131,10 +131,10 @@ async fn bad_publishers_get_clear_refusals_and_a_silent_one_frees_the_broadcast(
     assert_eq!(first.status(), StatusCode::CREATED);
     assert_eq!(first.headers()["content-type"], "application/sdp");
     assert!(first.headers().contains_key("etag"));
-    let location = location(&first);
+    let session = location(&first);
     assert!(
-        location.starts_with(&format!("/live/{id}/whip/")),
-        "{location}"
+        session.starts_with(&format!("/live/{id}/whip/")),
+        "{session}"
     );
     let answer = first.text().await.unwrap();
     assert!(
@@ -147,10 +147,10 @@ async fn bad_publishers_get_clear_refusals_and_a_silent_one_frees_the_broadcast(
     );
     let second = post_offer(&app, id, &key, &good).await;
     assert_eq!(second.status(), StatusCode::CONFLICT);
-    assert!(message(second).await.contains("already"));
+    assert!(message(second).await.contains("已经有另一个推流端"));
 
     let patch = client()
-        .patch(app.url(&location))
+        .patch(app.url(&session))
         .bearer_auth(&key)
         .header("Content-Type", "application/trickle-ice-sdpfrag")
         .body("a=end-of-candidates\r\n")
@@ -214,7 +214,7 @@ async fn bad_publishers_get_clear_refusals_and_a_silent_one_frees_the_broadcast(
     app.state.live.end(&secretary, id).await.unwrap();
     let ended = post_offer(&app, id, &rotated, &good).await;
     assert_eq!(ended.status(), StatusCode::FORBIDDEN);
-    assert!(message(ended).await.contains("ended"));
+    assert!(message(ended).await.contains("已经结束"));
 }
 
 /// GStreamer's simple-whip-client (`whip-client`) publishing a test
