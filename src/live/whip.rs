@@ -626,12 +626,23 @@ fn media_thread(
         result = runtime.block_on(sink.audio(0, webrtc::aac_tag(true, &transcoder.asc())));
     }
     let mut avc = AvcPackager::new();
+    // The sink's timeline starts at the first time it is given, on either
+    // track: nothing may come before it (the AAC encoder's delay, a track
+    // whose first packet arrived later but was captured earlier).
+    let mut first: Option<i64> = None;
+    let mut on_timeline = move |millis: i64| -> u32 {
+        let start = *first.get_or_insert(millis.max(0));
+        millis.max(start) as u32
+    };
     while result.is_ok() {
         let Ok(item) = received.recv() else { break };
         result = match item {
             MediaIn::Video { millis, data } => {
                 let tags = avc.push(&data);
-                let at = millis.max(0) as u32;
+                if tags.frame.is_none() && tags.sequence_header.is_none() {
+                    continue;
+                }
+                let at = on_timeline(millis);
                 let mut sent = Ok(());
                 for body in [tags.sequence_header, tags.frame].into_iter().flatten() {
                     sent = sent.and_then(|()| runtime.block_on(sink.video(at, body)));
@@ -641,7 +652,7 @@ fn media_thread(
             MediaIn::Audio { pts, data } => match transcoder.as_mut() {
                 Some(transcoder) => match transcoder.push(&data, pts) {
                     Ok(frames) => frames.into_iter().try_for_each(|(pts, frame)| {
-                        let at = (pts.max(0) * 1000 / i64::from(OPUS_RATE)) as u32;
+                        let at = on_timeline(pts * 1000 / i64::from(OPUS_RATE));
                         runtime.block_on(sink.audio(at, webrtc::aac_tag(false, &frame)))
                     }),
                     Err(e) => Err(e.to_string()),

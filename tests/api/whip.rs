@@ -1,5 +1,5 @@
 //! Going live over WebRTC (WHIP, RFC 9725): a WHIP encoder not written by
-//! us (GStreamer's simple-whip-client) publishing with the stream key, the
+//! us (aiortc, from PyPI) publishing with the stream key, the
 //! console page's "从浏览器开播" in headless Chromium with a fake camera, and
 //! the refusals a bad publisher gets. Viewers get the same LL-HLS either way.
 
@@ -225,37 +225,42 @@ async fn bad_publishers_get_clear_refusals_and_a_silent_one_frees_the_broadcast(
     assert!(message(ended).await.contains("已经结束"));
 }
 
-/// GStreamer's simple-whip-client (`whip-client`) publishing a test
-/// pattern (x264) and a tone (Opus), candidates in the offer. Killed when dropped.
+/// aiortc (PyPI) publishing through `tests/whip_publish.py`: a test pattern
+/// as H.264 and a tone as Opus, for `seconds`. Killed when dropped.
 struct WhipClient {
     child: tokio::process::Child,
+    said: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
 }
 
 impl WhipClient {
-    fn start(url: &str, key: &str) -> Self {
-        let video = "videotestsrc is-live=true pattern=smpte \
-            ! video/x-raw,width=640,height=360,framerate=25/1 ! videoconvert ! queue \
-            ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=25 \
-            ! video/x-h264,profile=constrained-baseline \
-            ! rtph264pay config-interval=-1 pt=102 ! queue \
-            ! application/x-rtp,media=video,encoding-name=H264,payload=102";
-        let audio = "audiotestsrc is-live=true wave=sine freq=440 ! audioconvert ! audioresample \
-            ! queue ! opusenc ! rtpopuspay pt=111 ! queue \
-            ! application/x-rtp,media=audio,encoding-name=OPUS,payload=111";
-        let child = tokio::process::Command::new("whip-client")
-            .args([
-                "-u", url, "-t", key, "-n", "-l", "3", "-V", video, "-A", audio,
-            ])
+    fn start(url: &str, key: &str, seconds: u32) -> Self {
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/whip_publish.py");
+        let mut child = tokio::process::Command::new(python())
+            .arg(script)
+            .args([url, key, &seconds.to_string(), "--delete"])
             .stdin(std::process::Stdio::null())
-            .stdout(std::fs::File::create("/tmp/whip-client.log").unwrap())
+            .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .kill_on_drop(true)
             .spawn()
-            .expect("whip-client runs (./dev test installs simple-whip-client)");
-        Self { child }
+            .expect("the test Python runs");
+        let stdout = child.stdout.take().unwrap();
+        let said = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout));
+        Self { child, said }
     }
 
-    async fn stop(mut self) {
+    /// Waits for the client to say `what` (within 30 s).
+    async fn expect(&mut self, what: &str) {
+        let line = tokio::time::timeout(Duration::from_secs(30), self.said.next_line())
+            .await
+            .unwrap_or_else(|_| panic!("aiortc did not say {what:?} within 30 s"))
+            .unwrap()
+            .unwrap_or_default();
+        assert!(line.starts_with(what), "aiortc said {line:?}, not {what:?}");
+    }
+
+    /// Vanishes without a word (no DELETE), as a phone losing its network.
+    async fn vanish(mut self) {
         let _ = self.child.kill().await;
     }
 }
@@ -277,7 +282,8 @@ async fn a_whip_encoder_publishes_with_the_stream_key_and_residents_get_decodabl
         .await;
     let endpoint = app.url(&format!("/live/{}/whip", broadcast.id));
 
-    let encoder = WhipClient::start(&endpoint, &broadcast.stream_key);
+    let mut encoder = WhipClient::start(&endpoint, &broadcast.stream_key, 600);
+    encoder.expect("connected").await;
     let playlist = app.wait_for_segments(broadcast.id, 2).await;
     assert!(
         playlist.contains("#EXT-X-PART"),
@@ -309,7 +315,7 @@ async fn a_whip_encoder_publishes_with_the_stream_key_and_residents_get_decodabl
 
     // The encoder vanishes (no DELETE): the broadcast waits for it, and a
     // new WHIP session continues the same broadcast.
-    encoder.stop().await;
+    encoder.vanish().await;
     app.wait_for_broadcast(
         broadcast.id,
         Duration::from_secs(20),
@@ -317,7 +323,8 @@ async fn a_whip_encoder_publishes_with_the_stream_key_and_residents_get_decodabl
         |b| b.state == BroadcastState::Reconnecting,
     )
     .await;
-    let back = WhipClient::start(&endpoint, &broadcast.stream_key);
+    let mut back = WhipClient::start(&endpoint, &broadcast.stream_key, 6);
+    back.expect("connected").await;
     let resumed = app
         .wait_for_broadcast(broadcast.id, Duration::from_secs(30), "live again", |b| {
             b.state == BroadcastState::Live
@@ -346,7 +353,16 @@ async fn a_whip_encoder_publishes_with_the_stream_key_and_residents_get_decodabl
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    back.stop().await;
+    // Done: it ends its session with DELETE; the broadcast waits for the
+    // grace period (or staff) to end.
+    back.expect("deleted 200").await;
+    app.wait_for_broadcast(
+        broadcast.id,
+        Duration::from_secs(20),
+        "the publish ended",
+        |b| b.state == BroadcastState::Reconnecting,
+    )
+    .await;
 }
 
 #[tokio::test]
