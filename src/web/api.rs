@@ -31,6 +31,7 @@ use super::AppState;
         crate::web::public::live_chat::vote_http,
         crate::web::public::whip::offer,
         crate::web::public::whip::end,
+        crate::web::public::whip::no_trickle,
         kiosk::start_pairing,
         kiosk::poll_pairing,
         kiosk::playlist,

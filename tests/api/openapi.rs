@@ -82,7 +82,11 @@ async fn schemathesis_finds_no_server_error_and_nothing_against_the_schema() {
     let config = work.path().join("schemathesis.toml");
     std::fs::write(
         &config,
-        format!("[parameters]\n\"path.id\" = {}\n", live.id.0),
+        format!(
+            "hooks = {:?}\n[parameters]\n\"path.id\" = {}\n",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/tests/schemathesis_hooks.py"),
+            live.id.0
+        ),
     )
     .unwrap();
     let output = tokio::process::Command::new(python())

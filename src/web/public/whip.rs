@@ -279,6 +279,13 @@ pub async fn end(
 
 /// `PATCH` (trickle ICE, ICE restart) is not supported: candidates come
 /// with the offer, and a publisher that lost its path posts a new offer.
+#[utoipa::path(
+    patch, path = "/live/{id}/whip/{session}", tag = "live",
+    params(("id" = i64, Path, description = "The broadcast"), ("session" = String, Path, description = "The session")),
+    responses(
+        (status = 405, description = "Trickle ICE and ICE restarts are not supported: put the candidates in the offer; after losing the connection, post a new offer", headers(("Allow" = String, description = "`DELETE`"))),
+    )
+)]
 pub async fn no_trickle() -> HttpResponse {
     HttpResponse::MethodNotAllowed()
         .insert_header((header::ALLOW, "DELETE"))
