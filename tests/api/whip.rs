@@ -267,9 +267,6 @@ impl WhipClient {
 
 #[tokio::test]
 async fn a_whip_encoder_publishes_with_the_stream_key_and_residents_get_decodable_hls() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter("info,pavilion=debug,str0m=info")
-        .try_init();
     let app = spawn_app_with(|s| {
         s.live.grace_seconds = 60;
         s.live.stall_seconds = 3;
