@@ -117,6 +117,15 @@ pub struct LiveSettings {
     /// Low-Latency HLS: parts in live playlists, blocking playlist reloads
     /// and preload hints. Off, live playlists are ordinary HLS.
     pub low_latency: bool,
+    /// The UDP port of WebRTC (WHIP) publishers, one for all of them; 0
+    /// picks a free port (tests).
+    pub webrtc_udp_port: u16,
+    /// The addresses WebRTC publishers are told to send to (host
+    /// candidates; each is bound), comma-separated. Empty: this machine's
+    /// addresses towards the outside, and 127.0.0.1.
+    pub webrtc_ips: String,
+    /// WHIP sessions at once, at most; more offers are answered 503.
+    pub webrtc_max_sessions: usize,
 }
 
 impl LiveSettings {
@@ -300,6 +309,9 @@ impl Settings {
             .set_default("live.part_millis", 333)?
             .set_default("live.part_hold_back_millis", 1500)?
             .set_default("live.low_latency", true)?
+            .set_default("live.webrtc_udp_port", 8189)?
+            .set_default("live.webrtc_ips", "")?
+            .set_default("live.webrtc_max_sessions", 16)?
             .set_default("node.name", "")?
             .set_default("node.internal_url", "")?
             .set_default("geography.open311_within_m", 300.0)?

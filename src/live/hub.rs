@@ -1150,6 +1150,64 @@ impl Hub {
 }
 
 impl Hub {
+    /// Whether an encoder of this broadcast is publishing through this node.
+    fn publishing_here(&self, id: BroadcastId) -> bool {
+        let here = self.entries().get(&id).cloned();
+        here.is_some_and(|entry| entry.on_air().publishing)
+    }
+
+    /// Whether a WebRTC (WHIP) publisher of `broadcast` may start connecting,
+    /// its authorisation (key or staff rights) checked by the caller. As
+    /// for RTMP's `admit`, another node's encoder is found when the session
+    /// connects and claims the broadcast ([`Hub::publish_webrtc`]).
+    pub fn admit_webrtc(&self, broadcast: &Broadcast) -> Result<(), PublishRefusal> {
+        if self.is_halted() {
+            return Err(PublishRefusal::Unavailable);
+        }
+        if broadcast.state == BroadcastState::Ended {
+            return Err(PublishRefusal::Ended);
+        }
+        if self.publishing_here(broadcast.id) {
+            return Err(PublishRefusal::AlreadyPublishing);
+        }
+        Ok(())
+    }
+
+    /// A sink for a connected WebRTC publisher: the same session an RTMP
+    /// publish starts (one publisher per broadcast across nodes, a
+    /// reconnect within the grace period continues the broadcast).
+    pub async fn publish_webrtc(
+        &self,
+        id: BroadcastId,
+        who: &str,
+    ) -> Result<Box<dyn Sink>, PublishRefusal> {
+        let broadcast = self.inner.store.broadcast(id).await.map_err(|e| {
+            tracing::error!(broadcast = %id, error = %e, "cannot read a broadcast to publish");
+            PublishRefusal::Unavailable
+        })?;
+        self.admit_webrtc(&broadcast)?;
+        let had_problem = broadcast.ingest_problem.is_some();
+        let sink = self.start_session(broadcast).await?;
+        tracing::info!(broadcast = %id, %who, node = %self.inner.node.name, "WebRTC publisher publishing");
+        self.publishing_started(id, had_problem).await;
+        Ok(Box::new(sink))
+    }
+
+    /// What the last encoder was refused for is fixed now.
+    async fn publishing_started(&self, id: BroadcastId, had_problem: bool) {
+        if !had_problem {
+            return;
+        }
+        if let Err(e) = self
+            .inner
+            .store
+            .set_ingest_problem(id, None, Utc::now())
+            .await
+        {
+            tracing::warn!(broadcast = %id, error = %e, "cannot clear the last ingest problem");
+        }
+    }
+
     /// The broadcast a key publishes, if it may publish at all.
     async fn publishable(&self, stream_key: &str, peer: SocketAddr) -> Result<Broadcast, String> {
         if self.is_halted() {
@@ -1177,8 +1235,7 @@ impl Gate for Hub {
         // Another encoder here is refused at once; one on another node when
         // the claim is tried (`publish`), which waits for a holder that may
         // have just died.
-        let here = self.entries().get(&broadcast.id).cloned();
-        if here.is_some_and(|entry| entry.on_air().publishing) {
+        if self.publishing_here(broadcast.id) {
             return Err(refuse(
                 PublishRefusal::AlreadyPublishing,
                 peer,
@@ -1195,17 +1252,7 @@ impl Gate for Hub {
         match self.start_session(broadcast).await {
             Ok(sink) => {
                 tracing::info!(broadcast = %id, %peer, node = %self.inner.node.name, "encoder publishing");
-                if had_problem {
-                    // What the last encoder was refused for is fixed now.
-                    if let Err(e) = self
-                        .inner
-                        .store
-                        .set_ingest_problem(id, None, Utc::now())
-                        .await
-                    {
-                        tracing::warn!(broadcast = %id, error = %e, "cannot clear the last ingest problem");
-                    }
-                }
+                self.publishing_started(id, had_problem).await;
                 Ok(Box::new(sink))
             }
             Err(refusal) => Err(refuse(refusal, peer, Some(id))),

@@ -7,6 +7,7 @@ pub mod hub;
 pub mod pipeline;
 pub mod recording;
 pub mod relay;
+pub mod whip;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -53,6 +54,8 @@ pub struct Live {
     relay: relay::Relay,
     settings: LiveSettings,
     visibility: Arc<Mutex<Visibility>>,
+    /// The WHIP ingest, once started.
+    whip: std::sync::OnceLock<whip::Whip>,
 }
 
 type Visibility = HashMap<BroadcastId, (Instant, Arc<Broadcast>)>;
@@ -74,6 +77,7 @@ impl Live {
             store,
             settings,
             visibility: Arc::new(Mutex::new(HashMap::new())),
+            whip: std::sync::OnceLock::new(),
         }
     }
 
@@ -186,7 +190,34 @@ impl Live {
         let serving = tokio::spawn(rtmp::serve(listener, Arc::new(self.hub.clone()), limits));
         self.hub.keep_task(serving.abort_handle());
         tracing::info!(port, "RTMP ingest listening");
+        let whip = whip::Whip::start(self.hub.clone(), self.whip_config()?)?;
+        let _ = self.whip.set(whip);
         Ok(port)
+    }
+
+    fn whip_config(&self) -> anyhow::Result<whip::WhipConfig> {
+        let listed = self.settings.webrtc_ips.split(',').map(str::trim);
+        let mut ips = Vec::new();
+        for ip in listed.filter(|ip| !ip.is_empty()) {
+            ips.push(
+                ip.parse()
+                    .map_err(|_| anyhow::anyhow!("live.webrtc_ips: {ip:?} is not an IP address"))?,
+            );
+        }
+        if ips.is_empty() {
+            ips = whip::default_ips();
+        }
+        Ok(whip::WhipConfig {
+            port: self.settings.webrtc_udp_port,
+            ips,
+            max_sessions: self.settings.webrtc_max_sessions.max(1),
+            stall: Duration::from_secs(self.settings.stall_seconds.max(1)),
+        })
+    }
+
+    /// The WHIP (WebRTC) ingest; started with [`Live::start`].
+    pub fn whip(&self) -> Option<&whip::Whip> {
+        self.whip.get()
     }
 
     /// The ingest URL without the key, as a secretary pastes it into OBS.

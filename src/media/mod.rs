@@ -26,7 +26,7 @@ pub mod scaler;
 pub mod stream;
 
 pub use file::{picture, replay, upload};
-pub use stream::{flv, fmp4, hls, rendition, rtmp, test_pattern};
+pub use stream::{flv, fmp4, hls, rendition, rtmp, test_pattern, webrtc};
 
 use bytes::Bytes;
 

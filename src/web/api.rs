@@ -29,6 +29,9 @@ use super::AppState;
         broadcasts,
         crate::web::public::live_chat::post,
         crate::web::public::live_chat::vote_http,
+        crate::web::public::whip::offer,
+        crate::web::public::whip::end,
+        crate::web::public::whip::no_trickle,
         kiosk::start_pairing,
         kiosk::poll_pairing,
         kiosk::playlist,
@@ -78,6 +81,17 @@ impl Modify for Security {
                 "X-CSRF-Token",
                 "The form token of the session, required on every write.",
             ))),
+        );
+        components.add_security_scheme(
+            "stream_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "A broadcast's stream key, as a WHIP encoder (OBS) sends it.",
+                    ))
+                    .build(),
+            ),
         );
         components.add_security_scheme(
             "screen",

@@ -45,6 +45,11 @@ fn free_port() -> u16 {
 }
 
 pub async fn browser() -> (Driver, Client) {
+    browser_with(&[]).await
+}
+
+/// A browser started with further Chromium switches (e.g. a fake camera).
+pub async fn browser_with(extra: &[&str]) -> (Driver, Client) {
     let driver_path =
         std::env::var("PAVILION_CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
     let chromium =
@@ -68,17 +73,29 @@ pub async fn browser() -> (Driver, Client) {
         profile: profile.clone(),
     };
     let mut caps = serde_json::Map::new();
+    let mut args: Vec<String> = [
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1280,900",
+        "--lang=zh-CN",
+    ]
+    .iter()
+    .chain(extra)
+    .map(|arg| arg.to_string())
+    .collect();
+    args.push(format!("--user-data-dir={}", profile.display()));
     caps.insert(
         "goog:chromeOptions".into(),
         json!({
             "binary": chromium,
-            "args": [
-                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-quic", "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--window-size=1280,900",
-                "--lang=zh-CN",
-                format!("--user-data-dir={}", profile.display()),
-            ],
+            "args": args,
             "prefs": { "intl.accept_languages": "zh-CN,zh" }
         }),
     );

@@ -46,6 +46,9 @@ pub fn test_settings(dir: &Path) -> Settings {
     let mut settings = Settings::load(None).expect("settings");
     settings.server.port = 0;
     settings.live.rtmp_port = 0;
+    // WebRTC (WHIP) publishers on loopback only, on a free port.
+    settings.live.webrtc_udp_port = 0;
+    settings.live.webrtc_ips = "127.0.0.1".into();
     settings.data_dir = dir.to_owned();
     settings.database.url = sqlite_url(dir);
     // Cheap hashes keep the suite fast; production defaults are tested in unit tests.

@@ -45,7 +45,7 @@ pub async fn decode(url: &str, seconds: u32) -> (bool, String) {
 
 /// One value of one stream, as ffprobe reports it (asynchronous, as
 /// `decode`).
-async fn probe(url: &str, entries: &str) -> String {
+pub async fn probe(url: &str, entries: &str) -> String {
     let output = tokio::process::Command::new("ffprobe")
         .args([
             "-v",

@@ -53,3 +53,4 @@ mod signage;
 mod sla_settings;
 mod system;
 mod uploads;
+mod whip;

@@ -84,7 +84,8 @@ async fn schemathesis_finds_no_server_error_and_nothing_against_the_schema() {
         &config,
         // `{code}`: the demo community's, so the feeds answer with documents too.
         format!(
-            "[parameters]\n\"path.id\" = {}\n\"path.code\" = \"XF\"\n",
+            "hooks = {:?}\n[parameters]\n\"path.id\" = {}\n\"path.code\" = \"XF\"\n",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/tests/schemathesis_hooks.py"),
             live.id.0
         ),
     )

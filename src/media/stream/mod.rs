@@ -12,7 +12,9 @@
 //! - [`fmp4`] puts packets into fragmented MP4 (CMAF) with FFmpeg's mp4
 //!   muxer, one fragment per HLS part;
 //! - [`hls`] groups fragments into segments and writes our own playlists;
-//! - [`test_pattern`] is a synthetic encoder for demos and tests.
+//! - [`test_pattern`] is a synthetic encoder for demos and tests;
+//! - [`webrtc`] reads WHIP offers and makes WebRTC media (H.264, Opus) into
+//!   what [`rtmp`] hands over (AVC tags, AAC).
 
 pub mod flv;
 pub mod fmp4;
@@ -20,3 +22,4 @@ pub mod hls;
 pub mod rendition;
 pub mod rtmp;
 pub mod test_pattern;
+pub mod webrtc;

@@ -381,6 +381,9 @@ async fn show_page(
                 }
             }
         }
+        @if may_run && broadcast.state != BroadcastState::Ended {
+            (go_live_panel(ctx, broadcast.id, &base))
+        }
         @if (may_run || may_replays) && broadcast.state != BroadcastState::Ended {
             form method="post" action={(base) "/end"} class="inline" {
                 (form_token(ctx))
@@ -403,6 +406,42 @@ async fn show_page(
         }
     };
     Ok(console_page(staff, &broadcast.title, body))
+}
+
+/// "从浏览器开播": the camera and microphone of this phone or computer
+/// publish over WHIP (`go-live.js`); ending here ends the broadcast.
+fn go_live_panel(ctx: &crate::web::context::Ctx, id: BroadcastId, base: &str) -> Markup {
+    html! {
+        section class="panel go-live" aria-labelledby="go-live" data-go-live
+            data-endpoint={"/live/" (id) "/whip"}
+            data-csrf=(ctx.form_token())
+            data-label-idle=(ctx.t("go_live.state.idle"))
+            data-label-starting=(ctx.t("go_live.state.starting"))
+            data-label-on-air=(ctx.t("go_live.state.on_air"))
+            data-label-reconnecting=(ctx.t("go_live.state.reconnecting"))
+            data-label-ended=(ctx.t("go_live.state.ended"))
+            data-label-failed=(ctx.t("go_live.state.failed"))
+            data-label-no-camera=(ctx.t("go_live.no_camera"))
+            data-label-mute=(ctx.t("go_live.mute"))
+            data-label-unmute=(ctx.t("go_live.unmute"))
+            data-label-confirm-stop=(ctx.t("go_live.confirm_stop"))
+        {
+            h2 id="go-live" { (ctx.t("go_live.title")) }
+            p class="hint" { (ctx.t("go_live.hint")) }
+            video class="go-live-preview" data-preview muted playsinline autoplay hidden {}
+            p class="go-live-state" role="status" aria-live="polite" data-state="idle" { (ctx.t("go_live.state.idle")) }
+            p class="actions" {
+                button type="button" data-start { (ctx.t("go_live.start")) }
+                button type="button" class="secondary" data-switch hidden { (ctx.t("go_live.switch_camera")) }
+                button type="button" class="secondary" data-mute aria-pressed="false" hidden { (ctx.t("go_live.mute")) }
+            }
+            form method="post" action={(base) "/end"} class="inline" data-stop-form hidden {
+                (form_token(ctx))
+                button type="submit" class="danger" data-stop { (ctx.t("go_live.stop")) }
+            }
+            script src=(crate::web::assets::asset_url("js/go-live.js")) defer {}
+        }
+    }
 }
 
 fn replay_actions(ctx: &crate::web::context::Ctx, base: &str, replay: ReplayState) -> Markup {

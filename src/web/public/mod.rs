@@ -18,6 +18,7 @@ mod privacy;
 mod records;
 mod register;
 mod setup;
+pub mod whip;
 
 use actix_web::{web, HttpResponse};
 
@@ -114,5 +115,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/live/{id}/index.m3u8").get(live::multivariant))
         .service(web::resource("/live/{id}/poster.jpg").get(live::poster))
         .service(web::resource("/live/{id}/replay.mp4").get(live::download))
+        .service(
+            web::resource("/live/{id}/whip")
+                .post(whip::offer)
+                .route(web::method(actix_web::http::Method::OPTIONS).to(whip::options)),
+        )
+        .service(
+            web::resource("/live/{id}/whip/{session}")
+                .delete(whip::end)
+                .patch(whip::no_trickle),
+        )
         .service(web::resource("/live/{id}/{rendition}/{file}").get(live::media));
 }
