@@ -27,6 +27,9 @@ impl Site {
             .env("PAVILION__DATABASE__URL", &self.database_url)
             .env("PAVILION__SERVER__PORT", "0")
             .env("PAVILION__LIVE__RTMP_PORT", "0")
+            // Several servers on one machine: each its own WebRTC port.
+            .env("PAVILION__LIVE__WEBRTC_UDP_PORT", "0")
+            .env("PAVILION__LIVE__WEBRTC_IPS", "127.0.0.1")
             .env("PAVILION__AUTH__ARGON2_MEMORY_KIB", "256")
             .env("PAVILION__AUTH__ARGON2_ITERATIONS", "1")
             .env("RUST_LOG", "info");

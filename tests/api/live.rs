@@ -597,6 +597,9 @@ async fn a_server_killed_mid_broadcast_keeps_what_it_recorded_as_a_replay() {
             .current_dir(dir.path())
             .env("PAVILION__SERVER__PORT", http.to_string())
             .env("PAVILION__LIVE__RTMP_PORT", rtmp.to_string())
+            // Several servers on one machine: each its own WebRTC port.
+            .env("PAVILION__LIVE__WEBRTC_UDP_PORT", "0")
+            .env("PAVILION__LIVE__WEBRTC_IPS", "127.0.0.1")
             // The restarted server waits this long (from the killed one's
             // last heartbeat) for the encoder before it ends the broadcast.
             .env("PAVILION__LIVE__GRACE_SECONDS", "3")

@@ -330,6 +330,9 @@ async fn secret_links_never_reach_the_log() {
         .env("PAVILION__SERVER__PORT", port.to_string())
         .env("PAVILION__SERVER__PUBLIC_URL", &base)
         .env("PAVILION__LIVE__RTMP_PORT", "0")
+        // Several servers on one machine: each its own WebRTC port.
+        .env("PAVILION__LIVE__WEBRTC_UDP_PORT", "0")
+        .env("PAVILION__LIVE__WEBRTC_IPS", "127.0.0.1")
         .env("PAVILION__AUTH__ARGON2_MEMORY_KIB", "256")
         .env("PAVILION__AUTH__ARGON2_ITERATIONS", "1")
         // Every request leaves a line (DEBUG), one JSON object each.

@@ -160,6 +160,9 @@ impl Node {
             .env("PAVILION__SERVER__TRUSTED_PROXIES", "127.0.0.1")
             .env("PAVILION__LIVE__RTMP_HOST", "127.0.0.1")
             .env("PAVILION__LIVE__RTMP_PORT", rtmp_port.to_string())
+            // Several servers on one machine: each its own WebRTC port.
+            .env("PAVILION__LIVE__WEBRTC_UDP_PORT", "0")
+            .env("PAVILION__LIVE__WEBRTC_IPS", "127.0.0.1")
             .env("PAVILION__AUTH__ARGON2_MEMORY_KIB", "256")
             .env("PAVILION__AUTH__ARGON2_ITERATIONS", "1")
             .env("RUST_LOG", "info")
