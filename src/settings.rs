@@ -35,6 +35,10 @@ pub struct GeographySettings {
 pub struct CapSettings {
     /// How often each followed feed is fetched, in seconds.
     pub poll_seconds: u64,
+    /// Whether feeds may be fetched from this machine or its network
+    /// (loopback, private, link-local addresses). Off: a feed address is
+    /// typed by staff, and must not reach what the internet cannot.
+    pub private_feeds: bool,
 }
 
 /// This node among several sharing one database and media directory.
@@ -315,7 +319,8 @@ impl Settings {
             .set_default("node.name", "")?
             .set_default("node.internal_url", "")?
             .set_default("geography.open311_within_m", 300.0)?
-            .set_default("cap.poll_seconds", 60)?;
+            .set_default("cap.poll_seconds", 60)?
+            .set_default("cap.private_feeds", false)?;
         builder = match file {
             Some(path) => builder.add_source(config::File::from(path).required(true)),
             None => builder.add_source(config::File::with_name("pavilion").required(false)),

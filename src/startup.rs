@@ -94,9 +94,10 @@ impl Application {
             pictures.clone(),
         );
         signage.spawn_tasks();
-        signage.spawn_cap_poller(std::time::Duration::from_secs(
-            settings.cap.poll_seconds.max(1),
-        ));
+        signage.spawn_cap_poller(
+            std::time::Duration::from_secs(settings.cap.poll_seconds.max(1)),
+            settings.cap.private_feeds,
+        );
         let chat = Chat::new(store.clone(), live.hub().clone(), settings.time_zone);
         chat.spawn_tasks();
         let state = Data::new(AppState {

@@ -44,6 +44,8 @@ pub enum FetchError {
     TooLarge(usize),
     #[error("{0}")]
     Network(String),
+    #[error("a private address (this machine or its network)")]
+    Private,
 }
 
 /// Checks a feed address as typed: an absolute http or https URL with a host.
@@ -57,26 +59,112 @@ pub fn check_feed_url(raw: &str) -> Option<url::Url> {
         .then_some(url)
 }
 
-/// The client the poller fetches with: a timeout, a few redirects.
-pub fn fetch_client() -> reqwest::Client {
-    reqwest::Client::builder()
+/// The client the poller fetches with: a timeout, a few redirects, and
+/// (unless `private_ok`) no way onto this machine or its network: names that
+/// resolve only to loopback, private, link-local or other non-public
+/// addresses are refused, and so is such an address written out, at every
+/// redirect. A feed address is typed by staff; the server must not become
+/// their way into the internal network (cloud metadata, admin ports).
+pub fn fetch_client(private_ok: bool) -> reqwest::Client {
+    let redirects = reqwest::redirect::Policy::custom(move |attempt| {
+        if attempt.previous().len() >= 3 {
+            attempt.error("too many redirects")
+        } else if !private_ok && !public_host(attempt.url()) {
+            attempt.error("redirected to a private address")
+        } else {
+            attempt.follow()
+        }
+    });
+    let mut builder = reqwest::Client::builder()
         .timeout(FETCH_TIMEOUT)
         .connect_timeout(FETCH_TIMEOUT)
-        .redirect(reqwest::redirect::Policy::limited(3))
+        .redirect(redirects)
         .user_agent(concat!(
             "pavilion/",
             env!("CARGO_PKG_VERSION"),
             " cap-poller"
-        ))
-        .build()
-        .expect("the CAP fetch client builds")
+        ));
+    if !private_ok {
+        builder = builder.dns_resolver(std::sync::Arc::new(PublicOnly));
+    }
+    builder.build().expect("the CAP fetch client builds")
+}
+
+/// Whether an address is out on the internet: not loopback, private
+/// (RFC 1918, IPv6 unique-local), link-local (cloud metadata lives there),
+/// shared (CGNAT), multicast, broadcast, documentation or unspecified.
+pub fn is_public(ip: std::net::IpAddr) -> bool {
+    use std::net::IpAddr;
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_multicast()
+                || v4.is_broadcast()
+                || v4.is_documentation()
+                || v4.is_unspecified()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b))
+                || (a == 198 && (b == 18 || b == 19))
+                || a >= 240)
+        }
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => is_public(IpAddr::V4(v4)),
+            None => {
+                let first = v6.segments()[0];
+                !(v6.is_loopback()
+                    || v6.is_unspecified()
+                    || v6.is_multicast()
+                    || (first & 0xfe00) == 0xfc00
+                    || (first & 0xffc0) == 0xfe80
+                    || first == 0x2001 && v6.segments()[1] == 0x0db8)
+            }
+        },
+    }
+}
+
+/// A host written as an address must be public; a name is checked when it
+/// is resolved (`PublicOnly`).
+fn public_host(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => is_public(ip.into()),
+        Some(url::Host::Ipv6(ip)) => is_public(ip.into()),
+        Some(url::Host::Domain(_)) => true,
+        None => false,
+    }
+}
+
+/// Resolves names to their public addresses only; a name with none is an error.
+struct PublicOnly;
+
+impl reqwest::dns::Resolve for PublicOnly {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        Box::pin(async move {
+            let found = tokio::net::lookup_host((name.as_str(), 0)).await?;
+            let public: Vec<std::net::SocketAddr> =
+                found.filter(|addr| is_public(addr.ip())).collect();
+            if public.is_empty() {
+                return Err(format!("{} has no public address", name.as_str()).into());
+            }
+            Ok(Box::new(public.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
 }
 
 /// Fetches `url`, refusing other schemes and bodies over the CAP size limit
 /// (counted as they arrive, whatever the server says the length is).
-pub async fn fetch(client: &reqwest::Client, url: &url::Url) -> Result<Vec<u8>, FetchError> {
+pub async fn fetch(
+    client: &reqwest::Client,
+    url: &url::Url,
+    private_ok: bool,
+) -> Result<Vec<u8>, FetchError> {
     if !matches!(url.scheme(), "http" | "https") {
         return Err(FetchError::Scheme);
+    }
+    if !private_ok && !public_host(url) {
+        return Err(FetchError::Private);
     }
     let limit = cap::MAX_DOCUMENT_BYTES;
     let network = |e: reqwest::Error| FetchError::Network(e.without_url().to_string());
@@ -111,9 +199,9 @@ type Read = Result<Alert, (CapError, Vec<u8>)>;
 impl Signage {
     /// Starts this node's poller: every feed is fetched every `poll`, and a
     /// "poll now" is picked up within a few seconds.
-    pub fn spawn_cap_poller(self: &Arc<Self>, poll: Duration) {
+    pub fn spawn_cap_poller(self: &Arc<Self>, poll: Duration, private_ok: bool) {
         let signage = self.clone();
-        let client = fetch_client();
+        let client = fetch_client(private_ok);
         let tick = poll
             .min(Duration::from_secs(5))
             .max(Duration::from_millis(200));
@@ -122,7 +210,9 @@ impl Signage {
             interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 interval.tick().await;
-                signage.poll_due_cap_feeds(&client, poll, Utc::now()).await;
+                signage
+                    .poll_due_cap_feeds(&client, poll, private_ok, Utc::now())
+                    .await;
             }
         });
     }
@@ -132,6 +222,7 @@ impl Signage {
         &self,
         client: &reqwest::Client,
         poll: Duration,
+        private_ok: bool,
         now: DateTime<Utc>,
     ) {
         let feeds = match self.store.cap_feeds(None).await {
@@ -151,7 +242,7 @@ impl Signage {
                     continue;
                 }
             }
-            let outcome = match self.poll_cap_feed(client, &feed, now).await {
+            let outcome = match self.poll_cap_feed(client, &feed, private_ok, now).await {
                 Ok(summary) => format!("ok:{}:{}", summary.read, summary.new),
                 Err(why) => {
                     tracing::warn!(feed = feed.id, url = %feed.url, error = %why, "CAP feed not read");
@@ -174,10 +265,13 @@ impl Signage {
         &self,
         client: &reqwest::Client,
         feed: &CapFeed,
+        private_ok: bool,
         now: DateTime<Utc>,
     ) -> Result<PollSummary, String> {
         let base = url::Url::parse(&feed.url).map_err(|_| "bad address".to_owned())?;
-        let bytes = fetch(client, &base).await.map_err(|e| e.to_string())?;
+        let bytes = fetch(client, &base, private_ok)
+            .await
+            .map_err(|e| e.to_string())?;
         let mut reads: Vec<Read> = Vec::new();
         match cap::read_document(&bytes) {
             Ok(Document::Alert(alert)) => reads.push(Ok(*alert)),
@@ -189,7 +283,7 @@ impl Signage {
                     };
                     // One entry that cannot be fetched now may be next time:
                     // it is not recorded.
-                    match fetch(client, &url).await {
+                    match fetch(client, &url, private_ok).await {
                         Ok(bytes) => reads.push(cap::parse_alert(&bytes).map_err(|e| (e, bytes))),
                         Err(e) => {
                             tracing::info!(feed = feed.id, %url, error = %e, "CAP alert not fetched")
@@ -562,6 +656,55 @@ fn feed_actor(feed: &CapFeed) -> Actor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_public_addresses_count_as_the_internet() {
+        for private in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "::1",
+            "::",
+            "fc00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "224.0.0.1",
+            "2001:db8::1",
+        ] {
+            assert!(!is_public(private.parse().unwrap()), "{private}");
+        }
+        for public in ["8.8.8.8", "114.114.114.114", "2400:3200::1"] {
+            assert!(is_public(public.parse().unwrap()), "{public}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_feed_on_this_machine_or_its_network_is_not_fetched() {
+        let client = fetch_client(false);
+        for written in [
+            "http://169.254.169.254/latest/meta-data",
+            "http://127.0.0.1:9/a.xml",
+            "http://[::1]:9/a.xml",
+        ] {
+            let url = url::Url::parse(written).unwrap();
+            assert!(
+                matches!(fetch(&client, &url, false).await, Err(FetchError::Private)),
+                "{written}"
+            );
+        }
+        // A name that resolves to loopback only: refused when resolved.
+        let url = url::Url::parse("http://localhost:9/a.xml").unwrap();
+        match fetch(&client, &url, false).await {
+            Err(FetchError::Network(_)) => {}
+            other => panic!("localhost was fetched: {other:?}"),
+        }
+    }
 
     #[test]
     fn only_absolute_web_addresses_are_followed() {

@@ -308,7 +308,7 @@ struct Listing {
     places: HashMap<(EstateId, Option<BuildingId>), String>,
     /// When the current promise runs out, for records whose clock runs.
     deadlines: HashMap<RecordId, DateTime<Utc>>,
-    /// Each estate's location, for records filed without a point.
+    /// Each estate's location: where listings place its records.
     locations: HashMap<EstateId, LatLon>,
 }
 
@@ -381,11 +381,10 @@ impl Listing {
             .get(&(record.estate_id, record.building_id))
             .cloned()
             .unwrap_or_default();
-        // The point the request was filed at, else its estate's location:
-        // never anything finer than the estate (a unit, a person's home).
-        let point = record
-            .point
-            .or_else(|| self.locations.get(&record.estate_id).copied());
+        // The estate's location, never the point the request was filed at:
+        // a phone's position is often the caller's own doorway. (Staff see
+        // the point on the record.)
+        let point = self.locations.get(&record.estate_id).copied();
         let expected = self
             .deadlines
             .get(&record.id)
@@ -593,7 +592,7 @@ pub struct NewRequest {
 
 /// A service request as listings show it: only its public view (no names,
 /// no phone, no description as filed) and no place finer than its estate,
-/// but the point it was filed at.
+/// not even the point it was filed at.
 #[derive(serde::Serialize, utoipa::ToSchema)]
 #[schema(as = Open311Request)]
 pub struct ServiceRequestDoc {
@@ -617,7 +616,7 @@ pub struct ServiceRequestDoc {
     pub address: String,
     /// The estate's id.
     pub address_id: String,
-    /// Where it was filed, else its estate's location (WGS84); null when neither is known.
+    /// Its estate's location (WGS84), never the point it was filed at; null when the estate has none.
     pub lat: Option<f64>,
     pub long: Option<f64>,
     pub media_url: Option<String>,

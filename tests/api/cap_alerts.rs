@@ -256,7 +256,12 @@ async fn wait_for_playlist(
 }
 
 async fn short_poll_app() -> TestApp {
-    spawn_app_with(|settings| settings.cap.poll_seconds = 1).await
+    spawn_app_with(|settings| {
+        settings.cap.poll_seconds = 1;
+        // The feeds of these tests are served on this machine.
+        settings.cap.private_feeds = true;
+    })
+    .await
 }
 
 #[tokio::test]
@@ -638,7 +643,11 @@ async fn a_lobby_screen_shows_a_cap_alert_with_the_local_line_until_it_is_cancel
 /// poll is at once, the next only when staff ask for it.
 #[tokio::test]
 async fn a_single_document_feed_is_polled_again_when_staff_ask() {
-    let app = spawn_app_with(|settings| settings.cap.poll_seconds = 3600).await;
+    let app = spawn_app_with(|settings| {
+        settings.cap.poll_seconds = 3600;
+        settings.cap.private_feeds = true;
+    })
+    .await;
     let place = app.seed_place().await;
     locate_estate(&app, &place).await;
     app.create_account(Role::Admin, None).await;

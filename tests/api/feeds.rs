@@ -558,12 +558,10 @@ async fn the_cap_feed_tells_alert_update_and_cancel_and_each_document_is_valid_c
         .unwrap();
     assert_eq!(unknown.status(), 404);
 
-    let alert = publish(
-        &app,
-        &admin,
-        &draft(&place, "燃气泄漏 请勿动火", true, vec![]),
-    )
-    .await;
+    // The screens show the phone number; the internet gets it masked.
+    let mut gas = draft(&place, "燃气泄漏 请勿动火", true, vec![]);
+    gas.body = "有疑问请联系王师傅 13912345678，或到302室物业。".into();
+    let alert = publish(&app, &admin, &gas).await;
     let ordinary = publish(&app, &admin, &draft(&place, "电梯年检通知", false, vec![])).await;
     let kept_draft = app
         .state
@@ -578,6 +576,14 @@ async fn the_cap_feed_tells_alert_update_and_cancel_and_each_document_is_valid_c
 
     let feed = read_feed(&app, "XF").await;
     assert_eq!(feed.documents.len(), 1, "{}", feed.atom);
+    for document in feed
+        .documents
+        .iter()
+        .map(|(_, xml)| xml)
+        .chain([&feed.atom])
+    {
+        assert!(!document.contains("13912345678"), "{document}");
+    }
     let first = validated(&feed.documents).await;
     assert_eq!(first[0]["msgType"], "Alert");
     assert_eq!(first[0]["headline"], "燃气泄漏 请勿动火");

@@ -31,6 +31,12 @@ const ENTRIES_MAX: usize = 50;
 /// polling now and then still learn that it is over.
 const CANCELS_KEPT: Duration = Duration::days(7);
 
+/// A notice's words as the feed publishes them: personal data masked (see
+/// `domain::personal_data`), as every public output of records is.
+fn public_text(text: &str) -> String {
+    crate::domain::personal_data::mask_personal_data(text).text
+}
+
 /// `&`, `<`, `>` and quotes escaped; characters XML 1.0 cannot hold dropped.
 fn xml(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -235,9 +241,19 @@ fn alert_document(issuer: &Issuer<'_>, e: &Emergency) -> String {
             "    <senderName>{}</senderName>",
             xml(&issuer.community.name)
         );
-        let _ = writeln!(out, "    <headline>{}</headline>", xml(&notice.title));
+        // Out on the internet, unlike a lobby screen: phone, ID-card and room
+        // numbers, plates and e-mail addresses a notice may name are masked.
+        let _ = writeln!(
+            out,
+            "    <headline>{}</headline>",
+            xml(&public_text(&notice.title))
+        );
         if !notice.body.trim().is_empty() {
-            let _ = writeln!(out, "    <description>{}</description>", xml(&notice.body));
+            let _ = writeln!(
+                out,
+                "    <description>{}</description>",
+                xml(&public_text(&notice.body))
+            );
         }
         for (desc, polygon, geocode) in &issuer.areas {
             out.push_str("    <area>\n");
@@ -352,7 +368,7 @@ pub async fn atom(
             e.notice.state,
             NoticeState::Published | NoticeState::Withdrawn
         ) {
-            e.notice.title.clone()
+            public_text(&e.notice.title)
         } else {
             message.identifier(e.notice.id)
         };
