@@ -142,11 +142,6 @@ impl Whip {
         Ok(whip)
     }
 
-    /// The UDP port the sessions use.
-    pub fn port(&self) -> u16 {
-        self.inner.candidates.first().map_or(0, |a| a.port())
-    }
-
     fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<String, BroadcastId>> {
         self.inner
             .sessions
@@ -259,11 +254,6 @@ impl Whip {
         // Forgotten at once: the broadcast may take a new publisher.
         self.sessions().remove(session);
         Ok(())
-    }
-
-    /// Sessions answered and not yet ended.
-    pub fn session_count(&self) -> usize {
-        self.sessions().len()
     }
 }
 

@@ -188,11 +188,6 @@ impl AvcPackager {
         Self::default()
     }
 
-    /// Whether a keyframe has been passed on (else: ask the sender for one).
-    pub fn started(&self) -> bool {
-        self.started
-    }
-
     pub fn push(&mut self, access_unit: &[u8]) -> AvcTags {
         let mut tags = AvcTags::default();
         let mut frame = BytesMut::with_capacity(access_unit.len() + 5 + 16);
